@@ -1,0 +1,46 @@
+import Database from 'better-sqlite3'
+import { migrations } from './migrations'
+
+export type Db = Database.Database
+
+/**
+ * Opens (creating if needed) the patient store with WAL and foreign keys on, and applies pending
+ * migrations. A database written by a newer version of the app is refused rather than touched.
+ */
+export function openDatabase(path: string, options: { readonly?: boolean } = {}): Db {
+  const db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false })
+  db.pragma('foreign_keys = ON')
+  if (!options.readonly) {
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = NORMAL')
+  }
+  db.pragma('busy_timeout = 5000')
+  const current = db.pragma('user_version', { simple: true }) as number
+  const latest = migrations.at(-1)?.version ?? 0
+  if (current > latest) {
+    db.close()
+    throw new Error(
+      `Database ${path} has schema version ${current}, newer than this app supports (${latest}). Update MedRec Desktop.`
+    )
+  }
+  if (!options.readonly) applyMigrations(db, current)
+  else if (current < latest) {
+    db.close()
+    throw new Error(`Database ${path} has schema version ${current}; open it writable once to migrate to ${latest}.`)
+  }
+  return db
+}
+
+function applyMigrations(db: Db, current: number): void {
+  for (const migration of migrations) {
+    if (migration.version <= current) continue
+    db.transaction(() => {
+      db.exec(migration.sql)
+      db.pragma(`user_version = ${migration.version}`)
+    })()
+  }
+}
+
+export function schemaVersion(db: Db): number {
+  return db.pragma('user_version', { simple: true }) as number
+}

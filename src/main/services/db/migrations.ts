@@ -1,0 +1,100 @@
+// Versioned schema migrations. Each entry runs once, in order, inside a transaction; the applied
+// version is kept in PRAGMA user_version. Never edit a released migration: append a new one.
+
+export interface Migration {
+  version: number
+  description: string
+  sql: string
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    description: 'patients, visits, coded diagnoses/procedures, medications, code titles, import runs',
+    sql: `
+      CREATE TABLE import_runs (
+        id INTEGER PRIMARY KEY,
+        format TEXT NOT NULL CHECK (format IN ('mimic-iv', 'mimic-iii', 'eicu')),
+        source_dir TEXT NOT NULL,
+        -- sha256 over the names, sizes and contents of the input files: an unchanged re-import is skipped.
+        input_fingerprint TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL CHECK (status IN ('completed', 'skipped-unchanged')),
+        report_json TEXT NOT NULL
+      );
+
+      CREATE TABLE patients (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL CHECK (source IN ('mimic-iv', 'mimic-iii', 'eicu')),
+        source_patient_id TEXT NOT NULL,
+        sex TEXT,
+        UNIQUE (source, source_patient_id)
+      );
+      -- Prefix search by id from the patient list (LIKE 'abc%' uses a NOCASE index).
+      CREATE INDEX patients_by_source_id ON patients (source_patient_id COLLATE NOCASE);
+
+      CREATE TABLE visits (
+        id INTEGER PRIMARY KEY,
+        patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        source_visit_id TEXT NOT NULL,
+        admit_time TEXT,
+        discharge_time TEXT,
+        -- Orders a patient's visits: the ISO admission time where the source has one, otherwise a
+        -- zero-padded composite key (eICU: discharge year, hospital admission offset, unit visit number).
+        sort_key TEXT NOT NULL,
+        order_label TEXT NOT NULL,
+        import_run_id INTEGER REFERENCES import_runs(id),
+        UNIQUE (source, source_visit_id)
+      );
+      CREATE INDEX visits_by_patient ON visits (patient_id, sort_key);
+
+      CREATE TABLE diagnoses (
+        visit_id INTEGER NOT NULL REFERENCES visits(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        code_system TEXT NOT NULL CHECK (code_system IN ('ICD-9-CM', 'ICD-10-CM', 'ICD-10-PCS', 'other')),
+        code TEXT NOT NULL,
+        PRIMARY KEY (visit_id, code_system, code)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE procedures (
+        visit_id INTEGER NOT NULL REFERENCES visits(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        code_system TEXT NOT NULL CHECK (code_system IN ('ICD-9-CM', 'ICD-10-CM', 'ICD-10-PCS', 'other')),
+        code TEXT NOT NULL,
+        PRIMARY KEY (visit_id, code_system, code)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE medications (
+        id INTEGER PRIMARY KEY,
+        visit_id INTEGER NOT NULL REFERENCES visits(id) ON DELETE CASCADE,
+        raw_name TEXT NOT NULL,
+        ndc TEXT,
+        gsn TEXT,
+        other_id TEXT,
+        atc5 TEXT,
+        atc3 TEXT,
+        mapping_method TEXT NOT NULL CHECK (mapping_method IN ('ndc', 'gsn', 'name', 'unmapped')),
+        start_time TEXT
+      );
+      CREATE INDEX medications_by_visit ON medications (visit_id);
+      CREATE INDEX medications_unmapped ON medications (mapping_method) WHERE mapping_method = 'unmapped';
+
+      -- Titles of diagnosis and procedure codes (ICD dictionaries, eICU diagnosis strings).
+      CREATE TABLE code_titles (
+        kind TEXT NOT NULL CHECK (kind IN ('diagnosis', 'procedure')),
+        code_system TEXT NOT NULL,
+        code TEXT NOT NULL,
+        title TEXT NOT NULL,
+        PRIMARY KEY (kind, code_system, code)
+      ) WITHOUT ROWID;
+
+      -- ATC class names (all levels) so the timeline can show "N02B Other analgesics and antipyretics".
+      CREATE TABLE atc_names (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `
+  }
+]

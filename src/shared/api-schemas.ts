@@ -1,0 +1,16 @@
+// zod schemas for every API method's arguments: ipc.ts and the e2e test host validate with these
+// before any service runs.
+import { z } from 'zod'
+import type { ApiMethod } from './api'
+
+export const apiArgSchemas = {
+  'app:info': z.tuple([]),
+  'patients:list': z.tuple([
+    z.object({
+      search: z.string().max(200).optional(),
+      offset: z.number().int().min(0),
+      limit: z.number().int().min(1).max(500)
+    }).strict()
+  ]),
+  'patients:timeline': z.tuple([z.number().int().positive()])
+} satisfies Record<ApiMethod, z.ZodType>

@@ -1,0 +1,24 @@
+// The one API contract between renderer and main. ipc.ts, preload and the renderer are typed from it,
+// and ipc.ts validates every argument with the zod schemas in src/shared/api-schemas.ts.
+import type { AppInfo, PatientPage, PatientTimeline } from './types'
+
+export interface ApiMethods {
+  'app:info': { args: []; result: AppInfo }
+  'patients:list': { args: [query: { search?: string; offset: number; limit: number }]; result: PatientPage }
+  'patients:timeline': { args: [patientId: number]; result: PatientTimeline }
+}
+
+export type ApiMethod = keyof ApiMethods
+export type ApiArgs<M extends ApiMethod> = ApiMethods[M]['args']
+export type ApiResult<M extends ApiMethod> = ApiMethods[M]['result']
+
+/** What preload exposes as window.api: one async function per method. */
+export type MedrecApi = { [M in ApiMethod]: (...args: ApiArgs<M>) => Promise<ApiResult<M>> }
+
+/** Errors cross the IPC boundary as this shape so the renderer can show a clear message. */
+export interface ApiErrorPayload {
+  code: 'invalid-arguments' | 'not-found' | 'internal'
+  message: string
+}
+
+export const API_CHANNEL_PREFIX = 'medrec:'
