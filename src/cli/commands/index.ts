@@ -1,0 +1,4 @@
+// The command list. Add one line per command; its module is imported only when it runs.
+import { registerCommand } from '../main'
+
+void registerCommand

@@ -1,0 +1,32 @@
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The repository (or installed app) root: the folder holding package.json above this file. */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir)
+    if (parent === dir) throw new Error('Cannot find the MedRec project root (no package.json above the services).')
+    dir = parent
+  }
+  return dir
+}
+
+/** The open data folder (../shared/data beside the checkout unless MEDREC_DATA_DIR says otherwise). */
+export function dataDir(): string {
+  return resolve(process.env.MEDREC_DATA_DIR ?? join(projectRoot(), '..', 'shared', 'data'))
+}
+
+/** The patient database used by the CLI and the app unless a path is given. */
+export function defaultDatabasePath(): string {
+  return resolve(process.env.MEDREC_DB ?? join(projectRoot(), 'resources', 'demo.sqlite'))
+}
+
+export function resourcesDir(): string {
+  return join(projectRoot(), 'resources')
+}
+
+export function modelsDir(): string {
+  return resolve(process.env.MEDREC_MODELS_DIR ?? join(projectRoot(), 'models'))
+}
