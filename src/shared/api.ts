@@ -17,8 +17,19 @@ export type MedrecApi = { [M in ApiMethod]: (...args: ApiArgs<M>) => Promise<Api
 
 /** Errors cross the IPC boundary as this shape so the renderer can show a clear message. */
 export interface ApiErrorPayload {
-  code: 'invalid-arguments' | 'not-found' | 'internal'
+  code: 'invalid-arguments' | 'not-found' | 'unknown-method' | 'internal'
   message: string
 }
 
 export const API_CHANNEL_PREFIX = 'medrec:'
+
+/** What the main process (or the e2e test host) sends back for one call; the client unwraps it. */
+export type ApiResponse<T = unknown> = { ok: true; result: T } | { ok: false; error: ApiErrorPayload }
+
+/**
+ * The method names at runtime: preload builds window.api from this list and ipc.ts registers one
+ * handler per entry. Add a new method here too; the check below fails to compile until you do.
+ */
+export const API_METHODS = ['app:info', 'patients:list', 'patients:timeline'] as const satisfies readonly ApiMethod[]
+type MethodsMissingFromList = Exclude<ApiMethod, (typeof API_METHODS)[number]>
+const _everyMethodListed: [MethodsMissingFromList] extends [never] ? true : MethodsMissingFromList = true
