@@ -96,5 +96,37 @@ export const migrations: Migration[] = [
         name TEXT NOT NULL
       ) WITHOUT ROWID;
     `
+  },
+  {
+    version: 2,
+    description: 'app settings (active model) and the append-only audit log',
+    sql: `
+      -- Small key/value settings kept with the patient data, e.g. 'active-model-id'.
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) WITHOUT ROWID;
+
+      -- Every recommendation, explanation and DDI check, as it was shown. No foreign key to patients:
+      -- the record must outlive a re-imported or deleted patient.
+      CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (length(kind) > 0),
+        created_at TEXT NOT NULL,
+        user_name TEXT NOT NULL CHECK (length(user_name) > 0),
+        patient_id INTEGER,
+        source_patient_id TEXT,
+        inputs_hash TEXT NOT NULL CHECK (length(inputs_hash) = 64),
+        model_id TEXT,
+        model_version TEXT,
+        outputs_json TEXT NOT NULL CHECK (json_valid(outputs_json))
+      );
+      CREATE INDEX audit_log_by_patient ON audit_log (patient_id, created_at);
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be updated'); END;
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be deleted'); END;
+    `
   }
 ]
