@@ -108,3 +108,216 @@ export interface DataAttribution {
   attribution: string
   url: string
 }
+
+// ---- Models, recommendations, explanations (services/models, inference, recommend, explain) ----
+
+export type TensorDtype = 'int64' | 'float32'
+
+export interface ManifestTensor {
+  name: string
+  dtype: TensorDtype
+  /** A number is a fixed size; a string is a symbolic (free) dimension such as "batch". */
+  shape: Array<number | string>
+}
+
+export interface ManifestHashedFile {
+  file: string
+  sha256: string
+  purpose?: string
+}
+
+export interface ModelVocabularyEntry {
+  system?: string
+  code: string
+  title?: string
+}
+
+export interface ModelModality {
+  id: string
+  label: string
+  side: 'patient' | 'drug'
+}
+
+/** models/<id>/manifest.json, as described by models/manifest.schema.json. */
+export interface ModelManifest {
+  schemaVersion: 1
+  id: string
+  family: string
+  version: string
+  createdAt: string
+  description?: string
+  paper: { title: string; reference?: string }
+  onnx: ManifestHashedFile
+  extraFiles?: ManifestHashedFile[]
+  inputs: ManifestTensor[]
+  outputs: ManifestTensor[]
+  limits: { maxVisits: number; maxDiagnoses: number; maxProcedures: number; maxMedications: number }
+  vocabularies: {
+    diagnosis: { entries: ModelVocabularyEntry[] }
+    procedure: { entries: ModelVocabularyEntry[] }
+    medication: { entries: ModelVocabularyEntry[] }
+  }
+  modalities: ModelModality[]
+  threshold: number
+  thresholdChosenOn?: string
+  provenance: {
+    sources: Array<{ name: string; license: string; attribution: string; url?: string }>
+    split: string
+    trainedOn: string
+    textEncoder?: string
+  }
+  metricsFile: string
+}
+
+export interface ModelSummary {
+  id: string
+  family: string
+  version: string
+  description: string | null
+  paperTitle: string
+  createdAt: string
+  directory: string
+  modalities: ModelModality[]
+  medicationCount: number
+  threshold: number
+  provenance: ModelManifest['provenance']
+}
+
+/** A model folder the registry would not load, with every reason (which file, what mismatch). */
+export interface RefusedModel {
+  directory: string
+  /** The manifest's id when it could be read. */
+  id: string | null
+  reasons: string[]
+}
+
+export interface ModelList {
+  models: ModelSummary[]
+  refused: RefusedModel[]
+  /** The user's chosen model when it is among the valid ones, else null. */
+  activeModelId: string | null
+}
+
+/** The execution provider a session actually runs on, and the ones that failed to load first. */
+export interface ProviderReport {
+  provider: 'cuda' | 'dml' | 'coreml' | 'cpu'
+  failed: Array<{ provider: string; error: string }>
+}
+
+export type RecommendationDdiSeverity = 'unknown' | 'minor' | 'moderate' | 'major'
+
+export interface RecommendationDdiPair {
+  a: string
+  b: string
+  severity: RecommendationDdiSeverity
+  /** The knowledge source the warning comes from, always shown to the user. */
+  source: string
+}
+
+export interface CodeCounts {
+  diagnosis: number
+  procedure: number
+  medication: number
+}
+
+export interface ModelInputSummary {
+  /** Where the current visit's codes came from. */
+  currentVisit: { from: 'stored'; visitId: number; sourceVisitId: string } | { from: 'caller' }
+  visitsUsed: number
+  /** Older visits beyond the model's maxVisits, left out. */
+  visitsLeftOut: number
+  codesUsed: CodeCounts
+  /** Codes outside the model's vocabulary: fed as index 1 ('unknown'). */
+  unknownCodes: CodeCounts
+  unknownCodeList: Array<{ kind: CodeKind | 'medication'; system: string | null; code: string }>
+  /** Codes beyond the model's per-visit limits, left out. */
+  truncatedCodes: CodeCounts
+  /** Medication rows without an ATC3 class, which the model cannot see. */
+  unmappedMedications: number
+}
+
+export interface RecommendedDrug {
+  atc3: string
+  name: string | null
+  probability: number
+  inCombination: boolean
+}
+
+export interface DroppedDrug {
+  atc3: string
+  probability: number
+  reason: 'severity' | 'ddi-rate'
+  conflictsWith: string[]
+}
+
+export interface RecommendationResult {
+  patientId: number
+  sourcePatientId: string
+  model: { id: string; version: string; family: string }
+  provider: ProviderReport
+  threshold: number
+  /** sha256 of the canonical model inputs and options (see services/recommend/input-hash.ts). */
+  inputHash: string
+  createdAt: string
+  /** Every medication of the model's vocabulary, most probable first. */
+  drugs: RecommendedDrug[]
+  /** The recommended ATC3 classes, most probable first. */
+  combination: string[]
+  ddi: {
+    checked: boolean
+    source: string | null
+    safeDecoding: { blockSeverity: RecommendationDdiSeverity; maxDdiRate: number | null } | null
+    /** Interactions among the final combination. */
+    interactions: RecommendationDdiPair[]
+    /** Interacting pairs / all pairs of the final combination (0 with fewer than 2 drugs); null if unchecked. */
+    ddiRate: number | null
+    dropped: DroppedDrug[]
+  }
+  input: ModelInputSummary
+  timing: { encodeMs: number; inferenceMs: number; decodeMs: number; totalMs: number }
+  auditId: number | null
+}
+
+export interface ModalityContribution {
+  modalityId: string
+  label: string
+  side: 'patient' | 'drug'
+  /** Exact Shapley value in probability units; a drug's values sum to probability − baseline. */
+  shapley: number
+}
+
+export interface CodeContribution {
+  kind: CodeKind | 'medication'
+  system: string | null
+  code: string
+  title: string | null
+  /** Outside the model's vocabulary (fed as 'unknown'). */
+  unknown: boolean
+  /** p(all codes) − p(this code removed from every visit), in probability units. */
+  contribution: number
+}
+
+export interface DrugExplanation {
+  atc3: string
+  name: string | null
+  probability: number
+  /** p with every modality masked (replaced by the model's learned 'absent' values). */
+  baseline: number
+  modalities: ModalityContribution[]
+  /** Per-code occlusion, for the top drugs only (null for the others). */
+  codes: CodeContribution[] | null
+}
+
+export interface ExplanationResult {
+  patientId: number
+  sourcePatientId: string
+  model: { id: string; version: string; family: string }
+  provider: ProviderReport
+  inputHash: string
+  createdAt: string
+  modalities: ModelModality[]
+  drugs: DrugExplanation[]
+  input: ModelInputSummary
+  timing: { shapleyMs: number; occlusionMs: number; totalMs: number; subsetRows: number; occlusionRows: number }
+  auditId: number | null
+}
