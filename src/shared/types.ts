@@ -204,7 +204,8 @@ export interface ProviderReport {
   failed: Array<{ provider: string; error: string }>
 }
 
-export type RecommendationDdiSeverity = 'unknown' | 'minor' | 'moderate' | 'major'
+/** The knowledge base's severity words (services/knowledge/schema.ts SEVERITIES), most severe first. */
+export type RecommendationDdiSeverity = 'Contraindicated' | 'Major' | 'Moderate' | 'Minor' | 'Unknown'
 
 export interface RecommendationDdiPair {
   a: string

@@ -1,0 +1,192 @@
+// Explanations. Per recommended drug: exact Shapley values over the model's maskable modalities (all 2^M
+// coalitions in one batched run through modality_mask), in probability units, summing to
+// p(all modalities) − p(none). For the top drugs, per-code contributions: each distinct diagnosis,
+// procedure and history medication removed from every visit in turn (one batched run), contribution =
+// p(all codes) − p(without the code).
+import type { CodeContribution, DrugExplanation, ExplanationResult, ModalityContribution } from '../../../shared/types'
+import { appendAudit } from '../audit/audit'
+import { type CodeRef, codeKey, encodePatient, type VisitCodes } from '../inference/encode'
+import { inputsHash } from '../recommend/input-hash'
+import { type CurrentVisitCodes, titleKey } from '../recommend/patient-input'
+import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round, type ServiceContext } from '../recommend/prepare'
+import { UNKNOWN_INDEX } from '../models/vocabulary'
+import { coalitionMasks, shapleyValues } from './shapley'
+
+export class UnknownDrugError extends Error {
+  override name = 'UnknownDrugError'
+}
+
+export interface ExplainOptions {
+  modelId?: string | null
+  /** ATC3 classes to explain; default: the recommended combination at the threshold (else the most probable drug). */
+  drugs?: string[]
+  threshold?: number
+  /** How many of the explained drugs (most probable first) get per-code contributions; default 3. */
+  codeDrugs?: number
+  currentVisit?: CurrentVisitCodes
+  userName?: string
+  audit?: boolean
+}
+
+type CodeKindName = CodeContribution['kind']
+
+interface DistinctCode {
+  kind: CodeKindName
+  ref: CodeRef
+  key: string
+}
+
+/** Each distinct code the model was fed (the kept visits; the current visit's medications are not inputs). */
+function distinctFedCodes(prepared: PreparedInput): DistinctCode[] {
+  const seen = new Set<string>()
+  const codes: DistinctCode[] = []
+  const kept = prepared.input.visits.slice(-prepared.model.manifest.limits.maxVisits)
+  const add = (kind: CodeKindName, ref: CodeRef, fedKeys: readonly string[]): void => {
+    const key = codeKey(ref)
+    const id = `${kind}:${key}`
+    if (!fedKeys.includes(key) || seen.has(id)) return
+    seen.add(id)
+    codes.push({ kind, ref, key })
+  }
+  kept.forEach((visit, v) => {
+    const fed = prepared.encoded.fed[v]
+    if (!fed) return
+    for (const ref of visit.diagnoses) add('diagnosis', ref, fed.diagnoses)
+    for (const ref of visit.procedures) add('procedure', ref, fed.procedures)
+    for (const code of visit.medications) add('medication', { system: null, code }, fed.medications)
+  })
+  return codes
+}
+
+function withoutCode(visits: readonly VisitCodes[], code: DistinctCode): VisitCodes[] {
+  return visits.map((visit) => ({
+    diagnoses: code.kind === 'diagnosis' ? visit.diagnoses.filter((r) => codeKey(r) !== code.key) : visit.diagnoses,
+    procedures: code.kind === 'procedure' ? visit.procedures.filter((r) => codeKey(r) !== code.key) : visit.procedures,
+    medications: code.kind === 'medication' ? visit.medications.filter((m) => codeKey({ system: null, code: m }) !== code.key) : visit.medications
+  }))
+}
+
+function vocabularyFor(prepared: PreparedInput, kind: CodeKindName) {
+  return kind === 'diagnosis' ? prepared.model.vocab.diagnosis : kind === 'procedure' ? prepared.model.vocab.procedure : prepared.model.vocab.medication
+}
+
+export async function explain(ctx: ServiceContext, patient: number | string, options: ExplainOptions = {}): Promise<ExplanationResult> {
+  const started = performance.now()
+  const model = await chooseModel(ctx, options.modelId)
+  const { manifest, session } = model
+  const threshold = checkThreshold(options.threshold ?? manifest.threshold)
+  const medicationEntries = manifest.vocabularies.medication.entries
+  const columnOf = new Map(medicationEntries.map((e, i) => [e.code.toUpperCase(), i]))
+  const requested = (options.drugs ?? []).map((d) => d.trim().toUpperCase())
+  const unknown = requested.filter((d) => !columnOf.has(d))
+  if (unknown.length > 0) {
+    throw new UnknownDrugError(
+      `Model ${manifest.id} has no medication ${unknown.map((d) => `"${d}"`).join(', ')} (it predicts ${medicationEntries.length} ATC3 classes, e.g. ${medicationEntries.slice(0, 5).map((e) => e.code).join(', ')}).`
+    )
+  }
+  const prepared = prepareInput(model, ctx.db, patient, options.currentVisit)
+  const m = manifest.modalities.length
+  const k = medicationEntries.length
+
+  // Shapley: the patient under every coalition of modalities, in one run.
+  const masks = coalitionMasks(m)
+  const coalitions = 1 << m
+  const subsetProbabilities = await session.predict(new Array(coalitions).fill(prepared.encoded), masks)
+  const probabilityOf = (coalition: number, column: number): number => subsetProbabilities[coalition * k + column] ?? 0
+  const all = coalitions - 1
+  const shapleyDone = performance.now()
+
+  const chosenColumns: number[] = requested.length > 0
+    ? [...new Set(requested.map((d) => columnOf.get(d) ?? 0))]
+    : medicationEntries.map((_, i) => i).filter((i) => probabilityOf(all, i) >= threshold)
+  if (chosenColumns.length === 0) {
+    // Nothing reaches the threshold: explain the most probable drug rather than nothing.
+    let best = 0
+    for (let i = 1; i < k; i++) if (probabilityOf(all, i) > probabilityOf(all, best)) best = i
+    chosenColumns.push(best)
+  }
+  chosenColumns.sort((a, b) => probabilityOf(all, b) - probabilityOf(all, a))
+
+  // Per-code occlusion for the top drugs: every distinct fed code removed in turn, in one run.
+  const codeDrugCount = Math.max(0, options.codeDrugs ?? 3)
+  const codeColumns = new Set(chosenColumns.slice(0, codeDrugCount))
+  const codes = codeColumns.size > 0 ? distinctFedCodes(prepared) : []
+  const occluded = codes.map((code) => encodePatient(model.vocab, manifest.limits, withoutCode(prepared.input.visits, code)))
+  const occludedProbabilities = await session.predict(occluded)
+  const occlusionDone = performance.now()
+
+  const drugs: DrugExplanation[] = chosenColumns.map((column) => {
+    const entry = medicationEntries[column]
+    const phi = shapleyValues(m, (coalition) => probabilityOf(coalition, column))
+    const modalities: ModalityContribution[] = manifest.modalities.map((modality, j) => ({
+      modalityId: modality.id,
+      label: modality.label,
+      side: modality.side,
+      shapley: round(phi[j] ?? 0, 9)
+    }))
+    const full = probabilityOf(all, column)
+    const codeContributions: CodeContribution[] | null = codeColumns.has(column)
+      ? codes
+          .map((code, row) => ({
+            kind: code.kind,
+            system: code.ref.system,
+            code: code.ref.code,
+            title: prepared.input.titles.get(titleKey(code.kind, code.ref)) ?? null,
+            unknown: vocabularyFor(prepared, code.kind).indexOf(code.ref.system, code.ref.code) === UNKNOWN_INDEX,
+            contribution: round(full - (occludedProbabilities[row * k + column] ?? 0), 9)
+          }))
+          .sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution))
+      : null
+    return {
+      atc3: entry?.code ?? String(column),
+      name: entry?.title ?? null,
+      probability: round(full, 9),
+      baseline: round(probabilityOf(0, column), 9),
+      modalities,
+      codes: codeContributions
+    }
+  })
+
+  const createdAt = new Date().toISOString()
+  const hash = inputsHash(manifest, prepared.encoded.fed, {
+    explain: true,
+    threshold,
+    drugs: requested.length > 0 ? requested : null,
+    codeDrugs: codeDrugCount
+  })
+  const finished = performance.now()
+  const result: ExplanationResult = {
+    patientId: prepared.input.patient.id,
+    sourcePatientId: prepared.input.patient.sourcePatientId,
+    model: { id: manifest.id, version: manifest.version, family: manifest.family },
+    provider: session.provider,
+    inputHash: hash,
+    createdAt,
+    modalities: manifest.modalities,
+    drugs,
+    input: prepared.summary,
+    timing: {
+      shapleyMs: round(shapleyDone - started, 3),
+      occlusionMs: round(occlusionDone - shapleyDone, 3),
+      totalMs: round(finished - started, 3),
+      subsetRows: coalitions,
+      occlusionRows: occluded.length
+    },
+    auditId: null
+  }
+  if (options.audit ?? true) {
+    const { auditId: _unused, timing: _timing, ...shown } = result
+    result.auditId = appendAudit(ctx.db, {
+      kind: 'explanation',
+      userName: options.userName,
+      patientId: result.patientId,
+      sourcePatientId: result.sourcePatientId,
+      inputsHash: hash,
+      modelId: manifest.id,
+      modelVersion: manifest.version,
+      outputs: shown,
+      createdAt
+    })
+  }
+  return result
+}

@@ -1,0 +1,82 @@
+// One onnxruntime session per model file, created once and reused by every recommendation and
+// explanation. predict() takes many patients (and per-row modality masks) in a single run.
+import ort from 'onnxruntime-node'
+import type { ModelManifest, ProviderReport } from '../../../shared/types'
+import type { EncodedPatient, ModelLimits } from './encode'
+import { createSessionWithFallback, type ProviderName, type SessionTuning } from './providers'
+
+export class ModelSession {
+  private constructor(
+    readonly session: ort.InferenceSession,
+    readonly provider: ProviderReport,
+    /** Milliseconds to create the session (including failed provider attempts). */
+    readonly loadMs: number,
+    readonly limits: ModelLimits,
+    readonly modalityCount: number,
+    readonly medicationCount: number
+  ) {}
+
+  static async load(
+    modelBytes: Uint8Array,
+    manifest: ModelManifest,
+    order: readonly ProviderName[],
+    tuning: SessionTuning = {}
+  ): Promise<ModelSession> {
+    const started = performance.now()
+    const { session, report } = await createSessionWithFallback(modelBytes, order, tuning)
+    return new ModelSession(
+      session,
+      report,
+      performance.now() - started,
+      manifest.limits,
+      manifest.modalities.length,
+      manifest.vocabularies.medication.entries.length
+    )
+  }
+
+  /**
+   * Probabilities for `rows` in one run: a flat Float32Array of rows × medications (row r, column i at
+   * r * medicationCount + i). `modalityMasks` (rows × modalities, 1 = present) defaults to all present.
+   * A row may repeat a patient (explanations run one patient under many masks).
+   */
+  async predict(rows: readonly EncodedPatient[], modalityMasks?: Float32Array): Promise<Float32Array> {
+    const n = rows.length
+    if (n === 0) return new Float32Array(0)
+    const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = this.limits
+    const m = this.modalityCount
+    if (modalityMasks && modalityMasks.length !== n * m) {
+      throw new Error(`modality masks hold ${modalityMasks.length} values, expected ${n} rows × ${m} modalities`)
+    }
+    const diagnoses = new BigInt64Array(n * maxVisits * maxDiagnoses)
+    const procedures = new BigInt64Array(n * maxVisits * maxProcedures)
+    const medications = new BigInt64Array(n * maxVisits * maxMedications)
+    const visitMask = new Float32Array(n * maxVisits)
+    rows.forEach((row, r) => {
+      diagnoses.set(row.diagnoses, r * row.diagnoses.length)
+      procedures.set(row.procedures, r * row.procedures.length)
+      medications.set(row.medications, r * row.medications.length)
+      visitMask.set(row.visitMask, r * maxVisits)
+    })
+    const feeds: Record<string, ort.Tensor> = {
+      diagnoses: new ort.Tensor('int64', diagnoses, [n, maxVisits, maxDiagnoses]),
+      procedures: new ort.Tensor('int64', procedures, [n, maxVisits, maxProcedures]),
+      medications: new ort.Tensor('int64', medications, [n, maxVisits, maxMedications]),
+      visit_mask: new ort.Tensor('float32', visitMask, [n, maxVisits]),
+      modality_mask: new ort.Tensor('float32', modalityMasks ?? new Float32Array(n * m).fill(1), [n, m])
+    }
+    const outputs = await this.session.run(feeds, ['probabilities'])
+    const probabilities = outputs.probabilities
+    if (!probabilities || !(probabilities.data instanceof Float32Array)) {
+      throw new Error('The model returned no float32 "probabilities" output.')
+    }
+    const expected = n * this.medicationCount
+    if (probabilities.data.length !== expected) {
+      throw new Error(`The model returned ${probabilities.data.length} probabilities, expected ${n} × ${this.medicationCount}.`)
+    }
+    return probabilities.data
+  }
+
+  async release(): Promise<void> {
+    await this.session.release()
+  }
+}

@@ -1,0 +1,58 @@
+// Maps a patient's codes to a model's input indices: 0 = padding, 1 = unknown code, entry i = index i + 2
+// (models/manifest.schema.json). Medication outputs have no offset: column i = medication entry i.
+import type { ModelManifest, ModelVocabularyEntry } from '../../../shared/types'
+
+export const PAD_INDEX = 0
+export const UNKNOWN_INDEX = 1
+export const VOCAB_OFFSET = 2
+
+/** ICD codes appear with and without the dot ("401.9" / "4019"); ATC codes in either case. */
+export function normalizeCode(code: string): string {
+  return code.trim().replace(/\./g, '').toUpperCase()
+}
+
+export class CodeVocabulary {
+  /** "SYSTEM|CODE" for entries that name their system. */
+  private readonly bySystemAndCode = new Map<string, number>()
+  /** "CODE" for entries without a system: they match a code of any system. */
+  private readonly byCode = new Map<string, number>()
+
+  constructor(readonly entries: readonly ModelVocabularyEntry[]) {
+    entries.forEach((entry, i) => {
+      const code = normalizeCode(entry.code)
+      const key = entry.system ? `${entry.system}|${code}` : code
+      const map = entry.system ? this.bySystemAndCode : this.byCode
+      if (!map.has(key)) map.set(key, i + VOCAB_OFFSET)
+    })
+  }
+
+  /** The input index of a code, UNKNOWN_INDEX when the model has never seen it. */
+  indexOf(system: string | null, code: string): number {
+    const normalized = normalizeCode(code)
+    if (system) {
+      const exact = this.bySystemAndCode.get(`${system}|${normalized}`)
+      if (exact !== undefined) return exact
+    }
+    return this.byCode.get(normalized) ?? UNKNOWN_INDEX
+  }
+
+  get size(): number {
+    return this.entries.length
+  }
+}
+
+export interface ModelVocabularies {
+  diagnosis: CodeVocabulary
+  procedure: CodeVocabulary
+  /** Medication history inputs use it with the offset; output column i is entries[i]. */
+  medication: CodeVocabulary
+}
+
+export function vocabulariesOf(manifest: ModelManifest): ModelVocabularies {
+  return {
+    diagnosis: new CodeVocabulary(manifest.vocabularies.diagnosis.entries),
+    procedure: new CodeVocabulary(manifest.vocabularies.procedure.entries),
+    // Medications are ATC classes: the system is implied, so match by code alone.
+    medication: new CodeVocabulary(manifest.vocabularies.medication.entries.map((e) => ({ ...e, system: undefined })))
+  }
+}

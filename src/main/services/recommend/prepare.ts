@@ -1,0 +1,45 @@
+// The steps recommendation and explanation share: choose the model, read the patient, encode the input.
+import type { ModelInputSummary } from '../../../shared/types'
+import type { Db } from '../db/database'
+import { type EncodedPatient, encodePatient, hasAnyCode } from '../inference/encode'
+import { getActiveModelId } from '../models/active-model'
+import type { ModelRegistry, RegisteredModel } from '../models/registry'
+import type { DdiChecker } from './ddi-port'
+import { type CurrentVisitCodes, EmptyHistoryError, loadPatientInput, type PatientModelInput } from './patient-input'
+
+/** What the recommendation and explanation services run on. `ddi` is null until a knowledge base is loaded. */
+export interface ServiceContext {
+  db: Db
+  registry: ModelRegistry
+  ddi: DdiChecker | null
+}
+
+export interface PreparedInput {
+  model: RegisteredModel
+  input: PatientModelInput
+  encoded: EncodedPatient
+  summary: ModelInputSummary
+}
+
+export async function chooseModel(ctx: ServiceContext, modelId?: string | null): Promise<RegisteredModel> {
+  return ctx.registry.resolve(modelId, getActiveModelId(ctx.db))
+}
+
+export function prepareInput(model: RegisteredModel, db: Db, patient: number | string, current?: CurrentVisitCodes): PreparedInput {
+  const input = loadPatientInput(db, patient, current)
+  const encoded = encodePatient(model.vocab, model.manifest.limits, input.visits)
+  if (!hasAnyCode(encoded)) {
+    throw new EmptyHistoryError(
+      `Patient ${input.patient.sourcePatientId} (id ${input.patient.id}) has no diagnosis, procedure or medication codes in the visits the model reads: nothing to recommend from.`
+    )
+  }
+  const summary: ModelInputSummary = { ...encoded.summary, currentVisit: input.currentVisit, unmappedMedications: input.unmappedMedications }
+  return { model, input, encoded, summary }
+}
+
+export function checkThreshold(threshold: number): number {
+  if (!(threshold > 0 && threshold < 1)) throw new RangeError(`The threshold must lie strictly between 0 and 1, got ${threshold}.`)
+  return threshold
+}
+
+export const round = (value: number, digits = 6): number => Number(value.toFixed(digits))
