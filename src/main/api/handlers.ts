@@ -1,0 +1,33 @@
+// Which service answers which API method. Plain Node (no electron) so the CLI, the e2e test host
+// and the tests build exactly what the app runs. Add a method: extend ApiMethods in
+// src/shared/api.ts, its schema in api-schemas.ts, and its entry here.
+import { DATA_ATTRIBUTIONS } from '../../shared/attributions'
+import type { Db } from '../services/db/database'
+import { getPatientTimeline, listPatients } from '../services/db/patients-repo'
+import { createApiDispatcher, type ApiDispatcher, type ApiHandlers, type DispatcherOptions } from './dispatcher'
+
+/** What the handlers need; later services (models, knowledge base, audit) are added here. */
+export interface ApiContext {
+  db: Db
+  databasePath: string
+  appVersion: string
+}
+
+export function createApiHandlers(context: ApiContext): ApiHandlers {
+  const { db } = context
+  return {
+    'app:info': () => ({
+      version: context.appVersion,
+      databasePath: context.databasePath,
+      patientCount: (db.prepare('SELECT count(*) AS n FROM patients').get() as { n: number }).n,
+      dataAttributions: [...DATA_ATTRIBUTIONS]
+    }),
+    'patients:list': (query) => listPatients(db, query),
+    'patients:timeline': (patientId) => getPatientTimeline(db, patientId)
+  }
+}
+
+/** The validated dispatcher the app (over IPC) and the e2e host (over HTTP) serve. */
+export function createApi(context: ApiContext, options?: DispatcherOptions): ApiDispatcher {
+  return createApiDispatcher(createApiHandlers(context), options)
+}
