@@ -1,5 +1,7 @@
 // The renderer in headless Chromium against the real services behind the e2e host: patient list,
 // search, keyboard navigation, paging, timeline, error states, About, and the CSP.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
@@ -90,6 +92,22 @@ describe('MedRec renderer (headless Chromium)', () => {
     app?.remove()
     db?.close()
     database?.remove()
+  })
+
+  it('electron-vite builds a sandbox-ready CommonJS preload and keeps native modules out of main', () => {
+    const preload = readFileSync(join(app.outDir, 'preload', 'index.cjs'), 'utf8')
+    expect([...preload.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1])).toEqual(['electron'])
+    expect(preload).not.toMatch(/^\s*(import|export)\s/m)
+    const main = readFileSync(join(app.outDir, 'main', 'index.js'), 'utf8')
+    expect(main).toMatch(/from "better-sqlite3"/)
+    expect(main).toContain('sandbox: true')
+    expect(main).toContain('contextIsolation: true')
+    expect(main).toContain('nodeIntegration: false')
+    const html = readFileSync(join(app.outDir, 'renderer', 'index.html'), 'utf8')
+    expect(html).toContain('http-equiv="Content-Security-Policy"')
+    const scriptTags = [...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])
+    expect(scriptTags.length).toBeGreaterThan(0)
+    for (const tag of scriptTags) expect(tag, 'no inline scripts').toMatch(/\ssrc=/)
   })
 
   it('lists the patients of the database, one page at a time', async () => {
