@@ -6,7 +6,7 @@ graph (dummy atoms mark the broken bonds), then a set-attention block lets fragm
 -> S [F, H]. The patient's relevance of each fragment is w = sigmoid(Linear(q)) [B, F].
 Molecules: a GIN over the member molecules (mean readout), averaged per ATC3 class -> G [D, H].
 Substructure-aware drug encoding: drug d attends over its own fragments with its structure vector
-as the query (softmax over fragments in the drug x fragment mask), and reads the fragments scaled by
+as the query (softmax over the fragments of the drug x fragment mask), and reads the fragments scaled by
 the patient's relevance: R[b, d] = sum_f attn[d, f] * w[b, f] * S[f]. Score: MLP(R) -> one logit per
 drug. Training adds the DDI-controllable loss on config.options['ddi_matrix'] (default twosides-atc3).
 
@@ -32,6 +32,18 @@ from .safedrug import MOLECULAR_STRUCTURE, SUBSTRUCTURES, fragment_mask_with_fal
 
 if TYPE_CHECKING:
     from ..tasks import Batch
+
+
+def padded_fragment_lists(fragment_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per drug, the indices of its fragments padded to the longest list: (int64 [D, K], float32 valid [D, K])."""
+    rows = [np.flatnonzero(row) for row in fragment_mask]
+    width = max(1, max((len(row) for row in rows), default=0))
+    indices = np.zeros((len(rows), width), dtype=np.int64)
+    valid = np.zeros((len(rows), width), dtype=np.float32)
+    for drug, row in enumerate(rows):
+        indices[drug, : len(row)] = row
+        valid[drug, : len(row)] = 1.0
+    return indices, valid
 
 
 class SetAttentionBlock(nn.Module):
@@ -87,9 +99,14 @@ class MoleRec(MedRecModel):
         self.fragment_relevance = nn.Linear(hidden, fragment_mask.shape[1])
         self.attention_query = nn.Linear(hidden, hidden)
         self.attention_key = nn.Linear(hidden, hidden)
-        has_fragments = fragment_mask.sum(axis=1, keepdims=True) > 0
-        self.register_buffer("fragment_mask", torch.from_numpy(fragment_mask), persistent=False)
+        # Each drug attends over its own fragments only: a padded [D, K] list (K = most fragments of
+        # one drug) instead of a dense [D, F] mask keeps the per-patient work at B x D x K, not B x D x F.
+        drug_fragments, drug_fragment_valid = padded_fragment_lists(fragment_mask)
+        self.register_buffer("drug_fragments", torch.from_numpy(drug_fragments), persistent=False)
+        self.register_buffer("drug_fragment_valid", torch.from_numpy(drug_fragment_valid), persistent=False)
+        has_fragments = drug_fragment_valid.sum(axis=1, keepdims=True) > 0
         self.register_buffer("has_fragments", torch.from_numpy(has_fragments.astype(np.float32)), persistent=False)
+        self.fragment_count = fragment_mask.shape[1]
         self.no_fragment_fallback = nn.Parameter(torch.zeros(hidden))
         self.score = nn.Sequential(nn.Linear(hidden, hidden // 2), nn.ReLU(), nn.Linear(hidden // 2, 1))
         self.ddi_matrix_name, ddi = ddi_adjacency(knowledge, config)
@@ -102,7 +119,7 @@ class MoleRec(MedRecModel):
     def fragment_vectors(self) -> torch.Tensor:
         """S [F, H]."""
         if self.fragment_encoder is None:
-            return self.no_fragment_fallback.new_zeros(self.fragment_mask.shape[1], self.no_fragment_fallback.shape[0])
+            return self.no_fragment_fallback.new_zeros(self.fragment_count, self.no_fragment_fallback.shape[0])
         return self.fragment_interaction(self.fragment_encoder())
 
     def compute_logits(self, diagnoses, procedures, medications, visit_mask, modality_mask):
@@ -115,10 +132,12 @@ class MoleRec(MedRecModel):
         relevance = torch.sigmoid(self.fragment_relevance(query))  # [B, F]
         drug_structure = self.structure().unsqueeze(0).expand(query.shape[0], -1, -1)  # [B, D, H]
         drug_structure = self.apply_modality("molecular-structure", drug_structure, modality_mask)
-        scores = torch.einsum("bdh,fh->bdf", self.attention_query(drug_structure), self.attention_key(fragments))
-        scores = scores / math.sqrt(fragments.shape[1]) + (1.0 - self.fragment_mask) * NEGATIVE_LARGE
-        attention = torch.softmax(scores, dim=-1) * self.fragment_mask  # a drug without fragments reads nothing
-        drug_vectors = torch.einsum("bdf,bf,fh->bdh", attention, relevance, fragments)
+        own_keys = self.attention_key(fragments)[self.drug_fragments]  # [D, K, H]
+        scores = torch.einsum("bdh,dkh->bdk", self.attention_query(drug_structure), own_keys)
+        scores = scores / math.sqrt(fragments.shape[1]) + (1.0 - self.drug_fragment_valid) * NEGATIVE_LARGE
+        attention = torch.softmax(scores, dim=-1) * self.drug_fragment_valid  # a drug without fragments reads nothing
+        own_relevance = relevance[:, self.drug_fragments]  # [B, D, K]
+        drug_vectors = torch.einsum("bdk,dkh->bdh", attention * own_relevance, fragments[self.drug_fragments])
         drug_vectors = drug_vectors + (1.0 - self.has_fragments) * self.no_fragment_fallback
         drug_vectors = self.apply_modality("substructures", drug_vectors, modality_mask)
         return self.score(drug_vectors).squeeze(-1)
