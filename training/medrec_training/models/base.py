@@ -180,6 +180,12 @@ class MedRecModel(nn.Module):
         """Optional term added to the training loss (e.g. SafeDrug's DDI penalty). None = nothing."""
         return None
 
+    def prepare(self, train: "EncodedSamples") -> None:
+        """Data-dependent setup before training, from the training samples only (e.g. GAMENet's EHR graph).
+
+        Called once by the trainer on the fold's training samples, before `fit_directly` or the first epoch.
+        """
+
     def fit_directly(self, train: "EncodedSamples") -> None:
         """Fit without gradients (only for models with gradient_trained = False)."""
         raise NotImplementedError(f"{type(self).__name__} is trained by gradient descent.")

@@ -1,0 +1,308 @@
+"""Open benchmark: retrain and evaluate every registered model from scratch, then ship the best one.
+
+    python -m medrec_training.benchmark            (from training/, or with training/ on PYTHONPATH)
+
+Reads the app's patient database (default resources/demo.sqlite, built by `npm run setup`), runs
+patient-level 5-fold cross-validation for every model in the registry, writes models/BENCHMARK.md and
+models/benchmark.json, picks the model with the best mean VALIDATION Jaccard, retrains it on all
+folds and exports it to models/<id>/ (model.onnx, manifest.json, metrics.json, parity.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .datasets import DatasetError
+from .export import ExportRequest, export_model_folder, run_parity
+from .harness import (
+    DEFAULT_FOLDS,
+    DEFAULT_SEED,
+    CrossValidation,
+    PreparedData,
+    cross_validate,
+    prepare_data,
+    reference_statistics,
+    split_description,
+    train_final,
+)
+from .metrics import Interval
+from .models import MODEL_REGISTRY, available_models
+from .models.base import ModelConfig
+from .paths import data_dir, default_database_path, models_dir
+from .tasks import Vocabularies
+
+BENCHMARK_RECORD = "benchmark.json"
+
+
+def knowledge_loader(root: Path):
+    """Drug knowledge (molecules, DDI matrices) aligned to the medication vocabulary."""
+
+    def load(vocabularies: Vocabularies) -> tuple[Any, dict[str, np.ndarray], dict[str, str]]:
+        from .knowledge import DDI_MATRIX_DESCRIPTIONS, load_drug_knowledge
+
+        knowledge = load_drug_knowledge(root, vocabularies.medication.codes())
+        return knowledge, dict(knowledge.ddi_matrices), dict(DDI_MATRIX_DESCRIPTIONS)
+
+    return load
+
+
+def _cell(summary: dict[str, Interval], name: str, digits: int = 4) -> str:
+    return summary[name].format(digits) if name in summary else "–"
+
+
+def render_markdown(
+    data: PreparedData,
+    results: list[CrossValidation],
+    reference: dict[str, float],
+    default_model: str | None,
+    folds: int,
+    seed: int,
+    skipped: dict[str, str],
+    database: Path,
+) -> str:
+    ddi_names = list(data.ddi_matrices)
+    header = ["Model", "Jaccard", "F1", "PRAUC", "#meds", *[f"DDI {n}" for n in ddi_names], "ECE", "Parameters", "Train time (s)"]
+    lines = [
+        "# Medication recommendation benchmark",
+        "",
+        f"Generated {datetime.now(timezone.utc).replace(microsecond=0).isoformat()} by `python -m medrec_training.benchmark`.",
+        "",
+        "## Data and split",
+        "",
+        f"- Database: `{database.name}` — {data.cohort.describe()}.",
+        "- Sources: MIMIC-IV Clinical Database Demo v2.2 and eICU Collaborative Research Database Demo v2.0.1 "
+        "(PhysioNet, ODbL 1.0), imported by the app's importer.",
+        f"- Medications: {data.cohort.coverage.describe() if data.cohort.coverage else 'n/a'}.",
+        f"- Vocabularies: {len(data.vocabularies.diagnosis)} diagnosis codes, {len(data.vocabularies.procedure)} procedure "
+        f"codes (seen in 2+ visits; rarer ones are 'unknown'), {len(data.vocabularies.medication)} ATC3 classes. "
+        f"Padding limits: {data.limits.to_manifest()}.",
+        f"- Samples: {len(data.samples)} visits with at least one ATC3 medication "
+        f"({len(np.unique(data.samples.patient_ids))} patients); history = the patient's earlier visits "
+        "(single-visit patients kept with an empty history).",
+        f"- Split: {split_description(folds, seed)}. Each figure is the mean ± half-width of the 95% t-interval over the {folds} test folds.",
+        "- Threshold: chosen per fold on the validation patients (grid 0.05–0.95, best Jaccard), applied to the test fold.",
+        "- Loss: 0.95 · BCE + 0.05 · multi-label margin (+ the model's own term, e.g. a DDI penalty); "
+        "logistic regression uses BCE with L2 only.",
+        "",
+        "## All evaluated visits",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    for result in results:
+        summary = result.summary()
+        name = result.model_class.display_name + (" (shipped)" if result.model_id == default_model else "")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    _cell(summary, "jaccard"),
+                    _cell(summary, "f1"),
+                    _cell(summary, "prauc"),
+                    _cell(summary, "meds", 2),
+                    *[_cell(summary, f"ddi_{n}") for n in ddi_names],
+                    _cell(summary, "ece"),
+                    f"{result.parameters:,}",
+                    f"{result.train_seconds():.1f}",
+                ]
+            )
+            + " |"
+        )
+    lines.append(
+        "| Ground truth (recorded prescriptions) | – | – | – | "
+        + f"{reference['meds']:.2f} | "
+        + " | ".join(f"{reference[f'ddi_{n}']:.4f}" for n in ddi_names)
+        + (" | " if ddi_names else "")
+        + "– | – | – |"
+    )
+    lines += [
+        "",
+        "## Patients with two or more visits only",
+        "",
+        "| Model | Jaccard | F1 | PRAUC | #meds | visits per fold |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        summary = result.multi_visit_summary()
+        lines.append(
+            f"| {result.model_class.display_name} | {_cell(summary, 'jaccard')} | {_cell(summary, 'f1')} | "
+            f"{_cell(summary, 'prauc')} | {_cell(summary, 'meds', 2)} | {_cell(summary, 'visits', 0)} |"
+        )
+    lines += ["", "## Model selection", ""]
+    for result in results:
+        lines.append(
+            f"- {result.model_class.display_name}: mean validation Jaccard {result.mean_validation_jaccard():.4f}, "
+            f"mean threshold {result.mean_threshold():.2f}, mean best epoch {result.mean_best_epoch()}."
+        )
+    if default_model:
+        lines.append(
+            f"\nShipped: `models/{default_model}/` — the best mean validation Jaccard, retrained on all folds for the "
+            "mean best epoch count, with the mean validation threshold."
+        )
+    if ddi_names:
+        lines += ["", "## DDI matrices", ""]
+        lines += [f"- `{n}`: {data.ddi_descriptions.get(n, '')}" for n in ddi_names]
+    elif data.knowledge_error:
+        lines += ["", f"DDI rates are missing: the drug knowledge could not be loaded ({data.knowledge_error})."]
+    if skipped:
+        lines += ["", "## Not run", ""]
+        lines += [f"- {model_id}: {reason}" for model_id, reason in skipped.items()]
+    lines += [
+        "",
+        "Metric definitions: medrec_training/metrics.py (Jaccard, F1 and PRAUC averaged per patient then over patients; "
+        "#meds and DDI rate pooled over visits; ECE over all visit × drug probabilities, 10 bins).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    torch.set_num_threads(arguments.threads)
+    database = Path(arguments.database) if arguments.database else default_database_path()
+    root = Path(arguments.data_dir) if arguments.data_dir else data_dir()
+    output = Path(arguments.models_dir) if arguments.models_dir else models_dir()
+    folds, seed = arguments.folds, arguments.seed
+
+    data = prepare_data(
+        database,
+        structures_file=root / "knowledge" / "molecules" / "atc3_smiles.json",
+        folds=folds,
+        knowledge_loader=None if arguments.no_knowledge else knowledge_loader(root),
+    )
+    print(f"Data: {data.cohort.describe()}")
+    if data.cohort.coverage:
+        print(f"Medications: {data.cohort.coverage.describe()}")
+    print(f"Samples: {len(data.samples)}; limits {data.limits.to_manifest()}")
+    if data.knowledge_error:
+        print(f"Drug knowledge unavailable ({data.knowledge_error}): DDI rates and knowledge-based models are skipped.")
+
+    config = ModelConfig(seed=seed) if arguments.max_epochs is None else ModelConfig(seed=seed, max_epochs=arguments.max_epochs)
+    models = available_models()
+    skipped = {m: "model file not written yet" for m in MODEL_REGISTRY if m not in models}
+    if arguments.models:
+        wanted = arguments.models.split(",")
+        unknown = [m for m in wanted if m not in MODEL_REGISTRY]
+        if unknown:
+            print(f"Unknown model(s) {', '.join(unknown)}; registered: {', '.join(MODEL_REGISTRY)}.", file=sys.stderr)
+            return 2
+        models = {m: c for m, c in models.items() if m in wanted}
+    results: list[CrossValidation] = []
+    for model_id, model_class in models.items():
+        if model_class.requires_knowledge and data.knowledge is None:
+            skipped[model_id] = f"needs drug knowledge ({data.knowledge_error or 'disabled with --no-knowledge'})"
+            continue
+        model_started = time.perf_counter()
+        print(f"{model_class.display_name} ({model_id}): {folds}-fold cross-validation")
+        result = cross_validate(model_id, model_class, data, config, folds, seed, log=print)
+        results.append(result)
+        summary = result.summary()
+        print(
+            f"{model_id}: jaccard {summary['jaccard'].format()}, f1 {summary['f1'].format()}, prauc {summary['prauc'].format()}, "
+            f"#meds {summary['meds'].format(2)} — {time.perf_counter() - model_started:.1f}s"
+        )
+    if not results:
+        print("No model could be evaluated.", file=sys.stderr)
+        return 1
+
+    best = max(results, key=lambda r: r.mean_validation_jaccard())
+    reference = reference_statistics(data)
+    output.mkdir(parents=True, exist_ok=True)
+    record = {
+        "generatedAt": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "database": database.name,
+        "cohort": data.cohort.describe(),
+        "coverage": data.cohort.coverage.__dict__ if data.cohort.coverage else None,
+        "split": split_description(folds, seed),
+        "reference": reference,
+        "ddiMatrices": data.ddi_descriptions,
+        "defaultModel": best.model_id,
+        "models": [r.to_json() for r in results],
+        "skipped": skipped,
+    }
+    if not arguments.no_export:
+        final_started = time.perf_counter()
+        fit = train_final(best, data, config, seed)
+        metrics = {
+            "model": best.model_id,
+            "evaluation": split_description(folds, seed),
+            "database": database.name,
+            "cohort": data.cohort.describe(),
+            "crossValidation": best.to_json(),
+            "groundTruth": reference,
+            "ddiMatrices": data.ddi_descriptions,
+            "finalTraining": {"epochs": fit.epochs_run, "threshold": fit.threshold, "trainSeconds": fit.train_seconds},
+        }
+        previous = output / BENCHMARK_RECORD
+        if previous.exists():  # a model shipped by an earlier run that is no longer the best is removed
+            old_default = json.loads(previous.read_text(encoding="utf-8")).get("defaultModel")
+            if old_default and old_default != best.model_id and (output / old_default / "manifest.json").exists():
+                shutil.rmtree(output / old_default)
+        folder = output / best.model_id
+        export_model_folder(
+            ExportRequest(
+                model_id=best.model_id,
+                model=fit.model,
+                vocabularies=data.vocabularies,
+                limits=data.limits,
+                samples=data.samples,
+                threshold=fit.threshold,
+                threshold_chosen_on=f"validation folds (mean of the {folds} per-fold best-Jaccard thresholds)",
+                split=split_description(folds, seed),
+                trained_on=f"all {len(np.unique(data.samples.patient_ids))} patients with a medication target (all folds), "
+                f"{fit.epochs_run} epochs",
+                metrics=metrics,
+                description=f"{best.model_class.display_name} trained on the MIMIC-IV and eICU demo cohort; "
+                "default model chosen by the open benchmark (models/BENCHMARK.md).",
+            ),
+            folder,
+        )
+        difference = run_parity(folder)
+        print(f"Shipped {best.model_id} to {folder} (retrained in {time.perf_counter() - final_started:.1f}s; ONNX parity max |Δ| {difference:.2e})")
+    (output / BENCHMARK_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    markdown = render_markdown(data, results, reference, None if arguments.no_export else best.model_id, folds, seed, skipped, database)
+    (output / "BENCHMARK.md").write_text(markdown, encoding="utf-8")
+    print(f"Wrote {output / 'BENCHMARK.md'}; total {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m medrec_training.benchmark", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", help="patient database (default: MEDREC_DB or resources/demo.sqlite)")
+    parser.add_argument("--data-dir", help="open data folder (default: MEDREC_DATA_DIR or ../shared/data)")
+    parser.add_argument("--models-dir", help="output folder (default: MEDREC_MODELS_DIR or models/)")
+    parser.add_argument("--models", help="comma-separated model ids (default: every registered model)")
+    parser.add_argument("--folds", type=int, default=DEFAULT_FOLDS)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--max-epochs", type=int, help="cap on training epochs (default: the model config's)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--no-knowledge", action="store_true", help="skip drug knowledge (no DDI rates, no knowledge-based models)")
+    parser.add_argument("--no-export", action="store_true", help="evaluate only; do not write a model folder")
+    arguments = parser.parse_args(argv)
+    if arguments.folds < 2:
+        parser.error(f"--folds must be at least 2, got {arguments.folds}")
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        return run(arguments)
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""ONNX export with the manifest contract (models/manifest.schema.json), metrics file and parity fixture."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import torch
+
+from . import __version__
+from .models.base import MedRecModel
+from .paths import project_root
+from .provenance import sources_for
+from .tasks import EncodedSamples, Limits, Vocabularies
+
+OPSET = 17
+INPUT_NAMES = ("diagnoses", "procedures", "medications", "visit_mask", "modality_mask")
+OUTPUT_NAME = "probabilities"
+PARITY_FILE = "parity.json"
+PARITY_TOLERANCE = 1e-4
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_schema() -> dict:
+    return json.loads((project_root() / "models" / "manifest.schema.json").read_text(encoding="utf-8"))
+
+
+def validate_manifest(manifest: dict) -> None:
+    """Raise jsonschema.ValidationError (with the failing path) if the manifest breaks the contract."""
+    jsonschema.Draft202012Validator(manifest_schema(), format_checker=jsonschema.FormatChecker()).validate(manifest)
+
+
+def example_inputs(model: MedRecModel, samples: EncodedSamples, count: int = 4) -> tuple[torch.Tensor, ...]:
+    """Real samples for tracing and parity; the second half masks modalities so masking is checked too."""
+    rows = np.arange(min(count, len(samples)))
+    if len(rows) == 0:
+        raise ValueError("Export needs at least one encoded sample to trace the model.")
+    batch = next(samples.subset(rows).batches(len(rows), len(model.modalities())))
+    modality_mask = batch.modality_mask.clone()
+    for position in range(len(rows) // 2, len(rows)):
+        modality_mask[position, position % modality_mask.shape[1]] = 0.0
+    batch.modality_mask = modality_mask
+    return batch.inputs()
+
+
+def export_onnx(model: MedRecModel, inputs: tuple[torch.Tensor, ...], path: Path) -> None:
+    model.eval()
+    dynamic_axes = {name: {0: "batch"} for name in INPUT_NAMES} | {OUTPUT_NAME: {0: "batch"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            model,
+            inputs,
+            str(path),
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=dynamic_axes,
+            opset_version=OPSET,
+            dynamo=False,
+            do_constant_folding=True,
+        )
+    _declare_every_input(path, inputs)
+
+
+def _declare_every_input(path: Path, inputs: tuple[torch.Tensor, ...]) -> None:
+    """Keep all five contract inputs in the graph, in contract order.
+
+    The exporter drops inputs a model never reads (the frequency baseline reads none), but the app
+    feeds every input of the contract, so unused ones are declared back as (ignored) graph inputs.
+    """
+    import onnx
+
+    graph_model = onnx.load(str(path))
+    declared = {value.name: value for value in graph_model.graph.input}
+    if all(name in declared for name in INPUT_NAMES):
+        return
+    element_types = {torch.int64: onnx.TensorProto.INT64, torch.float32: onnx.TensorProto.FLOAT}
+    ordered = []
+    for name, tensor in zip(INPUT_NAMES, inputs):
+        ordered.append(
+            declared.get(name)
+            or onnx.helper.make_tensor_value_info(name, element_types[tensor.dtype], ["batch", *tensor.shape[1:]])
+        )
+    del graph_model.graph.input[:]
+    graph_model.graph.input.extend(ordered)
+    onnx.checker.check_model(graph_model)
+    onnx.save(graph_model, str(path))
+
+
+def _tensor_json(tensor: torch.Tensor) -> dict:
+    array = tensor.detach().numpy()
+    return {"dtype": str(array.dtype), "dims": list(array.shape), "data": array.ravel().tolist()}
+
+
+def write_parity_fixture(model: MedRecModel, inputs: tuple[torch.Tensor, ...], path: Path) -> None:
+    """Inputs and PyTorch outputs; the Python and TypeScript parity tests rerun them through onnxruntime."""
+    with torch.no_grad():
+        expected = model(*inputs)
+    fixture = {
+        "tolerance": PARITY_TOLERANCE,
+        "inputs": {name: _tensor_json(tensor) for name, tensor in zip(INPUT_NAMES, inputs)},
+        "outputs": {OUTPUT_NAME: _tensor_json(expected)},
+    }
+    path.write_text(json.dumps(fixture), encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    model_id: str
+    model: MedRecModel
+    vocabularies: Vocabularies
+    limits: Limits
+    samples: EncodedSamples  # a few are traced and stored as the parity fixture
+    threshold: float
+    threshold_chosen_on: str
+    split: str
+    trained_on: str
+    metrics: dict[str, Any]
+    description: str | None = None
+
+
+def tensor_specs(limits: Limits, modality_count: int, medication_count: int) -> tuple[list[dict], list[dict]]:
+    inputs = [
+        {"name": "diagnoses", "dtype": "int64", "shape": ["batch", limits.max_visits, limits.max_diagnoses]},
+        {"name": "procedures", "dtype": "int64", "shape": ["batch", limits.max_visits, limits.max_procedures]},
+        {"name": "medications", "dtype": "int64", "shape": ["batch", limits.max_visits, limits.max_medications]},
+        {"name": "visit_mask", "dtype": "float32", "shape": ["batch", limits.max_visits]},
+        {"name": "modality_mask", "dtype": "float32", "shape": ["batch", modality_count]},
+    ]
+    outputs = [{"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", medication_count]}]
+    return inputs, outputs
+
+
+def export_model_folder(request: ExportRequest, folder: Path) -> dict:
+    """Write model.onnx, parity.json, metrics.json and manifest.json into `folder`; returns the manifest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model = request.model.eval()
+    inputs = example_inputs(model, request.samples)
+    onnx_path = folder / "model.onnx"
+    export_onnx(model, inputs, onnx_path)
+    write_parity_fixture(model, inputs, folder / PARITY_FILE)
+    (folder / "metrics.json").write_text(json.dumps(request.metrics, indent=2), encoding="utf-8")
+    input_specs, output_specs = tensor_specs(request.limits, len(model.modalities()), len(request.vocabularies.medication))
+    manifest: dict[str, Any] = {
+        "schemaVersion": 1,
+        "id": request.model_id,
+        "family": model.family,
+        "version": __version__,
+        "createdAt": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "description": request.description or f"{model.display_name} trained by medrec_training.",
+        "paper": {"title": model.paper.title, **({"reference": model.paper.reference} if model.paper.reference else {})},
+        "onnx": {"file": "model.onnx", "sha256": sha256_of(onnx_path)},
+        "extraFiles": [
+            {
+                "file": PARITY_FILE,
+                "sha256": sha256_of(folder / PARITY_FILE),
+                "purpose": "parity fixture: example inputs and the PyTorch outputs the ONNX model must reproduce (1e-4)",
+            }
+        ],
+        "inputs": input_specs,
+        "outputs": output_specs,
+        "limits": request.limits.to_manifest(),
+        "vocabularies": {
+            "diagnosis": request.vocabularies.diagnosis.to_manifest(),
+            "procedure": request.vocabularies.procedure.to_manifest(),
+            "medication": request.vocabularies.medication.to_manifest(),
+        },
+        "modalities": [{"id": m.id, "label": m.label, "side": m.side} for m in model.modalities()],
+        "threshold": request.threshold,
+        "thresholdChosenOn": request.threshold_chosen_on,
+        "provenance": {
+            "sources": sources_for(uses_drug_knowledge=model.requires_knowledge),
+            "split": request.split,
+            "trainedOn": request.trained_on,
+        },
+        "metricsFile": "metrics.json",
+    }
+    validate_manifest(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
+
+
+def run_parity(folder: Path) -> float:
+    """Largest absolute difference between onnxruntime and the stored PyTorch outputs of a model folder."""
+    import onnxruntime
+
+    fixture = json.loads((folder / PARITY_FILE).read_text(encoding="utf-8"))
+    feeds = {
+        name: np.asarray(spec["data"], dtype=spec["dtype"]).reshape(spec["dims"]) for name, spec in fixture["inputs"].items()
+    }
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    (actual,) = session.run([OUTPUT_NAME], feeds)
+    expected_spec = fixture["outputs"][OUTPUT_NAME]
+    expected = np.asarray(expected_spec["data"], dtype=np.float32).reshape(expected_spec["dims"])
+    return float(np.max(np.abs(actual - expected)))
