@@ -231,5 +231,13 @@ describe('manifest validation and vocabularies', () => {
     expect(vocab.indexOf('ICD-9-CM', 'I10')).toBe(UNKNOWN_INDEX)
     expect(vocab.indexOf('other', 'X1')).toBe(4)
     expect(vocab.indexOf('ICD-9-CM', '25000')).toBe(UNKNOWN_INDEX)
+    // Without a system: the one entry with that code, unknown when two systems share it.
+    expect(vocab.indexOf(null, '4019')).toBe(2)
+    const shared = new CodeVocabulary([
+      { system: 'ICD-9-CM', code: '0389' },
+      { system: 'ICD-10-PCS', code: '0389' }
+    ])
+    expect(shared.indexOf(null, '0389')).toBe(UNKNOWN_INDEX)
+    expect(shared.indexOf('ICD-10-PCS', '0389')).toBe(3)
   })
 })

@@ -71,8 +71,8 @@ function vocabularyFor(prepared: PreparedInput, kind: CodeKindName) {
 }
 
 export async function explain(ctx: ServiceContext, patient: number | string, options: ExplainOptions = {}): Promise<ExplanationResult> {
-  const started = performance.now()
   const model = await chooseModel(ctx, options.modelId)
+  const started = performance.now() // after the (once per process) session load
   const { manifest, session } = model
   const threshold = checkThreshold(options.threshold ?? manifest.threshold)
   const medicationEntries = manifest.vocabularies.medication.entries

@@ -16,6 +16,8 @@ export class CodeVocabulary {
   private readonly bySystemAndCode = new Map<string, number>()
   /** "CODE" for entries without a system: they match a code of any system. */
   private readonly byCode = new Map<string, number>()
+  /** "CODE" → index over all entries, for a code given without its system; null when two systems share it. */
+  private readonly anySystem = new Map<string, number | null>()
 
   constructor(readonly entries: readonly ModelVocabularyEntry[]) {
     entries.forEach((entry, i) => {
@@ -23,17 +25,23 @@ export class CodeVocabulary {
       const key = entry.system ? `${entry.system}|${code}` : code
       const map = entry.system ? this.bySystemAndCode : this.byCode
       if (!map.has(key)) map.set(key, i + VOCAB_OFFSET)
+      this.anySystem.set(code, this.anySystem.has(code) ? null : i + VOCAB_OFFSET)
     })
   }
 
-  /** The input index of a code, UNKNOWN_INDEX when the model has never seen it. */
+  /**
+   * The input index of a code, UNKNOWN_INDEX when the model has never seen it. A code given without its
+   * system (typed by a user) matches the one entry with that code, if only one system has it.
+   */
   indexOf(system: string | null, code: string): number {
     const normalized = normalizeCode(code)
     if (system) {
       const exact = this.bySystemAndCode.get(`${system}|${normalized}`)
       if (exact !== undefined) return exact
     }
-    return this.byCode.get(normalized) ?? UNKNOWN_INDEX
+    const systemless = this.byCode.get(normalized)
+    if (systemless !== undefined) return systemless
+    return system ? UNKNOWN_INDEX : (this.anySystem.get(normalized) ?? UNKNOWN_INDEX)
   }
 
   get size(): number {

@@ -37,3 +37,18 @@ export function ddiCheckerFromPairs(source: string, pairs: readonly Recommendati
     }
   }
 }
+
+/** The part of the DDI service (services/ddi) that decoding uses: ATC3 class pairs, one entry per source. */
+export interface ClassInteractionService {
+  classInteractions(atc3Codes: readonly string[]): Array<{ a: string; b: string; severity: RecommendationDdiSeverity; source: { name: string } }>
+  sources(): Array<{ name: string }>
+}
+
+/** Adapts the DDI service to the checker recommendation needs; every pair keeps its source's name. */
+export function ddiCheckerFromService(service: ClassInteractionService): DdiChecker {
+  return {
+    source: service.sources().map((s) => s.name).join('; '),
+    check: (atc3Codes) =>
+      service.classInteractions(atc3Codes).map((p) => ({ a: p.a, b: p.b, severity: p.severity, source: p.source.name }))
+  }
+}

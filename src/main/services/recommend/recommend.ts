@@ -69,12 +69,13 @@ export async function recommendMany(
   patients: ReadonlyArray<PatientRequest>,
   options: Omit<RecommendOptions, 'currentVisit'> = {}
 ): Promise<RecommendationResult[]> {
-  const started = performance.now()
   if (options.ddiSafe && !ctx.ddi) {
     throw new DdiUnavailableError('DDI-safe decoding needs the drug interaction knowledge base, which is not loaded.')
   }
   if (patients.length === 0) return []
   const model = await chooseModel(ctx, options.modelId)
+  // Timing starts once the model is chosen: loading a session happens once and is reported as its loadMs.
+  const started = performance.now()
   const { manifest, session } = model
   const threshold = checkThreshold(options.threshold ?? manifest.threshold)
   // Every patient is read and encoded before the model runs, so a bad one fails the call with nothing written.
