@@ -197,16 +197,18 @@ def parse_smiles(smiles: str) -> Chem.Mol | str:
         return "empty SMILES"
     RDLogger.DisableLog("rdApp.*")  # the reason is returned instead of printed
     try:
-        molecule = Chem.MolFromSmiles(smiles, sanitize=False)
-        if molecule is None:
+        molecule = Chem.MolFromSmiles(smiles)  # RDKit's standard path (sanitise, stereo perception, remove Hs)
+        if molecule is not None:
+            return molecule if molecule.GetNumAtoms() else "no atoms"
+        # Invalid: parse again without sanitising only to say why.
+        unsanitised = Chem.MolFromSmiles(smiles, sanitize=False)
+        if unsanitised is None:
             return "RDKit cannot parse the SMILES syntax"
-        if molecule.GetNumAtoms() == 0:
-            return "no atoms"
         try:
-            Chem.SanitizeMol(molecule)
+            Chem.SanitizeMol(unsanitised)
         except Exception as error:  # RDKit raises several sanitisation exception types
             return f"RDKit sanitisation failed: {str(error).strip()}"
-        return Chem.RemoveHs(molecule)
+        return "RDKit rejected the molecule"
     finally:
         RDLogger.EnableLog("rdApp.*")
 
