@@ -322,3 +322,91 @@ export interface ExplanationResult {
   timing: { shapleyMs: number; occlusionMs: number; totalMs: number; subsetRows: number; occlusionRows: number }
   auditId: number | null
 }
+
+// --- DDI check (services/ddi): warnings for any set of drugs, each naming its source ---
+
+export type DdiSeverity = RecommendationDdiSeverity
+
+/** How a warning is displayed: Contraindicated/Major interrupt, Moderate inline, Minor/Unknown in details. */
+export type DdiTier = 'interrupt' | 'inline' | 'details'
+
+export interface DdiSourceInfo {
+  key: string
+  kind: 'reference' | 'curated' | 'hospital' | 'signal'
+  name: string
+  version: string
+  license: string
+  attribution: string
+  url: string
+  severityGraded: boolean
+  /** What the source claims to cover, in words (e.g. "Only the downloads for ATC groups A, B, … are in this copy"). */
+  coverageNote: string
+}
+
+/** One drug of the checked set, as the caller gave it and as it was resolved. */
+export interface DdiCheckedDrug {
+  input: string
+  label: string
+  kind: 'atc5' | 'atc3' | 'name'
+  /** ATC level-5 codes (or the ATC3 class) the input stands for; empty for a name known only to a source. */
+  atcCodes: string[]
+  /** ATC anatomical groups of those codes; ['?'] when unknown. */
+  groups: string[]
+}
+
+/** A drug as a member pair shows it: its ATC code (null when unmatched) and name. */
+export interface DdiMemberDrug {
+  code: string | null
+  name: string
+}
+
+export interface DdiMemberPair {
+  a: DdiMemberDrug
+  b: DdiMemberDrug
+  severity: DdiSeverity
+  effect: string | null
+  citation: string | null
+}
+
+/** What one source says about one checked pair. */
+export interface DdiEvidence {
+  source: DdiSourceInfo
+  /** 'drug-pairs': concrete drug pairs of the source (listed in members); 'class-signal': the source is class-level. */
+  basis: 'drug-pairs' | 'class-signal'
+  severity: DdiSeverity
+  /** Member drug pairs per severity (for a class-level warning: how many member pairs justify it). */
+  counts: Record<DdiSeverity, number>
+  /** The member drug pairs behind the evidence, most severe first (empty for a class signal). */
+  members: DdiMemberPair[]
+}
+
+export interface DdiWarning {
+  /** Indexes into DdiCheckResult.drugs. */
+  a: number
+  b: number
+  severity: DdiSeverity
+  tier: DdiTier
+  /** 'drug' when both inputs are drugs; 'class' when either is an ATC3 class. */
+  level: 'drug' | 'class'
+  evidence: DdiEvidence[]
+}
+
+/** A pair of ATC anatomical groups in the checked set that no loaded source claims to cover. */
+export interface DdiCoverageGap {
+  groupA: string
+  groupB: string
+  /** The checked pairs (indexes into drugs) that fall into this gap. */
+  pairs: Array<[number, number]>
+}
+
+export interface DdiCheckResult {
+  drugs: DdiCheckedDrug[]
+  /** Most severe first. */
+  warnings: DdiWarning[]
+  /** Every interaction source consulted. */
+  checkedSources: DdiSourceInfo[]
+  notCovered: DdiCoverageGap[]
+  /** One paragraph naming the sources checked and the gaps; never says "safe". */
+  statement: string
+  elapsedMs: number
+}

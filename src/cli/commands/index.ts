@@ -2,3 +2,4 @@
 import { registerCommand } from '../main'
 
 void registerCommand
+registerCommand('ddi', 'check drugs for interactions by severity, with sources and coverage', async () => (await import('./ddi')).command)
