@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { encodePatient, type VisitCodes } from '../../src/main/services/inference/encode'
 import { createSessionWithFallback, defaultProviderOrder, providerOrder } from '../../src/main/services/inference/providers'
+import { MAX_ROWS_PER_RUN } from '../../src/main/services/inference/session'
 import { ModelRegistry, type RegisteredModel } from '../../src/main/services/models/registry'
 import { ReferenceModel, type ReferenceVisit } from '../fixtures/models/reference-model'
 import { FIXTURE_MODELS_DIR } from '../fixtures/models/seed-patients'
@@ -153,6 +154,22 @@ describe('encoding and batched inference', () => {
       const expected = reference.probabilities(p.indices, mask)
       expected.forEach((value, c) => expect(output[r * 8 + c]).toBeCloseTo(value, 6))
     })
+  })
+
+  it('splits requests beyond MAX_ROWS_PER_RUN into several runs with the same results', async () => {
+    const encoded = encodePatient(model.vocab, model.manifest.limits, visits)
+    const rowCount = MAX_ROWS_PER_RUN + 44
+    const masks = Float32Array.from({ length: rowCount * 4 }, (_, i) => ((i * 7) % 3 === 0 ? 0 : 1))
+    const output = await model.session.predict(new Array(rowCount).fill(encoded), masks)
+    const indices: ReferenceVisit[] = [
+      { diagnoses: [2, 3], procedures: [2], medications: [2, 3] },
+      { diagnoses: [4, 1], procedures: [3], medications: [5, 1] },
+      { diagnoses: [6, 7], procedures: [4], medications: [] }
+    ]
+    for (const row of [0, MAX_ROWS_PER_RUN - 1, MAX_ROWS_PER_RUN, rowCount - 1]) {
+      const expected = reference.probabilities(indices, [...masks.subarray(row * 4, row * 4 + 4)])
+      expected.forEach((value, c) => expect(output[row * 8 + c]).toBeCloseTo(value, 6))
+    }
   })
 
   it('rejects modality masks of the wrong size', async () => {

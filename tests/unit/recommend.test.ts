@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RecommendationDdiPair } from '../../src/shared/types'
 import { listAudit } from '../../src/main/services/audit/audit'
-import { NotFoundError } from '../../src/main/services/db/patients-repo'
+import { getPatientTimeline, NotFoundError } from '../../src/main/services/db/patients-repo'
 import { setActiveModel } from '../../src/main/services/models/active-model'
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { ddiCheckerFromPairs, parseSeverityWord } from '../../src/main/services/recommend/ddi-port'
 import { ddiRate, decodeCombination } from '../../src/main/services/recommend/decode'
 import { canonicalJson } from '../../src/main/services/recommend/input-hash'
-import { EmptyHistoryError } from '../../src/main/services/recommend/patient-input'
+import { atc3Of, EmptyHistoryError, loadPatientInput } from '../../src/main/services/recommend/patient-input'
 import type { ServiceContext } from '../../src/main/services/recommend/prepare'
 import { DdiUnavailableError, recommend, recommendMany } from '../../src/main/services/recommend/recommend'
 import { ReferenceModel } from '../fixtures/models/reference-model'
@@ -233,6 +233,21 @@ describe('recommendation service', () => {
       expect(result.drugs).toEqual(single.drugs)
     }
     expect(batch[2]!.input).toMatchObject({ visitsUsed: 4, visitsLeftOut: 2, truncatedCodes: { diagnosis: 2, procedure: 0, medication: 0 } })
+  })
+
+  it("reads the same visits and codes as the patient repository's timeline", () => {
+    for (const sourceId of ['10001', '10002', '10004', '10005']) {
+      const input = loadPatientInput(seeded.db, sourceId)
+      const timeline = getPatientTimeline(seeded.db, seeded.ids.get(sourceId)!)
+      expect(input.patient).toEqual({ id: timeline.patient.id, sourcePatientId: sourceId })
+      expect(input.visits).toEqual(
+        timeline.visits.map((v) => ({
+          diagnoses: v.diagnoses.map((d) => ({ system: d.system, code: d.code })),
+          procedures: v.procedures.map((d) => ({ system: d.system, code: d.code })),
+          medications: [...new Set(v.medications.map((m) => atc3Of(m)).filter((c): c is string => c !== null))].sort()
+        }))
+      )
+    }
   })
 
   it('refuses bad input with a clear error and writes nothing', async () => {

@@ -3,3 +3,6 @@ import { registerCommand } from '../main'
 
 void registerCommand
 registerCommand('ddi', 'check drugs for interactions by severity, with sources and coverage', async () => (await import('./ddi')).command)
+registerCommand('recommend', 'recommend a medication combination for a patient', async () => (await import('./recommend')).command)
+registerCommand('explain', "explain a patient's recommendation by modality and by code", async () => (await import('./explain')).command)
+registerCommand('models', 'list valid and refused models; choose the active one', async () => (await import('./models')).command)

@@ -5,6 +5,13 @@ import type { ModelManifest, ProviderReport } from '../../../shared/types'
 import type { EncodedPatient, ModelLimits } from './encode'
 import { createSessionWithFallback, type ProviderName, type SessionTuning } from './providers'
 
+/**
+ * Rows per onnxruntime run. Explanations of up to 8 modalities (256 coalitions) and batches up to this
+ * size run in one call; larger requests (12 modalities = 4096 coalitions) are split so the model's
+ * intermediate tensors (rows × visits × codes × embedding) stay bounded in memory.
+ */
+export const MAX_ROWS_PER_RUN = 256
+
 export class ModelSession {
   private constructor(
     readonly session: ort.InferenceSession,
@@ -41,12 +48,25 @@ export class ModelSession {
    */
   async predict(rows: readonly EncodedPatient[], modalityMasks?: Float32Array): Promise<Float32Array> {
     const n = rows.length
-    if (n === 0) return new Float32Array(0)
-    const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = this.limits
     const m = this.modalityCount
     if (modalityMasks && modalityMasks.length !== n * m) {
       throw new Error(`modality masks hold ${modalityMasks.length} values, expected ${n} rows × ${m} modalities`)
     }
+    if (n <= MAX_ROWS_PER_RUN) return this.run(rows, modalityMasks)
+    const out = new Float32Array(n * this.medicationCount)
+    for (let start = 0; start < n; start += MAX_ROWS_PER_RUN) {
+      const end = Math.min(n, start + MAX_ROWS_PER_RUN)
+      const part = await this.run(rows.slice(start, end), modalityMasks?.subarray(start * m, end * m))
+      out.set(part, start * this.medicationCount)
+    }
+    return out
+  }
+
+  private async run(rows: readonly EncodedPatient[], modalityMasks?: Float32Array): Promise<Float32Array> {
+    const n = rows.length
+    if (n === 0) return new Float32Array(0)
+    const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = this.limits
+    const m = this.modalityCount
     const diagnoses = new BigInt64Array(n * maxVisits * maxDiagnoses)
     const procedures = new BigInt64Array(n * maxVisits * maxProcedures)
     const medications = new BigInt64Array(n * maxVisits * maxMedications)

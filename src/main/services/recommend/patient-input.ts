@@ -1,11 +1,14 @@
 // A patient's model input from the patient store: the earlier visits' diagnoses, procedures and ATC3
 // medications, plus the current visit (the last stored visit, or codes the caller gives). Codes are read
-// the way the training pipeline reads them (training/medrec_training/datasets.py): diagnoses and
-// procedures in the source's order without repeats; medications as sorted distinct ATC3 classes, taken
-// from atc3 or else the first four characters of atc5.
-import type { ModelInputSummary, PatientSummary, VisitDetail } from '../../../shared/types'
+// the way the training pipeline reads them (training/medrec_training/datasets.py): visits in sort_key
+// order; diagnoses and procedures in the source's order (seq); medications as sorted distinct ATC3
+// classes, taken from atc3 or else the first four characters of atc5.
+//
+// This reads only what the model needs, with statements prepared once per database (a recommendation
+// is about a millisecond, so re-preparing the timeline's queries per call would dominate it).
+import type { ModelInputSummary } from '../../../shared/types'
 import type { Db } from '../db/database'
-import { findPatient, getPatientSummary, getPatientTimeline } from '../db/patients-repo'
+import { NotFoundError } from '../db/patients-repo'
 import { type CodeRef, codeKey, type VisitCodes } from '../inference/encode'
 
 export class EmptyHistoryError extends Error {
@@ -17,8 +20,13 @@ export interface CurrentVisitCodes {
   procedures: CodeRef[]
 }
 
+export interface PatientRef {
+  id: number
+  sourcePatientId: string
+}
+
 export interface PatientModelInput {
-  patient: PatientSummary
+  patient: PatientRef
   /** Oldest first; the last is the current visit. */
   visits: VisitCodes[]
   currentVisit: ModelInputSummary['currentVisit']
@@ -35,30 +43,87 @@ export function atc3Of(medication: { atc3: string | null; atc5: string | null })
 
 export const titleKey = (kind: 'diagnosis' | 'procedure' | 'medication', ref: CodeRef): string => `${kind}:${codeKey(ref)}`
 
-function visitCodes(visit: VisitDetail, titles: Map<string, string>): { codes: VisitCodes; unmapped: number } {
-  const ref = (entry: { system: string; code: string }): CodeRef => ({ system: entry.system, code: entry.code })
-  for (const d of visit.diagnoses) if (d.title) titles.set(titleKey('diagnosis', ref(d)), d.title)
-  for (const p of visit.procedures) if (p.title) titles.set(titleKey('procedure', ref(p)), p.title)
-  const medications = new Set<string>()
-  let unmapped = 0
-  for (const m of visit.medications) {
-    const atc3 = atc3Of(m)
-    if (!atc3) {
-      unmapped++
-      continue
-    }
-    medications.add(atc3)
-    if (m.atc3Name) titles.set(titleKey('medication', { system: null, code: atc3 }), m.atc3Name)
-  }
+interface PatientRow {
+  id: number
+  source_patient_id: string
+}
+interface VisitRow {
+  id: number
+  source_visit_id: string
+}
+interface CodeRow {
+  visit_id: number
+  code_system: string
+  code: string
+  title: string | null
+}
+interface MedicationRow {
+  visit_id: number
+  atc3: string | null
+  atc5: string | null
+  name: string | null
+}
+
+function prepareStatements(db: Db) {
+  const codes = (table: 'diagnoses' | 'procedures', kind: 'diagnosis' | 'procedure') =>
+    db.prepare(
+      `SELECT c.visit_id, c.code_system, c.code, t.title
+       FROM visits v JOIN ${table} c ON c.visit_id = v.id
+       LEFT JOIN code_titles t ON t.kind = '${kind}' AND t.code_system = c.code_system AND t.code = c.code
+       WHERE v.patient_id = ? ORDER BY c.visit_id, c.seq`
+    )
   return {
-    codes: { diagnoses: visit.diagnoses.map(ref), procedures: visit.procedures.map(ref), medications: [...medications].sort() },
-    unmapped
+    bySourceId: db.prepare('SELECT id, source_patient_id FROM patients WHERE source_patient_id = ? ORDER BY id LIMIT 1'),
+    byId: db.prepare('SELECT id, source_patient_id FROM patients WHERE id = ?'),
+    visits: db.prepare('SELECT id, source_visit_id FROM visits WHERE patient_id = ? ORDER BY sort_key, id'),
+    diagnoses: codes('diagnoses', 'diagnosis'),
+    procedures: codes('procedures', 'procedure'),
+    medications: db.prepare(
+      `SELECT m.visit_id, m.atc3, m.atc5, a.name
+       FROM visits v JOIN medications m ON m.visit_id = v.id
+       LEFT JOIN atc_names a ON a.code = upper(COALESCE(NULLIF(m.atc3, ''), substr(m.atc5, 1, 4)))
+       WHERE v.patient_id = ? ORDER BY m.visit_id, m.id`
+    )
   }
 }
 
-/** A numeric id is the app's patient id; anything else (or a number not found) is tried as the source's id. */
-export function resolvePatient(db: Db, patient: number | string): PatientSummary {
-  return typeof patient === 'number' ? getPatientSummary(db, patient) : findPatient(db, patient)
+const statementsByDb = new WeakMap<Db, ReturnType<typeof prepareStatements>>()
+
+function statements(db: Db): ReturnType<typeof prepareStatements> {
+  let prepared = statementsByDb.get(db)
+  if (!prepared) {
+    prepared = prepareStatements(db)
+    statementsByDb.set(db, prepared)
+  }
+  return prepared
+}
+
+/**
+ * A number is the app's patient id; a string is first tried as the source's patient id (e.g. a MIMIC
+ * subject_id), then, if it is all digits, as the app's id. Same rule and messages as patients-repo.
+ */
+export function resolvePatient(db: Db, patient: number | string): PatientRef {
+  const s = statements(db)
+  const row =
+    typeof patient === 'number'
+      ? (s.byId.get(patient) as PatientRow | undefined)
+      : ((s.bySourceId.get(patient) as PatientRow | undefined) ?? (/^\d+$/.test(patient) ? (s.byId.get(Number(patient)) as PatientRow | undefined) : undefined))
+  if (!row) {
+    throw new NotFoundError(
+      typeof patient === 'number' || /^\d+$/.test(patient) ? `No patient with id ${patient}.` : `No patient with id or source id "${patient}".`
+    )
+  }
+  return { id: row.id, sourcePatientId: row.source_patient_id }
+}
+
+function groupByVisit<T extends { visit_id: number }>(rows: T[]): Map<number, T[]> {
+  const byVisit = new Map<number, T[]>()
+  for (const row of rows) {
+    const list = byVisit.get(row.visit_id)
+    if (list) list.push(row)
+    else byVisit.set(row.visit_id, [row])
+  }
+  return byVisit
 }
 
 /**
@@ -66,33 +131,55 @@ export function resolvePatient(db: Db, patient: number | string): PatientSummary
  * the visit to recommend for; otherwise the last stored visit is the current one.
  */
 export function loadPatientInput(db: Db, patient: number | string, current?: CurrentVisitCodes): PatientModelInput {
-  const summary = resolvePatient(db, patient)
-  const timeline = getPatientTimeline(db, summary.id)
+  const ref = resolvePatient(db, patient)
+  const s = statements(db)
+  const visitRows = s.visits.all(ref.id) as VisitRow[]
+  const diagnoses = groupByVisit(s.diagnoses.all(ref.id) as CodeRow[])
+  const procedures = groupByVisit(s.procedures.all(ref.id) as CodeRow[])
+  const medications = groupByVisit(s.medications.all(ref.id) as MedicationRow[])
   const titles = new Map<string, string>()
+  const toRefs = (rows: CodeRow[] | undefined, kind: 'diagnosis' | 'procedure'): CodeRef[] =>
+    (rows ?? []).map((row) => {
+      const codeRef = { system: row.code_system, code: row.code }
+      if (row.title) titles.set(titleKey(kind, codeRef), row.title)
+      return codeRef
+    })
   let unmappedMedications = 0
-  const visits = timeline.visits.map((visit, i) => {
-    const { codes, unmapped } = visitCodes(visit, titles)
-    // The current visit's medications are not inputs, so their mapping gaps do not matter here.
-    if (current || i < timeline.visits.length - 1) unmappedMedications += unmapped
-    return codes
+  const visits: VisitCodes[] = visitRows.map((visit, i) => {
+    const classes = new Set<string>()
+    for (const row of medications.get(visit.id) ?? []) {
+      const atc3 = atc3Of(row)
+      // The current visit's medications are not inputs, so their mapping gaps do not matter here.
+      if (!atc3) {
+        if (current || i < visitRows.length - 1) unmappedMedications++
+        continue
+      }
+      classes.add(atc3)
+      if (row.name) titles.set(titleKey('medication', { system: null, code: atc3 }), row.name)
+    }
+    return {
+      diagnoses: toRefs(diagnoses.get(visit.id), 'diagnosis'),
+      procedures: toRefs(procedures.get(visit.id), 'procedure'),
+      medications: [...classes].sort()
+    }
   })
   if (current) {
     if (current.diagnoses.length + current.procedures.length === 0) {
       throw new EmptyHistoryError('The current visit given has no diagnosis or procedure codes.')
     }
     visits.push({ diagnoses: current.diagnoses, procedures: current.procedures, medications: [] })
-    return { patient: summary, visits, currentVisit: { from: 'caller' }, unmappedMedications, titles }
+    return { patient: ref, visits, currentVisit: { from: 'caller' }, unmappedMedications, titles }
   }
-  const last = timeline.visits.at(-1)
+  const last = visitRows.at(-1)
   if (!last) {
     throw new EmptyHistoryError(
-      `Patient ${summary.sourcePatientId} (id ${summary.id}) has no stored visits: give the current visit's diagnoses or procedures.`
+      `Patient ${ref.sourcePatientId} (id ${ref.id}) has no stored visits: give the current visit's diagnoses or procedures.`
     )
   }
   return {
-    patient: summary,
+    patient: ref,
     visits,
-    currentVisit: { from: 'stored', visitId: last.id, sourceVisitId: last.sourceVisitId },
+    currentVisit: { from: 'stored', visitId: last.id, sourceVisitId: last.source_visit_id },
     unmappedMedications,
     titles
   }

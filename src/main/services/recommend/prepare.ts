@@ -42,4 +42,8 @@ export function checkThreshold(threshold: number): number {
   return threshold
 }
 
-export const round = (value: number, digits = 6): number => Number(value.toFixed(digits))
+/** Rounds for display and storage (probabilities to 1e-6 by default). */
+export function round(value: number, digits = 6): number {
+  const scale = 10 ** digits
+  return Math.round(value * scale) / scale
+}

@@ -1,0 +1,99 @@
+import { parseArgs } from 'node:util'
+import type { ExplanationResult } from '../../shared/types'
+import { explain } from '../../main/services/explain/explain'
+import { openServices } from '../../main/services/recommend/context'
+import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
+import { parseCodeArgument, parseUnitInterval } from './recommend'
+
+const usage = `Usage: medrec explain <patient> [options]
+
+Explains a patient's recommended drugs: exact Shapley values over the model's modalities (probability
+units; they add up to p(all modalities) − p(none)), and for the top drugs how much each diagnosis,
+procedure and history medication adds (p with it − p without it). Written to the audit log.
+
+Options:
+  --model <id>             model to use (default: the active model)
+  --drug <ATC3>            explain this drug (repeatable; default: the recommended combination)
+  --threshold <t>          threshold for the default drug list (default: the model's)
+  --codes <n>              per-code contributions for the n most probable explained drugs (default 3)
+  --diagnosis <SYS:CODE>   the current visit's diagnosis (repeatable), as for "medrec recommend"
+  --procedure <SYS:CODE>   the current visit's procedure (repeatable)
+  --user <name>            who asks, for the audit log (default: the OS user)
+  --json                   print the full result as JSON
+  --db <path>              ${DEFAULT_DB_HELP}
+  --models-dir <path>      models folder (default: $MEDREC_MODELS_DIR or models/)`
+
+const signed = (value: number): string => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(3)}`
+
+function printResult(result: ExplanationResult): void {
+  console.log(`Patient ${result.sourcePatientId} (id ${result.patientId}) · model ${result.model.id} ${result.model.version} on ${result.provider.provider}`)
+  console.log(`Modalities: ${result.modalities.map((m) => `${m.label} (${m.side})`).join(', ')}`)
+  for (const drug of result.drugs) {
+    console.log('')
+    console.log(`${drug.atc3}  ${drug.name ?? ''}`)
+    console.log(`  p = ${drug.probability.toFixed(3)}; with every modality masked ${drug.baseline.toFixed(3)}`)
+    for (const m of [...drug.modalities].sort((a, b) => Math.abs(b.shapley) - Math.abs(a.shapley))) {
+      console.log(`    ${signed(m.shapley)}  ${m.label}`)
+    }
+    if (drug.codes) {
+      const shown = drug.codes.slice(0, 8)
+      console.log(`  Codes (p − p without the code)${drug.codes.length > shown.length ? `, largest ${shown.length} of ${drug.codes.length}` : ''}:`)
+      for (const c of shown) {
+        const label = `${c.kind} ${c.system ? `${c.system} ` : ''}${c.code}${c.title ? ` ${c.title}` : ''}${c.unknown ? ' (unknown to the model)' : ''}`
+        console.log(`    ${signed(c.contribution)}  ${label}`)
+      }
+    }
+  }
+  console.log('')
+  console.log(
+    `Input hash ${result.inputHash} · audit entry ${result.auditId ?? '(not written)'} · ${result.timing.totalMs} ms (${result.timing.subsetRows} coalitions, ${result.timing.occlusionRows} occlusions)`
+  )
+}
+
+export const command: CliCommand = {
+  name: 'explain',
+  summary: "explain a patient's recommendation by modality and by code",
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string' },
+        drug: { type: 'string', multiple: true },
+        threshold: { type: 'string' },
+        codes: { type: 'string' },
+        diagnosis: { type: 'string', multiple: true },
+        procedure: { type: 'string', multiple: true },
+        user: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        db: { type: 'string' },
+        'models-dir': { type: 'string' }
+      }
+    })
+    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'Give one patient id.' : `Give one patient id, got ${positionals.length}.`)
+    const threshold = values.threshold === undefined ? undefined : parseUnitInterval(values.threshold, '--threshold', false)
+    const codeDrugs = values.codes === undefined ? undefined : Number(values.codes)
+    if (codeDrugs !== undefined && !(Number.isInteger(codeDrugs) && codeDrugs >= 0)) {
+      throw new UsageError(`--codes must be a whole number ≥ 0, got "${values.codes}".`)
+    }
+    const diagnoses = (values.diagnosis ?? []).map((c) => parseCodeArgument(c, '--diagnosis'))
+    const procedures = (values.procedure ?? []).map((c) => parseCodeArgument(c, '--procedure'))
+    const services = await openServices({ databasePath: values.db, modelsDirectory: values['models-dir'], knowledgeBasePath: null })
+    try {
+      const result = await explain(services.ctx, positionals[0]!, {
+        modelId: values.model,
+        drugs: values.drug,
+        threshold,
+        codeDrugs,
+        currentVisit: diagnoses.length + procedures.length > 0 ? { diagnoses, procedures } : undefined,
+        userName: values.user
+      })
+      if (values.json) console.log(JSON.stringify(result, null, 2))
+      else printResult(result)
+      return 0
+    } finally {
+      await services.close()
+    }
+  }
+}
