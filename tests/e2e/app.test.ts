@@ -218,6 +218,11 @@ describe('MedRec renderer (headless Chromium)', () => {
     const cards = page.locator('article.visit')
     await expect.poll(() => cards.evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-visit-id')))).toEqual(expected.map((v) => v.visit))
     expect(await page.locator('.visit-when').allTextContents()).toEqual(expected.map((v) => v.label))
+    const unnamed = count(
+      `SELECT count(*) AS n FROM medications m JOIN visits v ON v.id = m.visit_id WHERE v.patient_id = ? AND trim(m.raw_name) = ''`,
+      patient.id
+    )
+    expect((await page.locator('.medication-table').allTextContents()).join().includes('no name recorded')).toBe(unnamed > 0)
     await screenshot(page, '07-eicu-patient')
   })
 

@@ -79,7 +79,9 @@ interface MedicationGroup {
 function groupMedications(medications: MedicationEntry[]): MedicationGroup[] {
   const groups = new Map<string, MedicationGroup>()
   for (const medication of medications) {
-    const key = [medication.rawName, medication.atc5, medication.atc3, medication.mappingMethod].join('\u0000')
+    // Rows without a name are told apart by the source's own drug code (eICU HICL).
+    const nameOrCode = medication.rawName.trim() || `code:${medication.otherId ?? ''}`
+    const key = [nameOrCode, medication.atc5, medication.atc3, medication.mappingMethod].join('\u0000')
     const group = groups.get(key)
     if (group) group.orders += 1
     else groups.set(key, { medication, orders: 1 })
@@ -124,7 +126,9 @@ function MedicationSection({ medications }: { medications: MedicationEntry[] }) 
             {groups.map(({ medication, orders }, index) => (
               <tr key={index} className={medication.mappingMethod === 'unmapped' ? 'is-unmapped' : undefined}>
                 <td>
-                  {medication.rawName}
+                  {medication.rawName.trim() || (
+                    <span className="missing">no name recorded{medication.otherId ? ` (source drug code ${medication.otherId})` : ''}</span>
+                  )}
                   {orders > 1 ? <span className="orders"> ×{orders}</span> : null}
                 </td>
                 <td>
