@@ -98,6 +98,10 @@ function resolveTableDrug(db: Database.Database, cell: string): ResolvedTableDru
   return { externalId: `name:${key}`, name: text, codes, matchMethod: codes.length > 0 ? 'name' : 'name-only' }
 }
 
+function drugIdentity(drug: ResolvedTableDrug): string {
+  return drug.codes.length > 0 ? drug.codes.join(',') : drug.externalId
+}
+
 function slug(text: string): string {
   return nameKey(text).replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'table'
 }
@@ -150,7 +154,10 @@ export function parseInteractionTable(db: Database.Database, path: string): { ro
       fail(problems.join('; '))
       continue
     }
-    if (a.externalId === b.externalId) {
+    // A drug is the same whether written as a code or as a name that resolves to the same codes.
+    const identityA = drugIdentity(a)
+    const identityB = drugIdentity(b)
+    if (identityA === identityB) {
       fail(`drug_a and drug_b are the same drug (${a.externalId})`)
       continue
     }
@@ -160,7 +167,7 @@ export function parseInteractionTable(db: Database.Database, path: string): { ro
       continue
     }
     sourceLicense.set(sourceName, firstLicense ?? { license, line })
-    const pairKey = [sourceName, ...[a.externalId, b.externalId].sort()].join('|')
+    const pairKey = [sourceName, ...[identityA, identityB].sort()].join('|')
     const earlier = seenPairs.get(pairKey)
     if (earlier !== undefined) {
       fail(`the pair ${a.name} + ${b.name} is already given on line ${earlier}`)
