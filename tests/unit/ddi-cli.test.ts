@@ -52,6 +52,17 @@ describe('medrec ddi', () => {
     expect(result.checkedSources.length).toBe(4)
   })
 
+  it('prints the measured coverage per ATC group pair, marking what a source does not claim', async () => {
+    expect(await run('--coverage')).toBe(0)
+    const lines = output.join('\n').split('\n')
+    const start = lines.findIndex((l) => l.startsWith('ddinter:'))
+    const header = lines[start + 1]!.trim().split(/\s+/)
+    const row = (g: string) => lines.slice(start + 2).find((l) => l.startsWith(g.padEnd(3)))!.trim().split(/\s+/).slice(1)
+    const cell = (a: string, b: string) => row(a)[header.indexOf(b)]
+    expect(cell('C', 'C')).toBe('-0') // digoxin–amiodarone: absent and not claimed
+    expect(cell('B', 'M')).toBe('2') // warfarin–ibuprofen, aspirin–ibuprofen: claimed (B is open)
+  })
+
   it('lists sources, and loads a hospital table', async () => {
     expect(await run('--sources')).toBe(0)
     expect(output.join('\n')).toContain('license: CC BY-NC-SA 4.0 (non-commercial use only)')

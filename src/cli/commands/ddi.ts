@@ -6,6 +6,7 @@ import { UsageError } from '../command'
 const usage = `Usage:
   medrec ddi <drug...> [--json] [--kb <file>] [--members <n>]
   medrec ddi --sources [--json] [--kb <file>]
+  medrec ddi --coverage [--json] [--kb <file>]
   medrec ddi --load-table <file.csv> [--covers all|<groups>] [--kb <file>]
   medrec ddi --unload-table <source-key> [--kb <file>]
 
@@ -22,6 +23,8 @@ Options:
                          "npm run knowledge")
   --members <n>          member drug pairs listed per class-level warning (default 10; counts cover all)
   --sources              list the interaction sources with version, license and coverage
+  --coverage             measured drug pairs per ATC anatomical group pair and source; "-" marks group
+                         pairs the source does not claim to cover
   --load-table <file>    load a hospital interaction table (format: docs/hospital-interactions.md);
                          malformed rows are reported with their line and nothing is loaded
   --covers <claim>       what the loaded table claims to cover: "all", or ATC groups such as "C,N"
@@ -82,6 +85,27 @@ function formatResult(result: DdiCheckResult): string {
   return lines.join('\n')
 }
 
+/** One group × group table per source: pair counts, "-" before a count the source does not claim to cover. */
+function formatCoverage(cells: { sourceKey: string; groupA: string; groupB: string; pairs: number; claimed: boolean }[]): string {
+  const lines: string[] = []
+  for (const sourceKey of [...new Set(cells.map((c) => c.sourceKey))]) {
+    const own = cells.filter((c) => c.sourceKey === sourceKey)
+    const groups = [...new Set(own.flatMap((c) => [c.groupA, c.groupB]))].sort()
+    const cell = (a: string, b: string): string => {
+      const [x, y] = a <= b ? [a, b] : [b, a]
+      const found = own.find((c) => c.groupA === x && c.groupB === y)
+      return found ? `${found.claimed ? '' : '-'}${found.pairs}` : ''
+    }
+    const claimed = own.filter((c) => c.claimed).reduce((n, c) => n + c.pairs, 0)
+    const total = own.reduce((n, c) => n + c.pairs, 0)
+    lines.push(`${sourceKey}: drug pairs per ATC group pair (a drug in several groups counts in each; "-": not claimed; ${claimed}/${total} in claimed cells)`)
+    lines.push(['   ', ...groups.map((g) => g.padStart(7))].join(''))
+    for (const a of groups) lines.push([a.padEnd(3), ...groups.map((b) => cell(a, b).padStart(7))].join(''))
+    lines.push('')
+  }
+  return lines.join('\n')
+}
+
 export const command: CliCommand = {
   name: 'ddi',
   summary: 'check drugs (ATC codes or names) for interactions, by severity, with sources and coverage',
@@ -97,6 +121,7 @@ export const command: CliCommand = {
           kb: { type: 'string' },
           members: { type: 'string' },
           sources: { type: 'boolean', default: false },
+          coverage: { type: 'boolean', default: false },
           'load-table': { type: 'string' },
           covers: { type: 'string' },
           'unload-table': { type: 'string' }
@@ -106,8 +131,21 @@ export const command: CliCommand = {
       throw new UsageError(error instanceof Error ? error.message : String(error))
     }
     const { values, positionals } = parsed
-    const { defaultKnowledgeBasePath, loadInteractionTable, unloadInteractionTable } = await import('../../main/services/knowledge')
+    const { coverageMatrix, defaultKnowledgeBasePath, loadInteractionTable, openKnowledgeBase, unloadInteractionTable } = await import(
+      '../../main/services/knowledge'
+    )
     const kbPath = values.kb ?? defaultKnowledgeBasePath()
+
+    if (values.coverage) {
+      const db = openKnowledgeBase(kbPath)
+      try {
+        const cells = coverageMatrix(db)
+        console.log(values.json ? JSON.stringify(cells, null, 2) : formatCoverage(cells))
+      } finally {
+        db.close()
+      }
+      return 0
+    }
 
     if (values['load-table'] !== undefined) {
       if (positionals.length > 0) throw new UsageError('--load-table takes no drugs')
