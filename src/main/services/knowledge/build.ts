@@ -42,7 +42,10 @@ export interface BuildReport {
     filedDrugs: number
     /** Drugs matched to an open-group ATC code but not filed there by DDInter (their coverage is not claimed). */
     matchedOpenButNotFiled: number
-    /** Pairs whose two drugs both have ATC codes only outside the open groups (expected 0). */
+    /**
+     * Pairs present although both drugs' matched ATC codes lie outside the open groups: DDInter files such
+     * drugs under an open group by codes WHO lists only in combinations (e.g. clarithromycin in A02BD).
+     */
     pairsOutsideClaimedGroups: number
   }
   twosidesAtc3Pairs: number
@@ -84,7 +87,7 @@ export function buildKnowledgeBase(outPath: string, dataDir: string, options: Bu
   const started = performance.now()
   const log = options.log ?? (() => {})
   const target = resolve(outPath)
-  const tempPath = `${target}.building-${process.pid}`
+  const tempPath = `${target}.building-${process.pid}.sqlite` // *.sqlite: git-ignored like the result
   rmSync(tempPath, { force: true })
   const knowledgeDir = join(resolve(dataDir), 'knowledge')
   if (!existsSync(knowledgeDir)) throw new Error(`No knowledge folder at ${knowledgeDir} (set MEDREC_DATA_DIR or pass the data folder).`)
