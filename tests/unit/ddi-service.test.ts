@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DdiService, recommendationDdiChecker, tierFor, UnknownDrugError } from '../../src/main/services/ddi'
+import { DdiService, tierFor, UnknownDrugError } from '../../src/main/services/ddi'
+import { ddiCheckerFromService } from '../../src/main/services/recommend/ddi-port'
 import { buildKnowledgeBase } from '../../src/main/services/knowledge/build'
 import { loadInteractionTable } from '../../src/main/services/knowledge/knowledge-base'
 import type { DdiCheckResult } from '../../src/shared/types'
@@ -144,13 +145,12 @@ describe('DDI check service', () => {
   })
 
   it('serves recommendation decoding with class pairs that name their source', () => {
-    const all = recommendationDdiChecker(service)
-    const pairs = all.check(['B01A', 'M01A', 'N02B'])
+    const checker = ddiCheckerFromService(service)
+    const pairs = checker.check(['B01A', 'M01A', 'N02B'])
     expect(pairs).toContainEqual({ a: 'B01A', b: 'M01A', severity: 'Major', source: 'DDInter (open copy, groups A,B)' })
-    expect(pairs.some((p) => p.source.startsWith('TWOSIDES'))).toBe(true)
-    const graded = recommendationDdiChecker(service, { severityGradedOnly: true })
-    expect(graded.check(['B01A', 'M01A', 'N02B']).some((p) => p.source.startsWith('TWOSIDES'))).toBe(false)
-    expect(graded.source).not.toContain('TWOSIDES')
+    expect(pairs).toContainEqual({ a: 'B01A', b: 'N02B', severity: 'Unknown', source: 'TWOSIDES ATC3 pairs (SafeDrug/GAMENet DDI matrix; severity unspecified)' })
+    expect(pairs.every((p) => p.a < p.b)).toBe(true)
+    expect(checker.source).toContain('Fixture curated list')
   })
 })
 
