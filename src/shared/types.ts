@@ -85,6 +85,20 @@ export interface ImportReport {
   /** The first rejected rows with reasons (all are counted in rejectedRows). */
   rejectedSamples: RejectedRow[]
   durationMs: number
+  // Added by the importers (optional so older stored reports still type-check):
+  /** sha256 over the input files, the reference tables and the importer version. */
+  inputFingerprint?: string
+  /** For 'skipped-unchanged': the completed run whose counts this report repeats. */
+  previousRunId?: number | null
+  /** Rows kept but not entirely as written (e.g. an invalid eICU code token dropped). */
+  warnings?: number
+  warningSamples?: RejectedRow[]
+  /** Rows deliberately left out, by reason (e.g. cancelled eICU medication orders). */
+  skippedRows?: Record<string, number>
+  /** Imported diagnosis/procedure codes with no title in code_titles (kept, not rejected). */
+  codesWithoutTitle?: number
+  /** Of mappedBy.name: eICU rows mapped through other rows with the same HICL number. */
+  mappedBySharedId?: number
 }
 
 export interface ImportProgress {

@@ -6,3 +6,6 @@ registerCommand('ddi', 'check drugs for interactions by severity, with sources a
 registerCommand('recommend', 'recommend a medication combination for a patient', async () => (await import('./recommend')).command)
 registerCommand('explain', "explain a patient's recommendation by modality and by code", async () => (await import('./explain')).command)
 registerCommand('models', 'list valid and refused models; choose the active one', async () => (await import('./models')).command)
+registerCommand('import', 'import a MIMIC-IV, MIMIC-III or eICU export into the patient database', async () => (await import('./import')).command)
+registerCommand('patients', 'list or search patients', async () => (await import('./patients')).command)
+registerCommand('show', "show a patient's visits, codes and medications in time order", async () => (await import('./show')).command)

@@ -1,0 +1,116 @@
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { EhrFormat, ImportProgress, ImportReport } from '../../shared/types'
+import { openDatabase } from '../../main/services/db/database'
+import { EHR_FORMATS, importDataset } from '../../main/services/importers'
+import { defaultDatabasePath } from '../../main/services/paths'
+import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
+
+const usage = `Usage: medrec import --format mimic-iv|mimic-iii|eicu <dir> [options]
+
+Imports an EHR export into the patient database: patients, visits in time order, diagnoses,
+procedures and medications mapped to ATC. The import is one transaction: if it fails, the
+database is left exactly as it was. Importing unchanged files again is recorded and skipped;
+changed files replace each imported visit's codes and medications (patients and visits keep
+their ids). Progress goes to stderr, the report to stdout.
+
+  <dir>  MIMIC-IV: the folder holding hosp/ (or hosp/ itself) with admissions.csv.gz,
+         patients, diagnoses_icd, procedures_icd, prescriptions, d_icd_diagnoses, d_icd_procedures.
+         MIMIC-III: the folder with ADMISSIONS, PATIENTS, DIAGNOSES_ICD, PROCEDURES_ICD,
+         PRESCRIPTIONS, D_ICD_DIAGNOSES, D_ICD_PROCEDURES (.csv or .csv.gz).
+         eICU: the folder with patient, diagnosis, treatment, medication (.csv.gz).
+
+Options:
+  --format <f>       mimic-iv, mimic-iii or eicu (required)
+  --db <path>        ${DEFAULT_DB_HELP}
+  --data-dir <path>  open data folder with knowledge/mappings and knowledge/atc
+                     (default: $MEDREC_DATA_DIR or ../shared/data)
+  --force            import even if the same files were imported before
+  --json             print the report as JSON`
+
+const percent = (part: number, whole: number): string => (whole === 0 ? '0.0%' : `${((100 * part) / whole).toFixed(1)}%`)
+
+export function formatImportReport(report: ImportReport): string {
+  const lines: string[] = []
+  if (report.status === 'skipped-unchanged') {
+    lines.push(
+      `Skipped: these ${report.format} files were already imported (run ${report.previousRunId ?? '?'}); nothing changed. ` +
+        'Use --force to import them again. Counts of that run:'
+    )
+  } else lines.push(`Imported ${report.format} from ${report.sourceDir} in ${(report.durationMs / 1000).toFixed(1)} s (run ${report.runId}).`)
+  const meds = report.medicationRows
+  lines.push(
+    `  patients       ${report.patients}`,
+    `  visits         ${report.visits}`,
+    `  diagnoses      ${report.diagnosisCodes}`,
+    `  procedures     ${report.procedureCodes}`,
+    `  medications    ${meds} rows: ${report.mappedDrugs} mapped to ATC (${percent(report.mappedDrugs, meds)}), ${report.unmappedDrugs} unmapped (kept by name)`,
+    `    by GSN ${report.mappedBy.gsn} (${percent(report.mappedBy.gsn, meds)}), by NDC ${report.mappedBy.ndc} (${percent(report.mappedBy.ndc, meds)}), ` +
+      `by name ${report.mappedBy.name} (${percent(report.mappedBy.name, meds)})` +
+      (report.mappedBySharedId ? `, of which ${report.mappedBySharedId} through a shared HICL number` : '')
+  )
+  if (report.codesWithoutTitle) lines.push(`  ${report.codesWithoutTitle} distinct code(s) have no title in the dictionaries (kept)`)
+  for (const [reason, count] of Object.entries(report.skippedRows ?? {})) lines.push(`  skipped ${count}: ${reason}`)
+  lines.push(`  rejected rows  ${report.rejectedRows}`)
+  for (const row of report.rejectedSamples.slice(0, 20)) lines.push(`    ${row.file} line ${row.line}: ${row.reason}`)
+  if (report.rejectedRows > 20) lines.push(`    … ${report.rejectedRows - Math.min(20, report.rejectedSamples.length)} more (--json lists the first ${report.rejectedSamples.length})`)
+  if (report.warnings) {
+    lines.push(`  warnings       ${report.warnings}`)
+    for (const row of (report.warningSamples ?? []).slice(0, 5)) lines.push(`    ${row.file} line ${row.line}: ${row.reason}`)
+  }
+  return lines.join('\n')
+}
+
+/** One progress line on stderr, rewritten in place on a terminal, at most every 2 s otherwise. */
+export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): (p: ImportProgress) => void {
+  let last = 0
+  return (p) => {
+    const now = performance.now()
+    if (!stream.isTTY && now - last < 2000) return
+    last = now
+    const fraction = p.fraction === null ? '' : ` ${(p.fraction * 100).toFixed(0)}%`
+    const text = `${p.phase}${p.file ? ` ${p.file}` : ''}${p.rowsRead ? ` · ${p.rowsRead.toLocaleString('en-US')} rows` : ''}${fraction}`
+    if (stream.isTTY) stream.write(`\r\x1b[K${text}`)
+    else stream.write(`${text}\n`)
+  }
+}
+
+export const command: CliCommand = {
+  name: 'import',
+  summary: 'import a MIMIC-IV, MIMIC-III or eICU export into the patient database',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        format: { type: 'string' },
+        db: { type: 'string' },
+        'data-dir': { type: 'string' },
+        force: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false }
+      }
+    })
+    const format = values.format as EhrFormat | undefined
+    if (!format) throw new UsageError('--format is required (mimic-iv, mimic-iii or eicu).')
+    if (!EHR_FORMATS.includes(format)) throw new UsageError(`--format "${format}" is not one of ${EHR_FORMATS.join(', ')}.`)
+    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the folder to import.' : `expected one folder, got ${positionals.length}.`)
+    const dbPath = resolve(values.db ?? defaultDatabasePath())
+    const db = openDatabase(dbPath)
+    try {
+      const progress = progressPrinter()
+      const report = await importDataset(db, {
+        format,
+        dir: positionals[0]!,
+        dataDir: values['data-dir'],
+        force: values.force,
+        onProgress: progress
+      })
+      if (process.stderr.isTTY) process.stderr.write('\r\x1b[K')
+      console.log(values.json ? JSON.stringify(report, null, 2) : `${formatImportReport(report)}\n  database       ${dbPath}`)
+      return 0
+    } finally {
+      db.close()
+    }
+  }
+}

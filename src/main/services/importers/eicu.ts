@@ -1,0 +1,300 @@
+// eICU (patient, diagnosis, treatment, medication .csv.gz). Each ICU unit stay (patientunitstayid)
+// is one visit; the stays of one person share `uniquepid`. eICU has no absolute times, only the
+// hospital discharge year and minute offsets, so a person's stays are ordered by discharge year, then
+// hospital stay (patienthealthsystemstayid), then time since hospital admission, then unitvisitnumber.
+//
+// hospitaladmitoffset is minutes from *unit* admission to hospital admission (negative: the hospital
+// admission came first), so minutes since hospital admission = −hospitaladmitoffset: a later unit
+// stay of the same hospital stay has a more negative offset.
+import { classifyEicuCodes } from './codes'
+import { rejectMalformed, type ImportContext } from './context'
+
+interface Stay {
+  stayId: string
+  hospitalStayId: string
+  uniquePid: string
+  sex: string | null
+  year: number
+  minutesSinceHospitalAdmission: number
+  unitVisitNumber: number
+}
+
+export async function importEicu(ctx: ImportContext): Promise<void> {
+  const visits = await importStays(ctx)
+  await importDiagnoses(ctx, visits)
+  await importTreatments(ctx, visits)
+  await importMedications(ctx, visits)
+}
+
+const INTEGER = /^-?\d+$/
+
+function sexOf(gender: string): string | null {
+  const g = gender.trim().toLowerCase()
+  if (g === 'female') return 'F'
+  if (g === 'male') return 'M'
+  return g === '' || g === 'unknown' ? null : gender.trim()
+}
+
+const pad = (value: number, width: number): string => String(value).padStart(width, '0')
+
+async function importStays(ctx: ImportContext): Promise<Map<string, number>> {
+  const file = ctx.layout.files.patient!
+  // A person's stays must all be known to number their hospital stays, so stays are held until the
+  // file is read (about 60 bytes each: 200k stays in the full eICU is ~12 MB).
+  const byPerson = new Map<string, Stay[]>()
+  const seen = new Set<string>()
+  for await (const batch of ctx.progress.batches(file, 'Reading unit stays')) {
+    rejectMalformed(ctx, file, batch)
+    const w = batch.width
+    for (let i = 0; i < batch.count; i++) {
+      const f = (k: number): string => batch.fields[i * w + k]!.trim()
+      const [stayId, hospitalStayId, uniquePid, gender, admitOffset, year, unitVisit] = [f(0), f(1), f(2), f(3), f(4), f(5), f(6)]
+      const line = batch.lines[i]!
+      const problem =
+        stayId === ''
+          ? 'empty patientunitstayid'
+          : uniquePid === ''
+            ? 'empty uniquepid'
+            : hospitalStayId === ''
+              ? 'empty patienthealthsystemstayid'
+              : !/^\d{4}$/.test(year)
+                ? `hospitaldischargeyear "${year}" is not a year`
+                : !INTEGER.test(admitOffset)
+                  ? `hospitaladmitoffset "${admitOffset}" is not a whole number of minutes`
+                  : !/^\d+$/.test(unitVisit)
+                    ? `unitvisitnumber "${unitVisit}" is not a whole number`
+                    : seen.has(stayId)
+                      ? `duplicate patientunitstayid ${stayId}`
+                      : null
+      if (problem) {
+        ctx.log.reject(file.displayName, line, problem)
+        continue
+      }
+      seen.add(stayId)
+      const stays = byPerson.get(uniquePid) ?? []
+      stays.push({
+        stayId,
+        hospitalStayId,
+        uniquePid,
+        sex: sexOf(gender),
+        year: Number(year),
+        minutesSinceHospitalAdmission: -Number(admitOffset),
+        unitVisitNumber: Number(unitVisit)
+      })
+      byPerson.set(uniquePid, stays)
+    }
+  }
+  ctx.progress.phase('Importing unit stays', file.displayName)
+  const visits = new Map<string, number>()
+  for (const [uniquePid, stays] of byPerson) {
+    stays.sort(
+      (a, b) =>
+        a.year - b.year ||
+        compareIds(a.hospitalStayId, b.hospitalStayId) ||
+        a.minutesSinceHospitalAdmission - b.minutesSinceHospitalAdmission ||
+        a.unitVisitNumber - b.unitVisitNumber
+    )
+    const patientId = ctx.store.patient(uniquePid, stays.find((s) => s.sex !== null)?.sex ?? null)
+    const hospitalStayNumber = new Map<string, number>()
+    for (const stay of stays) {
+      if (!hospitalStayNumber.has(stay.hospitalStayId)) hospitalStayNumber.set(stay.hospitalStayId, hospitalStayNumber.size + 1)
+      const visitId = ctx.store.visit({
+        patientId,
+        sourceVisitId: stay.stayId,
+        admitTime: null,
+        dischargeTime: null,
+        // Zero-padded so text order is time order; the offset is shifted to stay non-negative.
+        sortKey: [
+          pad(stay.year, 4),
+          stay.hospitalStayId.padStart(12, '0'),
+          pad(stay.minutesSinceHospitalAdmission + 100_000_000, 9),
+          pad(stay.unitVisitNumber, 4)
+        ].join('|'),
+        orderLabel: `${stay.year}, hospital stay ${hospitalStayNumber.get(stay.hospitalStayId)}, unit visit ${stay.unitVisitNumber}`
+      })
+      visits.set(stay.stayId, visitId)
+    }
+  }
+  return visits
+}
+
+/** Numeric ids compare as numbers, others as text. */
+function compareIds(a: string, b: string): number {
+  if (INTEGER.test(a) && INTEGER.test(b)) return Number(a) - Number(b)
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+const PRIORITY_RANK: Record<string, number> = { primary: 0, major: 1, other: 2 }
+
+/** Per-visit running numbers, so codes keep the file's order within their priority. */
+class SequenceCounter {
+  private readonly next = new Map<number, number>()
+
+  take(visitId: number): number {
+    const n = this.next.get(visitId) ?? 0
+    this.next.set(visitId, n + 1)
+    return n
+  }
+}
+
+async function importDiagnoses(ctx: ImportContext, visits: Map<string, number>): Promise<void> {
+  const file = ctx.layout.files.diagnosis!
+  const sequence = new SequenceCounter()
+  const titled = new Set<string>()
+  for await (const batch of ctx.progress.batches(file, 'Importing diagnoses')) {
+    rejectMalformed(ctx, file, batch)
+    const w = batch.width
+    for (let i = 0; i < batch.count; i++) {
+      const stayId = batch.fields[i * w]!.trim()
+      const text = batch.fields[i * w + 1]!.trim()
+      const cell = batch.fields[i * w + 2]!
+      const priority = batch.fields[i * w + 3]!.trim().toLowerCase()
+      const line = batch.lines[i]!
+      const visitId = visits.get(stayId)
+      if (visitId === undefined) {
+        ctx.log.reject(file.displayName, line, `diagnosis for unknown unit stay patientunitstayid "${stayId}"`)
+        continue
+      }
+      const { codes, invalid } = classifyEicuCodes(cell)
+      if (codes.length === 0 && text === '') {
+        ctx.log.reject(file.displayName, line, invalid.length > 0 ? `invalid ICD code "${invalid.join(', ')}" and no diagnosisstring` : 'diagnosis with neither ICD code nor diagnosisstring')
+        continue
+      }
+      const seq = (PRIORITY_RANK[priority] ?? 3) * 1_000_000 + sequence.take(visitId)
+      if (codes.length === 0) {
+        // No usable ICD code: the diagnosis string itself is the code, in system 'other'.
+        if (invalid.length > 0) ctx.log.warn(file.displayName, line, `"${invalid.join(', ')}" is not an ICD-9-CM or ICD-10-CM diagnosis code; kept as code system 'other' by its diagnosisstring`)
+        ctx.store.diagnosis(visitId, seq, 'other', text)
+        if (!titled.has(`other\t${text}`)) {
+          titled.add(`other\t${text}`)
+          ctx.store.title('diagnosis', 'other', text, text, false)
+        }
+        continue
+      }
+      if (invalid.length > 0) ctx.log.warn(file.displayName, line, `ignored "${invalid.join(', ')}": not an ICD-9-CM or ICD-10-CM diagnosis code`)
+      for (const { system, code } of codes) {
+        ctx.store.diagnosis(visitId, seq, system, code)
+        const key = `${system}\t${code}`
+        if (text !== '' && !titled.has(key)) {
+          titled.add(key)
+          ctx.store.title('diagnosis', system, code, text, false)
+        }
+      }
+    }
+  }
+}
+
+async function importTreatments(ctx: ImportContext, visits: Map<string, number>): Promise<void> {
+  const file = ctx.layout.files.treatment!
+  const sequence = new SequenceCounter()
+  const titled = new Set<string>()
+  for await (const batch of ctx.progress.batches(file, 'Importing treatments')) {
+    rejectMalformed(ctx, file, batch)
+    for (let i = 0; i < batch.count; i++) {
+      const stayId = batch.fields[i * 2]!.trim()
+      const text = batch.fields[i * 2 + 1]!.trim()
+      const line = batch.lines[i]!
+      const visitId = visits.get(stayId)
+      if (visitId === undefined) {
+        ctx.log.reject(file.displayName, line, `treatment for unknown unit stay patientunitstayid "${stayId}"`)
+        continue
+      }
+      if (text === '') {
+        ctx.log.reject(file.displayName, line, 'empty treatmentstring')
+        continue
+      }
+      // Treatments stand in for procedures; the hierarchical string is the code (system 'other').
+      ctx.store.procedure(visitId, sequence.take(visitId), 'other', text)
+      if (!titled.has(text)) {
+        titled.add(text)
+        ctx.store.title('procedure', 'other', text, text, false)
+      }
+    }
+  }
+}
+
+async function importMedications(ctx: ImportContext, visits: Map<string, number>): Promise<void> {
+  const file = ctx.layout.files.medication!
+  // HICL sequence number → votes for the ATC code its named rows map to. 40% of the demo's rows have
+  // a HICL but no drugname, and brand names ("LOPRESSOR") often miss the name tables: such rows take
+  // the code their HICL's other rows agree on.
+  const hiclVotes = new Map<string, Map<string, number>>()
+  for await (const batch of ctx.progress.batches(file, 'Importing medications')) {
+    rejectMalformed(ctx, file, batch)
+    const w = batch.width
+    for (let i = 0; i < batch.count; i++) {
+      const stayId = batch.fields[i * w]!.trim()
+      const name = batch.fields[i * w + 1]!.trim()
+      const hicl = batch.fields[i * w + 2]!.trim()
+      const cancelled = batch.fields[i * w + 3]!.trim().toLowerCase()
+      const line = batch.lines[i]!
+      const visitId = visits.get(stayId)
+      if (visitId === undefined) {
+        ctx.log.reject(file.displayName, line, `medication for unknown unit stay patientunitstayid "${stayId}"`)
+        continue
+      }
+      if (cancelled === 'yes') {
+        ctx.log.skip('medication order cancelled (drugordercancelled = Yes)')
+        continue
+      }
+      if (name === '' && hicl === '') {
+        ctx.log.reject(file.displayName, line, 'medication with neither drugname nor drughiclseqno')
+        continue
+      }
+      const mapping = ctx.mapper.map({ name })
+      if (mapping.method !== 'unmapped' && hicl !== '') {
+        const code = mapping.atc5 ?? mapping.atc3!
+        const votes = hiclVotes.get(hicl) ?? new Map<string, number>()
+        votes.set(code, (votes.get(code) ?? 0) + 1)
+        hiclVotes.set(hicl, votes)
+      }
+      ctx.tally.count(mapping)
+      ctx.store.medication(visitId, {
+        rawName: name,
+        ndc: null,
+        gsn: null,
+        otherId: hicl === '' ? null : hicl,
+        atc5: mapping.atc5,
+        atc3: mapping.atc3,
+        method: mapping.method,
+        startTime: null
+      })
+    }
+  }
+  mapByHicl(ctx, hiclVotes)
+}
+
+/** Maps still-unmapped rows of this run by their HICL where its named rows clearly agree (≥ 2/3 of votes). */
+function mapByHicl(ctx: ImportContext, hiclVotes: Map<string, Map<string, number>>): void {
+  ctx.progress.phase('Mapping medications by HICL', null)
+  const winners = new Map<string, string>()
+  for (const [hicl, votes] of hiclVotes) {
+    let total = 0
+    let best = ''
+    let bestCount = 0
+    for (const [code, count] of votes) {
+      total += count
+      if (count > bestCount || (count === bestCount && code < best)) {
+        best = code
+        bestCount = count
+      }
+    }
+    if (bestCount * 3 >= total * 2) winners.set(hicl, best)
+  }
+  ctx.store.flush()
+  const unmapped = ctx.db
+    .prepare(
+      `SELECT m.id, m.other_id FROM medications m JOIN visits v ON v.id = m.visit_id
+       WHERE v.import_run_id = ? AND m.mapping_method = 'unmapped' AND m.other_id IS NOT NULL`
+    )
+    .all(ctx.runId) as Array<{ id: number; other_id: string }>
+  const update = ctx.db.prepare(`UPDATE medications SET atc5 = ?, atc3 = ?, mapping_method = 'name' WHERE id = ?`)
+  for (const row of unmapped) {
+    const code = winners.get(row.other_id)
+    if (!code) continue
+    update.run(code.length === 7 ? code : null, code.slice(0, 4), row.id)
+    ctx.tally.mappedBy.unmapped--
+    ctx.tally.mappedBy.name++
+    ctx.mappedBySharedId++
+  }
+}
