@@ -13,7 +13,7 @@
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { type Db, openDatabase } from '../src/main/services/db/database'
@@ -140,11 +140,22 @@ async function main(): Promise<void> {
   const dbPath = values.db ?? join(workDir, 'patients.sqlite')
   const db = openDatabase(dbPath)
   if (!values.db) writeSyntheticPatients(db, model, batchSize)
-  const patientIds = (db.prepare('SELECT DISTINCT patient_id AS id FROM visits ORDER BY patient_id LIMIT ?').all(batchSize) as Array<{ id: number }>).map((r) => r.id)
-  if (patientIds.length === 0) throw new Error(`No patient with a visit in ${dbPath}.`)
+  // Patients whose last visit has a diagnosis (others cannot be recommended for).
+  const patientIds = (
+    db
+      .prepare(
+        `SELECT v.patient_id AS id FROM visits v
+         WHERE v.id = (SELECT id FROM visits w WHERE w.patient_id = v.patient_id ORDER BY sort_key DESC, id DESC LIMIT 1)
+           AND EXISTS (SELECT 1 FROM diagnoses d WHERE d.visit_id = v.id)
+         ORDER BY v.patient_id LIMIT ?`
+      )
+      .all(batchSize) as Array<{ id: number }>
+  ).map((r) => r.id)
+  if (patientIds.length === 0) throw new Error(`No patient with a diagnosed visit in ${dbPath}.`)
   const ctx: ServiceContext = { db, registry, ddi: null }
 
-  console.log(`Inference benchmark · ${cpus().length} CPU core(s) · onnxruntime CPU provider`)
+  const load = loadavg()[0]!
+  console.log(`Inference benchmark · ${cpus().length} CPU core(s) · load average ${load.toFixed(1)}${load > cpus().length ? ' (busy machine: p50/p99 inflated; "best" is the least disturbed run)' : ''} · onnxruntime CPU provider`)
   console.log(`Model ${manifest.id} ${manifest.version} (${manifest.family}): ${kind}`)
   console.log(
     `  ${m} modalities, ${manifest.vocabularies.medication.entries.length} drugs, vocabularies ${manifest.vocabularies.diagnosis.entries.length}/${manifest.vocabularies.procedure.entries.length}, padding ${JSON.stringify(manifest.limits)}`
@@ -177,11 +188,23 @@ async function main(): Promise<void> {
 
   const rows: Array<[string, string, string]> = [
     ['session load (p50 of 10; first)', `${fmt(percentile(loads, 0.5))} ms; ${fmt(loads[0]!)} ms`, `< ${TARGETS.sessionLoadMs} ms`],
-    ['recommendation, batch 1 (p50 / p99)', `${fmt(percentile(single, 0.5))} / ${fmt(percentile(single, 0.99))} ms`, `p50 < ${TARGETS.recommendationP50Ms} ms`],
-    ['  of which the model run (p50 / p99)', `${fmt(percentile(runOnly, 0.5))} / ${fmt(percentile(runOnly, 0.99))} ms`, ''],
-    [`explanation, ${m} modalities = ${1 << m} coalitions (p50 / p99)`, `${fmt(percentile(explanations, 0.5))} / ${fmt(percentile(explanations, 0.99))} ms`, `p50 < ${TARGETS.explanationP50Ms} ms (≤ 8 modalities)`],
-    [`throughput, batch ${batch.length}, model run (p50)`, `${Math.round(perSecond(percentile(batchRuns, 0.5)))} patients/s (${fmt(percentile(batchRuns, 0.5))} ms)`, `> ${TARGETS.patientsPerSecond} patients/s`],
-    [`throughput, batch ${batch.length}, whole service (p50)`, `${Math.round(perSecond(percentile(serviceBatch, 0.5)))} patients/s (${fmt(percentile(serviceBatch, 0.5))} ms)`, 'incl. SQLite reads + decoding']
+    ['recommendation, batch 1 (p50 / p99; best)', `${fmt(percentile(single, 0.5))} / ${fmt(percentile(single, 0.99))} ms; ${fmt(percentile(single, 0))} ms`, `p50 < ${TARGETS.recommendationP50Ms} ms`],
+    ['  of which the model run (p50 / p99; best)', `${fmt(percentile(runOnly, 0.5))} / ${fmt(percentile(runOnly, 0.99))} ms; ${fmt(percentile(runOnly, 0))} ms`, ''],
+    [
+      `explanation, ${m} modalities = ${1 << m} coalitions (p50 / p99; best)`,
+      `${fmt(percentile(explanations, 0.5))} / ${fmt(percentile(explanations, 0.99))} ms; ${fmt(percentile(explanations, 0))} ms`,
+      `p50 < ${TARGETS.explanationP50Ms} ms (≤ 8 modalities)`
+    ],
+    [
+      `throughput, batch ${batch.length}, model run (p50; best)`,
+      `${Math.round(perSecond(percentile(batchRuns, 0.5)))}; ${Math.round(perSecond(percentile(batchRuns, 0)))} patients/s`,
+      `> ${TARGETS.patientsPerSecond} patients/s`
+    ],
+    [
+      `throughput, batch ${batch.length}, whole service (p50; best)`,
+      `${Math.round(perSecond(percentile(serviceBatch, 0.5)))}; ${Math.round(perSecond(percentile(serviceBatch, 0)))} patients/s`,
+      'incl. SQLite reads + decoding'
+    ]
   ]
   const width = Math.max(...rows.map((r) => r[0].length))
   const valueWidth = Math.max(...rows.map((r) => r[1].length))

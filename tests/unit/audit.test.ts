@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { userInfo } from 'node:os'
 import { afterEach, describe, expect, it } from 'vitest'
-import { appendAudit, currentUserName, listAudit } from '../../src/main/services/audit/audit'
+import { appendAudit, auditDdiCheck, currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { seededDatabase } from '../fixtures/models/seed-patients'
 
 const hash = (text: string) => createHash('sha256').update(text).digest('hex')
@@ -46,6 +46,18 @@ describe('audit log', () => {
     expect(Date.parse(earlier!.createdAt)).not.toBeNaN()
     expect(latest).toMatchObject({ id: second, kind: 'ddi-check', userName: currentUserName(), modelId: null })
     expect(listAudit(db, { patientId: 2 })).toEqual([])
+  })
+
+  it('records a DDI check with a hash of the checked drugs', () => {
+    const db = fresh()
+    const id = auditDdiCheck(db, { drugs: ['B01AC06', 'N02BA01'], outputs: { warnings: 1 }, userName: 'pharmacist' })
+    const again = auditDdiCheck(db, { drugs: ['B01AC06', 'N02BA01'], outputs: { warnings: 1 } })
+    const other = auditDdiCheck(db, { drugs: ['N02BA01'], outputs: { warnings: 0 } })
+    const entries = listAudit(db)
+    expect(entries.map((e) => e.id)).toEqual([other, again, id])
+    expect(entries[2]).toMatchObject({ kind: 'ddi-check', userName: 'pharmacist', modelId: null, patientId: null, outputs: { warnings: 1 } })
+    expect(entries[1]!.inputsHash).toBe(entries[2]!.inputsHash)
+    expect(entries[0]!.inputsHash).not.toBe(entries[2]!.inputsHash)
   })
 
   it('records the operating-system user when no name is given', () => {

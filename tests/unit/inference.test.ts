@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -6,6 +6,8 @@ import { encodePatient, type VisitCodes } from '../../src/main/services/inferenc
 import { createSessionWithFallback, defaultProviderOrder, providerOrder } from '../../src/main/services/inference/providers'
 import { MAX_ROWS_PER_RUN } from '../../src/main/services/inference/session'
 import { ModelRegistry, type RegisteredModel } from '../../src/main/services/models/registry'
+import { modelsDir } from '../../src/main/services/paths'
+import ort from 'onnxruntime-node'
 import { ReferenceModel, type ReferenceVisit } from '../fixtures/models/reference-model'
 import { FIXTURE_MODELS_DIR } from '../fixtures/models/seed-patients'
 
@@ -177,5 +179,48 @@ describe('encoding and batched inference', () => {
     await expect(model.session.predict([encoded], new Float32Array(3))).rejects.toThrow(
       'modality masks hold 3 values, expected 1 rows × 4 modalities'
     )
+  })
+})
+
+// Trained models exported by training/ carry parity.json: inputs and the PyTorch outputs the ONNX model
+// must reproduce. The app's runtime (onnxruntime-node, the registry's session) must reproduce them too.
+const exported = existsSync(modelsDir())
+  ? readdirSync(modelsDir(), { withFileTypes: true })
+      .filter((e) => e.isDirectory() && existsSync(join(modelsDir(), e.name, 'parity.json')))
+      .map((e) => e.name)
+  : []
+
+describe.skipIf(exported.length === 0)('trained models in models/ reproduce their PyTorch parity outputs', () => {
+  interface TensorSpec {
+    dtype: string
+    dims: number[]
+    data: number[]
+  }
+  it.each(exported)('%s', async (id) => {
+    const registry = new ModelRegistry(modelsDir(), { providers: ['cpu'] })
+    try {
+      const model = await registry.get(id)
+      const fixture = JSON.parse(readFileSync(join(model.directory, 'parity.json'), 'utf8')) as {
+        tolerance: number
+        inputs: Record<string, TensorSpec>
+        outputs: { probabilities: TensorSpec }
+      }
+      const feeds = Object.fromEntries(
+        Object.entries(fixture.inputs).map(([name, spec]) => [
+          name,
+          spec.dtype === 'int64'
+            ? new ort.Tensor('int64', BigInt64Array.from(spec.data, (v) => BigInt(v)), spec.dims)
+            : new ort.Tensor('float32', Float32Array.from(spec.data), spec.dims)
+        ])
+      )
+      const { probabilities } = await model.session.session.run(feeds)
+      const actual = probabilities!.data as Float32Array
+      const expected = fixture.outputs.probabilities.data
+      expect(actual).toHaveLength(expected.length)
+      const worst = Math.max(...expected.map((value, i) => Math.abs(value - actual[i]!)))
+      expect(worst).toBeLessThanOrEqual(fixture.tolerance)
+    } finally {
+      await registry.close()
+    }
   })
 })

@@ -23,7 +23,7 @@ Options:
   --db <path>              ${DEFAULT_DB_HELP}
   --models-dir <path>      models folder (default: $MEDREC_MODELS_DIR or models/)`
 
-const signed = (value: number): string => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(3)}`
+const signed = (value: number): string => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(4)}`
 
 function printResult(result: ExplanationResult): void {
   console.log(`Patient ${result.sourcePatientId} (id ${result.patientId}) · model ${result.model.id} ${result.model.version} on ${result.provider.provider}`)

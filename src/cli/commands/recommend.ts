@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
-import type { RecommendationResult } from '../../shared/types'
+import type { RecommendationDdiPair, RecommendationResult } from '../../shared/types'
 import { openServices } from '../../main/services/recommend/context'
-import { parseSeverityWord } from '../../main/services/recommend/ddi-port'
+import { parseSeverityWord, severityRank } from '../../main/services/recommend/ddi-port'
 import type { CodeRef } from '../../main/services/inference/encode'
 import { recommend } from '../../main/services/recommend/recommend'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
@@ -77,8 +77,21 @@ function printResult(result: RecommendationResult): void {
   }
   if (!result.ddi.checked) console.log('DDI: not checked (no knowledge base loaded).')
   else {
-    console.log(`DDI rate of the combination: ${result.ddi.ddiRate} (interactions in ${result.ddi.source})`)
-    for (const p of result.ddi.interactions) console.log(`  ${p.a}–${p.b}  ${p.severity}  (${p.source})`)
+    // One line per pair, most severe first, each source with what it says.
+    const byPair = new Map<string, RecommendationDdiPair[]>()
+    for (const p of result.ddi.interactions) {
+      const key = [p.a, p.b].sort().join('–')
+      byPair.set(key, [...(byPair.get(key) ?? []), p])
+    }
+    const worst = (pairs: RecommendationDdiPair[]) => Math.max(...pairs.map((p) => severityRank(p.severity)))
+    const lines = [...byPair.entries()].sort((x, y) => worst(y[1]) - worst(x[1]) || (x[0] < y[0] ? -1 : 1))
+    const n = result.combination.length
+    console.log(`DDI rate of the combination: ${result.ddi.ddiRate} (${byPair.size} of ${(n * (n - 1)) / 2} pairs interact)`)
+    for (const [pair, sources] of lines) {
+      const ordered = [...sources].sort((x, y) => severityRank(y.severity) - severityRank(x.severity))
+      console.log(`  ${pair}  ${ordered[0]!.severity}  (${ordered.map((p) => `${p.source}: ${p.severity}`).join('; ')})`)
+    }
+    console.log(`  Sources checked: ${result.ddi.source}. No warning is not proof of safety.`)
   }
   const below = result.drugs.filter((d) => !d.inCombination).slice(0, 5)
   if (below.length > 0) console.log(`Next most probable: ${below.map((d) => `${d.atc3} ${percent(d.probability)}`).join(', ')}`)

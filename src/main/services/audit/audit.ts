@@ -1,7 +1,9 @@
 // The audit log: every recommendation, explanation and DDI check as it was shown, who asked and when.
 // The table (migration 2) is append-only: triggers abort any UPDATE or DELETE.
+import { createHash } from 'node:crypto'
 import { userInfo } from 'node:os'
 import type { Db } from '../db/database'
+import { canonicalJson } from '../recommend/input-hash'
 
 export type AuditKind = 'recommendation' | 'explanation' | 'ddi-check'
 
@@ -100,4 +102,24 @@ export function listAudit(db: Db, query: { patientId?: number; limit?: number } 
     modelVersion: row.model_version,
     outputs: JSON.parse(row.outputs_json) as unknown
   }))
+}
+
+/**
+ * Records a drug–drug interaction check (the DDI service's check, e.g. `medrec ddi` or the app's DDI
+ * panel). The inputs hash is over the checked drugs in the order given.
+ */
+export function auditDdiCheck(
+  db: Db,
+  check: { drugs: readonly string[]; outputs: unknown; userName?: string; patientId?: number | null; sourcePatientId?: string | null }
+): number {
+  return appendAudit(db, {
+    kind: 'ddi-check',
+    userName: check.userName,
+    patientId: check.patientId ?? null,
+    sourcePatientId: check.sourcePatientId ?? null,
+    inputsHash: createHash('sha256').update(canonicalJson({ ddiCheck: check.drugs })).digest('hex'),
+    modelId: null,
+    modelVersion: null,
+    outputs: check.outputs
+  })
 }
