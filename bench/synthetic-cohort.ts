@@ -28,7 +28,7 @@ import { finished } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
 import { gunzipSync, gzip } from 'node:zlib'
-import { dataDir } from '../src/main/services/paths'
+import { dataDir, projectRoot } from '../src/main/services/paths'
 
 /** Bump when the output for a given seed changes, so cached cohorts are regenerated. */
 export const GENERATOR_VERSION = 1
@@ -497,6 +497,11 @@ const ID_MULTIPLIER = 7_368_787 // not divisible by 2, 3 or 5: a permutation of 
 
 const permutedId = (index: number, base: number, range: number) => base + ((index * ID_MULTIPLIER) % range)
 
+/** Where the benchmarks cache a cohort (bench/out is git-ignored). */
+export function defaultCohortDir(params: { patients: number; seed: number; visitsPerPatient: number }): string {
+  return join(projectRoot(), 'bench', 'out', `cohort-p${params.patients}-s${params.seed}-v${params.visitsPerPatient}`)
+}
+
 export function manifestPath(outDir: string): string {
   return join(outDir, 'cohort.json')
 }
@@ -656,7 +661,7 @@ async function main(): Promise<void> {
   const seed = parseIntegerFlag(values.seed, 'seed', 1)
   const visitsPerPatient = values['visits-per-patient'] === undefined ? DEFAULT_VISITS_PER_PATIENT : Number(values['visits-per-patient'])
   if (!(visitsPerPatient > 0)) throw new Error(`--visits-per-patient must be a positive number, got "${values['visits-per-patient']}".`)
-  const outDir = resolve(values.out ?? join('bench', 'out', `cohort-p${patients}-s${seed}`))
+  const outDir = values.out === undefined ? defaultCohortDir({ patients, seed, visitsPerPatient }) : resolve(values.out)
   console.log(`Generating ${patients} patients (seed ${seed}, ~${visitsPerPatient} visits each) into ${outDir}/hosp …`)
   const manifest = await generateCohort({
     patients,
