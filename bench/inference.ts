@@ -229,7 +229,12 @@ async function main(): Promise<void> {
       onnxProbabilities: [...probabilities]
     })
   )
-  const torchRun = spawnSync('python3', [join(projectRoot(), 'bench', 'inference_torch.py'), model.directory, inputsFile], { encoding: 'utf8' })
+  // Passive OpenMP waiting matches onnxruntime's sessions here (no spinning threads), so neither side
+  // wins by burning the other's cores.
+  const torchRun = spawnSync('python3', [join(projectRoot(), 'bench', 'inference_torch.py'), model.directory, inputsFile], {
+    encoding: 'utf8',
+    env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' }
+  })
   const lastLine = torchRun.stdout?.trim().split('\n').at(-1) ?? ''
   let torchResult: { available: boolean; reason?: string; loader?: string; torch?: string; threads?: number; batch1?: { p50: number; p99: number }; batchN?: { size: number; p50: number; patientsPerSecond: number }; maxAbsDiffFromOnnx?: number } | null = null
   try {

@@ -1,0 +1,109 @@
+// The recommend, explain and models commands, run in-process through the CLI entry (as `medrec …`).
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { main } from '../../src/cli/main'
+import { listAudit } from '../../src/main/services/audit/audit'
+import { openDatabase } from '../../src/main/services/db/database'
+import { getActiveModelId } from '../../src/main/services/models/active-model'
+import type { ExplanationResult, ModelList, RecommendationResult } from '../../src/shared/types'
+import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
+
+describe('medrec recommend / explain / models', () => {
+  const seeded = seededDatabase()
+  seeded.db.close() // the commands open it themselves
+  const saved = { models: process.env.MEDREC_MODELS_DIR, kb: process.env.MEDREC_KB, providers: process.env.MEDREC_EXECUTION_PROVIDERS }
+  let out: string[] = []
+  let err: string[] = []
+  beforeAll(() => {
+    process.env.MEDREC_MODELS_DIR = FIXTURE_MODELS_DIR
+    process.env.MEDREC_KB = join(FIXTURE_MODELS_DIR, 'no-knowledge-base.sqlite')
+    process.env.MEDREC_EXECUTION_PROVIDERS = 'cpu'
+  })
+  afterAll(() => {
+    for (const [key, value] of [['MEDREC_MODELS_DIR', saved.models], ['MEDREC_KB', saved.kb], ['MEDREC_EXECUTION_PROVIDERS', saved.providers]] as const) {
+      if (value === undefined) delete process.env[key]
+      else process.env[key] = value
+    }
+    seeded.cleanup()
+  })
+  const run = async (...args: string[]): Promise<number> => {
+    out = []
+    err = []
+    vi.spyOn(console, 'log').mockImplementation((...parts: unknown[]) => void out.push(parts.join(' ')))
+    vi.spyOn(console, 'error').mockImplementation((...parts: unknown[]) => void err.push(parts.join(' ')))
+    return main(args)
+  }
+  afterEach(() => vi.restoreAllMocks())
+  const auditKinds = () => {
+    const db = openDatabase(seeded.path)
+    const kinds = listAudit(db).map((e) => e.kind)
+    db.close()
+    return kinds
+  }
+
+  it('models lists valid and refused models, exits 1 because one is refused, and activates a model', async () => {
+    expect(await run('models', '--json', '--db', seeded.path)).toBe(1)
+    const list = JSON.parse(out.join('\n')) as ModelList & { directory: string }
+    expect(list.models.map((m) => m.id)).toEqual(['fixture-linear', 'fixture-symmetric'])
+    expect(list.refused.map((r) => r.id)).toEqual(['fixture-mismatched-io'])
+    expect(list.activeModelId).toBeNull()
+
+    expect(await run('models', '--activate', 'fixture-symmetric', '--db', seeded.path)).toBe(1)
+    expect(out.join('\n')).toMatch(/fixture-symmetric .*\[active\]/)
+    const db = openDatabase(seeded.path)
+    expect(getActiveModelId(db)).toBe('fixture-symmetric')
+    db.close()
+    expect(await run('models', '--activate', 'fixture-mismatched-io', '--db', seeded.path)).toBe(1)
+    expect(err.join('\n')).toMatch(/was refused:\n {2}fixture-mismatched-io\/model\.onnx: input "diagnoses" is int32/)
+  })
+
+  it('recommend prints JSON with the model, provider and combination, and audits it under the given user', async () => {
+    expect(await run('recommend', '10001', '--model', 'fixture-linear', '--json', '--db', seeded.path, '--user', 'dr.grey', '--threshold', '0.4')).toBe(0)
+    const result = JSON.parse(out.join('\n')) as RecommendationResult
+    expect(result).toMatchObject({ sourcePatientId: '10001', model: { id: 'fixture-linear' }, provider: { provider: 'cpu' }, threshold: 0.4 })
+    expect(result.combination).toEqual(result.drugs.filter((d) => d.probability >= 0.4).map((d) => d.atc3))
+    const db = openDatabase(seeded.path)
+    expect(listAudit(db, { limit: 1 })[0]).toMatchObject({ id: result.auditId, userName: 'dr.grey', kind: 'recommendation' })
+    db.close()
+  })
+
+  it('recommend takes the current visit from --diagnosis/--procedure, and prints a readable summary', async () => {
+    expect(await run('recommend', '10003', '--model', 'fixture-linear', '--db', seeded.path, '--diagnosis', 'ICD-10-CM:I10', '--procedure', '3893')).toBe(0)
+    const text = out.join('\n')
+    expect(text).toContain('Patient 10003')
+    expect(text).toContain('current visit: codes given on the command line')
+    expect(text).toMatch(/Recommended \(\d+\):/)
+    expect(text).toContain('DDI: not checked (no knowledge base loaded).')
+  })
+
+  it('explain prints Shapley values that add up, per drug', async () => {
+    expect(await run('explain', '10001', '--model', 'fixture-linear', '--json', '--db', seeded.path, '--drug', 'N02B')).toBe(0)
+    const result = JSON.parse(out.join('\n')) as ExplanationResult
+    expect(result.drugs.map((d) => d.atc3)).toEqual(['N02B'])
+    const drug = result.drugs[0]!
+    expect(drug.modalities.reduce((sum, m) => sum + m.shapley, 0)).toBeCloseTo(drug.probability - drug.baseline, 6)
+    expect(drug.codes?.length).toBeGreaterThan(0)
+  })
+
+  it('reports bad input clearly with exit codes 2 (usage) and 1 (refused), writing no audit entry', async () => {
+    const before = auditKinds().length
+    expect(await run('recommend', '--db', seeded.path)).toBe(2)
+    expect(err.join('\n')).toContain('medrec recommend: Give one patient id.')
+    expect(await run('recommend', '10001', '--threshold', '1.5', '--db', seeded.path)).toBe(2)
+    expect(err.join('\n')).toContain('--threshold must be a number strictly between 0 and 1, got "1.5".')
+    expect(await run('recommend', '10001', '--max-ddi-rate', '0.2', '--db', seeded.path)).toBe(2)
+    expect(err.join('\n')).toContain('--block-severity and --max-ddi-rate apply with --ddi-safe.')
+    expect(await run('recommend', '10001', '--ddi-safe', '--block-severity', 'severe', '--db', seeded.path)).toBe(2)
+    expect(await run('recommend', 'nobody', '--db', seeded.path)).toBe(1)
+    expect(err.join('\n')).toContain('No patient with id or source id "nobody".')
+    expect(await run('recommend', '10004', '--model', 'fixture-linear', '--db', seeded.path)).toBe(1)
+    expect(err.join('\n')).toMatch(/has no diagnosis, procedure or medication codes/)
+    expect(await run('recommend', '10001', '--ddi-safe', '--db', seeded.path)).toBe(1)
+    expect(err.join('\n')).toMatch(/DDI-safe decoding needs the drug interaction knowledge base, not found at .*no-knowledge-base\.sqlite/)
+    expect(await run('recommend', '10001', '--db', join(FIXTURE_MODELS_DIR, 'missing.sqlite'))).toBe(1)
+    expect(err.join('\n')).toMatch(/No patient database at .*missing\.sqlite/)
+    expect(await run('explain', '10001', '--drug', 'Q99Q', '--db', seeded.path)).toBe(1)
+    expect(err.join('\n')).toMatch(/has no medication "Q99Q"/)
+    expect(auditKinds().length).toBe(before)
+  })
+})
