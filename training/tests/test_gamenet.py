@@ -8,7 +8,7 @@ import torch
 from test_knowledge_models import VOCAB, build, inputs_for, training_targets
 
 from medrec_training.models.base import ModelConfig
-from medrec_training.models.gamenet import controllable_ddi_loss, ddi_penalty
+from medrec_training.models.gamenet import controllable_ddi_loss, ddi_penalty, target_ddi_rate
 from medrec_training.tasks import Batch
 
 
@@ -46,11 +46,25 @@ def test_controllable_loss_becomes_the_ddi_penalty_far_above_target():
     targets = torch.zeros(2, len(VOCAB))
     targets[:, 0] = 1.0
     batch = Batch(*[None] * 5, targets=targets)
-    config = ModelConfig(options={"target_ddi": 0.0, "kp": 1e-6, "ddi_weight": 0.5})  # beta = 0
-    term = controllable_ddi_loss(batch, logits, adjacency, config)
+    config = ModelConfig(options={"kp": 1e-6, "ddi_weight": 0.5})
+    term = controllable_ddi_loss(batch, logits, adjacency, config, target=0.0)  # beta = 0
     base = config.bce_weight * torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
     margin = torch.nn.functional.multilabel_margin_loss(
         torch.sigmoid(logits), torch.tensor([[0] + [-1] * (len(VOCAB) - 1)] * 2)
     )
     total = base + config.margin_weight * margin + term
     torch.testing.assert_close(total, 0.5 * ddi_penalty(torch.sigmoid(logits), adjacency))
+
+
+def test_target_rate_defaults_to_the_training_visits_own_rate():
+    adjacency = torch.zeros(len(VOCAB), len(VOCAB))
+    adjacency[0, 1] = adjacency[1, 0] = 1.0
+    targets = torch.zeros(2, len(VOCAB))
+    targets[0, [0, 1, 2]] = 1.0  # 3 pairs, one interacts
+    targets[1, [2, 3]] = 1.0  # 1 pair, none interacts
+    train = SimpleNamespace(targets=targets.numpy())
+    assert target_ddi_rate(ModelConfig(), train, adjacency) == 0.25
+    assert target_ddi_rate(ModelConfig(options={"target_ddi": 0.06}), train, adjacency) == 0.06
+    model = build("safedrug")
+    model.prepare(train)
+    assert model.target_ddi == target_ddi_rate(ModelConfig(), train, model.ddi_adjacency)

@@ -263,6 +263,11 @@ def test_small_data_dir_end_to_end_and_cache(tmp_path: Path, monkeypatch: pytest
     again = load_drug_knowledge(root, ["N02B", "B01A", "M01A"])
     assert again.report == knowledge.report
     assert np.array_equal(again.molecules.atom_features, knowledge.molecules.atom_features)
+    # Deterministic: a rebuild without the cache gives the same arrays.
+    rebuilt_arrays, rebuilt_meta = load_knowledge_base(root, use_cache=False).to_arrays()
+    cached_arrays, cached_meta = load_knowledge_base(root).to_arrays()
+    assert rebuilt_meta == cached_meta and rebuilt_arrays.keys() == cached_arrays.keys()
+    assert all(np.array_equal(rebuilt_arrays[name], cached_arrays[name], equal_nan=True) for name in cached_arrays)
     # A changed input is a different cache key; a missing one is named.
     (root / "knowledge" / "ddi" / "twosides_atc3_pairs.csv").write_text("atc3_a,atc3_b\n")
     assert knowledge_cache_path(root) != cache_file

@@ -122,6 +122,7 @@ def test_masking_each_used_modality_changes_the_output(model_id: str):
 @pytest.mark.parametrize("model_id", MODEL_IDS)
 def test_ddi_loss_term_appears_only_above_the_target_rate(model_id: str):
     model = build(model_id, target_ddi=0.0, kp=0.05)
+    assert model.target_ddi == 0.0  # an explicit target wins over the training visits' rate
     adjacency = model.ddi_adjacency
     assert model.ddi_matrix_name == "twosides-atc3" and adjacency.sum() > 0
     inputs = inputs_for(model)

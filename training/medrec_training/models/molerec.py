@@ -8,7 +8,8 @@ Molecules: a GIN over the member molecules (mean readout), averaged per ATC3 cla
 Substructure-aware drug encoding: drug d attends over its own fragments with its structure vector
 as the query (softmax over the fragments of the drug x fragment mask), and reads the fragments scaled by
 the patient's relevance: R[b, d] = sum_f attn[d, f] * w[b, f] * S[f]. Score: MLP(R) -> one logit per
-drug. Training adds the DDI-controllable loss on config.options['ddi_matrix'] (default twosides-atc3).
+drug. Training adds the DDI-controllable loss on config.options['ddi_matrix'] (default twosides-atc3),
+steering to the training visits' own DDI rate unless options['target_ddi'] says otherwise.
 
 Simplifications: two GIN layers (the paper uses deeper GINs), one set-attention block with
 `heads` heads, atoms from categorical features, no pre-training; medication history is not an input
@@ -27,11 +28,11 @@ from torch import nn
 
 from ..knowledge.graph_encoders import DrugStructureEncoder, MolecularGraphEncoder
 from .base import MedRecModel, ModelConfig, Paper, VocabSizes, select_visit
-from .gamenet import NEGATIVE_LARGE, DualGRUPatientEncoder, controllable_ddi_loss, ddi_adjacency
+from .gamenet import NEGATIVE_LARGE, DualGRUPatientEncoder, controllable_ddi_loss, ddi_adjacency, target_ddi_rate
 from .safedrug import MOLECULAR_STRUCTURE, SUBSTRUCTURES, fragment_mask_with_fallback
 
 if TYPE_CHECKING:
-    from ..tasks import Batch
+    from ..tasks import Batch, EncodedSamples
 
 
 def padded_fragment_lists(fragment_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +81,8 @@ class MoleRec(MedRecModel):
     )
     drug_modalities = (MOLECULAR_STRUCTURE, SUBSTRUCTURES)
     requires_knowledge = True
+    # The papers update once per patient; batches of 32 make ~30x fewer steps per epoch, so a larger step.
+    config_overrides = {"learning_rate": 5e-3}
 
     def __init__(self, vocab_sizes: VocabSizes, knowledge: Any | None, config: ModelConfig) -> None:
         super().__init__(vocab_sizes, knowledge, config)
@@ -111,6 +114,7 @@ class MoleRec(MedRecModel):
         self.score = nn.Sequential(nn.Linear(hidden, hidden // 2), nn.ReLU(), nn.Linear(hidden // 2, 1))
         self.ddi_matrix_name, ddi = ddi_adjacency(knowledge, config)
         self.register_buffer("ddi_adjacency", ddi, persistent=False)
+        self.target_ddi = float(config.options.get("target_ddi", 0.06))  # prepare() sets it from the training visits
         self.register_absent("diagnoses", config.embedding_dim)
         self.register_absent("procedures", config.embedding_dim)
         self.register_absent("molecular-structure", hidden)
@@ -121,6 +125,9 @@ class MoleRec(MedRecModel):
         if self.fragment_encoder is None:
             return self.no_fragment_fallback.new_zeros(self.fragment_count, self.no_fragment_fallback.shape[0])
         return self.fragment_interaction(self.fragment_encoder())
+
+    def prepare(self, train: "EncodedSamples") -> None:
+        self.target_ddi = target_ddi_rate(self.config, train, self.ddi_adjacency)
 
     def compute_logits(self, diagnoses, procedures, medications, visit_mask, modality_mask):
         diagnosis_visits, procedure_visits = self.patient.embed(diagnoses, procedures)
@@ -143,4 +150,4 @@ class MoleRec(MedRecModel):
         return self.score(drug_vectors).squeeze(-1)
 
     def extra_loss(self, batch: "Batch", logits: torch.Tensor) -> torch.Tensor | None:
-        return controllable_ddi_loss(batch, logits, self.ddi_adjacency, self.config)
+        return controllable_ddi_loss(batch, logits, self.ddi_adjacency, self.config, self.target_ddi)

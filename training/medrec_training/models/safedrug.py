@@ -7,8 +7,9 @@ Patient: GAMENet's dual-GRU encoder gives the current visit's query q. Drugs, tw
   local   BRICS substructures: s = sigmoid(Linear(q)) is the patient's need for each fragment; a
           linear map from fragments to drugs whose weights are masked by the drug x fragment
           matrix (a drug can only be scored from its own fragments) gives l [B, D].
-logits = l * a. Training adds the DDI-controllable loss (see gamenet.controllable_ddi_loss) on the
-DDI matrix named by config.options['ddi_matrix'] (default twosides-atc3, as in the paper).
+logits = l * a. Training adds the DDI-controllable loss (gamenet.controllable_ddi_loss) on the DDI
+matrix named by config.options['ddi_matrix'] (default twosides-atc3, as in the paper), steering to
+the training visits' own DDI rate unless options['target_ddi'] says otherwise.
 
 Simplifications: atoms start from categorical features (element, degree, charge, chirality,
 hybridisation, aromaticity, H count, ring, radicals) instead of SafeDrug's radius-r fingerprint
@@ -26,10 +27,10 @@ from torch import nn
 
 from ..knowledge.graph_encoders import DrugStructureEncoder
 from .base import MedRecModel, Modality, ModelConfig, Paper, VocabSizes, select_visit
-from .gamenet import DualGRUPatientEncoder, controllable_ddi_loss, ddi_adjacency
+from .gamenet import DualGRUPatientEncoder, controllable_ddi_loss, ddi_adjacency, target_ddi_rate
 
 if TYPE_CHECKING:
-    from ..tasks import Batch
+    from ..tasks import Batch, EncodedSamples
 
 MOLECULAR_STRUCTURE = Modality("molecular-structure", "Molecular structure", "drug")
 SUBSTRUCTURES = Modality("substructures", "Molecular substructures (BRICS)", "drug")
@@ -51,6 +52,8 @@ class SafeDrug(MedRecModel):
     )
     drug_modalities = (MOLECULAR_STRUCTURE, SUBSTRUCTURES)
     requires_knowledge = True
+    # The papers update once per patient; batches of 32 make ~30x fewer steps per epoch, so a larger step.
+    config_overrides = {"learning_rate": 5e-3}
 
     def __init__(self, vocab_sizes: VocabSizes, knowledge: Any | None, config: ModelConfig) -> None:
         super().__init__(vocab_sizes, knowledge, config)
@@ -69,10 +72,14 @@ class SafeDrug(MedRecModel):
         nn.init.uniform_(self.fragment_to_drug, -1.0 / np.sqrt(fragment_mask.shape[1]), 1.0 / np.sqrt(fragment_mask.shape[1]))
         self.ddi_matrix_name, ddi = ddi_adjacency(knowledge, config)
         self.register_buffer("ddi_adjacency", ddi, persistent=False)
+        self.target_ddi = float(config.options.get("target_ddi", 0.06))  # prepare() sets it from the training visits
         self.register_absent("diagnoses", config.embedding_dim)
         self.register_absent("procedures", config.embedding_dim)
         self.register_absent("molecular-structure", hidden)
         self.register_absent("substructures", drugs)
+
+    def prepare(self, train: "EncodedSamples") -> None:
+        self.target_ddi = target_ddi_rate(self.config, train, self.ddi_adjacency)
 
     def compute_logits(self, diagnoses, procedures, medications, visit_mask, modality_mask):
         diagnosis_visits, procedure_visits = self.patient.embed(diagnoses, procedures)
@@ -91,4 +98,4 @@ class SafeDrug(MedRecModel):
         return local_score * global_score
 
     def extra_loss(self, batch: "Batch", logits: torch.Tensor) -> torch.Tensor | None:
-        return controllable_ddi_loss(batch, logits, self.ddi_adjacency, self.config)
+        return controllable_ddi_loss(batch, logits, self.ddi_adjacency, self.config, self.target_ddi)
