@@ -61,13 +61,16 @@ export function formatImportReport(report: ImportReport): string {
   return lines.join('\n')
 }
 
-/** One progress line on stderr, rewritten in place on a terminal, at most every 2 s otherwise. */
+/** One progress line on stderr, rewritten in place on a terminal; in a log, one line per phase and at most one every 2 s within it. */
 export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): (p: ImportProgress) => void {
   let last = 0
+  let lastStep = ''
   return (p) => {
     const now = performance.now()
-    if (!stream.isTTY && now - last < 2000) return
+    const step = `${p.phase}\t${p.file ?? ''}`
+    if (!stream.isTTY && step === lastStep && now - last < 2000) return
     last = now
+    lastStep = step
     const fraction = p.fraction === null ? '' : ` ${(p.fraction * 100).toFixed(0)}%`
     const text = `${p.phase}${p.file ? ` ${p.file}` : ''}${p.rowsRead ? ` · ${p.rowsRead.toLocaleString('en-US')} rows` : ''}${fraction}`
     if (stream.isTTY) stream.write(`\r\x1b[K${text}`)

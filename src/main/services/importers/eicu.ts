@@ -160,8 +160,9 @@ async function importDiagnoses(ctx: ImportContext, visits: Map<string, number>):
         ctx.log.reject(file.displayName, line, invalid.length > 0 ? `invalid ICD code "${invalid.join(', ')}" and no diagnosisstring` : 'diagnosis with neither ICD code nor diagnosisstring')
         continue
       }
-      const seq = (PRIORITY_RANK[priority] ?? 3) * 1_000_000 + sequence.take(visitId)
+      const rank = (PRIORITY_RANK[priority] ?? 3) * 1_000_000
       if (codes.length === 0) {
+        const seq = rank + sequence.take(visitId)
         // No usable ICD code: the diagnosis string itself is the code, in system 'other'.
         if (invalid.length > 0) ctx.log.warn(file.displayName, line, `"${invalid.join(', ')}" is not an ICD-9-CM or ICD-10-CM diagnosis code; kept as code system 'other' by its diagnosisstring`)
         ctx.store.diagnosis(visitId, seq, 'other', text)
@@ -173,7 +174,7 @@ async function importDiagnoses(ctx: ImportContext, visits: Map<string, number>):
       }
       if (invalid.length > 0) ctx.log.warn(file.displayName, line, `ignored "${invalid.join(', ')}": not an ICD-9-CM or ICD-10-CM diagnosis code`)
       for (const { system, code } of codes) {
-        ctx.store.diagnosis(visitId, seq, system, code)
+        ctx.store.diagnosis(visitId, rank + sequence.take(visitId), system, code)
         const key = `${system}\t${code}`
         if (text !== '' && !titled.has(key)) {
           titled.add(key)

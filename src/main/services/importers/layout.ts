@@ -120,7 +120,8 @@ export function detectFormats(dir: string): EhrFormat[] {
 function layoutHint(format: EhrFormat, dir: string): string {
   const others = detectFormats(dir).filter((f) => f !== format)
   if (others.length === 0) return ''
-  return ` The folder looks like a ${others.map(formatName).join(' or ')} export: use --format ${others[0]}.`
+  const names = others.map(formatName).join(' or ')
+  return ` The folder looks like ${/^[aeiou]/i.test(names) ? 'an' : 'a'} ${names} export: use --format ${others[0]}.`
 }
 
 /**

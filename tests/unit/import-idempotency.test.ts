@@ -1,0 +1,130 @@
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { afterEach, describe, expect, it } from 'vitest'
+import { openDatabase } from '../../src/main/services/db/database'
+import { buildDemoDatabase, importDataset } from '../../src/main/services/importers'
+import { DATA_DIR, FIXTURES, fullSnapshot, HAS_OPEN_DATA, snapshot, TempSpace } from './import-helpers'
+
+describe.skipIf(!HAS_OPEN_DATA)('idempotent, all-or-nothing imports', () => {
+  const space = new TempSpace()
+  afterEach(() => space.cleanup())
+
+  it('importing the same files twice changes nothing: the second run is recorded as skipped-unchanged', async () => {
+    const db = space.db()
+    const dir = space.fixture('mimic-iv-mini', true)
+    const first = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    const after = snapshot(db)
+    const second = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    expect(second).toMatchObject({ status: 'skipped-unchanged', previousRunId: first.runId, visits: first.visits, medicationRows: first.medicationRows })
+    expect(second.inputFingerprint).toBe(first.inputFingerprint)
+    expect(snapshot(db)).toEqual(after)
+    expect(db.prepare('SELECT status FROM import_runs ORDER BY id').pluck().all()).toEqual(['completed', 'skipped-unchanged'])
+  })
+
+  it('a forced re-import of the same files leaves identical content and ids', async () => {
+    const db = space.db()
+    const dir = space.fixture('eicu-mini', true)
+    await importDataset(db, { format: 'eicu', dir, dataDir: DATA_DIR })
+    const after = snapshot(db)
+    const again = await importDataset(db, { format: 'eicu', dir, dataDir: DATA_DIR, force: true })
+    expect(again.status).toBe('completed')
+    expect(snapshot(db)).toEqual(after)
+  })
+
+  it("changed files replace each re-imported visit's codes and medications wholesale and keep the ids", async () => {
+    const db = space.db()
+    const dir = space.fixture('mimic-iv-mini')
+    await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    const visitIds = db.prepare('SELECT source_visit_id, id FROM visits ORDER BY id').all()
+    const hosp = join(dir, 'hosp')
+    // Visit 20000003 loses N179 and gains R6520; its prescriptions become one row.
+    writeFileSync(join(hosp, 'diagnoses_icd.csv'), readFileSync(join(hosp, 'diagnoses_icd.csv'), 'utf8').replace('100002,20000003,2,N179,10', '100002,20000003,2,R6520,10'))
+    const prescriptions = readFileSync(join(hosp, 'prescriptions.csv'), 'utf8').split('\n')
+    writeFileSync(join(hosp, 'prescriptions.csv'), prescriptions.filter((line) => !line.startsWith('100002,20000003,1007,')).join('\n'))
+    const report = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    expect(report.status).toBe('completed')
+    expect(db.prepare('SELECT source_visit_id, id FROM visits ORDER BY id').all()).toEqual(visitIds)
+    const codesOf = (hadm: string): unknown[] =>
+      db.prepare(`SELECT code FROM diagnoses d JOIN visits v ON v.id = d.visit_id WHERE v.source_visit_id = ? ORDER BY seq`).pluck().all(hadm)
+    expect(codesOf('20000003')).toEqual(['J189', 'R6520'])
+    expect(codesOf('20000009')).toEqual(['41401', '4019', '25000'])
+    const medsOf = (hadm: string): unknown[] =>
+      db.prepare(`SELECT raw_name FROM medications m JOIN visits v ON v.id = m.visit_id WHERE v.source_visit_id = ? ORDER BY m.id`).pluck().all(hadm)
+    expect(medsOf('20000003')).toEqual(['Vancomycin'])
+    expect(medsOf('20000009')).toEqual(['Furosemide 20mg Tab', 'Aspirin', 'Bag'])
+    // The same result as importing the changed files into an empty database.
+    const fresh = space.db()
+    await importDataset(fresh, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    expect(snapshot(db)).toEqual(snapshot(fresh))
+  })
+
+  it('an import that fails mid-way leaves the database exactly as before, and running it again completes it', async () => {
+    const db = space.db()
+    await importDataset(db, { format: 'eicu', dir: space.fixture('eicu-mini', true), dataDir: DATA_DIR })
+    const before = fullSnapshot(db)
+    const dir = space.fixture('mimic-iv-mini', true)
+    // A crash while prescriptions are being written, after patients, visits and codes went in.
+    const crash = importDataset(db, {
+      format: 'mimic-iv',
+      dir,
+      dataDir: DATA_DIR,
+      onProgress: (p) => {
+        if (p.phase === 'Importing prescriptions') throw new Error('simulated crash')
+      }
+    })
+    await expect(crash).rejects.toThrow('simulated crash')
+    expect(fullSnapshot(db)).toEqual(before)
+    const report = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    expect(report).toMatchObject({ status: 'completed', visits: 4, medicationRows: 7 })
+    expect(db.prepare(`SELECT count(*) FROM visits WHERE source = 'mimic-iv'`).pluck().get()).toBe(4)
+  })
+})
+
+describe.skipIf(!HAS_OPEN_DATA)('demo database builder', () => {
+  const space = new TempSpace()
+  afterEach(() => space.cleanup())
+
+  /** A data folder whose ehr/ demos are the small fixtures, with the real knowledge tables. */
+  function fixtureDataDir(eicuFiles: (dir: string) => void = () => {}): string {
+    const root = space.dir()
+    mkdirSync(join(root, 'ehr'))
+    cpSync(join(FIXTURES, 'mimic-iv-mini'), join(root, 'ehr', 'mimic-iv-demo-2.2'), { recursive: true })
+    const eicu = join(root, 'ehr', 'eicu-crd-demo-2.0.1')
+    mkdirSync(eicu)
+    for (const file of readdirSync(join(FIXTURES, 'eicu-mini'))) writeFileSync(join(eicu, `${file}.gz`), gzipSync(readFileSync(join(FIXTURES, 'eicu-mini', file))))
+    eicuFiles(eicu)
+    symlinkSync(join(DATA_DIR, 'knowledge'), join(root, 'knowledge'))
+    return root
+  }
+
+  it('builds one self-contained file with both demos', async () => {
+    const out = join(space.dir(), 'demo.sqlite')
+    const reports = await buildDemoDatabase(out, { dataDir: fixtureDataDir() })
+    expect(reports.map((r) => [r.format, r.visits])).toEqual([
+      ['mimic-iv', 4],
+      ['eicu', 5]
+    ])
+    expect(existsSync(`${out}-wal`)).toBe(false)
+    const db = openDatabase(out, { readonly: true })
+    expect(db.prepare('SELECT source, count(*) AS n FROM patients GROUP BY source ORDER BY source').all()).toEqual([
+      { source: 'eicu', n: 3 },
+      { source: 'mimic-iv', n: 3 }
+    ])
+    db.close()
+  })
+
+  it('a failure leaves no half database and an existing file untouched', async () => {
+    const folder = space.dir()
+    const out = join(folder, 'demo.sqlite')
+    writeFileSync(out, 'the previous demo')
+    const broken = fixtureDataDir((eicu) => {
+      const file = join(eicu, 'medication.csv.gz')
+      const bytes = readFileSync(file)
+      writeFileSync(file, bytes.subarray(0, bytes.length - 12))
+    })
+    await expect(buildDemoDatabase(out, { dataDir: broken })).rejects.toThrow(/medication\.csv\.gz is truncated/)
+    expect(readFileSync(out, 'utf8')).toBe('the previous demo')
+    expect(readdirSync(folder)).toEqual(['demo.sqlite'])
+  })
+})
