@@ -250,6 +250,19 @@ describe('recommendation service', () => {
     }
   })
 
+  it("orders a visit's codes as training does: by seq, ties by code", () => {
+    const db = seeded.db
+    const patient = Number(db.prepare(`INSERT INTO patients (source, source_patient_id) VALUES ('eicu', 'tie-1')`).run().lastInsertRowid)
+    const visit = Number(
+      db.prepare(`INSERT INTO visits (patient_id, source, source_visit_id, sort_key, order_label) VALUES (?, 'eicu', 'tie-1-1', 'a', 'stay 1')`).run(patient)
+        .lastInsertRowid
+    )
+    for (const [seq, code] of [[2, 'Z9'], [1, 'M2'], [1, 'A1'], [2, 'B5']] as const) {
+      db.prepare(`INSERT INTO diagnoses (visit_id, seq, code_system, code) VALUES (?, ?, 'other', ?)`).run(visit, seq, code)
+    }
+    expect(loadPatientInput(db, 'tie-1').visits[0]!.diagnoses.map((d) => d.code)).toEqual(['A1', 'M2', 'B5', 'Z9'])
+  })
+
   it('refuses bad input with a clear error and writes nothing', async () => {
     const before = auditCount()
     await expect(recommend(ctx, '99999')).rejects.toThrow(NotFoundError)
