@@ -125,6 +125,21 @@ describe('model registry', () => {
     expect(again).toEqual(['renamed-model/manifest.json: id "fixture-linear" differs from its folder name "renamed-model"'])
   })
 
+  it('refuses a model whose fixed ONNX sizes differ from the limits when the manifest leaves them symbolic', async () => {
+    const { root, dir } = copyOfLinear()
+    editManifest(dir, (m) => {
+      const inputs = m.inputs as Array<{ name: string; shape: Array<number | string> }>
+      for (const input of inputs) if (input.shape.length >= 2) input.shape[1] = 'visits'
+      ;(m.limits as { maxVisits: number }).maxVisits = 6
+    })
+    const reasons = (await open(root).list()).refused[0]!.reasons
+    expect(reasons).toEqual(
+      ['diagnoses', 'procedures', 'medications', 'visit_mask'].map(
+        (name) => `fixture-linear/model.onnx: input "${name}" dimension 1 is 4 in the ONNX model but the manifest's limits/modalities make it 6`
+      )
+    )
+  })
+
   it('refuses unreadable JSON and a folder without a manifest, and keeps the good models listed', async () => {
     const { root, dir } = copyOfLinear()
     cpSync(dir, join(root, 'broken-json'), { recursive: true })

@@ -57,16 +57,21 @@ function checkDims(tensor: ManifestTensor, expected: Array<number | null>, probl
   })
 }
 
-function contractProblems(manifest: ModelManifest): string[] {
-  const problems: string[] = []
+/** The sizes the app will feed, by input name (null: free, the batch), from limits and modalities. */
+export function expectedInputDims(manifest: ModelManifest): Record<string, Array<number | null>> {
   const { limits } = manifest
-  const expectedDims: Record<string, Array<number | null>> = {
+  return {
     diagnoses: [null, limits.maxVisits, limits.maxDiagnoses],
     procedures: [null, limits.maxVisits, limits.maxProcedures],
     medications: [null, limits.maxVisits, limits.maxMedications],
     visit_mask: [null, limits.maxVisits],
     modality_mask: [null, manifest.modalities.length]
   }
+}
+
+function contractProblems(manifest: ModelManifest): string[] {
+  const problems: string[] = []
+  const expectedDims = expectedInputDims(manifest)
   for (const required of CONTRACT_INPUTS) {
     const tensor = manifest.inputs.find((t) => t.name === required.name)
     if (!tensor) {

@@ -10,7 +10,7 @@ import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, RefusedMod
 import { ModelSession } from '../inference/session'
 import { providerOrder, type ProviderName, type SessionTuning } from '../inference/providers'
 import { modelsDir } from '../paths'
-import { checkManifest } from './manifest'
+import { checkManifest, expectedInputDims } from './manifest'
 import { type ModelVocabularies, vocabulariesOf } from './vocabulary'
 
 export interface RegisteredModel {
@@ -91,6 +91,25 @@ export function ioMismatches(
     for (const meta of actual) {
       if (!declared.some((t) => t.name === meta.name)) problems.push(`input "${meta.name}" of the ONNX model is not declared in manifest.json`)
     }
+  }
+  return problems
+}
+
+/**
+ * Fixed sizes in the ONNX graph that differ from what the app will feed (limits, modality count), which
+ * a manifest with symbolic dimensions would not reveal until the first run failed.
+ */
+export function fedSizeMismatches(manifest: ModelManifest, actual: readonly InferenceSession.ValueMetadata[]): string[] {
+  const problems: string[] = []
+  for (const [name, dims] of Object.entries(expectedInputDims(manifest))) {
+    const meta = actual.find((m) => m.name === name)
+    if (!meta?.isTensor || meta.shape.length !== dims.length) continue
+    meta.shape.forEach((size, axis) => {
+      const fed = dims[axis]
+      if (typeof size === 'number' && fed !== null && fed !== undefined && size !== fed) {
+        problems.push(`input "${name}" dimension ${axis} is ${size} in the ONNX model but the manifest's limits/modalities make it ${fed}`)
+      }
+    })
   }
   return problems
 }
@@ -203,7 +222,8 @@ export class ModelRegistry {
     }
     const mismatches = [
       ...ioMismatches(manifest.inputs, session.session.inputMetadata, 'input'),
-      ...ioMismatches(manifest.outputs, session.session.outputMetadata, 'output')
+      ...ioMismatches(manifest.outputs, session.session.outputMetadata, 'output'),
+      ...fedSizeMismatches(manifest, session.session.inputMetadata)
     ]
     if (mismatches.length > 0) {
       await session.release()
