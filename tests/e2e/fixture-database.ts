@@ -1,8 +1,8 @@
 // A small patient database written with plain SQL, shaped like the demo imports: a MIMIC-IV patient
 // whose admission ids are NOT in time order, an eICU patient ordered by relative position only, a
 // patient without visits, coded titles, ATC names, repeated and unmapped medication orders, and
-// enough filler patients to need a second page. Unit tests use it, and the e2e tests fall back to
-// it when neither resources/demo.sqlite nor the demo importer is available.
+// enough filler patients to need a second page. The API and IPC unit tests use it; the e2e tests
+// run on the real demo database (demo-database.ts).
 import { openDatabase, type Db } from '../../src/main/services/db/database'
 
 export const FIXTURE = {
