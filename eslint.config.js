@@ -12,6 +12,11 @@ export default tseslint.config(
     }
   },
   {
+    // Plain Node scripts (the CLI launcher) are not TypeScript: declare Node's globals.
+    files: ['**/*.mjs', '**/*.cjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } }
+  },
+  {
     // The renderer talks only to window.api: no Node or Electron modules there.
     files: ['src/renderer/**/*.{ts,tsx}'],
     rules: {
