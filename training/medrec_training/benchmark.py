@@ -174,6 +174,17 @@ def run(arguments: argparse.Namespace) -> int:
     root = Path(arguments.data_dir) if arguments.data_dir else data_dir()
     output = Path(arguments.models_dir) if arguments.models_dir else models_dir()
     folds, seed = arguments.folds, arguments.seed
+    models = available_models()
+    skipped = {m: "model file not written yet" for m in MODEL_REGISTRY if m not in models}
+    if arguments.models:
+        wanted = arguments.models.split(",")
+        unknown = [m for m in wanted if m not in MODEL_REGISTRY]
+        if unknown:
+            print(f"Unknown model(s) {', '.join(unknown)}; registered: {', '.join(MODEL_REGISTRY)}.", file=sys.stderr)
+            return 2
+        models = {m: c for m, c in models.items() if m in wanted}
+        skipped = {m: reason for m, reason in skipped.items() if m in wanted}
+    config = ModelConfig(seed=seed) if arguments.max_epochs is None else ModelConfig(seed=seed, max_epochs=arguments.max_epochs)
 
     data = prepare_data(
         database,
@@ -188,16 +199,6 @@ def run(arguments: argparse.Namespace) -> int:
     if data.knowledge_error:
         print(f"Drug knowledge unavailable ({data.knowledge_error}): DDI rates and knowledge-based models are skipped.")
 
-    config = ModelConfig(seed=seed) if arguments.max_epochs is None else ModelConfig(seed=seed, max_epochs=arguments.max_epochs)
-    models = available_models()
-    skipped = {m: "model file not written yet" for m in MODEL_REGISTRY if m not in models}
-    if arguments.models:
-        wanted = arguments.models.split(",")
-        unknown = [m for m in wanted if m not in MODEL_REGISTRY]
-        if unknown:
-            print(f"Unknown model(s) {', '.join(unknown)}; registered: {', '.join(MODEL_REGISTRY)}.", file=sys.stderr)
-            return 2
-        models = {m: c for m, c in models.items() if m in wanted}
     results: list[CrossValidation] = []
     for model_id, model_class in models.items():
         if model_class.requires_knowledge and data.knowledge is None:
@@ -256,7 +257,6 @@ def run(arguments: argparse.Namespace) -> int:
                 model=fit.model,
                 vocabularies=data.vocabularies,
                 limits=data.limits,
-                samples=data.samples,
                 threshold=fit.threshold,
                 threshold_chosen_on=f"validation folds (mean of the {folds} per-fold best-Jaccard thresholds)",
                 split=split_description(folds, seed),
@@ -286,7 +286,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--folds", type=int, default=DEFAULT_FOLDS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--max-epochs", type=int, help="cap on training epochs (default: the model config's)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    # One thread: these models run many small operations, where a second thread mostly waits (and on a
+    # busy machine oversubscribed threads made training ~30x slower in our measurements).
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--no-knowledge", action="store_true", help="skip drug knowledge (no DDI rates, no knowledge-based models)")
     parser.add_argument("--no-export", action="store_true", help="evaluate only; do not write a model folder")
     arguments = parser.parse_args(argv)

@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import jsonschema
 import numpy as np
@@ -18,7 +18,8 @@ from . import __version__
 from .models.base import MedRecModel
 from .paths import project_root
 from .provenance import sources_for
-from .tasks import EncodedSamples, Limits, Vocabularies
+from .datasets import CodeKey, Visit
+from .tasks import Limits, Vocabularies, Vocabulary, encode_history
 
 OPSET = 17
 INPUT_NAMES = ("diagnoses", "procedures", "medications", "visit_mask", "modality_mask")
@@ -44,17 +45,53 @@ def validate_manifest(manifest: dict) -> None:
     jsonschema.Draft202012Validator(manifest_schema(), format_checker=jsonschema.FormatChecker()).validate(manifest)
 
 
-def example_inputs(model: MedRecModel, samples: EncodedSamples, count: int = 4) -> tuple[torch.Tensor, ...]:
-    """Real samples for tracing and parity; the second half masks modalities so masking is checked too."""
-    rows = np.arange(min(count, len(samples)))
-    if len(rows) == 0:
-        raise ValueError("Export needs at least one encoded sample to trace the model.")
-    batch = next(samples.subset(rows).batches(len(rows), len(model.modalities())))
-    modality_mask = batch.modality_mask.clone()
-    for position in range(len(rows) // 2, len(rows)):
+def example_histories(vocabularies: Vocabularies, limits: Limits, seed: int = 7) -> list[list[Visit]]:
+    """Made-up patients for tracing and the parity fixture (no real patient's codes are shipped).
+
+    They cover a single visit, a history with medications, more visits than maxVisits, more codes than
+    the limits, and codes outside the vocabulary, so the app's encoder is checked on each of those.
+    """
+    rng = np.random.default_rng(seed)
+
+    def pick(vocabulary: Vocabulary, count: int) -> list[CodeKey]:
+        count = min(count, len(vocabulary))
+        chosen = rng.choice(len(vocabulary), size=count, replace=False) if count else []
+        return [(vocabulary.entries[i].system, vocabulary.entries[i].code) for i in chosen]
+
+    def visit(number: int, diagnoses: int, procedures: int, medications: int, unknown: bool = False) -> Visit:
+        dx = pick(vocabularies.diagnosis, diagnoses) + ([("ICD-10-CM", "ZZZ99")] if unknown else [])
+        return Visit(
+            visit_id=number,
+            sort_key=f"{number:04d}",
+            diagnoses=tuple(dx),
+            procedures=tuple(pick(vocabularies.procedure, procedures)),
+            medications=tuple(sorted(code for _, code in pick(vocabularies.medication, medications))),
+        )
+
+    return [
+        [visit(1, 3, 2, 4)],
+        [visit(1, 2, 1, 3), visit(2, 4, 0, 5), visit(3, 2, 2, 2)],
+        [visit(n, 2, 1, 2) for n in range(limits.max_visits + 2)],
+        [visit(1, limits.max_diagnoses + 3, limits.max_procedures + 2, limits.max_medications + 2, unknown=True), visit(2, 1, 0, 0, unknown=True)],
+    ]
+
+
+def example_inputs(model: MedRecModel, histories: Sequence[Sequence[Visit]], vocabularies: Vocabularies, limits: Limits) -> tuple[torch.Tensor, ...]:
+    """Encoded histories; the second half masks one modality each so masking is checked too."""
+    encoded = [encode_history(history, vocabularies, limits)[:4] for history in histories]
+    arrays = [np.stack([row[k] for row in encoded]) for k in range(4)]
+    modality_mask = np.ones((len(histories), len(model.modalities())), dtype=np.float32)
+    for position in range(len(histories) // 2, len(histories)):
         modality_mask[position, position % modality_mask.shape[1]] = 0.0
-    batch.modality_mask = modality_mask
-    return batch.inputs()
+    return tuple(torch.from_numpy(a) for a in arrays) + (torch.from_numpy(modality_mask),)
+
+
+def _visit_json(visit: Visit) -> dict:
+    return {
+        "diagnoses": [{"system": system, "code": code} for system, code in visit.diagnoses],
+        "procedures": [{"system": system, "code": code} for system, code in visit.procedures],
+        "medications": list(visit.medications),
+    }
 
 
 def export_onnx(model: MedRecModel, inputs: tuple[torch.Tensor, ...], path: Path) -> None:
@@ -106,12 +143,19 @@ def _tensor_json(tensor: torch.Tensor) -> dict:
     return {"dtype": str(array.dtype), "dims": list(array.shape), "data": array.ravel().tolist()}
 
 
-def write_parity_fixture(model: MedRecModel, inputs: tuple[torch.Tensor, ...], path: Path) -> None:
-    """Inputs and PyTorch outputs; the Python and TypeScript parity tests rerun them through onnxruntime."""
+def write_parity_fixture(
+    model: MedRecModel, histories: Sequence[Sequence[Visit]], inputs: tuple[torch.Tensor, ...], path: Path
+) -> None:
+    """Visits, their encoded inputs and the PyTorch outputs.
+
+    The parity tests rerun the inputs through onnxruntime (Python and onnxruntime-node) and the
+    TypeScript test also re-encodes the visits with the app's encoder and compares the tensors.
+    """
     with torch.no_grad():
         expected = model(*inputs)
     fixture = {
         "tolerance": PARITY_TOLERANCE,
+        "visits": [[_visit_json(visit) for visit in history] for history in histories],
         "inputs": {name: _tensor_json(tensor) for name, tensor in zip(INPUT_NAMES, inputs)},
         "outputs": {OUTPUT_NAME: _tensor_json(expected)},
     }
@@ -124,7 +168,6 @@ class ExportRequest:
     model: MedRecModel
     vocabularies: Vocabularies
     limits: Limits
-    samples: EncodedSamples  # a few are traced and stored as the parity fixture
     threshold: float
     threshold_chosen_on: str
     split: str
@@ -149,11 +192,15 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
     """Write model.onnx, parity.json, metrics.json and manifest.json into `folder`; returns the manifest."""
     folder.mkdir(parents=True, exist_ok=True)
     model = request.model.eval()
-    inputs = example_inputs(model, request.samples)
+    histories = example_histories(request.vocabularies, request.limits)
+    inputs = example_inputs(model, histories, request.vocabularies, request.limits)
     onnx_path = folder / "model.onnx"
     export_onnx(model, inputs, onnx_path)
-    write_parity_fixture(model, inputs, folder / PARITY_FILE)
+    write_parity_fixture(model, histories, inputs, folder / PARITY_FILE)
     (folder / "metrics.json").write_text(json.dumps(request.metrics, indent=2), encoding="utf-8")
+    # Model-specific files beside model.onnx (e.g. NLA-MMR's cold-start graph and text encoder):
+    # {"extraFiles": [{file, purpose}], "textEncoder": str, "sources": [...]}, all optional.
+    extras = model.export_extras(folder, inputs) if hasattr(model, "export_extras") else {}
     input_specs, output_specs = tensor_specs(request.limits, len(model.modalities()), len(request.vocabularies.medication))
     manifest: dict[str, Any] = {
         "schemaVersion": 1,
@@ -169,7 +216,8 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
                 "file": PARITY_FILE,
                 "sha256": sha256_of(folder / PARITY_FILE),
                 "purpose": "parity fixture: example inputs and the PyTorch outputs the ONNX model must reproduce (1e-4)",
-            }
+            },
+            *({**row, "sha256": sha256_of(folder / row["file"])} for row in extras.get("extraFiles", [])),
         ],
         "inputs": input_specs,
         "outputs": output_specs,
@@ -183,9 +231,10 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
         "threshold": request.threshold,
         "thresholdChosenOn": request.threshold_chosen_on,
         "provenance": {
-            "sources": sources_for(uses_drug_knowledge=model.requires_knowledge),
+            "sources": sources_for(uses_drug_knowledge=model.requires_knowledge) + extras.get("sources", []),
             "split": request.split,
             "trainedOn": request.trained_on,
+            **({"textEncoder": extras["textEncoder"]} if "textEncoder" in extras else {}),
         },
         "metricsFile": "metrics.json",
     }

@@ -82,11 +82,11 @@ class ModelConfig:
     embedding_dim: int = 64
     hidden_dim: int = 64
     dropout: float = 0.3
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     weight_decay: float = 1e-5
-    batch_size: int = 32
-    max_epochs: int = 30
-    patience: int = 5  # epochs without a better validation Jaccard before stopping
+    batch_size: int = 64
+    max_epochs: int = 25
+    patience: int = 4  # epochs without a better validation Jaccard before stopping
     modality_dropout: float = 0.15  # probability of masking each modality of a training sample
     bce_weight: float = 0.95
     margin_weight: float = 0.05

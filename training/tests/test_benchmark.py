@@ -1,0 +1,70 @@
+"""The benchmark command end to end on a small synthetic database (two quick models, two folds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medrec_training.benchmark import main
+from medrec_training.export import PARITY_TOLERANCE, run_parity, validate_manifest
+from medrec_training.harness import patient_folds
+
+
+def test_benchmark_evaluates_models_writes_the_table_and_ships_the_best(synthetic_database: Path, tmp_path: Path, capsys):
+    code = main(
+        [
+            "--database", str(synthetic_database),
+            "--models-dir", str(tmp_path),
+            "--models", "most-frequent,logistic",
+            "--folds", "2",
+            "--max-epochs", "3",
+            "--no-knowledge",
+        ]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "most-frequent: jaccard" in printed and "logistic: jaccard" in printed
+    record = json.loads((tmp_path / "benchmark.json").read_text())
+    shipped = record["defaultModel"]
+    best = max(record["models"], key=lambda m: sum(f["validationJaccard"] for f in m["folds"]))
+    assert shipped == best["model"]  # chosen on validation, not on the test folds
+    manifest = json.loads((tmp_path / shipped / "manifest.json").read_text())
+    validate_manifest(manifest)
+    assert manifest["provenance"]["trainedOn"].startswith("all ")
+    assert "2-fold" in manifest["provenance"]["split"]
+    assert run_parity(tmp_path / shipped) <= PARITY_TOLERANCE
+    markdown = (tmp_path / "BENCHMARK.md").read_text()
+    assert "| Most frequent drugs" in markdown and "| Logistic regression" in markdown
+    assert "Ground truth (recorded prescriptions)" in markdown
+    assert "Patients with two or more visits only" in markdown
+    assert f"`{synthetic_database.name}`" in markdown
+
+
+def test_benchmark_on_a_missing_database_fails_with_a_message(tmp_path: Path, capsys):
+    code = main(["--database", str(tmp_path / "absent.sqlite"), "--models-dir", str(tmp_path / "out")])
+    assert code == 1
+    assert "absent.sqlite does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_benchmark_rejects_unknown_model_ids(synthetic_database: Path, tmp_path: Path, capsys):
+    code = main(["--database", str(synthetic_database), "--models-dir", str(tmp_path), "--models", "retain,nope", "--no-knowledge"])
+    assert code == 2
+    assert "Unknown model(s) nope" in capsys.readouterr().err
+
+
+def test_folds_split_patients_not_visits():
+    patient_ids = [1, 1, 1, 2, 3, 3, 4, 5, 6, 7]
+    folds = patient_folds(np.array(patient_ids), 3, seed=42)
+    assert sorted(p for fold in folds for p in fold) == [1, 2, 3, 4, 5, 6, 7]
+    assert [len(fold) for fold in folds] == [3, 2, 2]
+    assert [f.tolist() for f in patient_folds(np.array(patient_ids), 3, seed=42)] == [f.tolist() for f in folds]
+
+
+@pytest.mark.parametrize("folds", ["1", "0"])
+def test_benchmark_needs_two_folds(folds: str):
+    with pytest.raises(SystemExit):
+        main(["--folds", folds])
