@@ -17,6 +17,10 @@ MODEL_REGISTRY: dict[str, str] = {
     "gamenet": "medrec_training.models.gamenet:GAMENet",
     "safedrug": "medrec_training.models.safedrug:SafeDrug",
     "molerec": "medrec_training.models.molerec:MoleRec",
+    "nla-mmr": "medrec_training.models.nla_mmr:NLAMMR",
+    "nla-mmr-text-only": "medrec_training.models.nla_mmr:NLAMMRTextOnly",  # ablation: drug text, no structure
+    "nla-mmr-structure-only": "medrec_training.models.nla_mmr:NLAMMRStructureOnly",  # ablation: structure, no drug text
+    "nla-mmr-no-history": "medrec_training.models.nla_mmr:NLAMMRNoHistory",  # ablation: no medication history
 }
 
 

@@ -1,0 +1,257 @@
+"""NLA-MMR: Natural Language-Assisted Multi-modal Medication Recommendation (Tan et al., CIKM 2024,
+arXiv 2501.07166), written from the paper and on the MedRecModel contract.
+
+Medication recommendation as alignment of a patient vector and one vector per drug:
+
+Patient branch (current visit + earlier medications)
+  * Every diagnosis and procedure code is the frozen sentence embedding of its title (text/), a
+    constant table shipped inside the ONNX graph; a trainable adapter maps it to the hidden size.
+    Diagnosis text d and procedure text p = the mean of the visit's code vectors; the combined
+    text c = (d + p) / 2 (the paper encodes the concatenated texts; per-code embeddings are what can
+    be precomputed and shipped, and what lets a new code join through its title).
+  * Cross-attention fusion: c queries {d, p, c}; [c, attended] -> Linear + GELU (the paper's
+    dsp aggregator and projection).
+  * Historical medication integration: the fused vector attends over the drugs of the earlier visits
+    (their text vectors; a learned "no history" slot keeps a first visit well defined) -> Linear.
+  * patient = MLP(fused) + history, in the joint space.
+Medication branch
+  * Drug text (ATC class name, hierarchy, member substances: text/building.py) through the same
+    frozen encoder -> adapter, concatenated with a GIN encoding of the class's molecules (mean over
+    member SMILES graphs, knowledge.graph_encoders) -> MLP into the joint space.
+Score = inner product, sigmoid (the trainer's loss is 0.95 BCE + 0.05 multi-label margin, as in the paper).
+
+Modalities (all maskable, trained with the trainer's modality dropout): diagnoses, procedures,
+medication history (patient side), drug text and molecular structure (drug side). A masked modality
+is replaced by its learned "absent" vector.
+
+Cold start: `logits_with_new_codes` takes extra text-embedding rows for codes outside the vocabulary
+(code index >= vocabulary rows points at row index - rows of the extra table). The export writes
+that as a second graph (model_cold_start.onnx, see `export_extras`), so model.onnx keeps exactly the
+five contract inputs and the app can embed titles of unseen codes with the shipped text encoder.
+
+Simplifications: the paper's BioBERT is replaced by all-MiniLM-L6-v2 (text/encoder.py; swappable by
+MEDREC_TEXT_ENCODER), tiny hidden sizes, two GIN layers, no symptom text (the demo EHRs have none).
+Ablation variants (registry ids nla-mmr-text-only, nla-mmr-structure-only, nla-mmr-no-history)
+switch the drug text, the structure or the history off.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..knowledge.graph_encoders import DrugStructureEncoder
+from .base import PAD_INDEX, MedRecModel, Modality, ModelConfig, Paper, VocabSizes, current_visit_index, select_visit
+from .gamenet import NEGATIVE_LARGE
+from .safedrug import MOLECULAR_STRUCTURE
+
+DRUG_TEXT = Modality("drug-text", "Drug text", "drug")
+
+
+class ResidualMLP(nn.Module):
+    """Linear -> GELU -> dropout -> Linear, with a residual where the shapes match (the paper's MLP)."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.first, self.second = nn.Linear(in_dim, out_dim), nn.Linear(out_dim, out_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.residual = in_dim == out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.dropout(F.gelu(self.first(x)))
+        hidden = hidden + x if self.residual else hidden
+        return self.second(hidden) + hidden
+
+
+def masked_mean(vectors: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Mean over dim -2 of [..., C, H] where present [..., C] is 1; zero where nothing is present."""
+    weights = present.unsqueeze(-1)
+    return (vectors * weights).sum(dim=-2) / weights.sum(dim=-2).clamp(min=1.0)
+
+
+class NLAMMR(MedRecModel):
+    family = "nla-mmr"
+    display_name = "NLA-MMR"
+    paper = Paper("Natural Language-Assisted Multi-modal Medication Recommendation", "arXiv:2501.07166 (Tan et al., CIKM 2024)")
+    drug_modalities = (DRUG_TEXT, MOLECULAR_STRUCTURE)
+    requires_knowledge = True
+    # Tiny dims keep 5-fold training to seconds per fold on two cores; the frozen text is 384-d.
+    config_overrides = {"learning_rate": 3e-3, "batch_size": 64, "max_epochs": 25, "patience": 4}
+    uses_drug_text: ClassVar[bool] = True
+    uses_structure: ClassVar[bool] = True
+    uses_history: ClassVar[bool] = True
+
+    def __init__(self, vocab_sizes: VocabSizes, knowledge: Any | None, config: ModelConfig) -> None:
+        super().__init__(vocab_sizes, knowledge, config)
+        tables_of = getattr(knowledge, "tables", None)
+        if tables_of is None:
+            raise ValueError(
+                f"{self.display_name} needs text embeddings: build its knowledge with medrec_training.text.knowledge.with_text()."
+            )
+        tables = tables_of()
+        hidden, joint = config.hidden_dim, int(config.options.get("joint_dim", config.hidden_dim))
+        structure_dim = int(config.options.get("structure_dim", config.hidden_dim))
+        expected = (vocab_sizes.diagnosis_rows, vocab_sizes.procedure_rows, vocab_sizes.medication)
+        actual = (tables.diagnosis.shape[0], tables.procedure.shape[0], tables.medication.shape[0])
+        if expected != actual:
+            raise ValueError(f"{self.display_name}: text tables have {actual} rows (diagnosis, procedure, medication), the vocabularies need {expected}")
+        if len(knowledge.atc3_vocab) != vocab_sizes.medication:
+            raise ValueError(f"{self.display_name}: the knowledge has {len(knowledge.atc3_vocab)} drugs, the vocabulary {vocab_sizes.medication}")
+        self.text_encoder_description = tables.encoder
+        text_dim = tables.dimension
+
+        # Frozen text: constants of the graph (non-persistent buffers, rebuilt from the knowledge).
+        for name, table, has_text in (
+            ("diagnosis", tables.diagnosis, tables.diagnosis_has_text),
+            ("procedure", tables.procedure, tables.procedure_has_text),
+        ):
+            self.register_buffer(f"{name}_text", torch.from_numpy(np.asarray(table, dtype=np.float32)), persistent=False)
+            # Rows with no text (padding, unknown, codes without a title) read the learned unknown vector.
+            self.register_buffer(f"{name}_without_text", torch.from_numpy((~np.asarray(has_text)).astype(np.float32)).unsqueeze(1), persistent=False)
+        self.register_buffer("drug_text", torch.from_numpy(np.asarray(tables.medication, dtype=np.float32)), persistent=False)
+
+        # Patient branch.
+        self.code_adapter = nn.Linear(text_dim, hidden)
+        self.unknown_diagnosis = nn.Parameter(torch.randn(hidden) * 0.1)
+        self.unknown_procedure = nn.Parameter(torch.randn(hidden) * 0.1)
+        self.fusion_query, self.fusion_key = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+        self.fusion_projection = nn.Linear(2 * hidden, hidden)
+        self.dropout = nn.Dropout(config.dropout)
+        self.text_to_joint = ResidualMLP(hidden, joint, config.dropout)
+        self.register_absent("diagnoses", hidden)
+        self.register_absent("procedures", hidden)
+        if self.uses_history:
+            self.history_adapter = nn.Linear(text_dim, hidden)
+            self.unknown_drug = nn.Parameter(torch.randn(hidden) * 0.1)
+            self.no_history = nn.Parameter(torch.randn(hidden) * 0.1)
+            self.history_query, self.history_key = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+            self.history_projection = nn.Linear(hidden, joint)
+            self.register_absent("medication-history", joint)
+
+        # Medication branch.
+        drug_inputs = 0
+        if self.uses_drug_text:
+            self.drug_text_adapter = nn.Linear(text_dim, hidden)
+            self.register_absent("drug-text", hidden)
+            drug_inputs += hidden
+        if self.uses_structure:
+            layers = int(config.options.get("graph_layers", 2))
+            self.structure = DrugStructureEncoder(knowledge, structure_dim, layers=layers, readout="mean", dropout=config.dropout)
+            self.register_absent("molecular-structure", structure_dim)
+            drug_inputs += structure_dim
+        self.drug_to_joint = ResidualMLP(drug_inputs, joint, config.dropout)
+
+    # --- patient branch ---
+    def _code_vectors(self, table: torch.Tensor, without_text: torch.Tensor, unknown: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+        """Adapted vectors of every code row [rows (+ extra), H]: text where there is text, the learned
+        unknown vector elsewhere; extra rows (new codes' titles embedded by the app) appended."""
+        adapted = self.code_adapter(table)
+        adapted = without_text * unknown + (1.0 - without_text) * adapted
+        if extra is not None:
+            adapted = torch.cat([adapted, self.code_adapter(extra)], dim=0)
+        return adapted
+
+    def _visit_text(self, codes: torch.Tensor, vectors: torch.Tensor, visit_mask: torch.Tensor) -> torch.Tensor:
+        """Mean code vector of the current visit [B, H]."""
+        current = select_visit(codes, visit_mask)  # [B, C]
+        return masked_mean(vectors[current], (current != PAD_INDEX).float())
+
+    def patient_text(self, diagnoses, procedures, visit_mask, modality_mask, diagnosis_extra=None, procedure_extra=None):
+        """Fused patient text vector [B, H] after cross-attention over diagnosis, procedure and combined text."""
+        diagnosis_vectors = self._code_vectors(self.diagnosis_text, self.diagnosis_without_text, self.unknown_diagnosis, diagnosis_extra)
+        procedure_vectors = self._code_vectors(self.procedure_text, self.procedure_without_text, self.unknown_procedure, procedure_extra)
+        diagnosis = self.apply_modality("diagnoses", self._visit_text(diagnoses, diagnosis_vectors, visit_mask), modality_mask)
+        procedure = self.apply_modality("procedures", self._visit_text(procedures, procedure_vectors, visit_mask), modality_mask)
+        combined = 0.5 * (diagnosis + procedure)
+        sections = torch.stack([diagnosis, procedure, combined], dim=1)  # [B, 3, H]
+        scores = torch.einsum("bh,bsh->bs", self.fusion_query(combined), self.fusion_key(sections)) / math.sqrt(sections.shape[-1])
+        attended = torch.einsum("bs,bsh->bh", torch.softmax(scores, dim=-1), sections)
+        return self.dropout(F.gelu(self.fusion_projection(torch.cat([combined, attended], dim=-1))))
+
+    def history(self, medications: torch.Tensor, visit_mask: torch.Tensor, fused: torch.Tensor, modality_mask: torch.Tensor) -> torch.Tensor:
+        """Attention of the patient over the drugs of earlier visits -> [B, joint]."""
+        drug_rows = torch.cat(
+            [torch.zeros_like(self.unknown_drug).unsqueeze(0), self.unknown_drug.unsqueeze(0), self.history_adapter(self.drug_text)], dim=0
+        )  # [D + 2, H] in input index order (0 = pad, 1 = unknown drug)
+        # Only visits before the current one (its row is padding by contract; never read it regardless).
+        positions = torch.arange(visit_mask.shape[1], device=visit_mask.device).unsqueeze(0)
+        earlier = (positions < current_visit_index(visit_mask).unsqueeze(1)).long()  # [B, V]
+        flat = (medications * earlier.unsqueeze(-1)).reshape(medications.shape[0], -1)  # [B, V * Cm]
+        values = torch.cat([self.no_history.expand(flat.shape[0], 1, -1), drug_rows[flat]], dim=1)  # [B, 1 + V*Cm, H]
+        present = torch.cat([torch.ones_like(flat[:, :1]), (flat != PAD_INDEX).long()], dim=1).float()
+        scores = torch.einsum("bh,bnh->bn", self.history_query(fused), self.history_key(values)) / math.sqrt(values.shape[-1])
+        weights = torch.softmax(scores + (1.0 - present) * NEGATIVE_LARGE, dim=-1)
+        integrated = self.history_projection(torch.einsum("bn,bnh->bh", weights, values))
+        return self.apply_modality("medication-history", integrated, modality_mask)
+
+    # --- medication branch ---
+    def drug_vectors(self, modality_mask: torch.Tensor) -> torch.Tensor:
+        """[B, D, joint]: per sample, because drug-side modalities are masked per sample."""
+        batch = modality_mask.shape[0]
+        parts = []
+        if self.uses_drug_text:
+            text = self.drug_text_adapter(self.drug_text).unsqueeze(0).expand(batch, -1, -1)
+            parts.append(self.apply_modality("drug-text", text, modality_mask))
+        if self.uses_structure:
+            structure = self.structure().unsqueeze(0).expand(batch, -1, -1)
+            parts.append(self.apply_modality("molecular-structure", structure, modality_mask))
+        return self.drug_to_joint(torch.cat(parts, dim=-1))
+
+    # --- score ---
+    def logits_with_new_codes(
+        self,
+        diagnoses: torch.Tensor,
+        procedures: torch.Tensor,
+        medications: torch.Tensor,
+        visit_mask: torch.Tensor,
+        modality_mask: torch.Tensor,
+        diagnosis_extra: torch.Tensor | None = None,
+        procedure_extra: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits [B, D]; *_extra [K, T]: text embeddings of codes outside the vocabulary, addressed by
+        code index vocabulary_rows + k (k-th extra row)."""
+        fused = self.patient_text(diagnoses, procedures, visit_mask, modality_mask, diagnosis_extra, procedure_extra)
+        patient = self.text_to_joint(fused)
+        if self.uses_history:
+            patient = patient + self.history(medications, visit_mask, fused, modality_mask)
+        return torch.einsum("bk,bdk->bd", patient, self.drug_vectors(modality_mask))
+
+    def compute_logits(self, diagnoses, procedures, medications, visit_mask, modality_mask):
+        return self.logits_with_new_codes(diagnoses, procedures, medications, visit_mask, modality_mask)
+
+    # --- export: the cold-start graph beside model.onnx ---
+    def export_extras(self, folder: Path, inputs: tuple[torch.Tensor, ...]) -> dict:
+        """Called by export.export_model_folder: writes model_cold_start.onnx (+ its parity fixture) and
+        the text encoder; returns {'extraFiles': [...], 'textEncoder': str}. See text/cold_start.py."""
+        from ..text.cold_start import export_cold_start
+
+        return export_cold_start(self, folder, inputs)
+
+
+class NLAMMRTextOnly(NLAMMR):
+    """Ablation: drugs described by their text only (no molecular graphs)."""
+
+    display_name = "NLA-MMR (drug text only)"
+    drug_modalities = (DRUG_TEXT,)
+    uses_structure = False
+
+
+class NLAMMRStructureOnly(NLAMMR):
+    """Ablation: drugs described by their molecular graphs only (no drug text)."""
+
+    display_name = "NLA-MMR (structure only)"
+    drug_modalities = (MOLECULAR_STRUCTURE,)
+    uses_drug_text = False
+
+
+class NLAMMRNoHistory(NLAMMR):
+    """Ablation: no historical medication integration (masking medication-history changes nothing)."""
+
+    display_name = "NLA-MMR (no history)"
+    uses_history = False
