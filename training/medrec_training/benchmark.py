@@ -49,8 +49,10 @@ def knowledge_loader(root: Path):
 
     def load(vocabularies: Vocabularies) -> tuple[Any, dict[str, np.ndarray], dict[str, str]]:
         from .knowledge import DDI_MATRIX_DESCRIPTIONS, load_drug_knowledge
+        from .text.knowledge import with_text
 
-        knowledge = load_drug_knowledge(root, vocabularies.medication.codes())
+        # + the vocabulary texts NLA-MMR embeds (with a frozen encoder, only when an NLA-MMR model is built)
+        knowledge = with_text(load_drug_knowledge(root, vocabularies.medication.codes()), vocabularies, root)
         return knowledge, dict(knowledge.ddi_matrices), dict(DDI_MATRIX_DESCRIPTIONS)
 
     return load
