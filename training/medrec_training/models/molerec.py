@@ -81,8 +81,6 @@ class MoleRec(MedRecModel):
     )
     drug_modalities = (MOLECULAR_STRUCTURE, SUBSTRUCTURES)
     requires_knowledge = True
-    # The papers update once per patient; batches of 32 make ~30x fewer steps per epoch, so a larger step.
-    config_overrides = {"learning_rate": 5e-3}
 
     def __init__(self, vocab_sizes: VocabSizes, knowledge: Any | None, config: ModelConfig) -> None:
         super().__init__(vocab_sizes, knowledge, config)
