@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { COHORT_TABLES, type CohortManifest, demoHospDir, generateCohort, readCompleteCohort } from '../../bench/synthetic-cohort'
+import { COHORT_TABLES, type CohortManifest, demoHospDir, generateCohort, readCompleteCohort, SeededRandom } from '../../bench/synthetic-cohort'
+import { openDatabase } from '../../src/main/services/db/database'
+import { listPatients } from '../../src/main/services/db/patients-repo'
 
 const firstLine = (file: string) => gunzipSync(readFileSync(file)).toString('utf8', 0, 4096).split('\n')[0]
 
@@ -177,5 +179,44 @@ describe('synthetic MIMIC-IV cohort', () => {
   it('rejects invalid sizes with a message naming the argument', async () => {
     await expect(generateCohort({ patients: 0, seed: 1, outDir: tempDir() })).rejects.toThrow(/patients must be an integer/)
     await expect(generateCohort({ patients: 10, seed: -1, outDir: tempDir() })).rejects.toThrow(/seed must be an integer/)
+  })
+})
+
+// listPatients switches plan with the number of matches (prefix index below 2000, id-order walk
+// above, a fix the import benchmark motivated); both must give exactly the page the contract says.
+describe('patient id-prefix search at benchmark scale', () => {
+  it('returns the matching patients in id order, a page at a time, whichever plan it uses', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'medrec-search-'))
+    try {
+      const db = openDatabase(join(dir, 'search.sqlite'))
+      const random = new SeededRandom(3)
+      const insert = db.prepare(`INSERT INTO patients (source, source_patient_id, sex) VALUES ('mimic-iv', ?, NULL)`)
+      const patients: { id: number; sourceId: string }[] = []
+      db.transaction(() => {
+        // Source ids not in id order, a few with letters to exercise case-insensitive matching.
+        for (let i = 0; i < 9000; i++) {
+          const sourceId = `${1 + random.below(3)}${String(random.below(1_000_000)).padStart(6, '0')}${i % 97 === 0 ? 'Ab' : ''}-${i}`
+          patients.push({ id: Number(insert.run(sourceId).lastInsertRowid), sourceId })
+        }
+      })()
+      const expected = (search: string, offset: number, limit: number) => {
+        const matches = patients.filter((p) => p.sourceId.toLowerCase().startsWith(search.toLowerCase()))
+        return { ids: matches.slice(offset, offset + limit).map((p) => p.id), total: matches.length }
+      }
+      const cases: [string, number][] = [['1', 0], ['2', 2950], ['3', 100], ['', 40], ['15', 0], ['150', 0]]
+      for (const sample of patients.slice(0, 40)) cases.push([sample.sourceId.slice(0, 1 + random.below(sample.sourceId.length)), 0])
+      cases.push(['ab', 0], [patients[97]!.sourceId.toUpperCase(), 0], ['9', 0])
+      let broad = 0
+      for (const [search, offset] of cases) {
+        const page = listPatients(db, { search, offset, limit: 50 })
+        const want = search === '' ? { ids: patients.slice(offset, offset + 50).map((p) => p.id), total: patients.length } : expected(search, offset, 50)
+        expect({ ids: page.patients.map((p) => p.id), total: page.total }, `search "${search}" offset ${offset}`).toEqual(want)
+        if (want.total > 2000) broad++
+      }
+      expect(broad).toBeGreaterThanOrEqual(3) // both plans were exercised
+      db.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -38,13 +38,22 @@ function likePrefix(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`) + '%'
 }
 
+/**
+ * Above this many matches, a page is found faster by walking patients in id order and testing the
+ * prefix (about (offset + limit) x patients / matches rows) than by collecting every match from the
+ * prefix index and sorting them all by id (bench/import.ts: a 1-character prefix over 100k patients,
+ * 7.6 ms -> 0.3 ms). Both plans return the same rows; only the order of work differs.
+ */
+const WALK_IN_ID_ORDER_ABOVE = 2000
+
 export function listPatients(db: Db, query: { search?: string; offset: number; limit: number }): PatientPage {
   const search = query.search?.trim() ?? ''
   const where = search ? `WHERE p.source_patient_id LIKE ? ESCAPE '\\'` : ''
   const params = search ? [likePrefix(search)] : []
   const total = (db.prepare(`SELECT count(*) AS n FROM patients p ${where}`).get(...params) as { n: number }).n
+  const from = search && total > WALK_IN_ID_ORDER_ABOVE ? 'patients p NOT INDEXED' : 'patients p'
   const rows = db
-    .prepare(`SELECT ${SUMMARY_COLUMNS} FROM patients p ${where} ORDER BY p.id LIMIT ? OFFSET ?`)
+    .prepare(`SELECT ${SUMMARY_COLUMNS} FROM ${from} ${where} ORDER BY p.id LIMIT ? OFFSET ?`)
     .all(...params, query.limit, query.offset) as PatientRow[]
   return { patients: rows.map(toSummary), total, offset: query.offset, limit: query.limit }
 }
