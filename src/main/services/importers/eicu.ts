@@ -242,24 +242,15 @@ async function importMedications(ctx: ImportContext, visits: Map<string, number>
         ctx.log.reject(file.displayName, line, 'medication with neither drugname nor drughiclseqno')
         continue
       }
-      const mapping = ctx.mapper.map({ name })
+      const drug = { rawName: name, ndc: null, gsn: null, otherId: hicl === '' ? null : hicl }
+      const mapping = ctx.store.medication(visitId, drug, null, () => ctx.mapper.map({ name }))
+      ctx.tally.count(mapping)
       if (mapping.method !== 'unmapped' && hicl !== '') {
         const code = mapping.atc5 ?? mapping.atc3!
         const votes = hiclVotes.get(hicl) ?? new Map<string, number>()
         votes.set(code, (votes.get(code) ?? 0) + 1)
         hiclVotes.set(hicl, votes)
       }
-      ctx.tally.count(mapping)
-      ctx.store.medication(visitId, {
-        rawName: name,
-        ndc: null,
-        gsn: null,
-        otherId: hicl === '' ? null : hicl,
-        atc5: mapping.atc5,
-        atc3: mapping.atc3,
-        method: mapping.method,
-        startTime: null
-      })
     }
   }
   mapByHicl(ctx, hiclVotes)

@@ -100,6 +100,7 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
     else await importMimic(ctx, options.format)
     tracker.phase('Finishing', null)
     const report = buildReport(ctx, layout, fingerprint, started)
+    ctx.store.finish()
     db.prepare(`UPDATE import_runs SET finished_at = ?, report_json = ? WHERE id = ?`).run(new Date().toISOString(), JSON.stringify(report), runId)
     db.exec('COMMIT')
     return report

@@ -219,19 +219,10 @@ async function importPrescriptions(ctx: ImportContext, flavor: Flavor, visits: M
         ctx.log.reject(file.displayName, line, 'prescription with no drug name, NDC or GSN')
         continue
       }
-      const mapping = ctx.mapper.map({ name, ndc, gsn })
+      // MIMIC writes NDC 0 for "none".
+      const drug = { rawName: name, ndc: ndc === '' || ndc === '0' ? null : ndc, gsn: gsn === '' ? null : gsn, otherId: null }
+      const mapping = ctx.store.medication(visitId, drug, startTime, () => ctx.mapper.map({ name, ndc, gsn }))
       ctx.tally.count(mapping)
-      ctx.store.medication(visitId, {
-        rawName: name,
-        // MIMIC writes NDC 0 for "none".
-        ndc: ndc === '' || ndc === '0' ? null : ndc,
-        gsn: gsn === '' ? null : gsn,
-        otherId: null,
-        atc5: mapping.atc5,
-        atc3: mapping.atc3,
-        method: mapping.method,
-        startTime
-      })
     }
   }
 }

@@ -1,8 +1,10 @@
 // The write side of an import: prepared statements over the schema-v1 tables, called synchronously
 // per parsed batch inside the import's one transaction. Child rows (codes, medications) go through
 // multi-row INSERTs, which cost a fraction of one statement call per row at tens of millions of rows.
-import type { CodeKind, CodeSystem, DrugMappingMethod, EhrFormat } from '../../../shared/types'
+// Call flush() before reading back what this import wrote.
+import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/types'
 import type { Db } from '../db/database'
+import type { DrugMapping } from '../reference'
 
 const CODE_SYSTEMS: CodeSystem[] = ['ICD-9-CM', 'ICD-10-CM', 'ICD-10-PCS', 'other']
 
@@ -15,16 +17,16 @@ class BatchedInsert {
   added = 0
   inserted = 0
 
+  /** `sql` turns a VALUES list ("(?,?),(?,?)") into the statement. */
   constructor(
     db: Db,
-    head: string,
+    sql: (valuesList: string) => string,
     private readonly width: number,
-    tail = '',
     private readonly rowsPerStatement = 64
   ) {
     const tuple = `(${new Array(width).fill('?').join(',')})`
-    this.many = db.prepare(`${head} VALUES ${new Array(rowsPerStatement).fill(tuple).join(',')} ${tail}`)
-    this.one = db.prepare(`${head} VALUES ${tuple} ${tail}`)
+    this.many = db.prepare(sql(new Array(rowsPerStatement).fill(tuple).join(',')))
+    this.one = db.prepare(sql(tuple))
   }
 
   add(...row: unknown[]): void {
@@ -42,6 +44,19 @@ class BatchedInsert {
   }
 }
 
+const plainInsert = (head: string, tail = '') => (valuesList: string) => `${head} VALUES ${valuesList} ${tail}`
+
+/** A drug as written in the source; its ATC mapping depends on nothing else. */
+export interface DrugInput {
+  rawName: string
+  ndc: string | null
+  gsn: string | null
+  otherId: string | null
+}
+
+/** Distinct drugs held at once before the product table is emptied (bounds memory on any input). */
+const MAX_PRODUCTS = 200_000
+
 export interface VisitInput {
   patientId: number
   sourceVisitId: string
@@ -49,17 +64,6 @@ export interface VisitInput {
   dischargeTime: string | null
   sortKey: string
   orderLabel: string
-}
-
-export interface MedicationInput {
-  rawName: string
-  ndc: string | null
-  gsn: string | null
-  otherId: string | null
-  atc5: string | null
-  atc3: string | null
-  method: DrugMappingMethod
-  startTime: string | null
 }
 
 export class ImportStore {
@@ -72,6 +76,10 @@ export class ImportStore {
   private readonly diagnoses: BatchedInsert
   private readonly procedures: BatchedInsert
   private readonly medications: BatchedInsert
+  private readonly insertProduct
+  /** Drug key → row id in temp.import_drug_products, and that drug's ATC mapping. */
+  private readonly productIds = new Map<string, number>()
+  private productMappings: DrugMapping[] = []
   private readonly titleOverwrite: BatchedInsert
   private readonly titleKeep: BatchedInsert
   /** True when this source already has visits: re-imported visits then get their children replaced. */
@@ -80,7 +88,8 @@ export class ImportStore {
   constructor(
     private readonly db: Db,
     private readonly source: EhrFormat,
-    private readonly runId: number
+    private readonly runId: number,
+    private readonly maxProducts = MAX_PRODUCTS
   ) {
     this.upsertPatientStatement = db.prepare(
       `INSERT INTO patients (source, source_patient_id, sex) VALUES (?, ?, ?)
@@ -97,20 +106,35 @@ export class ImportStore {
     this.findVisitStatement = db.prepare(`SELECT id FROM visits WHERE source = ? AND source_visit_id = ?`).pluck()
     this.deleteChildren = ['diagnoses', 'procedures', 'medications'].map((table) => db.prepare(`DELETE FROM ${table} WHERE visit_id = ?`))
     this.replacing = db.prepare(`SELECT 1 FROM visits WHERE source = ? LIMIT 1`).pluck().get(source) !== undefined
-    this.diagnoses = new BatchedInsert(db, 'INSERT OR IGNORE INTO diagnoses (visit_id, seq, code_system, code)', 4)
-    this.procedures = new BatchedInsert(db, 'INSERT OR IGNORE INTO procedures (visit_id, seq, code_system, code)', 4)
+    this.diagnoses = new BatchedInsert(db, plainInsert('INSERT OR IGNORE INTO diagnoses (visit_id, seq, code_system, code)'), 4)
+    this.procedures = new BatchedInsert(db, plainInsert('INSERT OR IGNORE INTO procedures (visit_id, seq, code_system, code)'), 4)
+    // A medication row repeats its drug's name, codes and mapping, the same for thousands of rows.
+    // Each distinct drug is written once to a temporary table and a row binds only (visit, drug id,
+    // start time): SQLite copies the strings itself, which halves the cost per row (measured 2.1 vs
+    // 4.2 µs of CPU) at tens of millions of prescription rows.
+    db.exec(`CREATE TEMP TABLE IF NOT EXISTS import_drug_products (
+      id INTEGER PRIMARY KEY, raw_name TEXT NOT NULL, ndc TEXT, gsn TEXT, other_id TEXT, atc5 TEXT, atc3 TEXT, mapping_method TEXT NOT NULL)`)
+    db.exec('DELETE FROM temp.import_drug_products')
+    this.insertProduct = db.prepare(
+      'INSERT INTO temp.import_drug_products (id, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+    )
     this.medications = new BatchedInsert(
       db,
-      'INSERT INTO medications (visit_id, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method, start_time)',
-      9
+      (valuesList) =>
+        `INSERT INTO medications (visit_id, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method, start_time)
+         SELECT v.column1, p.raw_name, p.ndc, p.gsn, p.other_id, p.atc5, p.atc3, p.mapping_method, v.column3
+         FROM (VALUES ${valuesList}) AS v JOIN temp.import_drug_products AS p ON p.id = v.column2`,
+      3
     )
     this.titleOverwrite = new BatchedInsert(
       db,
-      'INSERT INTO code_titles (kind, code_system, code, title)',
-      4,
-      'ON CONFLICT (kind, code_system, code) DO UPDATE SET title = excluded.title WHERE title <> excluded.title'
+      plainInsert(
+        'INSERT INTO code_titles (kind, code_system, code, title)',
+        'ON CONFLICT (kind, code_system, code) DO UPDATE SET title = excluded.title WHERE title <> excluded.title'
+      ),
+      4
     )
-    this.titleKeep = new BatchedInsert(db, 'INSERT OR IGNORE INTO code_titles (kind, code_system, code, title)', 4)
+    this.titleKeep = new BatchedInsert(db, plainInsert('INSERT OR IGNORE INTO code_titles (kind, code_system, code, title)'), 4)
   }
 
   patient(sourcePatientId: string, sex: string | null): number {
@@ -171,8 +195,29 @@ export class ImportStore {
     return missing
   }
 
-  medication(visitId: number, m: MedicationInput): void {
-    this.medications.add(visitId, m.rawName, m.ndc, m.gsn, m.otherId, m.atc5, m.atc3, m.method, m.startTime)
+  /**
+   * Adds a medication row; `mapDrug` is called once per distinct drug (name, NDC, GSN, other id).
+   * Returns the drug's mapping, for the report's tally.
+   */
+  medication(visitId: number, drug: DrugInput, startTime: string | null, mapDrug: (drug: DrugInput) => DrugMapping): DrugMapping {
+    const key = `${drug.rawName}\u0001${drug.ndc ?? ''}\u0001${drug.gsn ?? ''}\u0001${drug.otherId ?? ''}`
+    let id = this.productIds.get(key)
+    if (id === undefined) {
+      if (this.productIds.size >= this.maxProducts) {
+        // Rows already written hold copies, so the table can start over (pending rows first).
+        this.medications.flush()
+        this.db.exec('DELETE FROM temp.import_drug_products')
+        this.productIds.clear()
+        this.productMappings = []
+      }
+      const mapping = mapDrug(drug)
+      id = this.productIds.size + 1
+      this.insertProduct.run(id, drug.rawName, drug.ndc, drug.gsn, drug.otherId, mapping.atc5, mapping.atc3, mapping.method)
+      this.productIds.set(key, id)
+      this.productMappings[id] = mapping
+    }
+    this.medications.add(visitId, id, startTime)
+    return this.productMappings[id]!
   }
 
   /** `authoritative` titles (the ICD dictionaries) replace others; eICU strings only fill gaps. */
@@ -185,6 +230,12 @@ export class ImportStore {
       `INSERT INTO atc_names (code, name) VALUES (?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name WHERE name <> excluded.name`
     )
     for (const [code, name] of names) statement.run(code, name)
+  }
+
+  /** Writes pending rows and drops the temporary drug table (call before COMMIT). */
+  finish(): void {
+    this.flush()
+    this.db.exec('DROP TABLE IF EXISTS temp.import_drug_products')
   }
 
   flush(): void {
