@@ -2,7 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Db } from '../../src/main/services/db/database'
+import { openDatabase, type Db } from '../../src/main/services/db/database'
 import { ImportError, importDataset } from '../../src/main/services/importers'
 import { DATA_DIR, fullSnapshot, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 
@@ -117,6 +117,24 @@ describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {
     // The good rows around them are in: the admission with the two-line quoted field and its valid code.
     expect(report.visits).toBe(5)
     expect(db.prepare(`SELECT code FROM diagnoses d JOIN visits v ON v.id = d.visit_id WHERE v.source_visit_id = '20000022'`).pluck().all()).toEqual(['I10'])
+  })
+
+  it('a database another connection is writing to is reported as busy, and nothing is written', async () => {
+    const db = await storeWithData()
+    const other = openDatabase(db.name)
+    other.exec('BEGIN IMMEDIATE')
+    db.pragma('busy_timeout = 50')
+    try {
+      await expectFailureLeavesStore(
+        db,
+        importDataset(db, { format: 'mimic-iv', dir: space.fixture('mimic-iv-mini', true), dataDir: DATA_DIR }),
+        /The database is busy/
+      )
+    } finally {
+      other.exec('ROLLBACK')
+      other.close()
+    }
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1)
   })
 
   it('an empty file is an error naming it', async () => {

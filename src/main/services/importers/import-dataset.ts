@@ -74,8 +74,8 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
   const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number
   db.pragma('cache_size = -131072')
   db.pragma('foreign_keys = OFF')
-  db.exec('BEGIN IMMEDIATE')
   try {
+    beginWrite(db)
     const runId = Number(
       db
         .prepare(
@@ -110,6 +110,16 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
   } finally {
     db.pragma(`cache_size = ${cacheSize}`)
     db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`)
+  }
+}
+
+function beginWrite(db: Db): void {
+  try {
+    db.exec('BEGIN IMMEDIATE')
+  } catch (error) {
+    if ((error as { code?: string }).code?.startsWith('SQLITE_BUSY'))
+      throw new ImportError('The database is busy: another import or the app is writing to it. Try again when it has finished.')
+    throw error
   }
 }
 
