@@ -86,7 +86,8 @@ def render_markdown(
         "(PhysioNet, ODbL 1.0), imported by the app's importer.",
         f"- Medications: {data.cohort.coverage.describe() if data.cohort.coverage else 'n/a'}.",
         f"- Vocabularies: {len(data.vocabularies.diagnosis)} diagnosis codes, {len(data.vocabularies.procedure)} procedure "
-        f"codes (seen in 2+ visits; rarer ones are 'unknown'), {len(data.vocabularies.medication)} ATC3 classes. "
+        f"codes (seen in 2+ visits; rarer ones are 'unknown'), {len(data.vocabularies.medication)} ATC3 classes, "
+        "built once from the whole cohort's codes (no labels are used). "
         f"Padding limits: {data.limits.to_manifest()}.",
         f"- Samples: {len(data.samples)} visits with at least one ATC3 medication "
         f"({len(np.unique(data.samples.patient_ids))} patients); history = the patient's earlier visits "

@@ -127,7 +127,7 @@ def _declare_every_input(path: Path, inputs: tuple[torch.Tensor, ...]) -> None:
         return
     element_types = {torch.int64: onnx.TensorProto.INT64, torch.float32: onnx.TensorProto.FLOAT}
     ordered = []
-    for name, tensor in zip(INPUT_NAMES, inputs):
+    for name, tensor in zip(INPUT_NAMES, inputs, strict=True):
         ordered.append(
             declared.get(name)
             or onnx.helper.make_tensor_value_info(name, element_types[tensor.dtype], ["batch", *tensor.shape[1:]])
@@ -156,7 +156,7 @@ def write_parity_fixture(
     fixture = {
         "tolerance": PARITY_TOLERANCE,
         "visits": [[_visit_json(visit) for visit in history] for history in histories],
-        "inputs": {name: _tensor_json(tensor) for name, tensor in zip(INPUT_NAMES, inputs)},
+        "inputs": {name: _tensor_json(tensor) for name, tensor in zip(INPUT_NAMES, inputs, strict=True)},
         "outputs": {OUTPUT_NAME: _tensor_json(expected)},
     }
     path.write_text(json.dumps(fixture), encoding="utf-8")

@@ -141,6 +141,10 @@ def split_description(folds: int, seed: int) -> str:
     )
 
 
+def _samples_of(samples: EncodedSamples, patients: np.ndarray) -> EncodedSamples:
+    return samples.subset(np.nonzero(np.isin(samples.patient_ids, patients))[0])
+
+
 def cross_validate(
     model_id: str,
     model_class: type[MedRecModel],
@@ -160,15 +164,14 @@ def cross_validate(
         validation_count = max(1, int(round(VALIDATION_SHARE * len(train_patients))))
         validation_patients = validation_rng.choice(train_patients, size=validation_count, replace=False)
         fit_patients = np.setdiff1d(train_patients, validation_patients)
-        subset = lambda patients: samples.subset(np.nonzero(np.isin(samples.patient_ids, patients))[0])  # noqa: E731
-        test = subset(test_patients)
+        test = _samples_of(samples, test_patients)
         fit: FitResult = train_model(
             model_class,
             data.vocabularies.sizes(),
             data.knowledge,
             config.with_overrides(seed=seed + fold),
-            subset(fit_patients),
-            subset(validation_patients),
+            _samples_of(samples, fit_patients),
+            _samples_of(samples, validation_patients),
         )
         parameters = fit.model.parameter_count()
         probabilities = predict(fit.model, test)
