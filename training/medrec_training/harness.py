@@ -84,6 +84,7 @@ class FoldResult:
     epochs_run: int
     validation_jaccard: float | None
     train_seconds: float
+    cpu_seconds: float
 
 
 @dataclass
@@ -112,6 +113,9 @@ class CrossValidation:
     def train_seconds(self) -> float:
         return float(sum(f.train_seconds for f in self.folds))
 
+    def cpu_seconds(self) -> float:
+        return float(sum(f.cpu_seconds for f in self.folds))
+
     def to_json(self) -> dict:
         return {
             "model": self.model_id,
@@ -126,6 +130,7 @@ class CrossValidation:
                     "epochsRun": f.epochs_run,
                     "validationJaccard": f.validation_jaccard,
                     "trainSeconds": f.train_seconds,
+                    "cpuSeconds": f.cpu_seconds,
                     "metrics": f.metrics,
                     "multiVisitMetrics": f.multi_visit_metrics,
                 }
@@ -185,13 +190,23 @@ def cross_validate(
             else {}
         )
         results.append(
-            FoldResult(fold, metrics, multi, fit.threshold, fit.best_epoch, fit.epochs_run, fit.validation_jaccard, fit.train_seconds)
+            FoldResult(
+                fold,
+                metrics,
+                multi,
+                fit.threshold,
+                fit.best_epoch,
+                fit.epochs_run,
+                fit.validation_jaccard,
+                fit.train_seconds,
+                fit.cpu_seconds,
+            )
         )
         if log:
             log(
                 f"  {model_id} fold {fold + 1}/{folds}: jaccard {metrics['jaccard']:.4f} (validation "
                 f"{fit.validation_jaccard if fit.validation_jaccard is not None else float('nan'):.4f}, threshold {fit.threshold:.2f}, "
-                f"epoch {fit.best_epoch}/{fit.epochs_run}, {fit.train_seconds:.1f}s)"
+                f"epoch {fit.best_epoch}/{fit.epochs_run}, {fit.train_seconds:.1f}s, CPU {fit.cpu_seconds:.1f}s)"
             )
     return CrossValidation(model_id, model_class, results, parameters)
 
