@@ -42,6 +42,8 @@ export interface MedicationEntry {
   atc3: string | null
   atc3Name: string | null
   mappingMethod: DrugMappingMethod
+  /** How many source rows (repeated orders of this drug in the visit) this entry stands for. */
+  orderCount: number
 }
 
 export interface VisitDetail {
@@ -99,6 +101,8 @@ export interface ImportReport {
   codesWithoutTitle?: number
   /** Of mappedBy.name: eICU rows mapped through other rows with the same HICL number. */
   mappedBySharedId?: number
+  /** Rows stored in the medications table: consecutive source rows of one drug in one visit fold into one. */
+  storedMedicationRows?: number
 }
 
 export interface ImportProgress {

@@ -128,5 +128,16 @@ export const migrations: Migration[] = [
       CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be deleted'); END;
     `
+  },
+  {
+    version: 3,
+    description: 'medications: one row per drug order run in a visit, with the number of source rows it stands for',
+    sql: `
+      -- A source export repeats the same drug order many times per admission (the MIMIC-IV demo averages
+      -- ~63 prescription rows per admission). The importer folds consecutive rows of the same drug in the
+      -- same visit into one row; order_count says how many source rows it stands for and start_time
+      -- keeps the earliest start. Recommendation and training only need the visit's drug set.
+      ALTER TABLE medications ADD COLUMN order_count INTEGER NOT NULL DEFAULT 1 CHECK (order_count >= 1);
+    `
   }
 ]

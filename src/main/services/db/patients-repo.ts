@@ -99,6 +99,7 @@ interface MedicationRow {
   atc3: string | null
   atc3_name: string | null
   mapping_method: DrugMappingMethod
+  order_count: number
 }
 
 function codesOf(db: Db, table: 'diagnoses' | 'procedures', kind: CodeKind, patientId: number): CodeRow[] {
@@ -132,7 +133,8 @@ const toMedication = (row: MedicationRow): MedicationEntry => ({
   atc5: row.atc5,
   atc3: row.atc3,
   atc3Name: row.atc3_name,
-  mappingMethod: row.mapping_method
+  mappingMethod: row.mapping_method,
+  orderCount: row.order_count
 })
 
 /** A patient's visits in time order (never admission-id order) with their codes and medications. */
@@ -149,7 +151,7 @@ export function getPatientTimeline(db: Db, patientId: number): PatientTimeline {
   const medications = groupByVisit(
     db
       .prepare(
-        `SELECT m.visit_id, m.raw_name, m.ndc, m.gsn, m.other_id, m.atc5, m.atc3, a.name AS atc3_name, m.mapping_method
+        `SELECT m.visit_id, m.raw_name, m.ndc, m.gsn, m.other_id, m.atc5, m.atc3, a.name AS atc3_name, m.mapping_method, m.order_count
          FROM visits v JOIN medications m ON m.visit_id = v.id
          LEFT JOIN atc_names a ON a.code = m.atc3
          WHERE v.patient_id = ? ORDER BY m.visit_id, m.id`

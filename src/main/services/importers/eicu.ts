@@ -276,17 +276,18 @@ function mapByHicl(ctx: ImportContext, hiclVotes: Map<string, Map<string, number
   ctx.store.flush()
   const unmapped = ctx.db
     .prepare(
-      `SELECT m.id, m.other_id FROM medications m JOIN visits v ON v.id = m.visit_id
+      `SELECT m.id, m.other_id, m.order_count FROM medications m JOIN visits v ON v.id = m.visit_id
        WHERE v.import_run_id = ? AND m.mapping_method = 'unmapped' AND m.other_id IS NOT NULL`
     )
-    .all(ctx.runId) as Array<{ id: number; other_id: string }>
+    .all(ctx.runId) as Array<{ id: number; other_id: string; order_count: number }>
   const update = ctx.db.prepare(`UPDATE medications SET atc5 = ?, atc3 = ?, mapping_method = 'name' WHERE id = ?`)
   for (const row of unmapped) {
     const code = winners.get(row.other_id)
     if (!code) continue
     update.run(code.length === 7 ? code : null, code.slice(0, 4), row.id)
-    ctx.tally.mappedBy.unmapped--
-    ctx.tally.mappedBy.name++
-    ctx.mappedBySharedId++
+    // Tallies count source rows; a stored row stands for order_count of them.
+    ctx.tally.mappedBy.unmapped -= row.order_count
+    ctx.tally.mappedBy.name += row.order_count
+    ctx.mappedBySharedId += row.order_count
   }
 }

@@ -151,7 +151,8 @@ function buildReport(ctx: ImportContext, layout: Layout, fingerprint: string, st
     warningSamples: ctx.log.warningSamples,
     skippedRows,
     codesWithoutTitle: ctx.store.codesWithoutTitle(),
-    mappedBySharedId: ctx.mappedBySharedId
+    mappedBySharedId: ctx.mappedBySharedId,
+    storedMedicationRows: counts.storedMedicationRows
   }
 }
 

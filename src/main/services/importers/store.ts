@@ -3,10 +3,10 @@
 // multi-row INSERTs, which cost a fraction of one statement call per row at tens of millions of rows.
 // Call flush() before reading back what this import wrote.
 //
-// Cost at scale (bench/import.ts, synthetic MIMIC-IV cohort): the import is bound by SQLite's insert
-// of one row per prescription (~63 per admission there) — about half the CPU, the rest being gunzip,
-// CSV parsing and mapping. Storing fewer rows (one per distinct drug and visit) would be the next
-// step; it changes what the medications table means, so it is not done here.
+// Cost at scale (bench/import.ts, synthetic MIMIC-IV cohort): one SQLite row per prescription (~63 per
+// admission) was about half the CPU. Consecutive rows of the same drug in the same visit are therefore
+// folded into one medications row with order_count (schema v3); a visit whose rows come back later in
+// the file simply gets another row for that drug.
 import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/types'
 import type { Db } from '../db/database'
 import type { DrugMapping } from '../reference'
@@ -85,6 +85,11 @@ export class ImportStore {
   /** Drug key → row id in temp.import_drug_products, and that drug's ATC mapping. */
   private readonly productIds = new Map<string, number>()
   private productMappings: DrugMapping[] = []
+  /** The visit whose medication rows are being folded, and per drug id: source rows seen, earliest start. */
+  private foldingVisitId: number | null = null
+  private readonly foldedOrders = new Map<number, { count: number; startTime: string | null }>()
+  /** Source medication rows given to medication() (stored rows are fewer: see foldedOrders). */
+  private medicationSourceRows = 0
   private readonly titleOverwrite: BatchedInsert
   private readonly titleKeep: BatchedInsert
   /** True when this source already has visits: re-imported visits then get their children replaced. */
@@ -126,10 +131,10 @@ export class ImportStore {
     this.medications = new BatchedInsert(
       db,
       (valuesList) =>
-        `INSERT INTO medications (visit_id, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method, start_time)
-         SELECT v.column1, p.raw_name, p.ndc, p.gsn, p.other_id, p.atc5, p.atc3, p.mapping_method, v.column3
+        `INSERT INTO medications (visit_id, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method, start_time, order_count)
+         SELECT v.column1, p.raw_name, p.ndc, p.gsn, p.other_id, p.atc5, p.atc3, p.mapping_method, v.column3, v.column4
          FROM (VALUES ${valuesList}) AS v JOIN temp.import_drug_products AS p ON p.id = v.column2`,
-      3
+      4
     )
     this.titleOverwrite = new BatchedInsert(
       db,
@@ -206,10 +211,16 @@ export class ImportStore {
    */
   medication(visitId: number, drug: DrugInput, startTime: string | null, mapDrug: (drug: DrugInput) => DrugMapping): DrugMapping {
     const key = `${drug.rawName}\u0001${drug.ndc ?? ''}\u0001${drug.gsn ?? ''}\u0001${drug.otherId ?? ''}`
+    if (visitId !== this.foldingVisitId) {
+      this.writeFoldedOrders()
+      this.foldingVisitId = visitId
+    }
+    this.medicationSourceRows++
     let id = this.productIds.get(key)
     if (id === undefined) {
       if (this.productIds.size >= this.maxProducts) {
         // Rows already written hold copies, so the table can start over (pending rows first).
+        this.writeFoldedOrders()
         this.medications.flush()
         this.db.exec('DELETE FROM temp.import_drug_products')
         this.productIds.clear()
@@ -221,8 +232,20 @@ export class ImportStore {
       this.productIds.set(key, id)
       this.productMappings[id] = mapping
     }
-    this.medications.add(visitId, id, startTime)
+    const folded = this.foldedOrders.get(id)
+    if (!folded) this.foldedOrders.set(id, { count: 1, startTime })
+    else {
+      folded.count++
+      if (startTime !== null && (folded.startTime === null || startTime < folded.startTime)) folded.startTime = startTime
+    }
     return this.productMappings[id]!
+  }
+
+  /** Writes the folded rows of the current visit (ISO start times compare as strings). */
+  private writeFoldedOrders(): void {
+    if (this.foldingVisitId === null) return
+    for (const [productId, order] of this.foldedOrders) this.medications.add(this.foldingVisitId, productId, order.startTime, order.count)
+    this.foldedOrders.clear()
   }
 
   /** `authoritative` titles (the ICD dictionaries) replace others; eICU strings only fill gaps. */
@@ -244,6 +267,7 @@ export class ImportStore {
   }
 
   flush(): void {
+    this.writeFoldedOrders()
     this.titleOverwrite.flush()
     this.titleKeep.flush()
     this.diagnoses.flush()
@@ -252,12 +276,20 @@ export class ImportStore {
   }
 
   /** Rows written; `repeated*` codes were already on the visit (the same code twice in one admission). */
-  get counts(): { diagnoses: number; procedures: number; medications: number; repeatedDiagnoses: number; repeatedProcedures: number } {
+  get counts(): {
+    diagnoses: number
+    procedures: number
+    medications: number
+    storedMedicationRows: number
+    repeatedDiagnoses: number
+    repeatedProcedures: number
+  } {
     this.flush()
     return {
       diagnoses: this.diagnoses.inserted,
       procedures: this.procedures.inserted,
-      medications: this.medications.inserted,
+      medications: this.medicationSourceRows,
+      storedMedicationRows: this.medications.inserted,
       repeatedDiagnoses: this.diagnoses.added - this.diagnoses.inserted,
       repeatedProcedures: this.procedures.added - this.procedures.inserted
     }

@@ -83,8 +83,8 @@ function groupMedications(medications: MedicationEntry[]): MedicationGroup[] {
     const nameOrCode = medication.rawName.trim() || `code:${medication.otherId ?? ''}`
     const key = [nameOrCode, medication.atc5, medication.atc3, medication.mappingMethod].join('\u0000')
     const group = groups.get(key)
-    if (group) group.orders += 1
-    else groups.set(key, { medication, orders: 1 })
+    if (group) group.orders += medication.orderCount
+    else groups.set(key, { medication, orders: medication.orderCount })
   }
   return [...groups.values()]
 }
@@ -99,10 +99,11 @@ const MAPPED_BY: Record<MedicationEntry['mappingMethod'], string> = {
 function MedicationSection({ medications }: { medications: MedicationEntry[] }) {
   const groups = groupMedications(medications)
   const unmapped = groups.filter((group) => group.medication.mappingMethod === 'unmapped').length
+  const orders = groups.reduce((sum, group) => sum + group.orders, 0)
   return (
     <details className="visit-section medications" open>
       <summary>
-        Medications <span className="count">({plural(groups.length, 'drug')}{medications.length !== groups.length ? `, ${plural(medications.length, 'order')}` : ''}{unmapped ? `, ${unmapped} unmapped` : ''})</span>
+        Medications <span className="count">({plural(groups.length, 'drug')}{orders !== groups.length ? `, ${plural(orders, 'order')}` : ''}{unmapped ? `, ${unmapped} unmapped` : ''})</span>
       </summary>
       {groups.length === 0 ? (
         <p className="none">None recorded.</p>
