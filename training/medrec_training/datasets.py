@@ -67,7 +67,8 @@ class MedicationCoverage:
         if share is not None:
             text += (
                 f"; {self.rows_with_known_structure} ({100 * share:.1f}%) map to one of the "
-                f"{self.distinct_atc3_with_structure} used classes with known structures ({self.structures_file})"
+                f"{self.distinct_atc3_with_structure} used classes with known structures "
+                f"({'/'.join(Path(self.structures_file).parts[-3:])})"
             )
         return text
 
