@@ -2,6 +2,7 @@
 // before any service runs.
 import { z } from 'zod'
 import type { ApiMethod } from './api'
+import { workspaceArgSchemas } from './workspace-api-schemas'
 
 export const apiArgSchemas = {
   'app:info': z.tuple([]),
@@ -12,5 +13,6 @@ export const apiArgSchemas = {
       limit: z.number().int().min(1).max(500)
     }).strict()
   ]),
-  'patients:timeline': z.tuple([z.number().int().positive()])
+  'patients:timeline': z.tuple([z.number().int().positive()]),
+  ...workspaceArgSchemas
 } satisfies Record<ApiMethod, z.ZodType>

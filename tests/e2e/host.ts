@@ -13,6 +13,7 @@ import type { ApiDispatcher } from '../../src/main/api/dispatcher'
 import { createApi } from '../../src/main/api/handlers'
 import { CONTENT_SECURITY_POLICY } from '../../src/main/content-security-policy'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
+import { WorkspaceServices } from '../../src/main/services/workspace/workspace-services'
 import { projectRoot } from '../../src/main/services/paths'
 
 export interface BuiltApp {
@@ -79,7 +80,18 @@ function readBody(request: IncomingMessage): Promise<string> {
   })
 }
 
-export async function startTestHost(app: BuiltApp, options: { databasePath: string; appVersion?: string }): Promise<TestHost> {
+export interface TestHostOptions {
+  databasePath: string
+  appVersion?: string
+  /** Open the database read-only (default). The workspace tests write settings and audit entries to a copy. */
+  readonly?: boolean
+  /** Models folder for the workspace services (default: $MEDREC_MODELS_DIR or models/). */
+  modelsDirectory?: string
+  /** Knowledge base (default: resources/knowledge.sqlite or $MEDREC_KB; null: none). */
+  knowledgeBasePath?: string | null
+}
+
+export async function startTestHost(app: BuiltApp, options: TestHostOptions): Promise<TestHost> {
   const rendererDir = join(app.outDir, 'renderer')
   const indexHtml = readFileSync(join(rendererDir, 'index.html'), 'utf8')
   // The bridge goes before the app's module script (modules run deferred, so it is defined first).
@@ -89,9 +101,12 @@ export async function startTestHost(app: BuiltApp, options: { databasePath: stri
 
   let db: Db
   let dispatcher: ApiDispatcher
+  let workspace: WorkspaceServices | undefined
   const open = () => {
-    db = openDatabase(options.databasePath, { readonly: true })
-    dispatcher = createApi({ db, databasePath: options.databasePath, appVersion }, { onInternalError: () => {} })
+    void workspace?.close()
+    db = openDatabase(options.databasePath, { readonly: options.readonly ?? true })
+    workspace = new WorkspaceServices(db, { modelsDirectory: options.modelsDirectory, knowledgeBasePath: options.knowledgeBasePath })
+    dispatcher = createApi({ db, databasePath: options.databasePath, appVersion, workspace }, { onInternalError: () => {} })
   }
   open()
 
@@ -142,6 +157,7 @@ export async function startTestHost(app: BuiltApp, options: { databasePath: stri
     },
     close: async () => {
       await new Promise<void>((resolveClose) => server.close(() => resolveClose()))
+      await workspace?.close()
       if (db.open) db.close()
     }
   }

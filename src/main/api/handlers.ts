@@ -4,13 +4,17 @@
 import { DATA_ATTRIBUTIONS } from '../../shared/attributions'
 import type { Db } from '../services/db/database'
 import { getPatientTimeline, listPatients } from '../services/db/patients-repo'
+import { WorkspaceServices } from '../services/workspace/workspace-services'
 import { createApiDispatcher, type ApiDispatcher, type ApiHandlers, type DispatcherOptions } from './dispatcher'
+import { createWorkspaceHandlers } from './workspace-handlers'
 
 /** What the handlers need; later services (models, knowledge base, audit) are added here. */
 export interface ApiContext {
   db: Db
   databasePath: string
   appVersion: string
+  /** Models, knowledge base and settings for the clinical workspace; default: opened lazily with the default paths. */
+  workspace?: WorkspaceServices
 }
 
 export function createApiHandlers(context: ApiContext): ApiHandlers {
@@ -23,7 +27,8 @@ export function createApiHandlers(context: ApiContext): ApiHandlers {
       dataAttributions: [...DATA_ATTRIBUTIONS]
     }),
     'patients:list': (query) => listPatients(db, query),
-    'patients:timeline': (patientId) => getPatientTimeline(db, patientId)
+    'patients:timeline': (patientId) => getPatientTimeline(db, patientId),
+    ...createWorkspaceHandlers(context.workspace ?? new WorkspaceServices(db))
   }
 }
 

@@ -3,7 +3,9 @@
 import type { ComponentType } from 'react'
 import type { ViewId } from './navigation'
 import { AboutView } from './views/about/AboutView'
+import { ModelsView } from './views/models/ModelsView'
 import { PatientsView } from './views/patients/PatientsView'
+import { SettingsView } from './views/settings/SettingsView'
 
 export interface AppView {
   id: ViewId
@@ -13,5 +15,7 @@ export interface AppView {
 
 export const APP_VIEWS: readonly AppView[] = [
   { id: 'patients', label: 'Patients', Component: PatientsView },
+  { id: 'models', label: 'Models', Component: ModelsView },
+  { id: 'settings', label: 'Settings', Component: SettingsView },
   { id: 'about', label: 'About', Component: AboutView }
 ]

@@ -22,7 +22,7 @@ export function AboutView() {
   }, [attempt])
 
   return (
-    <div className="about-view">
+    <div className="about-view" tabIndex={0}>
       <h1>About MedRec Desktop</h1>
       <p className="lead">
         MedRec Desktop suggests medication classes (WHO ATC level 3) from a patient’s visit history, flags known

@@ -5,6 +5,8 @@ import type { PatientTimeline } from '../../../../shared/types'
 import { Empty, ErrorState, Loading } from '../../components/StatusMessage'
 import { formatDate, plural, sourceLabel } from '../../format'
 import { usePatients } from '../../store/patients'
+import { RecommendTab } from '../recommend/RecommendTab'
+import { ReviewTab } from '../review/ReviewTab'
 import { Timeline } from './Timeline'
 
 interface PatientTab {
@@ -13,7 +15,11 @@ interface PatientTab {
   Component: ComponentType<{ timeline: PatientTimeline }>
 }
 
-const PATIENT_TABS: readonly PatientTab[] = [{ id: 'timeline', label: 'Visit history', Component: Timeline }]
+const PATIENT_TABS: readonly PatientTab[] = [
+  { id: 'timeline', label: 'Visit history', Component: Timeline },
+  { id: 'recommend', label: 'Recommend', Component: RecommendTab },
+  { id: 'review', label: 'Pharmacist review', Component: ReviewTab }
+]
 
 export function PatientDetail() {
   const selectedId = usePatients((s) => s.selectedId)

@@ -1,0 +1,150 @@
+// The recommendation, explanation and molecule answers as the workspace screens show them: the
+// recommendation service's result plus class members, "already taking" status, the tiered DDI check of
+// the combination against the current medications, and the acknowledgement of interrupting warnings.
+import { createHash } from 'node:crypto'
+import type { DdiCheckResult } from '../../../shared/types'
+import type {
+  AcknowledgeRequest,
+  AcknowledgeResult,
+  ClassMolecules,
+  ExplainRequest,
+  ExplanationView,
+  RecommendRequest,
+  WorkspaceRecommendation
+} from '../../../shared/workspace-types'
+import { appendAudit, currentUserName } from '../audit/audit'
+import { getPatientSummary } from '../db/patients-repo'
+import { explain } from '../explain/explain'
+import { canonicalJson } from '../recommend/input-hash'
+import { recommend } from '../recommend/recommend'
+import { currentMedications } from './current-medications'
+import { InvalidRequestError } from './errors'
+import { drawMolecules } from './molecules'
+import { splitResolvable, warningKey, warningSources } from './warnings'
+import type { WorkspaceServices } from './workspace-services'
+
+const MEMBERS_SHOWN_PER_EVIDENCE = 6
+const NEAR_MISSES = 8
+
+/** The tiered check of `classes` (ATC3), or null without a knowledge base. Unknown codes are left out. */
+function checkClasses(workspace: WorkspaceServices, classes: readonly string[]): DdiCheckResult | null {
+  const knowledge = workspace.knowledge()
+  if (!knowledge) return null
+  const { known } = splitResolvable(knowledge.ddi, [...new Set(classes)])
+  return knowledge.ddi.check(known, { maxMembers: MEMBERS_SHOWN_PER_EVIDENCE })
+}
+
+export async function workspaceRecommend(workspace: WorkspaceServices, request: RecommendRequest): Promise<WorkspaceRecommendation> {
+  const ctx = workspace.context()
+  const recommendation = await recommend(ctx, request.patientId, {
+    modelId: request.modelId ?? null,
+    threshold: request.threshold ?? undefined,
+    ddiSafe: request.ddiSafe ?? null
+  })
+  const model = await ctx.registry.get(recommendation.model.id)
+  const current = currentMedications(ctx.db, request.patientId)
+  const currentClasses = new Set(current.classes.map((c) => c.atc3))
+  const catalog = workspace.knowledge()?.catalog ?? null
+  const byCode = new Map(recommendation.drugs.map((d) => [d.atc3, d]))
+  const classes = recommendation.combination.map((atc3) => {
+    const drug = byCode.get(atc3)
+    return {
+      atc3,
+      name: drug?.name ?? catalog?.name(atc3) ?? null,
+      probability: drug?.probability ?? 0,
+      status: currentClasses.has(atc3) ? ('already-taking' as const) : ('new' as const),
+      members: catalog?.members(atc3) ?? []
+    }
+  })
+  const recommended = new Set(recommendation.combination)
+  const ddiCheck = checkClasses(workspace, [...recommendation.combination, ...currentClasses])
+  return {
+    recommendation,
+    classes,
+    nearMisses: recommendation.drugs
+      .filter((d) => !d.inCombination)
+      .slice(0, NEAR_MISSES)
+      .map((d) => ({ atc3: d.atc3, name: d.name, probability: d.probability })),
+    currentMedications: current,
+    ddiCheck,
+    warningKeys: ddiCheck ? ddiCheck.warnings.map((w) => warningKey(ddiCheck, w)) : [],
+    warningScopes: ddiCheck
+      ? ddiCheck.warnings.map((w) => {
+          const introduces = (index: number) => {
+            const code = ddiCheck.drugs[index]?.input ?? ''
+            return recommended.has(code) && !currentClasses.has(code)
+          }
+          return introduces(w.a) || introduces(w.b) ? 'new' : 'existing'
+        })
+      : [],
+    ddiUnavailable: workspace.knowledgeUnavailable,
+    modelLoadMs: Math.round(model.session.loadMs),
+    modelThreshold: model.manifest.threshold
+  }
+}
+
+/**
+ * Records that the user read interrupting warnings of a recommendation. The check is run again here, so
+ * the audit entry holds the warnings as the service states them, and a key that is not an interrupting
+ * warning of this combination is refused.
+ */
+export function acknowledgeWarnings(workspace: WorkspaceServices, request: AcknowledgeRequest): AcknowledgeResult {
+  const patient = getPatientSummary(workspace.db, request.patientId)
+  const current = currentMedications(workspace.db, request.patientId)
+  const check = checkClasses(workspace, [...request.combination, ...current.classes.map((c) => c.atc3)])
+  if (!check) throw new InvalidRequestError(`No warning can be acknowledged: ${workspace.knowledgeUnavailable ?? 'no knowledge base'}`)
+  const byKey = new Map(check.warnings.map((w) => [warningKey(check, w), w]))
+  const acknowledged = request.warningKeys.map((key) => {
+    const warning = byKey.get(key)
+    if (!warning) {
+      throw new InvalidRequestError(`"${key}" is not a warning of this combination (its warnings: ${[...byKey.keys()].join(', ') || 'none'}).`)
+    }
+    if (warning.tier !== 'interrupt') throw new InvalidRequestError(`"${key}" is a ${warning.severity} warning; only interrupting warnings are acknowledged.`)
+    return {
+      key,
+      drugs: [check.drugs[warning.a]?.label ?? '', check.drugs[warning.b]?.label ?? ''],
+      severity: warning.severity,
+      sources: warningSources(warning)
+    }
+  })
+  const userName = request.userName?.trim() || currentUserName()
+  const createdAt = new Date().toISOString()
+  const auditId = appendAudit(workspace.db, {
+    kind: 'warning-acknowledgement',
+    userName,
+    patientId: patient.id,
+    sourcePatientId: patient.sourcePatientId,
+    inputsHash: createHash('sha256')
+      .update(canonicalJson({ acknowledge: request.warningKeys, combination: request.combination, recommendation: request.recommendationAuditId }))
+      .digest('hex'),
+    modelId: null,
+    modelVersion: null,
+    outputs: { recommendationAuditId: request.recommendationAuditId, combination: request.combination, warnings: acknowledged },
+    createdAt
+  })
+  return { auditId, createdAt, userName }
+}
+
+export async function workspaceExplain(workspace: WorkspaceServices, request: ExplainRequest): Promise<ExplanationView> {
+  const explanation = await explain(workspace.context(), request.patientId, {
+    modelId: request.modelId ?? null,
+    drugs: [request.atc3],
+    threshold: request.threshold ?? undefined,
+    codeDrugs: 1
+  })
+  return { explanation, members: workspace.knowledge()?.catalog.members(request.atc3) ?? [] }
+}
+
+export async function classMolecules(workspace: WorkspaceServices, atc3: string, limit: number): Promise<ClassMolecules> {
+  const knowledge = workspace.knowledge()
+  if (!knowledge) throw new InvalidRequestError(`No molecule can be drawn: ${workspace.knowledgeUnavailable ?? 'no knowledge base'}`)
+  const code = atc3.toUpperCase()
+  const smiles = knowledge.catalog.smiles(code)
+  return {
+    atc3: code,
+    name: knowledge.catalog.name(code),
+    total: smiles.length,
+    molecules: await drawMolecules(smiles.slice(0, limit)),
+    source: knowledge.catalog.structureSource()
+  }
+}

@@ -1,0 +1,79 @@
+// The workspace's persisted settings: active model (the registry's own key, see models/active-model.ts),
+// execution-provider preference, threshold override and DDI-safe defaults. They live in the patient
+// database's settings table (migration 2) so the app and the CLI read the same choices.
+import type { Db } from '../db/database'
+import { clearActiveModel, getActiveModelId, setActiveModel } from '../models/active-model'
+import type { ModelRegistry } from '../models/registry'
+import type { BlockSeverity, DdiSafeSettings, ProviderPreference, WorkspaceSettings, WorkspaceSettingsPatch } from '../../../shared/workspace-types'
+
+const PROVIDER_KEY = 'workspace.provider-preference'
+const THRESHOLD_KEY = 'workspace.threshold-override'
+const DDI_SAFE_KEY = 'workspace.ddi-safe'
+
+export const PROVIDER_PREFERENCES: readonly ProviderPreference[] = ['auto', 'cpu', 'cuda', 'dml', 'coreml']
+export const BLOCK_SEVERITIES: readonly BlockSeverity[] = ['Contraindicated', 'Major', 'Moderate', 'Minor']
+
+/**
+ * DDI-safe decoding is on by default and blocks only contraindicated pairs: at the ATC3 class level almost
+ * every pair of two common classes has some Major member pair in DDInter, so blocking at Major would drop
+ * most of a combination (measured on the demo cohort: see the workspace report). The user can tighten it.
+ */
+export const DEFAULT_DDI_SAFE: DdiSafeSettings = { enabled: true, blockSeverity: 'Contraindicated', maxDdiRate: null }
+
+function readValue(db: Db, key: string): string | null {
+  const row = db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined
+  return row?.value ?? null
+}
+
+function writeValue(db: Db, key: string, value: string | null): void {
+  if (value === null) {
+    db.prepare('DELETE FROM settings WHERE key = ?').run(key)
+    return
+  }
+  db.prepare(
+    `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
+  ).run(key, value, new Date().toISOString())
+}
+
+function parseDdiSafe(text: string | null): DdiSafeSettings {
+  if (text === null) return { ...DEFAULT_DDI_SAFE }
+  try {
+    const value = JSON.parse(text) as Partial<DdiSafeSettings>
+    const rate = value.maxDdiRate
+    return {
+      enabled: typeof value.enabled === 'boolean' ? value.enabled : DEFAULT_DDI_SAFE.enabled,
+      blockSeverity: BLOCK_SEVERITIES.includes(value.blockSeverity as BlockSeverity) ? (value.blockSeverity as BlockSeverity) : DEFAULT_DDI_SAFE.blockSeverity,
+      maxDdiRate: typeof rate === 'number' && rate >= 0 && rate <= 1 ? rate : null
+    }
+  } catch {
+    // A hand-edited or damaged value falls back to the defaults rather than breaking every recommendation.
+    return { ...DEFAULT_DDI_SAFE }
+  }
+}
+
+export function getWorkspaceSettings(db: Db): WorkspaceSettings {
+  const provider = readValue(db, PROVIDER_KEY)
+  const threshold = Number(readValue(db, THRESHOLD_KEY) ?? Number.NaN)
+  return {
+    activeModelId: getActiveModelId(db),
+    providerPreference: PROVIDER_PREFERENCES.includes(provider as ProviderPreference) ? (provider as ProviderPreference) : 'auto',
+    thresholdOverride: threshold > 0 && threshold < 1 ? threshold : null,
+    ddiSafe: parseDdiSafe(readValue(db, DDI_SAFE_KEY))
+  }
+}
+
+/**
+ * Applies the patch. The active model goes first: the registry checks it (a refused or unknown model is
+ * an error naming why, and nothing is written); the other fields are then written in one transaction.
+ */
+export async function updateWorkspaceSettings(db: Db, registry: ModelRegistry, patch: WorkspaceSettingsPatch): Promise<WorkspaceSettings> {
+  if (patch.activeModelId) await setActiveModel(db, registry, patch.activeModelId)
+  db.transaction(() => {
+    if (patch.activeModelId === null) clearActiveModel(db)
+    if (patch.providerPreference !== undefined) writeValue(db, PROVIDER_KEY, patch.providerPreference === 'auto' ? null : patch.providerPreference)
+    if (patch.thresholdOverride !== undefined) writeValue(db, THRESHOLD_KEY, patch.thresholdOverride === null ? null : String(patch.thresholdOverride))
+    if (patch.ddiSafe !== undefined) writeValue(db, DDI_SAFE_KEY, JSON.stringify(patch.ddiSafe))
+  })()
+  return getWorkspaceSettings(db)
+}

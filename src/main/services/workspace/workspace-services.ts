@@ -1,0 +1,97 @@
+// What the clinical workspace runs on, opened lazily on first use: the model registry (rebuilt when the
+// provider preference changes), the DDI service and a drug catalogue over the knowledge base. One per
+// patient database; the app, the e2e test host and the tests create it the same way.
+import { existsSync } from 'node:fs'
+import type { Db } from '../db/database'
+import { DdiService } from '../ddi/ddi-service'
+import { defaultKnowledgeBasePath } from '../knowledge/build'
+import { openKnowledgeBase, type KnowledgeDb } from '../knowledge/knowledge-base'
+import { ModelRegistry } from '../models/registry'
+import { modelsDir } from '../paths'
+import { ddiCheckerFromService } from '../recommend/ddi-port'
+import type { ServiceContext } from '../recommend/prepare'
+import type { ProviderPreference } from '../../../shared/workspace-types'
+import { DrugCatalog } from './drug-catalog'
+import { getWorkspaceSettings } from './settings'
+
+export interface WorkspaceOptions {
+  /** Default: $MEDREC_MODELS_DIR or models/. */
+  modelsDirectory?: string
+  /** Default: resources/knowledge.sqlite ($MEDREC_KB); null: run without DDI checks. */
+  knowledgeBasePath?: string | null
+}
+
+export interface Knowledge {
+  ddi: DdiService
+  catalog: DrugCatalog
+  kb: KnowledgeDb
+}
+
+export class WorkspaceServices {
+  private registryInstance: ModelRegistry | null = null
+  private registryPreference: ProviderPreference | null = null
+  private knowledgeInstance: Knowledge | null = null
+  private knowledgeError: string | null = null
+  private knowledgeTried = false
+
+  constructor(
+    readonly db: Db,
+    private readonly options: WorkspaceOptions = {}
+  ) {}
+
+  get modelsDirectory(): string {
+    return this.options.modelsDirectory ?? modelsDir()
+  }
+
+  /** The registry for the saved provider preference; a changed preference releases the old sessions. */
+  registry(): ModelRegistry {
+    const preference = getWorkspaceSettings(this.db).providerPreference
+    if (!this.registryInstance || this.registryPreference !== preference) {
+      const previous = this.registryInstance
+      this.registryInstance = new ModelRegistry(this.modelsDirectory, preference === 'auto' ? {} : { providers: [preference] })
+      this.registryPreference = preference
+      void previous?.close()
+    }
+    return this.registryInstance
+  }
+
+  /** The knowledge base services, or null (see knowledgeUnavailable for why). */
+  knowledge(): Knowledge | null {
+    if (this.knowledgeTried) return this.knowledgeInstance
+    this.knowledgeTried = true
+    const path = this.options.knowledgeBasePath === undefined ? defaultKnowledgeBasePath() : this.options.knowledgeBasePath
+    if (path === null) {
+      this.knowledgeError = 'No drug interaction knowledge base is configured: interactions are not checked.'
+    } else if (!existsSync(path)) {
+      this.knowledgeError = `No drug interaction knowledge base at ${path}: interactions are not checked. Build it with "npm run knowledge".`
+    } else {
+      try {
+        const kb = openKnowledgeBase(path)
+        this.knowledgeInstance = { ddi: DdiService.open(path), catalog: new DrugCatalog(kb), kb }
+      } catch (error) {
+        this.knowledgeError = `The drug interaction knowledge base could not be opened: ${error instanceof Error ? error.message : String(error)}`
+      }
+    }
+    return this.knowledgeInstance
+  }
+
+  get knowledgeUnavailable(): string | null {
+    this.knowledge()
+    return this.knowledgeError
+  }
+
+  /** What the recommendation and explanation services take. */
+  context(): ServiceContext {
+    const knowledge = this.knowledge()
+    return { db: this.db, registry: this.registry(), ddi: knowledge ? ddiCheckerFromService(knowledge.ddi) : null }
+  }
+
+  async close(): Promise<void> {
+    await this.registryInstance?.close()
+    this.registryInstance = null
+    this.knowledgeInstance?.ddi.close()
+    this.knowledgeInstance?.kb.close()
+    this.knowledgeInstance = null
+    this.knowledgeTried = false
+  }
+}
