@@ -37,6 +37,7 @@ switch the drug text, the structure or the history off.
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any, ClassVar
@@ -96,7 +97,7 @@ class NLAMMR(MedRecModel):
             )
         tables = tables_of()
         hidden, joint = config.hidden_dim, int(config.options.get("joint_dim", config.hidden_dim))
-        structure_dim = int(config.options.get("structure_dim", config.hidden_dim))
+        structure_dim = int(config.options.get("structure_dim", 32))
         expected = (vocab_sizes.diagnosis_rows, vocab_sizes.procedure_rows, vocab_sizes.medication)
         actual = (tables.diagnosis.shape[0], tables.procedure.shape[0], tables.medication.shape[0])
         if expected != actual:
@@ -191,17 +192,40 @@ class NLAMMR(MedRecModel):
         return self.apply_modality("medication-history", integrated, modality_mask)
 
     # --- medication branch ---
-    def drug_vectors(self, modality_mask: torch.Tensor) -> torch.Tensor:
-        """[B, D, joint]: per sample, because drug-side modalities are masked per sample."""
-        batch = modality_mask.shape[0]
-        parts = []
+    def drug_tables(self) -> tuple[torch.Tensor, list[tuple[bool, ...]]]:
+        """Drug vectors [C, D, joint] for each on/off combination of the drug-side modalities, and the combinations.
+
+        A drug-side modality is masked per sample, but the drug vectors do not depend on the patient: so
+        instead of D drug vectors per sample, the (at most four) tables are computed once per batch and
+        each sample mixes them with weights prod_j (m_j or 1 - m_j), which picks the right table for the
+        0/1 masks the trainer and the app use (and interpolates between them otherwise).
+        """
+        present = []
+        absent = []
         if self.uses_drug_text:
-            text = self.drug_text_adapter(self.drug_text).unsqueeze(0).expand(batch, -1, -1)
-            parts.append(self.apply_modality("drug-text", text, modality_mask))
+            present.append(self.drug_text_adapter(self.drug_text))
+            absent.append(self.absent["drug-text"].expand_as(present[-1]))
         if self.uses_structure:
-            structure = self.structure().unsqueeze(0).expand(batch, -1, -1)
-            parts.append(self.apply_modality("molecular-structure", structure, modality_mask))
-        return self.drug_to_joint(torch.cat(parts, dim=-1))
+            present.append(self.structure())
+            absent.append(self.absent["molecular-structure"].expand_as(present[-1]))
+        combinations = list(itertools.product((True, False), repeat=len(present)))
+        tables = [
+            self.drug_to_joint(torch.cat([p if on else a for p, a, on in zip(present, absent, combination, strict=True)], dim=-1))
+            for combination in combinations
+        ]
+        return torch.stack(tables), combinations
+
+    def combination_weights(self, modality_mask: torch.Tensor, combinations: list[tuple[bool, ...]]) -> torch.Tensor:
+        """[B, C]: each sample's weight on each drug-table combination."""
+        ids = [m for m, used in (("drug-text", self.uses_drug_text), ("molecular-structure", self.uses_structure)) if used]
+        columns = [modality_mask[:, self.modality_index(m)] for m in ids]
+        weights = []
+        for combination in combinations:
+            weight = torch.ones_like(modality_mask[:, 0])
+            for column, on in zip(columns, combination, strict=True):
+                weight = weight * (column if on else 1.0 - column)
+            weights.append(weight)
+        return torch.stack(weights, dim=1)
 
     # --- score ---
     def logits_with_new_codes(
@@ -220,7 +244,8 @@ class NLAMMR(MedRecModel):
         patient = self.text_to_joint(fused)
         if self.uses_history:
             patient = patient + self.history(medications, visit_mask, fused, modality_mask)
-        return torch.einsum("bk,bdk->bd", patient, self.drug_vectors(modality_mask))
+        tables, combinations = self.drug_tables()
+        return torch.einsum("bc,bk,cdk->bd", self.combination_weights(modality_mask, combinations), patient, tables)
 
     def compute_logits(self, diagnoses, procedures, medications, visit_mask, modality_mask):
         return self.logits_with_new_codes(diagnoses, procedures, medications, visit_mask, modality_mask)

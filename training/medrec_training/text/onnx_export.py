@@ -61,6 +61,14 @@ EDGE_CASE_TITLES = (
     "   leading and trailing spaces   ",
     "",
 )
+# Raw titles whose whitespace the app must collapse exactly as code_text does (Python's str.split()).
+CODE_TEXT_CASES = (
+    "  Essential   (primary)\thypertension\n",
+    "a\u00a0b\x1cc\u3000d\x85e",
+    "zero\u200bwidth and \ufeffbyte-order mark stay",
+    "   ",
+    "",
+)
 
 
 class EncoderGraph:
@@ -190,6 +198,7 @@ def write_fixture(folder: Path, spec: EncoderSpec | None = None, titles: list[st
         "inputIds": encoder.tokenize(titles),
         "tokens": [encoder.tokenizer.convert_ids_to_tokens(ids) for ids in encoder.tokenize(titles)],
         "embeddings": [[round(float(v), 7) for v in row] for row in embeddings],
+        "codeTexts": [[raw, code_text(raw)] for raw in CODE_TEXT_CASES],
     }
     path = folder / FIXTURE_FILE
     path.write_text(json.dumps(fixture, ensure_ascii=False), encoding="utf-8")
