@@ -174,6 +174,61 @@ def render_markdown(
     return "\n".join(lines)
 
 
+def export_result(
+    result: CrossValidation,
+    data: PreparedData,
+    config: ModelConfig,
+    folds: int,
+    seed: int,
+    database: Path,
+    reference: dict[str, float],
+    output: Path,
+    default: bool,
+) -> None:
+    """Retrain one evaluated model on all folds and write models/<id>/ (model.onnx, manifest, metrics, parity)."""
+    final_started = time.perf_counter()
+    fit = train_final(result, data, config, seed)
+    metrics = {
+        "model": result.model_id,
+        "evaluation": split_description(folds, seed),
+        "database": database.name,
+        "cohort": data.cohort.describe(),
+        "crossValidation": result.to_json(),
+        "groundTruth": reference,
+        "ddiMatrices": data.ddi_descriptions,
+        "finalTraining": {
+            "epochs": fit.epochs_run,
+            "threshold": fit.threshold,
+            "trainSeconds": fit.train_seconds,
+            "cpuSeconds": fit.cpu_seconds,
+        },
+    }
+    folder = output / result.model_id
+    export_model_folder(
+        ExportRequest(
+            model_id=result.model_id,
+            model=fit.model,
+            vocabularies=data.vocabularies,
+            limits=data.limits,
+            threshold=fit.threshold,
+            threshold_chosen_on=f"validation folds (mean of the {folds} per-fold best-Jaccard thresholds)",
+            split=split_description(folds, seed),
+            trained_on=f"all {len(np.unique(data.samples.patient_ids))} patients with a medication target (all folds), "
+            f"{fit.epochs_run} epochs",
+            metrics=metrics,
+            description=f"{result.model_class.display_name} trained on the MIMIC-IV and eICU demo cohort; "
+            + (
+                "default model chosen by the open benchmark (models/BENCHMARK.md)."
+                if default
+                else "exported on request (--export); its figures are in models/BENCHMARK.md."
+            ),
+        ),
+        folder,
+    )
+    difference = run_parity(folder)
+    print(f"Shipped {result.model_id} to {folder} (retrained in {time.perf_counter() - final_started:.1f}s; ONNX parity max |Δ| {difference:.2e})")
+
+
 def run(arguments: argparse.Namespace) -> int:
     started, cpu_started = time.perf_counter(), time.process_time()
     torch.set_num_threads(arguments.threads)
@@ -241,48 +296,18 @@ def run(arguments: argparse.Namespace) -> int:
         "skipped": skipped,
     }
     if not arguments.no_export:
-        final_started = time.perf_counter()
-        fit = train_final(best, data, config, seed)
-        metrics = {
-            "model": best.model_id,
-            "evaluation": split_description(folds, seed),
-            "database": database.name,
-            "cohort": data.cohort.describe(),
-            "crossValidation": best.to_json(),
-            "groundTruth": reference,
-            "ddiMatrices": data.ddi_descriptions,
-            "finalTraining": {
-                "epochs": fit.epochs_run,
-                "threshold": fit.threshold,
-                "trainSeconds": fit.train_seconds,
-                "cpuSeconds": fit.cpu_seconds,
-            },
-        }
         previous = output / BENCHMARK_RECORD
         if previous.exists():  # a model shipped by an earlier run that is no longer the best is removed
             old_default = json.loads(previous.read_text(encoding="utf-8")).get("defaultModel")
             if old_default and old_default != best.model_id and (output / old_default / "manifest.json").exists():
                 shutil.rmtree(output / old_default)
-        folder = output / best.model_id
-        export_model_folder(
-            ExportRequest(
-                model_id=best.model_id,
-                model=fit.model,
-                vocabularies=data.vocabularies,
-                limits=data.limits,
-                threshold=fit.threshold,
-                threshold_chosen_on=f"validation folds (mean of the {folds} per-fold best-Jaccard thresholds)",
-                split=split_description(folds, seed),
-                trained_on=f"all {len(np.unique(data.samples.patient_ids))} patients with a medication target (all folds), "
-                f"{fit.epochs_run} epochs",
-                metrics=metrics,
-                description=f"{best.model_class.display_name} trained on the MIMIC-IV and eICU demo cohort; "
-                "default model chosen by the open benchmark (models/BENCHMARK.md).",
-            ),
-            folder,
-        )
-        difference = run_parity(folder)
-        print(f"Shipped {best.model_id} to {folder} (retrained in {time.perf_counter() - final_started:.1f}s; ONNX parity max |Δ| {difference:.2e})")
+        # The best model, then the models asked for by --export (e.g. nla-mmr, so it can be chosen in the app).
+        also = [r for r in results if r.model_id in arguments.export.split(",") and r is not best]
+        for result in [best, *also]:
+            export_result(result, data, config, folds, seed, database, reference, output, default=result is best)
+        missing = [m for m in arguments.export.split(",") if m and m not in {r.model_id for r in results}]
+        if missing:
+            print(f"Not exported (not evaluated in this run): {', '.join(missing)}")
     (output / BENCHMARK_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     markdown = render_markdown(data, results, reference, None if arguments.no_export else best.model_id, folds, seed, skipped, database)
     (output / "BENCHMARK.md").write_text(markdown, encoding="utf-8")
@@ -307,6 +332,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--no-knowledge", action="store_true", help="skip drug knowledge (no DDI rates, no knowledge-based models)")
     parser.add_argument("--no-export", action="store_true", help="evaluate only; do not write a model folder")
+    parser.add_argument(
+        "--export",
+        default="nla-mmr",
+        help="comma-separated model ids exported to models/<id>/ besides the best one (default: nla-mmr; '' for none)",
+    )
     arguments = parser.parse_args(argv)
     if arguments.folds < 2:
         parser.error(f"--folds must be at least 2, got {arguments.folds}")
