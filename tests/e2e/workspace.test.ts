@@ -282,7 +282,7 @@ describe('Clinical workspace (headless Chromium)', () => {
     expect(shown).toBeGreaterThanOrEqual(Math.min(expected, 1))
     const probabilities = (await page.locator('.combination-table .probability-value').allTextContents()).map((t) => Number.parseFloat(t) / 100)
     expect(probabilities.every((p) => p >= raised - 0.0005)).toBe(true)
-    await page.getByRole('button', { name: /Use model’s/ }).click()
+    await page.getByRole('button', { name: /Use the model’s own threshold/ }).click()
     await expect.poll(() => page.locator('.recommend-meta').textContent(), { timeout: 30_000 }).toContain(`threshold ${percent(model, 0)}`)
   })
 
@@ -303,10 +303,11 @@ describe('Clinical workspace (headless Chromium)', () => {
     await expect.poll(() => page.locator('.drug-option').first().textContent()).toContain('N02BE01')
     await page.locator('.drug-option').first().click()
     expect(await page.locator('.proposed-chips .chip code').allTextContents()).toEqual(['B01AA03', 'M01AE01', 'N02BE01'])
-    await screenshot(page, '14-review-picker')
 
     const check = await callApi<ReviewCheck>('review:check', { patientId: patient.id, proposed: ['B01AA03', 'M01AE01', 'N02BE01'] })
     await expect.poll(() => page.locator('.assessment-table tbody tr').count(), { timeout: 60_000 }).toBe(3)
+    await expect.poll(() => page.locator('.progress').count()).toBe(0)
+    await screenshot(page, '14-review-checked')
     const flags = await page.locator('.assessment-table tbody tr .flag').allTextContents()
     const FLAG_TEXT: Record<string, string> = {
       expected: 'Expected',

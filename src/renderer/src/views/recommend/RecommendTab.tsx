@@ -108,8 +108,13 @@ function RecommendControls({ options, modelThreshold, busy }: { options: Recomme
         {draft.threshold === null ? (
           <span className="muted">model’s own</span>
         ) : (
-          <button type="button" className="button button-small" onClick={() => setDraft({ ...draft, threshold: null })}>
-            Use model’s {modelThreshold !== null ? percent(modelThreshold, 0) : 'threshold'}
+          <button
+            type="button"
+            className="button button-small"
+            aria-label={`Use the model’s own threshold${modelThreshold !== null ? `, ${percent(modelThreshold, 0)}` : ''}`}
+            onClick={() => setDraft({ ...draft, threshold: null })}
+          >
+            Model’s {modelThreshold !== null ? percent(modelThreshold, 0) : ''}
           </button>
         )}
       </div>

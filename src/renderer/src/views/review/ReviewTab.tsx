@@ -97,12 +97,18 @@ function ReviewWorkspace({ patientId }: { patientId: number }) {
     }
   }, [codes, patientId, attempt])
 
+  // Any change after a recorded review starts a new one (and re-enables Record).
+  const startOver = () => setSubmit((s) => (s.saved || s.error ? { saving: false, error: null, saved: null } : s))
   const add = (hit: DrugSearchHit) => {
-    setSubmit({ saving: false, error: null, saved: null })
+    startOver()
     setProposed((list) => (list.some((p) => p.code === hit.code) ? list : [...list, { code: hit.code, name: hit.level === 3 ? atcName(hit.name) : hit.name }]))
   }
-  const remove = (code: string) => setProposed((list) => list.filter((p) => p.code !== code))
+  const remove = (code: string) => {
+    startOver()
+    setProposed((list) => list.filter((p) => p.code !== code))
+  }
   const setDecision = useCallback((key: string, change: Partial<DraftDecision>) => {
+    setSubmit((s) => (s.saved || s.error ? { saving: false, error: null, saved: null } : s))
     setDecisions((all) => ({ ...all, [key]: { ...emptyDecision, ...all[key], ...change } }))
   }, [])
 
@@ -124,8 +130,6 @@ function ReviewWorkspace({ patientId }: { patientId: number }) {
     try {
       const saved = await api()['review:submit']({ patientId, proposed: codes, decisions: chosen, note: note.trim() || undefined })
       setSubmit({ saving: false, error: null, saved })
-      setDecisions({})
-      setNote('')
       setHistoryVersion((v) => v + 1)
     } catch (error) {
       setSubmit({ saving: false, error: errorText(error), saved: null })
@@ -155,11 +159,6 @@ function ReviewWorkspace({ patientId }: { patientId: number }) {
         )}
       </section>
 
-      {submit.saved ? (
-        <p className="saved-note" role="status">
-          Review recorded: {OUTCOME_TEXT[submit.saved.outcome]} (audit #{submit.saved.auditId}, {submit.saved.userName}, {timeOfDay(submit.saved.createdAt)}).
-        </p>
-      ) : null}
 
       {check.status === 'loading' ? <ProgressBar label="Checking interactions and scoring the proposed drugs…" /> : null}
       {check.status === 'error' ? (
@@ -176,7 +175,17 @@ function ReviewWorkspace({ patientId }: { patientId: number }) {
             <label htmlFor="review-note" className="field-label">
               Note (optional)
             </label>
-            <textarea id="review-note" className="note-input" rows={2} maxLength={2000} value={note} onChange={(event) => setNote(event.target.value)} />
+            <textarea
+              id="review-note"
+              className="note-input"
+              rows={2}
+              maxLength={2000}
+              value={note}
+              onChange={(event) => {
+                startOver()
+                setNote(event.target.value)
+              }}
+            />
             {problems.length > 0 ? (
               <p className="hint" id="record-blocked">
                 {problems.length} warning{problems.length === 1 ? '' : 's'} still need{problems.length === 1 ? 's' : ''} a decision:{' '}
@@ -192,12 +201,18 @@ function ReviewWorkspace({ patientId }: { patientId: number }) {
             <button
               type="button"
               className="button button-primary record-button"
-              disabled={problems.length > 0 || submit.saving || check.status !== 'ready'}
+              disabled={problems.length > 0 || submit.saving || submit.saved !== null || check.status !== 'ready'}
               aria-describedby={problems.length > 0 ? 'record-blocked' : undefined}
               onClick={() => void record()}
             >
-              {submit.saving ? 'Recording…' : 'Record review'}
+              {submit.saving ? 'Recording…' : submit.saved ? 'Recorded' : 'Record review'}
             </button>
+            {submit.saved ? (
+              <p className="saved-note" role="status">
+                Review recorded: {OUTCOME_TEXT[submit.saved.outcome]} (audit #{submit.saved.auditId}, {submit.saved.userName},{' '}
+                {timeOfDay(submit.saved.createdAt)}). It is listed in the review history below.
+              </p>
+            ) : null}
           </section>
         </>
       ) : null}
