@@ -82,8 +82,9 @@ class NLAMMR(MedRecModel):
     paper = Paper("Natural Language-Assisted Multi-modal Medication Recommendation", "arXiv:2501.07166 (Tan et al., CIKM 2024)")
     drug_modalities = (DRUG_TEXT, MOLECULAR_STRUCTURE)
     requires_knowledge = True
-    # Tiny dims keep 5-fold training to seconds per fold on two cores; the frozen text is 384-d.
-    config_overrides = {"learning_rate": 3e-3, "batch_size": 64, "max_epochs": 25, "patience": 4}
+    # The GIN over every molecule runs once per step, so fewer, larger steps: measured on the demo cohort
+    # (3 folds), batch 128 at 5e-3 matched batch 64 at 3e-3 in Jaccard at about a quarter of the CPU time.
+    config_overrides = {"learning_rate": 5e-3, "batch_size": 128}
     uses_drug_text: ClassVar[bool] = True
     uses_structure: ClassVar[bool] = True
     uses_history: ClassVar[bool] = True

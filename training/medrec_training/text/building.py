@@ -81,8 +81,8 @@ def load_atc_names(path: Path) -> AtcNames:
 def drug_text(atc3: str, atc: AtcNames, fallback_name: str | None = None) -> str:
     """The description of one ATC3 class (see the module docstring). A class missing from the index
     is described by `fallback_name` (e.g. the app database's atc_names) or its code alone."""
-    name = atc.names.get(atc3) or fallback_name or atc3
-    parts = [f"{_sentence_case(name)}."]
+    name = atc.names.get(atc3) or fallback_name
+    parts = [f"{_sentence_case(name)}." if name else f"{atc3}."]
     therapeutic, anatomical = atc.names.get(atc3[:3]), atc.names.get(atc3[:1])
     if therapeutic:
         parts.append(f"Therapeutic group: {therapeutic.lower()}.")
