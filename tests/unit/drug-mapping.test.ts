@@ -108,3 +108,17 @@ describe.skipIf(!HAS_OPEN_DATA)('drug mapping with the open tables', () => {
     expect(atcNames.size).toBeGreaterThan(6000)
   })
 })
+
+describe.skipIf(!HAS_OPEN_DATA)('principal ATC code of a substance listed under several classes', () => {
+  it('takes the class with an oral DDD over injection-only or local-use classes, unless the name says local use', async () => {
+    const mapper = await createDrugMapper(DATA_DIR)
+    // The name table maps each of these to a class that is not the substance's usual systemic use.
+    expect(mapper.map({ name: 'Ibuprofen' })).toMatchObject({ atc5: 'M01AE01', atc3: 'M01A' })
+    expect(mapper.map({ name: 'Diltiazem' })).toMatchObject({ atc5: 'C08DB01', atc3: 'C08D' })
+    expect(mapper.map({ name: 'Aspirin' })).toMatchObject({ atc5: 'B01AC06', atc3: 'B01A' })
+    // A local route in the name keeps the local class.
+    expect(mapper.map({ name: 'Diltiazem 2% ointment' }).atc3).toBe('C05A')
+    // A substance with one class is left alone.
+    expect(mapper.map({ name: 'Metoprolol Tartrate' })).toMatchObject({ atc5: 'C07AB02' })
+  })
+})

@@ -34,3 +34,15 @@ export async function loadAtcNames(whoFile: string, fallbackFile: string | null)
   }
   return names
 }
+
+/** ATC codes for which the WHO index defines a DDD by mouth (adm_r "O"): the substance's oral systemic use. */
+export async function loadOralDddCodes(whoFile: string): Promise<Set<string>> {
+  const codes = new Set<string>()
+  for await (const batch of readCsv({ path: whoFile, displayName: whoFile }, { required: ['atc_code', 'ddd', 'adm_r'] })) {
+    for (let i = 0; i < batch.count; i++) {
+      const [code, ddd, route] = batch.fields.slice(i * batch.width, i * batch.width + 3).map((f) => f.trim())
+      if (code && ddd && ddd !== 'NA' && route === 'O') codes.add(code)
+    }
+  }
+  return codes
+}

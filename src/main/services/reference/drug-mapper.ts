@@ -44,8 +44,13 @@ export interface DrugMappingTables {
   whoNames: Map<string, string>
   /** Sorted-token keys of the name table and WHO names, for word-order variants ("aspart insulin"). */
   wordSetNames: Map<string, string>
-  /** ATC5 code → every ATC5 code of the same WHO substance name, in code order (aspirin: A01AD05, B01AC06, N02BA01). */
+  /**
+   * ATC5 code → every ATC5 code of the same WHO substance name, principal use first: codes with an
+   * oral DDD, then the rest, each in code order (aspirin: B01AC06, N02BA01, A01AD05).
+   */
   sameSubstance: Map<string, string[]>
+  /** ATC5 codes for which the WHO index defines an oral DDD (the substance's systemic use by mouth). */
+  oralDdd: Set<string>
 }
 
 export const UNMAPPED: DrugMapping = Object.freeze({ atc5: null, atc3: null, method: 'unmapped' })
@@ -140,16 +145,21 @@ export class DrugMapper {
 
   /**
    * The mapping tables give a substance with several ATC codes its alphabetically first one:
-   * aspirin → A01AD05 (stomatological), diltiazem → C05AE03 (anal fissures), heparin → S01XA14
-   * (ophthalmic), dexamethasone → A01AC02. Unless the drug's name says it is used locally (eye drops,
-   * cream, rectal …), such a local-use code is replaced by the same substance's first systemic code
-   * in the WHO index (B01AC06, C08DB01, B01AB01, H02AB02).
+   * aspirin → A01AD05 (stomatological), diltiazem → C05AE03 (anal fissures), ibuprofen → C01EB16
+   * (ductus arteriosus closure, injection only), heparin → S01XA14 (ophthalmic). Unless the drug's name
+   * says it is used locally (eye drops, cream, rectal …), a local-use code, or a code without an oral
+   * DDD where the same substance has one, is replaced by the substance's principal code: the first
+   * non-local code with an oral DDD in the WHO index, else the first non-local code (B01AC06,
+   * C08DB01, M01AE01, B01AB01).
    */
   systemicUnlessLocal(code: string, name: string): string {
-    if (code.length !== 7 || !isLocalUseCode(code, name)) return code
+    if (code.length !== 7 || hasLocalRoute(name)) return code
     const alternatives = this.tables.sameSubstance.get(code)
-    if (!alternatives || hasLocalRoute(name)) return code
-    return alternatives.find((other) => !isLocalUseCode(other, name)) ?? code
+    if (!alternatives) return code
+    const principal = alternatives.find((other) => !isLocalUseCode(other, name))
+    if (!principal) return code
+    if (isLocalUseCode(code, name)) return principal
+    return !this.tables.oralDdd.has(code) && this.tables.oralDdd.has(principal) ? principal : code
   }
 
   /** The ATC code for a drug name (any level from 3), or null. */
@@ -222,8 +232,9 @@ function toMapping(code: string, method: DrugMappingMethod): DrugMapping {
 /** Builds the name dictionaries from the name table rows and the WHO level-5 names. */
 export function buildNameDictionaries(
   nameRows: Iterable<[name: string, atc: string]>,
-  whoLevel5: Iterable<[code: string, name: string]>
-): Pick<DrugMappingTables, 'exactNames' | 'normalisedNames' | 'aliasNames' | 'whoNames' | 'wordSetNames' | 'sameSubstance'> {
+  whoLevel5: Iterable<[code: string, name: string]>,
+  oralDdd: ReadonlySet<string> = new Set()
+): Pick<DrugMappingTables, 'exactNames' | 'normalisedNames' | 'aliasNames' | 'whoNames' | 'wordSetNames' | 'sameSubstance' | 'oralDdd'> {
   const exactNames = new Map<string, string>()
   const normalisedVotes = new Map<string, Map<string, number>>()
   const aliasVotes = new Map<string, Map<string, number>>()
@@ -275,10 +286,10 @@ export function buildNameDictionaries(
   const sameSubstance = new Map<string, string[]>()
   for (const codes of codesOfName.values()) {
     if (codes.length < 2) continue
-    const sorted = [...codes].sort()
+    const sorted = [...codes].sort((a, b) => Number(oralDdd.has(b)) - Number(oralDdd.has(a)) || a.localeCompare(b))
     for (const code of sorted) sameSubstance.set(code, sorted)
   }
-  return { exactNames, normalisedNames, aliasNames: majority(aliasVotes), whoNames, wordSetNames, sameSubstance }
+  return { exactNames, normalisedNames, aliasNames: majority(aliasVotes), whoNames, wordSetNames, sameSubstance, oralDdd: new Set(oralDdd) }
 }
 
 function majority(votes: Map<string, Map<string, number>>): Map<string, string> {

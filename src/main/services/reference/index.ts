@@ -6,7 +6,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { readCsv } from '../importers/csv'
 import { ImportError } from '../importers/errors'
-import { loadAtcNames } from './atc-names'
+import { loadAtcNames, loadOralDddCodes } from './atc-names'
 import { buildNameDictionaries, DrugMapper, isClassLevelAtc, normaliseNdc, splitGsn, type DrugMappingTables } from './drug-mapper'
 
 export { atcDisplayName } from './atc-names'
@@ -91,7 +91,8 @@ async function readReferenceData(files: ReferenceFiles, paths: string[]): Promis
   const nameRows = (await rows(files.drugNames, ['drug', 'atc_code'])) as Array<[string, string]>
   const atcNames = await loadAtcNames(files.whoAtc, files.atcCodingFallback)
   const whoLevel5 = [...atcNames].filter(([code]) => code.length === 7).map(([code, name]) => [code, name] as [string, string])
-  const tables: DrugMappingTables = { ndcToAtc3, gsnToAtc, ...buildNameDictionaries(nameRows, whoLevel5) }
+  const oralDdd = await loadOralDddCodes(files.whoAtc)
+  const tables: DrugMappingTables = { ndcToAtc3, gsnToAtc, ...buildNameDictionaries(nameRows, whoLevel5, oralDdd) }
   return { tables, atcNames, files: paths }
 }
 
