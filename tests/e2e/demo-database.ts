@@ -4,6 +4,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { openDatabase } from '../../src/main/services/db/database'
 import { buildDemoDatabase } from '../../src/main/services/importers/index'
 import { dataDir, resourcesDir } from '../../src/main/services/paths'
 
@@ -15,7 +16,12 @@ export interface TestDatabase {
 
 export async function testDatabase(): Promise<TestDatabase> {
   const shipped = join(resourcesDir(), 'demo.sqlite')
-  if (existsSync(shipped) && !process.env.MEDREC_E2E_FRESH_DEMO) return { path: shipped, kind: 'resources-demo', remove: () => {} }
+  if (existsSync(shipped) && !process.env.MEDREC_E2E_FRESH_DEMO) {
+    // A demo built by an older checkout is migrated the way the app does on open, so read-only
+    // opens in the tests see the current schema.
+    openDatabase(shipped).close()
+    return { path: shipped, kind: 'resources-demo', remove: () => {} }
+  }
   const dir = mkdtempSync(join(tmpdir(), 'medrec-e2e-db-'))
   const path = join(dir, 'demo.sqlite')
   const remove = () => rmSync(dir, { recursive: true, force: true })
