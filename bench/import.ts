@@ -3,7 +3,7 @@
 // queries the patient screens run most: the timeline and the id-prefix search. Figures are
 // printed beside the targets, never asserted.
 //
-//   npm run bench:import -- [--patients 100000] [--seed 1] [--visits-per-patient 10]
+//   npm run bench:import -- [--patients 100000] [--seed 1] [--visits-per-patient 10] [--grouped-prescriptions]
 //                           [--timeline-samples 3000] [--search-samples 1000] [--keep-db] [--queries-only]
 //
 // --keep-db keeps the imported database in bench/out; --queries-only then re-times the queries on it
@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { openDatabase, type Db } from '../src/main/services/db/database'
 import { getPatientTimeline, listPatients } from '../src/main/services/db/patients-repo'
@@ -20,6 +20,7 @@ import { projectRoot } from '../src/main/services/paths'
 import type { ImportChildResult } from './import-child'
 import {
   type CohortManifest,
+  type CohortParams,
   DEFAULT_VISITS_PER_PATIENT,
   defaultCohortDir,
   generateCohort,
@@ -46,7 +47,7 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFracti
 const mb = (bytes: number) => `${fmt(bytes / 1024 ** 2)} MB`
 const verdict = (ok: boolean) => (ok ? 'meets' : 'MISSES')
 
-async function ensureCohort(params: { patients: number; seed: number; visitsPerPatient: number }): Promise<{ dir: string; manifest: CohortManifest; cached: boolean }> {
+async function ensureCohort(params: CohortParams): Promise<{ dir: string; manifest: CohortManifest; cached: boolean }> {
   const dir = defaultCohortDir(params)
   const cached = readCompleteCohort(dir, params)
   if (cached) return { dir, manifest: cached, cached: true }
@@ -183,6 +184,7 @@ async function main(): Promise<void> {
       'visits-per-patient': { type: 'string' },
       'timeline-samples': { type: 'string' },
       'search-samples': { type: 'string' },
+      'grouped-prescriptions': { type: 'boolean', default: false },
       'keep-db': { type: 'boolean', default: false },
       'queries-only': { type: 'boolean', default: false }
     }
@@ -194,7 +196,8 @@ async function main(): Promise<void> {
   const searchSamples = integerFlag(values['search-samples'], 'search-samples', 1000)
 
   const loadAtStart = loadavg()[0]!
-  const cohort = await ensureCohort({ patients, seed, visitsPerPatient })
+  const groupPrescriptions = values['grouped-prescriptions'] ?? false
+  const cohort = await ensureCohort({ patients, seed, visitsPerPatient, groupPrescriptions })
   const rows = cohort.manifest.rows
   const inputRows = rows.patients + rows.admissions + rows.diagnoses_icd + rows.procedures_icd + rows.prescriptions
   const cohortBytes = ['patients', 'admissions', 'diagnoses_icd', 'procedures_icd', 'prescriptions', 'd_icd_diagnoses', 'd_icd_procedures']
@@ -203,8 +206,9 @@ async function main(): Promise<void> {
 
   const outDir = join(projectRoot(), 'bench', 'out')
   mkdirSync(outDir, { recursive: true })
-  const databasePath = join(outDir, `import-p${patients}-s${seed}-v${visitsPerPatient}.sqlite`)
-  const childResultPath = join(outDir, `import-p${patients}-s${seed}-v${visitsPerPatient}.child.json`)
+  const runName = basename(cohort.dir).replace(/^cohort-/, 'import-')
+  const databasePath = join(outDir, `${runName}.sqlite`)
+  const childResultPath = join(outDir, `${runName}.child.json`)
   let imported: ImportChildResult
   if (values['queries-only']) {
     if (!existsSync(databasePath) || !existsSync(childResultPath))
@@ -235,7 +239,7 @@ async function main(): Promise<void> {
   const lines = [
     '',
     `MedRec import benchmark: ${fmt(patients)} patients, seed ${seed}; ${cpus().length} CPUs, 1-min load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end (a busy machine gives slower wall figures); Node ${process.version}`,
-    `cohort     ${fmt(rows.admissions)} visits, ${fmt(inputRows)} input rows (${fmt(rows.diagnoses_icd)} diagnoses, ${fmt(rows.procedures_icd)} procedures, ${fmt(rows.prescriptions)} prescriptions), ${mb(cohortBytes)} gzip; ` +
+    `cohort     ${groupPrescriptions ? 'prescriptions grouped by admission' : 'prescriptions interleaved across admissions (as in MIMIC)'}; ${fmt(rows.admissions)} visits, ${fmt(inputRows)} input rows (${fmt(rows.diagnoses_icd)} diagnoses, ${fmt(rows.procedures_icd)} procedures, ${fmt(rows.prescriptions)} prescriptions), ${mb(cohortBytes)} gzip; ` +
       `${cohort.cached ? 'reused, ' : ''}generated in ${fmt(cohort.manifest.seconds, 1)} s`,
     `import     wall ${fmt(imported.seconds, 1)} s, CPU ${fmt(imported.cpuSeconds, 1)} s; ${fmt(visitsPerSecond)} visits/s, ${fmt(inputRows / imported.seconds)} rows/s`,
     `           1M visits at this rate: ~${fmt(imported.seconds * perMillionVisits)} s wall, ~${fmt(imported.cpuSeconds * perMillionVisits)} s CPU   target < ${importTarget} s: ${verdict(imported.seconds * perMillionVisits < importTarget)}`,
@@ -248,7 +252,7 @@ async function main(): Promise<void> {
   ]
   console.log(lines.join('\n'))
   writeFileSync(
-    join(outDir, `import-p${patients}-s${seed}-v${visitsPerPatient}.result.json`),
+    join(outDir, `${runName}.result.json`),
     JSON.stringify({ patients, seed, visitsPerPatient, cohort: cohort.manifest, imported, timeline, search: { ...search, cpuByLength: Object.fromEntries(search.cpuByLength) }, databaseBytes, loadAverage: { start: loadAtStart, end: loadavg()[0] } }, null, 2) + '\n'
   )
 }

@@ -13,13 +13,19 @@
 //   stays keep their long medication lists; the gap to the next admission is a random demo gap;
 // - codes are drawn (frequency-weighted) from the demo's rows of the same ICD version, distinct per
 //   admission for diagnoses (as in the demo), with replacement for procedures (the demo repeats
-//   procedure codes within an admission); prescriptions copy a random demo row's drug columns
-//   verbatim (drug, formulary code, GSN, NDC, strength, dose, route, quoting as in the source).
+//   procedure codes within an admission);
+// - an admission's prescriptions are its template admission's demo rows, re-timed to the new stay:
+//   drug columns verbatim (drug, formulary code, GSN, NDC, strength, dose, route, quoting as in the
+//   source), start offset from admission and duration kept. This keeps the demo's per-admission
+//   structure: ~66 rows, each drug ordered ~2.1 times, drugs prescribed together;
+// - prescription rows are written interleaved across admissions, as in the demo's file (17,015 runs
+//   of the same admission in 18,087 rows), by shuffling them within windows of 256 patients; with
+//   `groupPrescriptions` they are written admission by admission instead.
 // Same seed + parameters + demo → byte-identical files (one seeded PRNG consumed in a fixed order,
 // fixed gzip settings, patients written in order). Memory stays bounded: rows are streamed through
 // gzip with at most a few MB buffered per file.
 //
-// CLI: npx tsx bench/synthetic-cohort.ts --patients 100000 --seed 1 --out bench/out/cohort
+// CLI: npm run bench:cohort -- --patients 100000 --seed 1 [--out dir] [--visits-per-patient 10] [--grouped-prescriptions]
 
 import { once } from 'node:events'
 import { chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs'
@@ -31,7 +37,7 @@ import { gunzipSync, gzip } from 'node:zlib'
 import { dataDir, projectRoot } from '../src/main/services/paths'
 
 /** Bump when the output for a given seed changes, so cached cohorts are regenerated. */
-export const GENERATOR_VERSION = 1
+export const GENERATOR_VERSION = 2
 
 export const DEFAULT_VISITS_PER_PATIENT = 10
 
@@ -215,13 +221,16 @@ interface AdmissionTemplate {
   hospitalExpireFlag: string
   diagnosisCount: number
   procedureCount: number
-  prescriptionCount: number
+  /** The demo admission's own prescription rows, in file order. */
+  prescriptions: PrescriptionTemplate[]
   icdVersion: string
 }
 
 interface PrescriptionTemplate {
   hasPoe: boolean
   orderProviderId: string
+  /** Minutes from the admission's admittime to starttime (null: no starttime). */
+  startOffset: number | null
   durationMinutes: number | null
   /** drug_type … route as raw CSV text. */
   drugColumns: string
@@ -238,7 +247,6 @@ export interface DemoDistributions {
   /** "icd_code,icd_version" per demo row, by ICD version: sampling an entry is frequency-weighted. */
   diagnosisCodes: Map<string, string[]>
   procedureCodes: Map<string, string[]>
-  prescriptions: PrescriptionTemplate[]
   meanAdmissionsPerPatient: number
 }
 
@@ -273,7 +281,6 @@ export function loadDemoDistributions(hospDir: string = demoHospDir()): DemoDist
   }
   const diagnosisCounts = countBy(diagnoses, 'diagnoses_icd')
   const procedureCounts = countBy(procedures, 'procedures_icd')
-  const prescriptionCounts = countBy(prescriptions, 'prescriptions')
 
   const dxHadm = columnIndex(diagnoses, 'diagnoses_icd', 'hadm_id')
   const dxVersion = columnIndex(diagnoses, 'diagnoses_icd', 'icd_version')
@@ -289,6 +296,36 @@ export function loadDemoDistributions(hospDir: string = demoHospDir()): DemoDist
   const lastCategorical = admissions.columns.indexOf('race')
   if (firstCategorical < 0 || lastCategorical < firstCategorical)
     throw new Error(`${admissionsFile}: expected columns admission_type … race in order (header: ${admissions.header}).`)
+
+  // Prescription rows by admission, with times relative to their admission's admittime.
+  const admitOf = new Map<string, number>()
+  admissions.rows.forEach((row, i) => admitOf.set(hadmId(row), parseMinutes(unquote(admitTime(row)), `${admissionsFile} record ${i + 2}`)))
+  const rxCol = (name: string) => columnIndex(prescriptions, 'prescriptions', name)
+  const rxHadm = rxCol('hadm_id')
+  const rxStart = rxCol('starttime')
+  const rxStop = rxCol('stoptime')
+  const rxPoe = rxCol('poe_id')
+  const rxProvider = rxCol('order_provider_id')
+  const firstDrugColumn = prescriptions.columns.indexOf('drug_type')
+  if (firstDrugColumn < 0 || prescriptions.columns.at(-1) !== 'route')
+    throw new Error(`prescriptions: expected columns drug_type … route at the end (header: ${prescriptions.header}).`)
+  const prescriptionsOf = new Map<string, PrescriptionTemplate[]>()
+  prescriptions.rows.forEach((row, i) => {
+    const where = `prescriptions record ${i + 2}`
+    const admit = admitOf.get(rxHadm(row))
+    if (admit === undefined) return // a prescription outside any demo admission has no stay to follow
+    const start = rxStart(row) === '' ? null : parseMinutes(unquote(rxStart(row)), where)
+    const stop = rxStop(row) === '' ? null : parseMinutes(unquote(rxStop(row)), where)
+    const list = prescriptionsOf.get(rxHadm(row)) ?? []
+    list.push({
+      hasPoe: rxPoe(row) !== '',
+      orderProviderId: rxProvider(row),
+      startOffset: start === null ? null : start - admit,
+      durationMinutes: start === null || stop === null ? null : Math.max(0, stop - start),
+      drugColumns: row.slice(firstDrugColumn).join(',')
+    })
+    prescriptionsOf.set(rxHadm(row), list)
+  })
 
   const offsetOrNull = (raw: string, from: number, where: string) => (raw === '' ? null : parseMinutes(unquote(raw), where) - from)
   const survivingAdmissions: AdmissionTemplate[] = []
@@ -308,7 +345,7 @@ export function loadDemoDistributions(hospDir: string = demoHospDir()): DemoDist
       hospitalExpireFlag: expireFlag(row),
       diagnosisCount: diagnosisCounts.get(hadm) ?? 0,
       procedureCount: procedureCounts.get(hadm) ?? 0,
-      prescriptionCount: prescriptionCounts.get(hadm) ?? 0,
+      prescriptions: prescriptionsOf.get(hadm) ?? [],
       icdVersion: versionOfAdmission.get(hadm) ?? '9'
     }
     const died = unquote(expireFlag(row)) === '1'
@@ -362,26 +399,6 @@ export function loadDemoDistributions(hospDir: string = demoHospDir()): DemoDist
     return pool
   }
 
-  const rxCol = (name: string) => columnIndex(prescriptions, 'prescriptions', name)
-  const rxStart = rxCol('starttime')
-  const rxStop = rxCol('stoptime')
-  const rxPoe = rxCol('poe_id')
-  const rxProvider = rxCol('order_provider_id')
-  const firstDrugColumn = prescriptions.columns.indexOf('drug_type')
-  if (firstDrugColumn < 0 || prescriptions.columns.at(-1) !== 'route')
-    throw new Error(`prescriptions: expected columns drug_type … route at the end (header: ${prescriptions.header}).`)
-  const prescriptionTemplates = prescriptions.rows.map((row, i): PrescriptionTemplate => {
-    const where = `prescriptions record ${i + 2}`
-    const start = rxStart(row) === '' ? null : parseMinutes(unquote(rxStart(row)), where)
-    const stop = rxStop(row) === '' ? null : parseMinutes(unquote(rxStop(row)), where)
-    return {
-      hasPoe: rxPoe(row) !== '',
-      orderProviderId: rxProvider(row),
-      durationMinutes: start === null || stop === null ? null : Math.max(0, stop - start),
-      drugColumns: row.slice(firstDrugColumn).join(',')
-    }
-  })
-
   const headers = {} as Record<CohortTable, string>
   const parsed: Partial<Record<CohortTable, CsvTable>> = { patients, admissions, diagnoses_icd: diagnoses, procedures_icd: procedures, prescriptions }
   for (const table of COHORT_TABLES) headers[table] = parsed[table]?.header ?? readHeader(hospDir, table)
@@ -394,7 +411,6 @@ export function loadDemoDistributions(hospDir: string = demoHospDir()): DemoDist
     readmissionGaps: readmissionGaps.length > 0 ? readmissionGaps : [0],
     diagnosisCodes: codePool(diagnoses, 'diagnoses_icd'),
     procedureCodes: codePool(procedures, 'procedures_icd'),
-    prescriptions: prescriptionTemplates,
     meanAdmissionsPerPatient: patientTemplates.reduce((s, p) => s + p.admissionCount, 0) / patientTemplates.length
   }
 }
@@ -410,8 +426,8 @@ export function loadDemoDistributions(hospDir: string = demoHospDir()): DemoDist
 /** Level 1 compresses ~3x faster than the default 6 for ~25% larger files; the importer reads either. */
 const GZIP_LEVEL = 1
 const CHUNK_BYTES = 2 << 20
-/** Chunks being compressed or waiting to be written, per file: bounds memory to ~8 MB a file. */
-const MAX_MEMBERS_IN_FLIGHT = 4
+/** Chunks being compressed or waiting to be written, per file: bounds memory to ~16 MB a file. */
+const MAX_MEMBERS_IN_FLIGHT = 8
 
 const gzipMember = promisify(gzip)
 
@@ -433,6 +449,14 @@ class GzipCsvWriter {
     if (this.used + line.length * 3 > CHUNK_BYTES) this.flush()
     this.used += this.chunk.write(line, this.used)
     this.rows++
+  }
+
+  /** Appends bytes holding whole lines (from a LineArena). */
+  writeBytes(source: Buffer, start: number, end: number, lines: number): void {
+    if (this.used + (end - start) > CHUNK_BYTES) this.flush()
+    if (end - start > CHUNK_BYTES) throw new Error(`A ${end - start}-byte row does not fit a ${CHUNK_BYTES}-byte chunk.`)
+    this.used += source.copy(this.chunk, this.used, start, end)
+    this.rows += lines
   }
 
   get backlogged(): boolean {
@@ -462,6 +486,40 @@ class GzipCsvWriter {
   }
 }
 
+/**
+ * Lines held as UTF-8 bytes in one growing buffer, to be written in shuffled order. Holding
+ * hundreds of thousands of JS strings instead costs more in GC and string flattening than the
+ * whole generation.
+ */
+class LineArena {
+  private bytes = Buffer.allocUnsafe(1 << 24)
+  private used = 0
+  private starts: number[] = []
+
+  get count(): number {
+    return this.starts.length
+  }
+
+  add(line: string): void {
+    if (this.used + line.length * 3 > this.bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + line.length * 3))
+      this.bytes.copy(grown, 0, 0, this.used)
+      this.bytes = grown
+    }
+    this.starts.push(this.used)
+    this.used += this.bytes.write(line, this.used)
+  }
+
+  /** Writes every line in an order shuffled by `random`, then empties the arena. */
+  writeShuffled(writer: GzipCsvWriter, random: SeededRandom): void {
+    const order = Array.from({ length: this.starts.length }, (_, i) => i)
+    shuffleInPlace(order, random)
+    for (const i of order) writer.writeBytes(this.bytes, this.starts[i]!, this.starts[i + 1] ?? this.used, 1)
+    this.starts = []
+    this.used = 0
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Generation.
 
@@ -471,8 +529,18 @@ export interface CohortOptions {
   /** Output folder; files go to `<outDir>/hosp/`. */
   outDir: string
   visitsPerPatient?: number
+  /** Write prescriptions admission by admission instead of interleaved as in the demo's file. */
+  groupPrescriptions?: boolean
   demoDir?: string
   onProgress?: (patientsDone: number) => void
+}
+
+/** What determines a cohort's content (with the demo files and GENERATOR_VERSION). */
+export interface CohortParams {
+  patients: number
+  seed: number
+  visitsPerPatient: number
+  groupPrescriptions: boolean
 }
 
 export interface CohortManifest {
@@ -480,6 +548,7 @@ export interface CohortManifest {
   patients: number
   seed: number
   visitsPerPatient: number
+  groupPrescriptions: boolean
   rows: Record<(typeof GENERATED_TABLES)[number], number>
   seconds: number
 }
@@ -497,9 +566,22 @@ const ID_MULTIPLIER = 7_368_787 // not divisible by 2, 3 or 5: a permutation of 
 
 const permutedId = (index: number, base: number, range: number) => base + ((index * ID_MULTIPLIER) % range)
 
+/** Prescription rows are shuffled within windows of this many patients (~2,500 admissions, ~30 MB). */
+const INTERLEAVE_WINDOW_PATIENTS = 256
+
+function shuffleInPlace<T>(items: T[], random: SeededRandom): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = random.below(i + 1)
+    const item = items[i] as T
+    items[i] = items[j] as T
+    items[j] = item
+  }
+}
+
 /** Where the benchmarks cache a cohort (bench/out is git-ignored). */
-export function defaultCohortDir(params: { patients: number; seed: number; visitsPerPatient: number }): string {
-  return join(projectRoot(), 'bench', 'out', `cohort-p${params.patients}-s${params.seed}-v${params.visitsPerPatient}`)
+export function defaultCohortDir(params: CohortParams): string {
+  const order = params.groupPrescriptions ? '-grouped' : ''
+  return join(projectRoot(), 'bench', 'out', `cohort-p${params.patients}-s${params.seed}-v${params.visitsPerPatient}${order}`)
 }
 
 export function manifestPath(outDir: string): string {
@@ -533,6 +615,10 @@ export async function generateCohort(options: CohortOptions): Promise<CohortMani
   let visitIndex = 0
   let prescriptionIndex = 0
   const chosenDiagnoses = new Set<string>()
+  const groupPrescriptions = options.groupPrescriptions ?? false
+  const prescriptionWindow = new LineArena()
+  // Its own stream, so grouped and interleaved cohorts of one seed hold the same rows.
+  const shuffleRandom = new SeededRandom((seed ^ 0x5bd1e995) >>> 0)
 
   for (let p = 0; p < patients; p++) {
     const subject = String(SUBJECT_ID_BASE + p * subjectStride + random.below(subjectStride))
@@ -576,16 +662,15 @@ export async function generateCohort(options: CohortOptions): Promise<CohortMani
         procedureWriter.write(`${prefix}${seq},${chartDate},${random.pick(procedurePool)}\n`)
       }
 
-      for (let r = 0; r < stay.prescriptionCount; r++) {
-        const rx = random.pick(demo.prescriptions)
-        const start = admit + random.below(stay.lengthOfStay + 1)
-        const stop = rx.durationMinutes === null ? '' : formatDateTime(start + rx.durationMinutes)
+      for (const rx of stay.prescriptions) {
+        const start = rx.startOffset === null ? null : admit + rx.startOffset
+        const stop = start === null || rx.durationMinutes === null ? '' : formatDateTime(start + rx.durationMinutes)
         if (prescriptionIndex >= PHARMACY_ID_RANGE) throw new Error(`More than ${PHARMACY_ID_RANGE} prescriptions: lower --patients.`)
         const pharmacyId = permutedId(prescriptionIndex++, PHARMACY_ID_BASE, PHARMACY_ID_RANGE)
         const poe = rx.hasPoe ? `${subject}-${++poeSeq},${poeSeq}` : ','
-        prescriptionWriter.write(
-          `${prefix}${pharmacyId},${poe},${rx.orderProviderId},${formatDateTime(start)},${stop},${rx.drugColumns}\n`
-        )
+        const line = `${prefix}${pharmacyId},${poe},${rx.orderProviderId},${start === null ? '' : formatDateTime(start)},${stop},${rx.drugColumns}\n`
+        if (groupPrescriptions) prescriptionWriter.write(line)
+        else prescriptionWindow.add(line)
       }
     }
 
@@ -593,6 +678,9 @@ export async function generateCohort(options: CohortOptions): Promise<CohortMani
       deathDay = formatDay(Math.floor(lastDischarge / MINUTES_PER_DAY) + patient.dodDaysAfterLastDischarge)
     patientWriter.write(`${subject},${patient.demographics},${deathDay ?? ''}\n`)
 
+    if ((p + 1) % INTERLEAVE_WINDOW_PATIENTS === 0 || p === patients - 1) {
+      prescriptionWindow.writeShuffled(prescriptionWriter, shuffleRandom)
+    }
     for (const writer of allWriters) if (writer.backlogged) await writer.drain()
     if ((p & 1023) === 1023) options.onProgress?.(p + 1)
   }
@@ -610,6 +698,7 @@ export async function generateCohort(options: CohortOptions): Promise<CohortMani
     patients,
     seed,
     visitsPerPatient,
+    groupPrescriptions,
     rows: {
       patients: patientWriter.rows,
       admissions: admissionWriter.rows,
@@ -625,7 +714,7 @@ export async function generateCohort(options: CohortOptions): Promise<CohortMani
 }
 
 /** The manifest of a complete cohort generated with these parameters by this generator, or null. */
-export function readCompleteCohort(outDir: string, params: { patients: number; seed: number; visitsPerPatient: number }): CohortManifest | null {
+export function readCompleteCohort(outDir: string, params: CohortParams): CohortManifest | null {
   const path = manifestPath(outDir)
   if (!existsSync(path)) return null
   const manifest = JSON.parse(readFileSync(path, 'utf8')) as CohortManifest
@@ -634,6 +723,7 @@ export function readCompleteCohort(outDir: string, params: { patients: number; s
     manifest.patients === params.patients &&
     manifest.seed === params.seed &&
     manifest.visitsPerPatient === params.visitsPerPatient &&
+    manifest.groupPrescriptions === params.groupPrescriptions &&
     COHORT_TABLES.every((table) => existsSync(join(outDir, 'hosp', `${table}.csv.gz`)))
   return matches ? manifest : null
 }
@@ -654,20 +744,23 @@ async function main(): Promise<void> {
       patients: { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
-      'visits-per-patient': { type: 'string' }
+      'visits-per-patient': { type: 'string' },
+      'grouped-prescriptions': { type: 'boolean', default: false }
     }
   })
   const patients = parseIntegerFlag(values.patients, 'patients', 100_000)
   const seed = parseIntegerFlag(values.seed, 'seed', 1)
   const visitsPerPatient = values['visits-per-patient'] === undefined ? DEFAULT_VISITS_PER_PATIENT : Number(values['visits-per-patient'])
   if (!(visitsPerPatient > 0)) throw new Error(`--visits-per-patient must be a positive number, got "${values['visits-per-patient']}".`)
-  const outDir = values.out === undefined ? defaultCohortDir({ patients, seed, visitsPerPatient }) : resolve(values.out)
+  const groupPrescriptions = values['grouped-prescriptions'] ?? false
+  const outDir = values.out === undefined ? defaultCohortDir({ patients, seed, visitsPerPatient, groupPrescriptions }) : resolve(values.out)
   console.log(`Generating ${patients} patients (seed ${seed}, ~${visitsPerPatient} visits each) into ${outDir}/hosp …`)
   const manifest = await generateCohort({
     patients,
     seed,
     outDir,
     visitsPerPatient,
+    groupPrescriptions,
     onProgress: (done) => {
       if (done % 16384 < 1024 || done === patients) process.stdout.write(`\r  ${done} / ${patients} patients`)
     }

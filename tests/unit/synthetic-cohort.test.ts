@@ -155,6 +155,27 @@ describe('synthetic MIMIC-IV cohort', () => {
     }
   })
 
+  it('keeps the demo prescriptions per admission (repeated orders) and interleaves admissions in the file unless grouped', async () => {
+    const rows = readTable(hosp('prescriptions'))
+    const hadm = column(rows, 'hadm_id')
+    const drug = column(rows, 'drug')
+    const runsOfAdmission = (table: Table) => table.rows.filter((row, i) => i === 0 || hadm(row) !== hadm(table.rows[i - 1]!)).length
+    // The demo orders each drug ~2.1 times per admission (8,548 admission-drug pairs in 18,087 rows).
+    const pairs = new Set(rows.rows.map((row) => `${hadm(row)}|${drug(row)}`))
+    expect(pairs.size / rows.rows.length).toBeGreaterThan(0.35)
+    expect(pairs.size / rows.rows.length).toBeLessThan(0.65)
+    // As in the demo's file, consecutive rows rarely belong to the same admission.
+    expect(runsOfAdmission(rows) / rows.rows.length).toBeGreaterThan(0.9)
+
+    const grouped = tempDir()
+    await generateCohort({ patients: 120, seed: 7, outDir: grouped, groupPrescriptions: true })
+    const groupedRows = readTable(hosp('prescriptions', grouped))
+    expect(runsOfAdmission(groupedRows)).toBe(new Set(groupedRows.rows.map(hadm)).size)
+    const sortedLines = (table: Table) => table.rows.map((r) => r.join(',')).sort()
+    expect(sortedLines(groupedRows)).toEqual(sortedLines(rows)) // the same rows, only in another order
+    for (const table of ['admissions', 'diagnoses_icd']) expect(readFileSync(hosp(table, grouped)).equals(readFileSync(hosp(table))), table).toBe(true)
+  })
+
   it('copies prescription drug columns from demo rows', () => {
     const demo = readTable(join(demoHospDir(), 'prescriptions.csv.gz'))
     const generated = readTable(hosp('prescriptions'))
@@ -168,12 +189,13 @@ describe('synthetic MIMIC-IV cohort', () => {
   })
 
   it('is reused only when complete and generated with the same parameters', () => {
-    expect(readCompleteCohort(first, { patients: 120, seed: 7, visitsPerPatient: 10 })).toEqual(manifest)
-    expect(readCompleteCohort(first, { patients: 301, seed: 7, visitsPerPatient: 10 })).toBeNull()
-    expect(readCompleteCohort(first, { patients: 120, seed: 1, visitsPerPatient: 10 })).toBeNull()
+    expect(readCompleteCohort(first, { patients: 120, seed: 7, visitsPerPatient: 10, groupPrescriptions: false })).toEqual(manifest)
+    expect(readCompleteCohort(first, { patients: 301, seed: 7, visitsPerPatient: 10, groupPrescriptions: false })).toBeNull()
+    expect(readCompleteCohort(first, { patients: 120, seed: 1, visitsPerPatient: 10, groupPrescriptions: false })).toBeNull()
+    expect(readCompleteCohort(first, { patients: 120, seed: 7, visitsPerPatient: 10, groupPrescriptions: true })).toBeNull()
     rmSync(hosp('prescriptions'))
     tables.clear()
-    expect(readCompleteCohort(first, { patients: 120, seed: 7, visitsPerPatient: 10 })).toBeNull()
+    expect(readCompleteCohort(first, { patients: 120, seed: 7, visitsPerPatient: 10, groupPrescriptions: false })).toBeNull()
   })
 
   it('rejects invalid sizes with a message naming the argument', async () => {
