@@ -199,7 +199,8 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
     write_parity_fixture(model, histories, inputs, folder / PARITY_FILE)
     (folder / "metrics.json").write_text(json.dumps(request.metrics, indent=2), encoding="utf-8")
     # Model-specific files beside model.onnx (e.g. NLA-MMR's cold-start graph and text encoder):
-    # {"extraFiles": [{file, purpose}], "textEncoder": str, "sources": [...]}, all optional.
+    # {"extraFiles": [{file, purpose}], "textEncoder": str, "sources": [...], "description": str appended
+    # to the manifest description (e.g. CafeMed's effect estimator and its assumptions)}, all optional.
     extras = model.export_extras(folder, inputs) if hasattr(model, "export_extras") else {}
     input_specs, output_specs = tensor_specs(request.limits, len(model.modalities()), len(request.vocabularies.medication))
     manifest: dict[str, Any] = {
@@ -208,7 +209,9 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
         "family": model.family,
         "version": __version__,
         "createdAt": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "description": request.description or f"{model.display_name} trained by medrec_training.",
+        "description": " ".join(
+            filter(None, [request.description or f"{model.display_name} trained by medrec_training.", extras.get("description")])
+        ),
         "paper": {"title": model.paper.title, **({"reference": model.paper.reference} if model.paper.reference else {})},
         "onnx": {"file": "model.onnx", "sha256": sha256_of(onnx_path)},
         "extraFiles": [

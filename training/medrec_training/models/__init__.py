@@ -21,6 +21,10 @@ MODEL_REGISTRY: dict[str, str] = {
     "nla-mmr-text-only": "medrec_training.models.nla_mmr:NLAMMRTextOnly",  # ablation: drug text, no structure
     "nla-mmr-structure-only": "medrec_training.models.nla_mmr:NLAMMRStructureOnly",  # ablation: structure, no drug text
     "nla-mmr-no-history": "medrec_training.models.nla_mmr:NLAMMRNoHistory",  # ablation: no medication history
+    "cafemed": "medrec_training.models.cafemed:CafeMed",
+    "cafemed-no-cwg": "medrec_training.models.cafemed:CafeMedWithoutCWG",  # ablation: static effects
+    "cafemed-no-charm": "medrec_training.models.cafemed:CafeMedWithoutCHARM",  # ablation: no diagnosis-procedure attention
+    "cafemed-no-causal": "medrec_training.models.cafemed:CafeMedWithoutCausalEffects",  # ablation: no causal effects
 }
 
 
