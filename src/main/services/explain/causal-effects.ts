@@ -1,0 +1,247 @@
+// CafeMed's causal explanations. A CafeMed model folder ships two extra files (hashed in its manifest):
+//   causal-effects.json  format "medrec-causal-effects" v1 (training/medrec_training/causal/table.py): for each
+//                        estimated diagnosis / procedure (by manifest vocabulary position) its effect on each drug
+//                        (risk difference, standard error, q-value, crude association, whether the model uses it)
+//   causal-weights.onnx  the model's five inputs -> diagnosis_weights [batch, maxDiagnoses, medications] and
+//                        procedure_weights [batch, maxProcedures, medications]: each current-visit code slot's
+//                        patient-specific contribution to each drug's logit.
+// This module reads both: the static table (what the training data say about a code and a drug) and, for one
+// patient, the codes of the current visit that push a recommended drug most.
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import ort from 'onnxruntime-node'
+import { z } from 'zod'
+import type { ModelManifest } from '../../../shared/types'
+import type { EncodedPatient } from '../inference/encode'
+
+export const CAUSAL_EFFECTS_FILE = 'causal-effects.json'
+export const CAUSAL_WEIGHTS_FILE = 'causal-weights.onnx'
+const INDEX_OFFSET = 2 // input index = vocabulary entry + 2 (0 = padding, 1 = unknown code)
+
+export type CausalCodeKind = 'diagnosis' | 'procedure'
+
+const numbers = z.array(z.number())
+const codeSchema = z.object({
+  entry: z.number().int().nonnegative(),
+  treatedVisits: z.number().int().nonnegative(),
+  adjustment: z.array(z.object({ kind: z.enum(['diagnosis', 'procedure']), entry: z.number().int().nonnegative() })),
+  drugs: z.array(z.number().int().nonnegative()),
+  effect: numbers,
+  standardError: numbers,
+  q: numbers,
+  crude: numbers,
+  used: z.array(z.union([z.literal(0), z.literal(1)]))
+})
+const blockSchema = z.object({ entries: z.number().int().nonnegative(), codes: z.array(codeSchema) })
+const documentSchema = z.object({
+  format: z.literal('medrec-causal-effects'),
+  formatVersion: z.literal(1),
+  scale: z.string(),
+  estimand: z.string(),
+  estimator: z.string(),
+  assumptions: z.array(z.string()),
+  settings: z.record(z.string(), z.unknown()),
+  visits: z.number().int().nonnegative(),
+  medications: z.number().int().positive(),
+  diagnosis: blockSchema,
+  procedure: blockSchema
+})
+export type CausalEffectsDocument = z.infer<typeof documentSchema>
+
+export interface CodeEffect {
+  kind: CausalCodeKind
+  /** Position in the manifest vocabulary of that kind. */
+  entry: number
+  system: string | null
+  code: string
+  title: string | null
+  /** Risk difference: how much more likely the drug is in visits with the code because of it. */
+  effect: number
+  standardError: number
+  q: number
+  /** Unadjusted difference of the drug's frequency with and without the code. */
+  crude: number
+  /** Whether the model uses this effect (q at or below the table's false-discovery level). */
+  used: boolean
+  treatedVisits: number
+}
+
+export interface PatientCausalCode {
+  kind: CausalCodeKind
+  entry: number
+  system: string | null
+  code: string
+  title: string | null
+  /** The code's contribution to the drug's logit for this patient (static effect × patient-specific CWG factor × drug scale). */
+  weight: number
+  /** The static effect from the table, when the code was estimated. */
+  effect: number | null
+}
+
+export class CausalEffectsError extends Error {
+  override name = 'CausalEffectsError'
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+/** Reads a file named in manifest.extraFiles and checks its sha256 (the registry does too; this keeps the reader safe alone). */
+function readHashed(directory: string, manifest: ModelManifest, file: string): Uint8Array | null {
+  const listed = manifest.extraFiles?.find((f) => f.file === file)
+  if (!listed) return null
+  const path = join(directory, file)
+  if (!existsSync(path)) throw new CausalEffectsError(`${path}: listed in manifest.json but missing`)
+  const bytes = readFileSync(path)
+  const actual = sha256(bytes)
+  if (actual !== listed.sha256) throw new CausalEffectsError(`${path}: sha256 is ${actual} but manifest.json says ${listed.sha256}`)
+  return bytes
+}
+
+export class CausalEffectTable {
+  private constructor(
+    readonly document: CausalEffectsDocument,
+    private readonly manifest: ModelManifest
+  ) {}
+
+  /** The table of a model folder; null when the model ships none (every family but CafeMed). */
+  static load(directory: string, manifest: ModelManifest): CausalEffectTable | null {
+    const bytes = readHashed(directory, manifest, CAUSAL_EFFECTS_FILE)
+    if (!bytes) return null
+    return CausalEffectTable.parse(Buffer.from(bytes).toString('utf8'), manifest, join(directory, CAUSAL_EFFECTS_FILE))
+  }
+
+  /** Parses and checks a document against the manifest's vocabularies; errors name the file and the field. */
+  static parse(text: string, manifest: ModelManifest, source = CAUSAL_EFFECTS_FILE): CausalEffectTable {
+    let raw: unknown
+    try {
+      raw = JSON.parse(text)
+    } catch (error) {
+      throw new CausalEffectsError(`${source}: not JSON (${(error as Error).message})`)
+    }
+    const parsed = documentSchema.safeParse(raw)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      throw new CausalEffectsError(`${source}: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`)
+    }
+    const document = parsed.data
+    const drugs = manifest.vocabularies.medication.entries.length
+    if (document.medications !== drugs) {
+      throw new CausalEffectsError(`${source}: ${document.medications} medication columns, but the model predicts ${drugs}`)
+    }
+    for (const kind of ['diagnosis', 'procedure'] as const) {
+      const block = document[kind]
+      const size = manifest.vocabularies[kind].entries.length
+      if (block.entries !== size) throw new CausalEffectsError(`${source}: ${kind}.entries is ${block.entries}, the manifest's ${kind} vocabulary has ${size}`)
+      block.codes.forEach((code, i) => {
+        const lengths = [code.effect, code.standardError, code.q, code.crude, code.used].map((a) => a.length)
+        if (code.entry >= size || code.drugs.some((m) => m >= drugs) || lengths.some((n) => n !== code.drugs.length)) {
+          throw new CausalEffectsError(`${source}: ${kind}.codes[${i}] (entry ${code.entry}) has an entry or drug out of range or arrays of unequal length`)
+        }
+      })
+    }
+    return new CausalEffectTable(document, manifest)
+  }
+
+  private describe(kind: CausalCodeKind, entry: number): { system: string | null; code: string; title: string | null } {
+    const item = this.manifest.vocabularies[kind].entries[entry]
+    return { system: item?.system ?? null, code: item?.code ?? `#${entry}`, title: item?.title ?? null }
+  }
+
+  private column(drug: string): number {
+    const column = this.manifest.vocabularies.medication.entries.findIndex((e) => e.code.toUpperCase() === drug.trim().toUpperCase())
+    if (column < 0) throw new CausalEffectsError(`Model ${this.manifest.id} has no medication "${drug}"`)
+    return column
+  }
+
+  /** Static effects of every estimated code on `drug`, largest |effect| first (only the ones the model uses unless `all`). */
+  effectsOn(drug: string, options: { all?: boolean } = {}): CodeEffect[] {
+    const column = this.column(drug)
+    const found: CodeEffect[] = []
+    for (const kind of ['diagnosis', 'procedure'] as const) {
+      for (const code of this.document[kind].codes) {
+        const at = code.drugs.indexOf(column)
+        if (at < 0) continue
+        const used = code.used[at] === 1
+        if (!used && !options.all) continue
+        found.push({
+          kind,
+          entry: code.entry,
+          ...this.describe(kind, code.entry),
+          effect: code.effect[at] ?? 0,
+          standardError: code.standardError[at] ?? 0,
+          q: code.q[at] ?? 1,
+          crude: code.crude[at] ?? 0,
+          used,
+          treatedVisits: code.treatedVisits
+        })
+      }
+    }
+    return found.sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect))
+  }
+
+  /** The static effect of one code on one drug, or null when it was not estimated. */
+  effectOf(kind: CausalCodeKind, entry: number, column: number): number | null {
+    const code = this.document[kind].codes.find((c) => c.entry === entry)
+    const at = code ? code.drugs.indexOf(column) : -1
+    return code && at >= 0 ? (code.effect[at] ?? null) : null
+  }
+
+  /**
+   * The current visit's codes ranked by their patient-specific causal weight on `drug` (largest |weight| first,
+   * zero weights left out), from causal-weights.onnx run on the patient's encoded input.
+   */
+  async patientCodes(directory: string, patient: EncodedPatient, drug: string, limit = 5): Promise<PatientCausalCode[]> {
+    const column = this.column(drug)
+    const weights = await runCausalWeights(directory, this.manifest, patient)
+    const { maxDiagnoses, maxProcedures } = this.manifest.limits
+    const current = Math.max(0, patient.visitMask.reduce((n, v) => n + (v > 0 ? 1 : 0), 0) - 1)
+    const drugs = this.manifest.vocabularies.medication.entries.length
+    const ranked: PatientCausalCode[] = []
+    const collect = (kind: CausalCodeKind, indices: BigInt64Array, width: number, values: Float32Array): void => {
+      for (let slot = 0; slot < width; slot++) {
+        const index = Number(indices[current * width + slot] ?? 0n)
+        const weight = values[slot * drugs + column] ?? 0
+        if (index < INDEX_OFFSET || weight === 0) continue
+        const entry = index - INDEX_OFFSET
+        ranked.push({ kind, entry, ...this.describe(kind, entry), weight, effect: this.effectOf(kind, entry, column) })
+      }
+    }
+    collect('diagnosis', patient.diagnoses, maxDiagnoses, weights.diagnosis)
+    collect('procedure', patient.procedures, maxProcedures, weights.procedure)
+    return ranked.sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight)).slice(0, limit)
+  }
+}
+
+/** Runs causal-weights.onnx for one patient (all modalities present): per-slot weights [slots × medications] of each kind. */
+export async function runCausalWeights(
+  directory: string,
+  manifest: ModelManifest,
+  patient: EncodedPatient
+): Promise<{ diagnosis: Float32Array; procedure: Float32Array }> {
+  const bytes = readHashed(directory, manifest, CAUSAL_WEIGHTS_FILE)
+  if (!bytes) throw new CausalEffectsError(`Model ${manifest.id} ships no ${CAUSAL_WEIGHTS_FILE}`)
+  const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = manifest.limits
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] })
+  try {
+    const outputs = await session.run(
+      {
+        diagnoses: new ort.Tensor('int64', patient.diagnoses, [1, maxVisits, maxDiagnoses]),
+        procedures: new ort.Tensor('int64', patient.procedures, [1, maxVisits, maxProcedures]),
+        medications: new ort.Tensor('int64', patient.medications, [1, maxVisits, maxMedications]),
+        visit_mask: new ort.Tensor('float32', patient.visitMask, [1, maxVisits]),
+        modality_mask: new ort.Tensor('float32', new Float32Array(manifest.modalities.length).fill(1), [1, manifest.modalities.length])
+      },
+      ['diagnosis_weights', 'procedure_weights']
+    )
+    const diagnosis = outputs.diagnosis_weights?.data
+    const procedure = outputs.procedure_weights?.data
+    if (!(diagnosis instanceof Float32Array) || !(procedure instanceof Float32Array)) {
+      throw new CausalEffectsError(`${join(directory, CAUSAL_WEIGHTS_FILE)}: no float32 diagnosis_weights / procedure_weights output`)
+    }
+    return { diagnosis, procedure }
+  } finally {
+    await session.release()
+  }
+}
