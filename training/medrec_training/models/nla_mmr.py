@@ -30,7 +30,10 @@ that as a second graph (model_cold_start.onnx, see `export_extras`), so model.on
 five contract inputs and the app can embed titles of unseen codes with the shipped text encoder.
 
 Simplifications: the paper's BioBERT is replaced by all-MiniLM-L6-v2 (text/encoder.py; swappable by
-MEDREC_TEXT_ENCODER), tiny hidden sizes, two GIN layers, no symptom text (the demo EHRs have none).
+MEDREC_TEXT_ENCODER), hidden size 64 (the paper keeps 768 up to its 256-d joint space), a 32-d GIN
+with two layers (the paper: 5 layers), no symptom text (the demo EHRs have none). The drug vectors
+are computed once per batch for each on/off combination of the drug-side modalities and mixed per
+sample (see `drug_tables`), not once per sample.
 Ablation variants (registry ids nla-mmr-text-only, nla-mmr-structure-only, nla-mmr-no-history)
 switch the drug text, the structure or the history off.
 """
