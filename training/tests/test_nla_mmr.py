@@ -288,3 +288,21 @@ def test_export_folder_ships_the_cold_start_graph_and_names_the_text_encoder(pre
     assert all(sha256_of(tmp_path / name) == digest for name, digest in shipped.items())
     assert [m["id"] for m in manifest["modalities"]] == [m.id for m in NLAMMR.modalities()]
     assert run_parity(tmp_path) <= PARITY_TOLERANCE
+
+
+def test_benchmark_exports_requested_models_besides_the_best(synthetic_database: Path, tmp_path: Path, capsys):
+    """How models/nla-mmr/ is written when NLA-MMR is not the best model: --export (default nla-mmr)."""
+    from medrec_training.benchmark import main
+
+    arguments = ["--database", str(synthetic_database), "--models-dir", str(tmp_path), "--folds", "2", "--max-epochs", "2", "--no-knowledge"]
+    assert main([*arguments, "--models", "most-frequent,logistic", "--export", "most-frequent,logistic"]) == 0
+    printed = capsys.readouterr().out
+    best = json.loads((tmp_path / "benchmark.json").read_text())["defaultModel"]
+    for model_id in ("most-frequent", "logistic"):
+        manifest = json.loads((tmp_path / model_id / "manifest.json").read_text())
+        assert manifest["id"] == model_id and run_parity(tmp_path / model_id) <= PARITY_TOLERANCE
+        assert ("default model chosen" in manifest["description"]) == (model_id == best)
+    assert printed.count("Shipped ") == 2
+    # the default asks for nla-mmr; a run that did not evaluate it says so instead of failing
+    assert main([*arguments, "--models", "most-frequent"]) == 0
+    assert "Not exported (not evaluated in this run): nla-mmr" in capsys.readouterr().out
