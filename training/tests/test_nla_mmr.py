@@ -306,3 +306,39 @@ def test_benchmark_exports_requested_models_besides_the_best(synthetic_database:
     # the default asks for nla-mmr; a run that did not evaluate it says so instead of failing
     assert main([*arguments, "--models", "most-frequent"]) == 0
     assert "Not exported (not evaluated in this run): nla-mmr" in capsys.readouterr().out
+
+
+def test_cold_start_experiment_hides_codes_from_training_and_addresses_them_through_their_text(prepared):
+    from medrec_training.experiments.cold_start import hidden_share_of_current_visits, hide_diagnoses
+
+    vocabularies = prepared.vocabularies
+    texts = VocabularyTexts(
+        diagnosis=tuple(e.title for e in vocabularies.diagnosis.entries),
+        procedure=tuple(e.title for e in vocabularies.procedure.entries),
+        medication=tuple(f"drug class {code}" for code in vocabularies.medication.codes()),
+    )
+    tables = stand_in_tables(texts)
+    prepared_with_text = type(prepared)(
+        prepared.cohort, vocabularies, prepared.limits, prepared.samples,
+        with_tables(load_drug_knowledge(None, vocabularies.medication.codes()), texts, tables),
+    )  # fmt: skip
+    hidden = hide_diagnoses(prepared_with_text, 0.2, seed=42)
+    assert len(hidden.entries) == round(0.2 * len(vocabularies.diagnosis))
+    assert len(hidden.vocabularies.diagnosis) == len(vocabularies.diagnosis) - len(hidden.entries)
+    hidden_codes = {(vocabularies.diagnosis.entries[i].system, vocabularies.diagnosis.entries[i].code) for i in hidden.entries}
+    assert not hidden_codes & {(e.system, e.code) for e in hidden.vocabularies.diagnosis.entries}
+    # training sees the hidden codes as 'unknown', slot for slot where the full encoding has them
+    full = prepared.samples.diagnoses
+    is_hidden = np.isin(full, hidden.entries + INDEX_OFFSET)
+    assert is_hidden.any() and (hidden.samples.diagnoses[is_hidden] == UNKNOWN_INDEX).all()
+    # with the text path each hidden code reads an extra row holding its own title's embedding
+    reduced_rows = hidden.vocabularies.sizes().diagnosis_rows
+    mapped = hidden.full_to_cold_start[full]
+    assert (mapped[is_hidden] >= reduced_rows).all() and (mapped[~is_hidden] < reduced_rows).all()
+    for k, entry in enumerate(hidden.entries):
+        np.testing.assert_array_equal(hidden.extra_text[k], tables.diagnosis[entry + INDEX_OFFSET])
+        assert hidden.full_to_cold_start[entry + INDEX_OFFSET] == reduced_rows + k
+    kept_tables = hidden.knowledge.tables()
+    assert kept_tables.diagnosis.shape[0] == reduced_rows
+    share = hidden_share_of_current_visits(prepared.samples, hidden.entries)
+    assert ((share > 0) <= (is_hidden.any(axis=2).any(axis=1))).all() and (0 <= share).all() and (share <= 1).all()

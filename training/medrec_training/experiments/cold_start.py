@@ -11,7 +11,8 @@ On the test visits whose current visit has at least one hidden code, Jaccard is 
   * with the text path: hidden codes addressed as new codes whose title embeddings come in the
     extra text table (the computation of model_cold_start.onnx in the app), and
   * without it: hidden codes fed as 'unknown' (what model.onnx, or a model without text, can do),
-  * and, unless --no-reference, for a model trained with the codes visible (the ceiling).
+  * and, unless --no-reference, for a model trained with the codes visible (the ceiling);
+and again on the visits where hidden codes are at least half of the current diagnoses.
 
 Writes models/COLD_START.md and models/cold_start.json (or --models-dir) and prints the figures.
 """
@@ -98,10 +99,13 @@ def hide_diagnoses(data: PreparedData, share: float, seed: int) -> HiddenCodes:
     )
 
 
-def current_visit_codes(samples: EncodedSamples) -> np.ndarray:
-    """The current visit's diagnosis indices [N, Cd]."""
+def hidden_share_of_current_visits(samples: EncodedSamples, hidden_entries: np.ndarray) -> np.ndarray:
+    """Per sample, the share of the current visit's diagnosis codes that are hidden (0 when it has none)."""
     current = samples.visit_mask.sum(axis=1).astype(np.int64) - 1
-    return samples.diagnoses[np.arange(len(samples)), current]
+    codes = samples.diagnoses[np.arange(len(samples)), current]  # [N, Cd]
+    present = codes != PAD_INDEX
+    hidden = np.isin(codes, hidden_entries + INDEX_OFFSET)
+    return hidden.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
 
 @torch.no_grad()
@@ -144,11 +148,12 @@ def run(arguments: argparse.Namespace) -> int:
     if data.knowledge is None:
         raise DatasetError(f"drug knowledge unavailable: {data.knowledge_error}")
     hidden = hide_diagnoses(data, arguments.hide, seed)
-    hidden_indices = set((hidden.entries + INDEX_OFFSET).tolist())
-    contains_hidden = np.array([bool(hidden_indices & set(row.tolist())) for row in current_visit_codes(data.samples)])
+    hidden_share = hidden_share_of_current_visits(data.samples, hidden.entries)
+    subsets = {"anyHidden": hidden_share > 0, "mostlyHidden": hidden_share >= 0.5}
     print(
         f"Hidden: {len(hidden.entries)} of {len(data.vocabularies.diagnosis)} diagnosis codes (seed {seed}); "
-        f"{int(contains_hidden.sum())} of {len(data.samples)} visits have one in their current visit"
+        f"{int(subsets['anyHidden'].sum())} of {len(data.samples)} visits have one in their current visit, "
+        f"{int(subsets['mostlyHidden'].sum())} have them as at least half of their diagnoses"
     )
     model_class = load_model_class(arguments.model)
     if not hasattr(model_class, "logits_with_new_codes"):
@@ -158,38 +163,49 @@ def run(arguments: argparse.Namespace) -> int:
     per_fold: list[dict] = []
     for fold in range(folds):
         fold_started = time.perf_counter()
-        fit_rows, validation_rows, test_rows = split(data.samples, folds, seed, fold)
-        test_rows = test_rows[contains_hidden[test_rows]]
+        fit_rows, validation_rows, fold_test_rows = split(data.samples, folds, seed, fold)
         fold_config = config.with_overrides(seed=seed + fold)
         cold = train_model(
             model_class, hidden.vocabularies.sizes(), hidden.knowledge, fold_config,
             hidden.samples.subset(fit_rows), hidden.samples.subset(validation_rows),
         )
-        test = hidden.samples.subset(test_rows)
-        truth, patients, threshold = test.targets, test.patient_ids, cold.threshold
-        with_text = hidden.full_to_cold_start[data.samples.diagnoses[test_rows]]
-        result = {
-            "fold": fold,
-            "threshold": threshold,
-            "withText": evaluate(truth, probabilities_of(cold.model, test, with_text, hidden.extra_text), patients, threshold),
-            "withoutText": evaluate(truth, probabilities_of(cold.model, test), patients, threshold),
-        }
+        seen = None
         if not arguments.no_reference:
             seen = train_model(
                 model_class, data.vocabularies.sizes(), data.knowledge, fold_config,
                 data.samples.subset(fit_rows), data.samples.subset(validation_rows),
             )
-            result["seenReference"] = evaluate(truth, probabilities_of(seen.model, data.samples.subset(test_rows)), patients, seen.threshold)
+        result: dict = {"fold": fold, "threshold": cold.threshold}
+        for subset, selected in subsets.items():
+            test_rows = fold_test_rows[selected[fold_test_rows]]
+            test = hidden.samples.subset(test_rows)
+            truth, patients, threshold = test.targets, test.patient_ids, cold.threshold
+            with_text = hidden.full_to_cold_start[data.samples.diagnoses[test_rows]]
+            result[subset] = {
+                "withText": evaluate(truth, probabilities_of(cold.model, test, with_text, hidden.extra_text), patients, threshold),
+                "withoutText": evaluate(truth, probabilities_of(cold.model, test), patients, threshold),
+            }
+            if seen is not None:
+                result[subset]["seenReference"] = evaluate(
+                    truth, probabilities_of(seen.model, data.samples.subset(test_rows)), patients, seen.threshold
+                )
         result["seconds"] = time.perf_counter() - fold_started
         per_fold.append(result)
         print(
-            f"  fold {fold + 1}/{folds}: {len(test_rows)} visits; jaccard with text {result['withText']['jaccard']:.4f}, "
-            f"without {result['withoutText']['jaccard']:.4f}"
-            + (f", seen {result['seenReference']['jaccard']:.4f}" if "seenReference" in result else "")
-            + f" ({result['seconds']:.1f}s)"
+            f"  fold {fold + 1}/{folds} ({result['seconds']:.1f}s): "
+            + "; ".join(
+                f"{subset} {int(arms['withText']['visits'])} visits, jaccard "
+                + ", ".join(f"{arm} {metrics['jaccard']:.4f}" for arm, metrics in arms.items())
+                for subset, arms in ((name, result[name]) for name in subsets)
+            )
         )
-    arms = ["withText", "withoutText"] + ([] if arguments.no_reference else ["seenReference"])
-    summary = {arm: {k: v.to_json() for k, v in summarize_folds([f[arm] for f in per_fold]).items()} for arm in arms}
+    summary = {
+        subset: {
+            arm: {k: v.to_json() for k, v in summarize_folds([f[subset][arm] for f in per_fold]).items()}
+            for arm in per_fold[0][subset]
+        }
+        for subset in subsets
+    }
     record = {
         "generatedAt": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "model": arguments.model,
@@ -214,6 +230,10 @@ def render_markdown(record: dict) -> str:
         "withoutText": "Hidden codes as 'unknown' (no text path, model.onnx)",
         "seenReference": "Reference: model trained with the codes visible",
     }
+    subsets = {
+        "anyHidden": "Test visits with at least one hidden diagnosis code",
+        "mostlyHidden": "Test visits where hidden codes are at least half of the diagnosis codes",
+    }
     hidden = record["hidden"]
     lines = [
         "# Cold start: diagnosis codes never seen in training",
@@ -225,22 +245,24 @@ def render_markdown(record: dict) -> str:
         f"- Split: {record['split']}.",
         "- Evaluated: the test visits whose current visit has at least one hidden code; mean ± 95% t half-width over folds.",
         f"- Text encoder: {record['textEncoder']}",
-        "",
-        "| Arm | Jaccard | F1 | PRAUC | #meds | visits per fold |",
-        "|---|---|---|---|---|---|",
     ]
-    for arm, summary in record["summary"].items():
-
-        def cell(name: str, digits: int = 4) -> str:
-            if name not in summary:
-                return "–"
-            interval = summary[name]
-            half = "" if interval["ci95"] is None else f" ± {(interval['ci95'][1] - interval['ci95'][0]) / 2:.{digits}f}"
-            return f"{interval['mean']:.{digits}f}{half}"
-
-        lines.append(f"| {labels[arm]} | {cell('jaccard')} | {cell('f1')} | {cell('prauc')} | {cell('meds', 2)} | {cell('visits', 0)} |")
+    for subset, arms in record["summary"].items():
+        lines += ["", f"## {subsets[subset]}", "", "| Arm | Jaccard | F1 | PRAUC | #meds | visits per fold |", "|---|---|---|---|---|---|"]
+        lines += [_row(labels[arm], summary) for arm, summary in arms.items()]
     lines += ["", f"Total time {record['seconds']:.0f}s.", ""]
     return "\n".join(lines)
+
+
+def _row(label: str, summary: dict) -> str:
+
+    def cell(name: str, digits: int = 4) -> str:
+        if name not in summary:
+            return "–"
+        interval = summary[name]
+        half = "" if interval["ci95"] is None else f" ± {(interval['ci95'][1] - interval['ci95'][0]) / 2:.{digits}f}"
+        return f"{interval['mean']:.{digits}f}{half}"
+
+    return f"| {label} | {cell('jaccard')} | {cell('f1')} | {cell('prauc')} | {cell('meds', 2)} | {cell('visits', 0)} |"
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
