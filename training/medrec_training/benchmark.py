@@ -334,8 +334,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-export", action="store_true", help="evaluate only; do not write a model folder")
     parser.add_argument(
         "--export",
-        default="nla-mmr,cafemed",
-        help="comma-separated model ids exported to models/<id>/ besides the best one (default: nla-mmr,cafemed; '' for none)",
+        default="nla-mmr,cafemed,mkmed",
+        help="comma-separated model ids exported to models/<id>/ besides the best one (default: nla-mmr,cafemed,mkmed; '' for none)",
     )
     arguments = parser.parse_args(argv)
     if arguments.folds < 2:

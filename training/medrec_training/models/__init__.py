@@ -25,6 +25,13 @@ MODEL_REGISTRY: dict[str, str] = {
     "cafemed-no-cwg": "medrec_training.models.cafemed:CafeMedWithoutCWG",  # ablation: static effects
     "cafemed-no-charm": "medrec_training.models.cafemed:CafeMedWithoutCHARM",  # ablation: no diagnosis-procedure attention
     "cafemed-no-causal": "medrec_training.models.cafemed:CafeMedWithoutCausalEffects",  # ablation: no causal effects
+    "mkmed": "medrec_training.models.mkmed:MKMed",
+    "mkmed-1-modality": "medrec_training.models.mkmed:MKMedOneModality",  # ablation: pre-trained on text only
+    "mkmed-2-modalities": "medrec_training.models.mkmed:MKMedTwoModalities",  # ablation: + properties
+    "mkmed-3-modalities": "medrec_training.models.mkmed:MKMedThreeModalities",  # ablation: + 2D image
+    "mkmed-4-modalities": "medrec_training.models.mkmed:MKMedFourModalities",  # ablation: + 3D (mkmed = + knowledge graph)
+    "mkmed-intersection": "medrec_training.models.mkmed:MKMedIntersection",  # ablation: align molecules with all 5 only
+    "mkmed-no-substructures": "medrec_training.models.mkmed:MKMedNoSubstructures",  # ablation: no substructure attention
 }
 
 
