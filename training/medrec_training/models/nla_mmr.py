@@ -109,6 +109,7 @@ class NLAMMR(MedRecModel):
         if len(knowledge.atc3_vocab) != vocab_sizes.medication:
             raise ValueError(f"{self.display_name}: the knowledge has {len(knowledge.atc3_vocab)} drugs, the vocabulary {vocab_sizes.medication}")
         self.text_encoder_description = tables.encoder
+        self.text_encoder_spec = getattr(knowledge, "encoder_spec", None)  # the export ships this encoder
         text_dim = tables.dimension
 
         # Frozen text: constants of the graph (non-persistent buffers, rebuilt from the knowledge).

@@ -132,7 +132,7 @@ def export_cold_start(model, folder: Path, inputs: tuple[torch.Tensor, ...]) -> 
         {"file": COLD_START_PARITY_FILE, "purpose": "parity fixture of the cold-start graph (1e-4)"},
     ]
     if model.config.options.get("export_text_encoder", True):
-        rows += export_text_encoder(folder)
+        rows += export_text_encoder(folder, model.text_encoder_spec)  # the encoder the tables came from
     return {"extraFiles": rows, "textEncoder": model.text_encoder_description, "sources": [TEXT_ENCODER_SOURCE]}
 
 

@@ -6,8 +6,9 @@ default is all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) as shipped insid
 and nothing is fetched from a model hub, ever (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE are set before
 transformers is imported, and every load passes local_files_only).
 
-Swapping the encoder is configuration: MEDREC_TEXT_ENCODER (or the `text_encoder` model option) is
-either the package name above or a folder holding a Hugging Face BERT checkpoint (config.json,
+Swapping the encoder is configuration: MEDREC_TEXT_ENCODER (or the `encoder` argument of
+text.knowledge.with_text / `--encoder` of text.onnx_export) is either the package name above or a
+folder holding a Hugging Face BERT checkpoint (config.json,
 vocab.txt, tokenizer files, weights), e.g. a BioBERT a hospital has on disk. The pooling follows the
 folder's sentence-transformers files when present (1_Pooling/config.json, modules.json), else mean
 pooling without normalisation.
