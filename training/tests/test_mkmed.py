@@ -166,6 +166,17 @@ def test_without_substructure_attention_fragments_are_ignored():
         torch.testing.assert_close(model(*inputs), before)
 
 
+def test_training_and_inference_sum_the_same_code_embeddings():
+    model = trained_like()
+    diagnoses = random_inputs(0, BATCH, len(model.modalities()))[0]
+    with torch.no_grad():
+        dense = model.visit_sums(model.diagnosis_embedding, diagnoses)
+        model.train()
+        sparse = model.visit_sums(model.diagnosis_embedding, diagnoses)
+        model.eval()
+    torch.testing.assert_close(sparse, dense)
+
+
 def test_medication_history_reads_the_previous_visits_drug_vectors():
     model = trained_like()
     inputs = random_inputs(0, BATCH, len(model.modalities()))

@@ -60,7 +60,7 @@ from ..pretrain import (
     coprescribed_pairs,
     load_or_pretrain,
 )
-from .base import INDEX_OFFSET, MedRecModel, Modality, ModelConfig, Paper, VocabSizes, multi_hot, select_visit, sum_code_embeddings
+from .base import INDEX_OFFSET, PAD_INDEX, MedRecModel, Modality, ModelConfig, Paper, VocabSizes, multi_hot, select_visit, sum_code_embeddings
 from .gamenet import NEGATIVE_LARGE, controllable_ddi_loss, ddi_adjacency, target_ddi_rate
 from .molerec import SetAttentionBlock, padded_fragment_lists
 
@@ -239,12 +239,13 @@ class MKMed(MedRecModel):
         if self.use_substructures:
             fragments = self.fragment_interaction(self.fragment_map(self.fragment_vectors))  # [F, H]
             own = fragments[self.molecule_fragments]  # [M, K, H]
-            scores = torch.einsum("mh,mkh->mk", self.fragment_query(molecules), self.fragment_key(own))
+            own_keys = self.fragment_key(fragments)[self.molecule_fragments]  # keyed once per fragment, then gathered
+            scores = torch.einsum("mh,mkh->mk", self.fragment_query(molecules), own_keys)
             scores = scores / math.sqrt(molecules.shape[1]) + (1.0 - self.molecule_fragment_valid) * NEGATIVE_LARGE
             attention = torch.softmax(scores, dim=-1) * self.molecule_fragment_valid
             molecules = molecules + torch.einsum("mk,mkh->mh", attention, own)
         members = molecules[self.drug_molecules]  # [D, K, H]
-        scores = self.molecule_score(members).squeeze(-1) + (1.0 - self.drug_molecule_valid) * NEGATIVE_LARGE
+        scores = self.molecule_score(molecules).squeeze(-1)[self.drug_molecules] + (1.0 - self.drug_molecule_valid) * NEGATIVE_LARGE
         weights = torch.softmax(scores, dim=-1) * self.drug_molecule_valid
         return torch.einsum("dk,dkh->dh", weights, members) + (1.0 - self.has_structure) * self.no_structure
 
@@ -255,9 +256,8 @@ class MKMed(MedRecModel):
             all_absent = structure + sum_k absent_k       (every knowledge view masked)
             deltas[k]  = available_k,d * (map_k(view_k,d) - absent_k)
 
-        which equals "structure + per view: its mapped contribution if on and available, else absent_k".
-        Kept in this factored form so no [batch, drugs, hidden] tensor is ever built: the scores and the
-        medication history are linear in the drug vectors, so they are computed per part.
+        which equals "structure + per view: its mapped contribution if on and available, else absent_k",
+        in one small matrix product per batch instead of a masked sum per view.
         """
         all_absent = self.structure_vectors()
         deltas = []
@@ -268,27 +268,33 @@ class MKMed(MedRecModel):
             deltas.append(self.view_available[position].unsqueeze(1) * (contribution - absent))
         return all_absent, torch.stack(deltas)
 
-    def knowledge_mask(self, modality_mask: torch.Tensor) -> torch.Tensor:
-        """[B, K]: the modality_mask columns of the knowledge modalities, in view order."""
-        columns = [self.modality_index(m) for m in self.knowledge_modalities]
-        return modality_mask[:, columns]
-
     def drug_vectors(self, modality_mask: torch.Tensor) -> torch.Tensor:
-        """[B, D, H] for inspection and tests (the forward pass never builds it)."""
+        """[B, D, H]: each sample's drug vectors under its own mask of the knowledge modalities."""
         all_absent, deltas = self.drug_parts()
-        return all_absent.unsqueeze(0) + torch.einsum("bk,kdh->bdh", self.knowledge_mask(modality_mask), deltas)
+        views_on = modality_mask[:, [self.modality_index(m) for m in self.knowledge_modalities]]  # [B, K]
+        return all_absent.unsqueeze(0) + torch.einsum("bk,kdh->bdh", views_on, deltas)
+
+    def visit_sums(self, embedding: nn.Embedding, codes: torch.Tensor) -> torch.Tensor:
+        """Per-visit sums of code embeddings [B, V, E]. Training embeds only the real codes (a batch is
+        ~95% padding, and the dense path's backward was a third of a training step); inference keeps
+        the dense, export-friendly base.sum_code_embeddings. Both give the same sums."""
+        if not self.training:
+            return sum_code_embeddings(embedding, codes)
+        flat = codes.reshape(-1, codes.shape[-1])
+        rows, columns = torch.nonzero(flat != PAD_INDEX, as_tuple=True)
+        sums = torch.zeros(flat.shape[0], embedding.embedding_dim).index_add(0, rows, embedding(flat[rows, columns]))
+        return sums.reshape(*codes.shape[:-1], embedding.embedding_dim)
 
     def compute_logits(self, diagnoses, procedures, medications, visit_mask, modality_mask):
-        all_absent, deltas = self.drug_parts()
-        views_on = self.knowledge_mask(modality_mask)  # [B, K]
-        diagnosis_visits = self.dropout(sum_code_embeddings(self.diagnosis_embedding, diagnoses))
-        procedure_visits = self.dropout(sum_code_embeddings(self.procedure_embedding, procedures))
+        drugs = self.drug_vectors(modality_mask)  # [B, D, H]
+        diagnosis_visits = self.dropout(self.visit_sums(self.diagnosis_embedding, diagnoses))
+        procedure_visits = self.dropout(self.visit_sums(self.procedure_embedding, procedures))
         diagnosis_visits = self.apply_modality("diagnoses", diagnosis_visits, modality_mask)
         procedure_visits = self.apply_modality("procedures", procedure_visits, modality_mask)
         # Visit t's medication input is what was given at visit t - 1 (the first visit gets zeros); the
         # current visit's own row is padding by contract, so its medications are never read.
         given = multi_hot(medications, self.vocab_sizes.medication_rows)[..., INDEX_OFFSET:]  # [B, V, D]
-        given_vectors = given @ all_absent + torch.einsum("bk,bvkh->bvh", views_on, torch.einsum("bvd,kdh->bvkh", given, deltas))
+        given_vectors = torch.bmm(given, drugs)  # [B, V, H]
         previous = torch.cat([torch.zeros_like(given_vectors[:, :1]), given_vectors[:, :-1]], dim=1)
         previous = self.apply_modality("medication-history", self.dropout(previous), modality_mask)
         states = [
@@ -298,9 +304,7 @@ class MKMed(MedRecModel):
         ]
         patient = select_visit(torch.cat(states, dim=-1), visit_mask)  # [B, 3H]
         hidden = self.query(patient)  # [B, H]
-        match = self.match(hidden)  # [B, H]
-        knowledge_match = torch.einsum("bk,bkd->bd", views_on, torch.einsum("bh,kdh->bkd", match, deltas))
-        return self.output(hidden) + match @ all_absent.T + knowledge_match
+        return self.output(hidden) + torch.einsum("bh,bdh->bd", self.match(hidden), drugs)
 
     def extra_loss(self, batch: Batch, logits: torch.Tensor) -> torch.Tensor | None:
         return controllable_ddi_loss(batch, logits, self.ddi_adjacency, self.config, self.target_ddi)
