@@ -243,7 +243,8 @@ def render_markdown(record: dict) -> str:
         f"- Hidden: {hidden['codes']} of {hidden['of']} diagnosis vocabulary codes ({int(hidden['share'] * 100)}%, seed {hidden['seed']}), "
         "unknown (index 1) in every training and validation visit.",
         f"- Split: {record['split']}.",
-        "- Evaluated: the test visits whose current visit has at least one hidden code; mean ± 95% t half-width over folds.",
+        "- Evaluated: the test visits whose current visit has hidden diagnosis codes (two subsets below); the same trained "
+        "models for every arm of a subset; mean ± 95% t half-width over folds.",
         f"- Text encoder: {record['textEncoder']}",
     ]
     for subset, arms in record["summary"].items():
