@@ -2,21 +2,13 @@ import Database from 'better-sqlite3'
 import { existsSync } from 'node:fs'
 import { importInteractionTable, removeSource, type TableLoadOptions, type TableLoadReport } from './interaction-table'
 import { KB_SCHEMA_VERSION, type Severity, type SourceCoverage, type SourceKind } from './schema'
+import type { SourceDefinition } from './sources'
 
 export type KnowledgeDb = Database.Database
 
-export interface KnowledgeSource {
+/** A source as stored: its definition plus the row id that pairs reference. */
+export interface KnowledgeSource extends SourceDefinition {
   id: number
-  key: string
-  kind: SourceKind
-  name: string
-  version: string
-  license: string
-  attribution: string
-  url: string
-  severityGraded: boolean
-  coverage: SourceCoverage
-  coverageNote: string
 }
 
 /**
