@@ -60,7 +60,18 @@ from ..pretrain import (
     coprescribed_pairs,
     load_or_pretrain,
 )
-from .base import INDEX_OFFSET, PAD_INDEX, MedRecModel, Modality, ModelConfig, Paper, VocabSizes, multi_hot, select_visit, sum_code_embeddings
+from .base import (
+    INDEX_OFFSET,
+    PAD_INDEX,
+    MedRecModel,
+    Modality,
+    ModelConfig,
+    Paper,
+    VocabSizes,
+    multi_hot,
+    select_visit,
+    sum_code_embeddings,
+)
 from .gamenet import NEGATIVE_LARGE, controllable_ddi_loss, ddi_adjacency, target_ddi_rate
 from .molerec import SetAttentionBlock, padded_fragment_lists
 
@@ -102,7 +113,9 @@ class MKMed(MedRecModel):
     )
     drug_modalities = tuple(DRUG_MODALITIES[m] for m in KNOWLEDGE_MODALITIES)
     requires_knowledge = True
-    config_overrides: ClassVar[dict[str, Any]] = {"learning_rate": 3e-3}
+    # Batches of 128: ~30% less training time than 64 for -0.006 Jaccard on the demo cohort (inside the
+    # 95% intervals), which matters with six ablation variants in the benchmark.
+    config_overrides: ClassVar[dict[str, Any]] = {"learning_rate": 4e-3, "batch_size": 128}
     substructure_attention: ClassVar[bool] = True
     alignment: ClassVar[str] = "cross"
 

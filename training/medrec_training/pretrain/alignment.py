@@ -84,7 +84,7 @@ class PretrainSettings:
     def describe(self) -> str:
         return (
             f"{len(self.modalities)} modalities ({', '.join(self.modalities)}), {self.alignment} alignment, GIN {self.gin_layers} "
-            f"layers x {self.dim}, {self.epochs} epochs of batch {self.batch_size}"
+            f"layers x {self.dim}, batches of {self.batch_size}"
         )
 
 
@@ -419,7 +419,11 @@ def load_or_pretrain(
             path.unlink(missing_ok=True)  # a damaged cache file is retrained, never trusted
     start = load_or_pretrain(settings, (), root, use_cache=use_cache, log=log) if pairs else None
     if log:
-        what = f"fine-tuning with {len(pairs)} co-prescription pairs" if start is not None else "pre-training"
+        what = (
+            f"fine-tuning {settings.finetune_epochs} epochs with {len(pairs)} co-prescription pairs"
+            if start is not None
+            else f"pre-training {settings.epochs} epochs"
+        )
         log(f"Cross-modal encoder, {what}: {settings.describe()}")
     encoder = pretrain(corpus, settings, atc_index_codes(root), pairs, root, log, start=start)
     _save(path, encoder)
