@@ -133,6 +133,23 @@ def test_a_drug_without_molecules_keeps_its_class_level_views_only():
             assert changed == has_it, f"{modality}: changed={changed}"
 
 
+def test_a_vocabulary_without_any_molecule_still_works(tmp_path: Path):
+    from medrec_training.knowledge import load_drug_knowledge
+    from medrec_training.models.base import VocabSizes
+
+    knowledge = load_drug_knowledge(None, ("B05X", "A07C"))
+    assert knowledge.molecules.num_graphs == 0
+    model = MKMed(VocabSizes(12, 6, 2), knowledge, CONFIG)
+    model.prepare(SimpleNamespace(targets=np.ones((6, 2), dtype=np.float32)))
+    inputs = random_inputs(0, BATCH, len(model.modalities()))
+    inputs = (inputs[0], inputs[1], inputs[2].clamp(max=3), inputs[3], inputs[4])  # medication indices of 2 drugs
+    model.eval()
+    with torch.no_grad():
+        probabilities = model(*inputs)
+    assert probabilities.shape == (BATCH, 2) and torch.isfinite(probabilities).all()
+    export_onnx(model, inputs, tmp_path / "no-molecules.onnx")
+
+
 def test_each_molecule_attends_over_its_own_fragments_only():
     model = trained_like()
     knowledge = tiny_knowledge()

@@ -157,8 +157,9 @@ class MKMed(MedRecModel):
         self.register_buffer("drug_molecule_valid", torch.from_numpy(drug_molecule_valid), persistent=False)
         has_structure = drug_molecule_valid.sum(axis=1, keepdims=True) > 0
         self.register_buffer("has_structure", torch.from_numpy(has_structure.astype(np.float32)), persistent=False)
-        fragment_mask = np.asarray(knowledge.molecule_fragment_mask, dtype=np.float32).reshape(molecules, -1)
-        molecule_fragments, molecule_fragment_valid = padded_fragment_lists(fragment_mask if molecules else np.zeros((1, 1), np.float32))
+        # A vocabulary without any known molecule still gets one (empty) row, so every tensor is non-empty for ONNX.
+        fragment_mask = np.asarray(knowledge.molecule_fragment_mask, dtype=np.float32) if molecules else np.zeros((1, 1), np.float32)
+        molecule_fragments, molecule_fragment_valid = padded_fragment_lists(fragment_mask)
         self.register_buffer("molecule_fragments", torch.from_numpy(molecule_fragments), persistent=False)
         self.register_buffer("molecule_fragment_valid", torch.from_numpy(molecule_fragment_valid), persistent=False)
 
