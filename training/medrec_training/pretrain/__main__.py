@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from ..datasets import DatasetError
+from ..knowledge.cache import cache_dir
 from ..paths import data_dir as default_data_dir
 from ..paths import default_database_path
 from .alignment import ALIGNMENTS, PretrainSettings, load_or_pretrain
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         costs.append(f"pre-training {report['seconds']} s wall / {report['cpuSeconds']} s CPU")
     print("Cost when computed: " + "; ".join(costs))
-    print(f"Weights: training/.cache/pretrain/{encoder.key}.npz; corpus features: {corpus_cache_path(root).name}")
+    print(f"Weights: {cache_dir() / 'pretrain' / encoder.key}.npz; corpus features: {corpus_cache_path(root).name}")
     print(f"This command: {time.perf_counter() - started:.1f} s wall, {time.process_time() - cpu_started:.1f} s CPU")
     return 0
 
