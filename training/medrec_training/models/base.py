@@ -122,6 +122,11 @@ class MedRecModel(nn.Module):
         super().__init__()
         if self.requires_knowledge and knowledge is None:
             raise ValueError(f"{self.display_name} needs the drug knowledge base (molecules, DDI); none was given.")
+        # Drug-knowledge rows are indexed like the medication vocabulary; a mismatch would misalign every drug.
+        if self.requires_knowledge and len(knowledge.atc3_vocab) != vocab_sizes.medication:
+            raise ValueError(
+                f"{self.display_name}: the knowledge has {len(knowledge.atc3_vocab)} drugs, the vocabulary {vocab_sizes.medication}"
+            )
         self.vocab_sizes = vocab_sizes
         self.knowledge = knowledge
         self.config = config

@@ -178,8 +178,6 @@ class CafeMed(MedRecModel):
     def __init__(self, vocab_sizes: VocabSizes, knowledge: Any | None, config: ModelConfig) -> None:
         super().__init__(vocab_sizes, knowledge, config)
         dim, hidden, drugs = config.embedding_dim, config.hidden_dim, vocab_sizes.medication
-        if len(knowledge.atc3_vocab) != drugs:
-            raise ValueError(f"CafeMed: the knowledge has {len(knowledge.atc3_vocab)} drugs, the vocabulary {drugs}")
         self.effect_settings = EffectSettings(**config.options.get("effect_settings", {}))
         self.ddi_matrix_name, ddi = ddi_adjacency(knowledge, config)
         self.register_buffer("ddi_adjacency", ddi, persistent=False)

@@ -186,8 +186,6 @@ class GAMENet(MedRecModel):
     def __init__(self, vocab_sizes: VocabSizes, knowledge: Any | None, config: ModelConfig) -> None:
         super().__init__(vocab_sizes, knowledge, config)
         hidden, drugs = config.hidden_dim, vocab_sizes.medication
-        if len(knowledge.atc3_vocab) != drugs:
-            raise ValueError(f"GAMENet: the knowledge has {len(knowledge.atc3_vocab)} drugs, the vocabulary {drugs}")
         self.patient = DualGRUPatientEncoder(vocab_sizes, config.embedding_dim, hidden, config.dropout)
         self.ddi_matrix_name, ddi = ddi_adjacency(knowledge, config)
         self.register_buffer("ddi_adjacency", ddi, persistent=False)

@@ -122,8 +122,6 @@ class MKMed(MedRecModel):
     def __init__(self, vocab_sizes: VocabSizes, knowledge: Any | None, config: ModelConfig) -> None:
         super().__init__(vocab_sizes, knowledge, config)
         hidden, embedding, drugs = config.hidden_dim, config.embedding_dim, vocab_sizes.medication
-        if len(knowledge.atc3_vocab) != drugs:
-            raise ValueError(f"MKMed: the knowledge has {len(knowledge.atc3_vocab)} drugs, the vocabulary {drugs}")
         options = config.options
         self.knowledge_modalities = tuple(m.id for m in self.drug_modalities)
         self.settings = PretrainSettings(

@@ -84,9 +84,7 @@ class MoleRec(MedRecModel):
 
     def __init__(self, vocab_sizes: VocabSizes, knowledge: Any | None, config: ModelConfig) -> None:
         super().__init__(vocab_sizes, knowledge, config)
-        hidden, drugs = config.hidden_dim, vocab_sizes.medication
-        if len(knowledge.atc3_vocab) != drugs:
-            raise ValueError(f"MoleRec: the knowledge has {len(knowledge.atc3_vocab)} drugs, the vocabulary {drugs}")
+        hidden = config.hidden_dim
         layers = int(config.options.get("graph_layers", 2))
         self.patient = DualGRUPatientEncoder(vocab_sizes, config.embedding_dim, hidden, config.dropout)
         self.structure = DrugStructureEncoder(knowledge, hidden, layers=layers, readout="mean", dropout=config.dropout)

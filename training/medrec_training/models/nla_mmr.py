@@ -106,8 +106,6 @@ class NLAMMR(MedRecModel):
         actual = (tables.diagnosis.shape[0], tables.procedure.shape[0], tables.medication.shape[0])
         if expected != actual:
             raise ValueError(f"{self.display_name}: text tables have {actual} rows (diagnosis, procedure, medication), the vocabularies need {expected}")
-        if len(knowledge.atc3_vocab) != vocab_sizes.medication:
-            raise ValueError(f"{self.display_name}: the knowledge has {len(knowledge.atc3_vocab)} drugs, the vocabulary {vocab_sizes.medication}")
         self.text_encoder_description = tables.encoder
         self.text_encoder_spec = getattr(knowledge, "encoder_spec", None)  # the export ships this encoder
         text_dim = tables.dimension

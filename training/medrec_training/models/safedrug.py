@@ -56,8 +56,6 @@ class SafeDrug(MedRecModel):
     def __init__(self, vocab_sizes: VocabSizes, knowledge: Any | None, config: ModelConfig) -> None:
         super().__init__(vocab_sizes, knowledge, config)
         hidden, drugs = config.hidden_dim, vocab_sizes.medication
-        if len(knowledge.atc3_vocab) != drugs:
-            raise ValueError(f"SafeDrug: the knowledge has {len(knowledge.atc3_vocab)} drugs, the vocabulary {drugs}")
         self.patient = DualGRUPatientEncoder(vocab_sizes, config.embedding_dim, hidden, config.dropout)
         layers = int(config.options.get("graph_layers", 2))
         self.structure = DrugStructureEncoder(knowledge, hidden, layers=layers, readout="sum", dropout=config.dropout)
