@@ -325,6 +325,57 @@ export interface DrugExplanation {
   modalities: ModalityContribution[]
   /** Per-code occlusion, for the top drugs only (null for the others). */
   codes: CodeContribution[] | null
+  /** CafeMed: the current visit's codes with the largest patient-specific causal weights (null for other models). */
+  causalWeights: DrugCausalWeights | null
+}
+
+/** The static effect of a code on a drug, estimated from the training visits (the model's causal-effects.json). */
+export interface CausalEffectRow {
+  /** Risk difference in probability units: how much more likely the drug is in visits with the code because of it. */
+  riskDifference: number
+  standardError: number
+  /** Benjamini–Hochberg q-value over all code–drug pairs. */
+  q: number
+  /** Training visits with the code. */
+  treatedVisits: number
+  /** Whether the model uses the effect (q at or below the table's false-discovery level). */
+  usedByModel: boolean
+}
+
+export interface CausalWeightCode {
+  kind: CodeKind
+  system: string | null
+  code: string
+  title: string | null
+  /** The code's signed term in the drug's logit (log-odds) for this patient, from CafeMed's causal module. */
+  weight: number
+  /** The table row behind it; null when the code was not estimated for the drug. */
+  effect: CausalEffectRow | null
+}
+
+export interface DrugCausalWeights {
+  /** Current-visit diagnoses with the largest |weight|, largest first (codes weighing nothing are left out). */
+  diagnoses: CausalWeightCode[]
+  procedures: CausalWeightCode[]
+  /** How many current-visit codes of each kind weigh anything (the lists show the largest of them). */
+  weightedDiagnoses: number
+  weightedProcedures: number
+  /** The sum of every current-visit code's weight: the causal term CafeMed adds to the drug's logit. */
+  logitTotal: number
+}
+
+/** What an explanation's causal weights mean and where they come from (CafeMed models). */
+export interface CausalWeightsInfo {
+  /** One line: what a weight and the effect beside it mean. */
+  note: string
+  /** From causal-effects.json (null when it could not be read). */
+  scale: string | null
+  estimand: string | null
+  estimator: string | null
+  falseDiscoveryRate: number | null
+  trainingVisits: number | null
+  /** Why the causal weights could not be computed, naming the file; null when they were. The rest of the explanation stands. */
+  error: string | null
 }
 
 export interface ExplanationResult {
@@ -336,6 +387,8 @@ export interface ExplanationResult {
   createdAt: string
   modalities: ModelModality[]
   drugs: DrugExplanation[]
+  /** CafeMed's causal weights: what they mean, or why they are missing; null for models without causal files. */
+  causal: CausalWeightsInfo | null
   input: ModelInputSummary
   timing: { shapleyMs: number; occlusionMs: number; totalMs: number; subsetRows: number; occlusionRows: number }
   auditId: number | null

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import type { ExplanationResult } from '../../shared/types'
+import type { CausalWeightCode, DrugExplanation, ExplanationResult } from '../../shared/types'
 import { explain } from '../../main/services/explain/explain'
 import { openServices } from '../../main/services/recommend/context'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
@@ -9,7 +9,9 @@ const usage = `Usage: medrec explain <patient> [options]
 
 Explains a patient's recommended drugs: exact Shapley values over the model's modalities (probability
 units; they add up to p(all modalities) − p(none)), and for the top drugs how much each diagnosis,
-procedure and history medication adds (p with it − p without it). Written to the audit log.
+procedure and history medication adds (p with it − p without it). A CafeMed model also lists, per drug,
+the current visit's diagnoses and procedures with the largest patient-specific causal weights (terms of
+the drug's logit) beside their estimated effects. Written to the audit log.
 
 Options:
   --model <id>             model to use (default: the active model)
@@ -43,11 +45,39 @@ function printResult(result: ExplanationResult): void {
         console.log(`    ${signed(c.contribution)}  ${label}`)
       }
     }
+    if (result.causal && !result.causal.error) printCausalWeights(drug)
+  }
+  if (result.causal) {
+    console.log('')
+    if (result.causal.error) console.log(`Causal weights unavailable: ${result.causal.error}`)
+    else console.log(`Causal weights: ${result.causal.note} Estimator: ${result.causal.estimator ?? 'not stated'}.`)
   }
   console.log('')
   console.log(
     `Input hash ${result.inputHash} · audit entry ${result.auditId ?? '(not written)'} · ${result.timing.totalMs} ms (${result.timing.subsetRows} coalitions, ${result.timing.occlusionRows} occlusions)`
   )
+}
+
+function printCausalWeights(drug: DrugExplanation): void {
+  const weights = drug.causalWeights
+  if (!weights) return
+  if (weights.diagnoses.length + weights.procedures.length === 0) {
+    console.log('  Causal weights: no code of the current visit weighs on this drug')
+    return
+  }
+  console.log(`  Causal weights (terms of the logit; all current-visit codes together ${signed(weights.logitTotal)}):`)
+  const section = (title: string, codes: CausalWeightCode[], weighted: number): void => {
+    if (codes.length === 0) return
+    console.log(`    ${title}${weighted > codes.length ? `, largest ${codes.length} of ${weighted}` : ''}:`)
+    for (const c of codes) {
+      const effect = c.effect
+        ? `effect ${signed(c.effect.riskDifference)} ± ${c.effect.standardError.toFixed(4)}, q ${c.effect.q.toPrecision(2)}, ${c.effect.treatedVisits} visits${c.effect.usedByModel ? '' : ', not used by the model'}`
+        : 'not estimated'
+      console.log(`      ${signed(c.weight)}  ${c.system ? `${c.system} ` : ''}${c.code}${c.title ? ` ${c.title}` : ''}  (${effect})`)
+    }
+  }
+  section('Diagnoses', weights.diagnoses, weights.weightedDiagnoses)
+  section('Procedures', weights.procedures, weights.weightedProcedures)
 }
 
 export const command: CliCommand = {

@@ -70,6 +70,8 @@ export interface CodeEffect {
 export interface PatientCausalCode {
   kind: CausalCodeKind
   entry: number
+  /** The code's slot in the current visit's input row (the order the codes were fed in). */
+  slot: number
   system: string | null
   code: string
   title: string | null
@@ -82,6 +84,8 @@ export interface PatientCausalCode {
 export class CausalEffectsError extends Error {
   override name = 'CausalEffectsError'
 }
+
+const firstLine = (error: unknown): string => (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
@@ -163,19 +167,8 @@ export class CausalEffectTable {
       for (const code of this.document[kind].codes) {
         const at = code.drugs.indexOf(column)
         if (at < 0) continue
-        const used = code.used[at] === 1
-        if (!used && !options.all) continue
-        found.push({
-          kind,
-          entry: code.entry,
-          ...this.describe(kind, code.entry),
-          effect: code.effect[at] ?? 0,
-          standardError: code.standardError[at] ?? 0,
-          q: code.q[at] ?? 1,
-          crude: code.crude[at] ?? 0,
-          used,
-          treatedVisits: code.treatedVisits
-        })
+        if (code.used[at] !== 1 && !options.all) continue
+        found.push(this.rowAt(kind, code, at))
       }
     }
     return found.sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect))
@@ -183,9 +176,28 @@ export class CausalEffectTable {
 
   /** The static effect of one code on one drug, or null when it was not estimated. */
   effectOf(kind: CausalCodeKind, entry: number, column: number): number | null {
+    return this.rowOf(kind, entry, column)?.effect ?? null
+  }
+
+  /** The whole table row of one code on one drug (effect, standard error, q, …), or null when it was not estimated. */
+  rowOf(kind: CausalCodeKind, entry: number, column: number): CodeEffect | null {
     const code = this.document[kind].codes.find((c) => c.entry === entry)
     const at = code ? code.drugs.indexOf(column) : -1
-    return code && at >= 0 ? (code.effect[at] ?? null) : null
+    return code && at >= 0 ? this.rowAt(kind, code, at) : null
+  }
+
+  private rowAt(kind: CausalCodeKind, code: CausalEffectsDocument[CausalCodeKind]['codes'][number], at: number): CodeEffect {
+    return {
+      kind,
+      entry: code.entry,
+      ...this.describe(kind, code.entry),
+      effect: code.effect[at] ?? 0,
+      standardError: code.standardError[at] ?? 0,
+      q: code.q[at] ?? 1,
+      crude: code.crude[at] ?? 0,
+      used: code.used[at] === 1,
+      treatedVisits: code.treatedVisits
+    }
   }
 
   /**
@@ -193,8 +205,13 @@ export class CausalEffectTable {
    * zero weights left out), from causal-weights.onnx run on the patient's encoded input.
    */
   async patientCodes(directory: string, patient: EncodedPatient, drug: string, limit = 5): Promise<PatientCausalCode[]> {
-    const column = this.column(drug)
     const weights = await runCausalWeights(directory, this.manifest, patient)
+    return this.rankCodes(weights, patient, drug).slice(0, limit)
+  }
+
+  /** Every current-visit code with a non-zero weight on `drug` in `weights` (one causal-weights.onnx run), largest |weight| first. */
+  rankCodes(weights: CausalWeights, patient: EncodedPatient, drug: string): PatientCausalCode[] {
+    const column = this.column(drug)
     const { maxDiagnoses, maxProcedures } = this.manifest.limits
     const current = Math.max(0, patient.visitMask.reduce((n, v) => n + (v > 0 ? 1 : 0), 0) - 1)
     const drugs = this.manifest.vocabularies.medication.entries.length
@@ -205,27 +222,34 @@ export class CausalEffectTable {
         const weight = values[slot * drugs + column] ?? 0
         if (index < INDEX_OFFSET || weight === 0) continue
         const entry = index - INDEX_OFFSET
-        ranked.push({ kind, entry, ...this.describe(kind, entry), weight, effect: this.effectOf(kind, entry, column) })
+        ranked.push({ kind, entry, slot, ...this.describe(kind, entry), weight, effect: this.effectOf(kind, entry, column) })
       }
     }
     collect('diagnosis', patient.diagnoses, maxDiagnoses, weights.diagnosis)
     collect('procedure', patient.procedures, maxProcedures, weights.procedure)
-    return ranked.sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight)).slice(0, limit)
+    return ranked.sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight))
   }
 }
 
+/** causal-weights.onnx outputs for one patient: [slots × medications] of the current visit, row-major. */
+export interface CausalWeights {
+  diagnosis: Float32Array
+  procedure: Float32Array
+}
+
 /** Runs causal-weights.onnx for one patient (all modalities present): per-slot weights [slots × medications] of each kind. */
-export async function runCausalWeights(
-  directory: string,
-  manifest: ModelManifest,
-  patient: EncodedPatient
-): Promise<{ diagnosis: Float32Array; procedure: Float32Array }> {
+export async function runCausalWeights(directory: string, manifest: ModelManifest, patient: EncodedPatient): Promise<CausalWeights> {
   const bytes = readHashed(directory, manifest, CAUSAL_WEIGHTS_FILE)
   if (!bytes) throw new CausalEffectsError(`Model ${manifest.id} ships no ${CAUSAL_WEIGHTS_FILE}`)
+  const path = join(directory, CAUSAL_WEIGHTS_FILE)
   const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = manifest.limits
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] })
+  // onnxruntime's own messages do not say which file; these do.
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] }).catch((error: unknown) => {
+    throw new CausalEffectsError(`${path}: onnxruntime cannot load it (${firstLine(error)})`)
+  })
   try {
-    const outputs = await session.run(
+    const outputs = await session
+      .run(
       {
         diagnoses: new ort.Tensor('int64', patient.diagnoses, [1, maxVisits, maxDiagnoses]),
         procedures: new ort.Tensor('int64', patient.procedures, [1, maxVisits, maxProcedures]),
@@ -234,11 +258,20 @@ export async function runCausalWeights(
         modality_mask: new ort.Tensor('float32', new Float32Array(manifest.modalities.length).fill(1), [1, manifest.modalities.length])
       },
       ['diagnosis_weights', 'procedure_weights']
-    )
+      )
+      .catch((error: unknown) => {
+        throw new CausalEffectsError(`${path}: onnxruntime cannot run it on the model's inputs (${firstLine(error)})`)
+      })
     const diagnosis = outputs.diagnosis_weights?.data
     const procedure = outputs.procedure_weights?.data
     if (!(diagnosis instanceof Float32Array) || !(procedure instanceof Float32Array)) {
-      throw new CausalEffectsError(`${join(directory, CAUSAL_WEIGHTS_FILE)}: no float32 diagnosis_weights / procedure_weights output`)
+      throw new CausalEffectsError(`${path}: no float32 diagnosis_weights / procedure_weights output`)
+    }
+    const drugs = manifest.vocabularies.medication.entries.length
+    if (diagnosis.length !== maxDiagnoses * drugs || procedure.length !== maxProcedures * drugs) {
+      throw new CausalEffectsError(
+        `${path}: outputs hold ${diagnosis.length} and ${procedure.length} values, expected [1, ${maxDiagnoses}, ${drugs}] and [1, ${maxProcedures}, ${drugs}]`
+      )
     }
     return { diagnosis, procedure }
   } finally {

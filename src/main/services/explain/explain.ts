@@ -2,7 +2,8 @@
 // coalitions in one batched run through modality_mask), in probability units, summing to
 // p(all modalities) − p(none). For the top drugs, per-code contributions: each distinct diagnosis,
 // procedure and history medication removed from every visit in turn (one batched run), contribution =
-// p(all codes) − p(without the code).
+// p(all codes) − p(without the code). CafeMed models add, per drug, the current visit's codes with the
+// largest patient-specific causal weights (patient-causal.ts).
 import type { CodeContribution, DrugExplanation, ExplanationResult, ModalityContribution } from '../../../shared/types'
 import { appendAudit } from '../audit/audit'
 import { type CodeRef, codeKey, encodePatient, type VisitCodes } from '../inference/encode'
@@ -10,6 +11,7 @@ import { inputsHash } from '../recommend/input-hash'
 import { type CurrentVisitCodes, titleKey } from '../recommend/patient-input'
 import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round, type ServiceContext } from '../recommend/prepare'
 import { UNKNOWN_INDEX } from '../models/vocabulary'
+import { explainCausalWeights } from './patient-causal'
 import { coalitionMasks, shapleyValues } from './shapley'
 
 export class UnknownDrugError extends Error {
@@ -114,6 +116,7 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
   const occluded = codes.map((code) => encodePatient(model.vocab, manifest.limits, withoutCode(prepared.input.visits, code)))
   const occludedProbabilities = await session.predict(occluded)
   const occlusionDone = performance.now()
+  const causal = await explainCausalWeights(prepared)
 
   const drugs: DrugExplanation[] = chosenColumns.map((column) => {
     const entry = medicationEntries[column]
@@ -143,7 +146,8 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
       probability: round(full, 9),
       baseline: round(probabilityOf(0, column), 9),
       modalities,
-      codes: codeContributions
+      codes: codeContributions,
+      causalWeights: causal.forColumn(column)
     }
   })
 
@@ -164,6 +168,7 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
     createdAt,
     modalities: manifest.modalities,
     drugs,
+    causal: causal.info,
     input: prepared.summary,
     timing: {
       shapleyMs: round(shapleyDone - started, 3),

@@ -1,11 +1,13 @@
 // Why one class is recommended: each modality's exact Shapley contribution as a signed bar, stacked from
 // the baseline (the probability with every modality masked) to the class's probability, so the sum is
 // visible; the diagnoses, procedures and history drugs whose removal changes the probability most, by
-// title; and the member molecules drawn by RDKit (SVG rendered in the main process, shown as an image).
+// title; for CafeMed, the current visit's codes with the largest patient-specific causal weights
+// (CausalWeights.tsx); and the member molecules drawn by RDKit (SVG rendered in main, shown as an image).
 import { useState } from 'react'
 import type { CodeContribution, DrugExplanation } from '../../../../shared/types'
 import type { ClassMolecules } from '../../../../shared/workspace-types'
 import { ProgressBar } from '../../components/ProgressBar'
+import { CausalWeights } from './CausalWeights'
 import { Empty, ErrorState } from '../../components/StatusMessage'
 import { useRecommend } from '../../store/recommend'
 import { atcName, milliseconds, percent, signedPoints } from '../../workspace-format'
@@ -38,6 +40,7 @@ export function ExplanationPanel() {
           {view.explanation.auditId !== null ? ` Audit #${view.explanation.auditId}.` : ''}
         </p>
         <CodeContributions codes={drug.codes} />
+        <CausalWeights info={view.explanation.causal} weights={drug.causalWeights} atc3={drug.atc3} />
       </>
     ) : (
       <Empty>The model returned no explanation for {selected}.</Empty>
