@@ -253,6 +253,18 @@ export interface ModelInputSummary {
   truncatedCodes: CodeCounts
   /** Medication rows without an ATC3 class, which the model cannot see. */
   unmappedMedications: number
+  /** Only for a model that ships a cold-start graph (NLA-MMR): how its unknownCodeList was fed. */
+  coldStart?: ColdStartSummary
+}
+
+/**
+ * NLA-MMR cold start (services/recommend/cold-start-runner.ts): codes outside the model's vocabulary that
+ * have a title in the patient store are fed through the text embedding of that title instead of as
+ * 'unknown'; the rest of unknownCodeList still counts as 'unknown'.
+ */
+export interface ColdStartSummary {
+  embedded: Array<{ kind: CodeKind; system: string | null; code: string; title: string }>
+  unknown: Array<{ kind: CodeKind | 'medication'; system: string | null; code: string }>
 }
 
 export interface RecommendedDrug {
@@ -312,6 +324,8 @@ export interface CodeContribution {
   title: string | null
   /** Outside the model's vocabulary (fed as 'unknown'). */
   unknown: boolean
+  /** Outside the model's vocabulary but fed through its title's text embedding (NLA-MMR cold start). */
+  fromTitle?: boolean
   /** p(all codes) − p(this code removed from every visit), in probability units. */
   contribution: number
 }

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import type { RecommendationDdiPair, RecommendationResult } from '../../shared/types'
+import type { ColdStartSummary, RecommendationDdiPair, RecommendationResult } from '../../shared/types'
 import { openServices } from '../../main/services/recommend/context'
 import { parseSeverityWord, severityRank } from '../../main/services/recommend/ddi-port'
 import type { CodeRef } from '../../main/services/inference/encode'
@@ -46,6 +46,21 @@ export function parseUnitInterval(text: string, option: string, inclusive: boole
 
 const percent = (p: number): string => p.toFixed(3)
 
+const shortTitle = (title: string): string => (title.length > 48 ? `${title.slice(0, 47)}…` : title)
+
+/** NLA-MMR: which codes new to the model counted through their titles, and which stayed 'unknown'. */
+export function coldStartLine(summary: ColdStartSummary | undefined): string | null {
+  if (!summary || (summary.embedded.length === 0 && summary.unknown.length === 0)) return null
+  const shown = summary.embedded.slice(0, 5).map((c) => `${c.code} (${shortTitle(c.title)})`)
+  const more = summary.embedded.length > 5 ? `, … ${summary.embedded.length - 5} more` : ''
+  const embedded =
+    summary.embedded.length > 0
+      ? `${summary.embedded.length} code(s) new to the model embedded from their titles: ${shown.join(', ')}${more}`
+      : 'no code new to the model has a title'
+  const untitled = summary.unknown.length > 0 ? `; ${summary.unknown.length} without a title counted as unknown` : ''
+  return `Cold start: ${embedded}${untitled}`
+}
+
 function printResult(result: RecommendationResult): void {
   const provider = result.provider
   const fallback = provider.failed.length > 0 ? ` (${provider.failed.map((f) => `${f.provider} unavailable: ${f.error}`).join('; ')})` : ''
@@ -60,6 +75,8 @@ function printResult(result: RecommendationResult): void {
     ...(input.unmappedMedications > 0 ? [`${input.unmappedMedications} history medication row(s) without an ATC class`] : [])
   ]
   console.log(notes.join(' · '))
+  const coldStart = coldStartLine(input.coldStart)
+  if (coldStart) console.log(coldStart)
   const safe = result.ddi.safeDecoding
   console.log(
     `Threshold ${result.threshold}` +

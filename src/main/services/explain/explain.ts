@@ -10,6 +10,7 @@ import { type CodeRef, codeKey, encodePatient, type VisitCodes } from '../infere
 import { inputsHash } from '../recommend/input-hash'
 import { type CurrentVisitCodes, titleKey } from '../recommend/patient-input'
 import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round, type ServiceContext } from '../recommend/prepare'
+import { coldStartHashPart, ModelRunner } from '../recommend/cold-start-runner'
 import { UNKNOWN_INDEX } from '../models/vocabulary'
 import { explainCausalWeights } from './patient-causal'
 import { coalitionMasks, shapleyValues } from './shapley'
@@ -87,13 +88,18 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
     )
   }
   const prepared = prepareInput(model, ctx.db, patient, options.currentVisit)
+  // The graph the recommendation ran (NLA-MMR's cold-start graph for titled codes new to the model), so
+  // Shapley values and occlusions attribute the probabilities the recommendation showed.
+  const runner = await ModelRunner.open(ctx, model, [prepared])
+  const coldStart = runner.coldStart[0]
+  const fromTitle = new Set(coldStart?.embedded.map((c) => titleKey(c.kind, c)))
   const m = manifest.modalities.length
   const k = medicationEntries.length
 
   // Shapley: the patient under every coalition of modalities, in one run.
   const masks = coalitionMasks(m)
   const coalitions = 1 << m
-  const subsetProbabilities = await session.predict(new Array(coalitions).fill(prepared.encoded), masks)
+  const subsetProbabilities = await runner.predictFor(0, new Array(coalitions).fill(prepared.encoded), masks)
   const probabilityOf = (coalition: number, column: number): number => subsetProbabilities[coalition * k + column] ?? 0
   const all = coalitions - 1
   const shapleyDone = performance.now()
@@ -114,7 +120,8 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
   const codeColumns = new Set(chosenColumns.slice(0, codeDrugCount))
   const codes = codeColumns.size > 0 ? distinctFedCodes(prepared) : []
   const occluded = codes.map((code) => encodePatient(model.vocab, manifest.limits, withoutCode(prepared.input.visits, code)))
-  const occludedProbabilities = await session.predict(occluded)
+  const occludedProbabilities = await runner.predictFor(0, occluded)
+  await runner.release()
   const occlusionDone = performance.now()
   const causal = await explainCausalWeights(prepared)
 
@@ -135,7 +142,8 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
             system: code.ref.system,
             code: code.ref.code,
             title: prepared.input.titles.get(titleKey(code.kind, code.ref)) ?? null,
-            unknown: vocabularyFor(prepared, code.kind).indexOf(code.ref.system, code.ref.code) === UNKNOWN_INDEX,
+            unknown: vocabularyFor(prepared, code.kind).indexOf(code.ref.system, code.ref.code) === UNKNOWN_INDEX && !fromTitle.has(titleKey(code.kind, code.ref)),
+            ...(fromTitle.has(titleKey(code.kind, code.ref)) ? { fromTitle: true } : {}),
             contribution: round(full - (occludedProbabilities[row * k + column] ?? 0), 9)
           }))
           .sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution))
@@ -156,7 +164,8 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
     explain: true,
     threshold,
     drugs: requested.length > 0 ? requested : null,
-    codeDrugs: codeDrugCount
+    codeDrugs: codeDrugCount,
+    coldStart: coldStartHashPart(coldStart)
   })
   const finished = performance.now()
   const result: ExplanationResult = {
@@ -169,11 +178,11 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
     modalities: manifest.modalities,
     drugs,
     causal: causal.info,
-    input: prepared.summary,
+    input: coldStart ? { ...prepared.summary, coldStart } : prepared.summary,
     timing: {
-      shapleyMs: round(shapleyDone - started, 3),
+      shapleyMs: round(shapleyDone - started - runner.loadMs, 3), // a first cold-start load happens once per model
       occlusionMs: round(occlusionDone - shapleyDone, 3),
-      totalMs: round(finished - started, 3),
+      totalMs: round(finished - started - runner.loadMs, 3),
       subsetRows: coalitions,
       occlusionRows: occluded.length
     },

@@ -6,6 +6,7 @@ import { DdiService } from '../ddi/ddi-service'
 import { defaultKnowledgeBasePath } from '../knowledge/build'
 import { ModelRegistry } from '../models/registry'
 import { defaultDatabasePath, modelsDir } from '../paths'
+import { ColdStartModels } from './cold-start-runner'
 import { ddiCheckerFromService } from './ddi-port'
 import type { ServiceContext } from './prepare'
 
@@ -36,10 +37,12 @@ export async function openServices(options: OpenServicesOptions = {}): Promise<O
   const db = openDatabase(databasePath)
   const ddiService = kbPath !== null && existsSync(kbPath) ? DdiService.open(kbPath) : null
   const registry = new ModelRegistry(options.modelsDirectory ?? modelsDir())
+  const coldStart = new ColdStartModels()
   return {
-    ctx: { db, registry, ddi: ddiService ? ddiCheckerFromService(ddiService) : null },
+    ctx: { db, registry, ddi: ddiService ? ddiCheckerFromService(ddiService) : null, coldStart },
     databasePath,
     async close() {
+      await coldStart.close()
       await registry.close()
       ddiService?.close()
       db.close()

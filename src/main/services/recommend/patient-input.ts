@@ -11,6 +11,7 @@ import type { ModelInputSummary } from '../../../shared/types'
 import type { Db } from '../db/database'
 import { NotFoundError } from '../db/patients-repo'
 import { type CodeRef, codeKey, type VisitCodes } from '../inference/encode'
+import { normalizeCode } from '../models/vocabulary'
 
 export class EmptyHistoryError extends Error {
   override name = 'EmptyHistoryError'
@@ -79,6 +80,12 @@ function prepareStatements(db: Db) {
     visits: db.prepare('SELECT id, source_visit_id FROM visits WHERE patient_id = ? ORDER BY sort_key, id'),
     diagnoses: codes('diagnoses', 'diagnosis'),
     procedures: codes('procedures', 'procedure'),
+    // A caller's code as given or as stored without dots ("I21.4" / "I214"); without a system, only a
+    // title no other system gives differently.
+    callerCodeTitles: db.prepare(
+      `SELECT DISTINCT title FROM code_titles
+       WHERE kind = ? AND (? IS NULL OR code_system = ?) AND code IN (?, ?) LIMIT 2`
+    ),
     medications: db.prepare(
       `SELECT m.visit_id, m.atc3, m.atc5, a.name
        FROM visits v JOIN medications m ON m.visit_id = v.id
@@ -168,6 +175,14 @@ export function loadPatientInput(db: Db, patient: number | string, current?: Cur
     if (current.diagnoses.length + current.procedures.length === 0) {
       throw new EmptyHistoryError('The current visit given has no diagnosis or procedure codes.')
     }
+    // The caller's codes get their titles from the same store (for display and for NLA-MMR's cold start).
+    const addCallerTitle = (kind: 'diagnosis' | 'procedure', ref: CodeRef): void => {
+      const code = ref.code.trim()
+      const rows = s.callerCodeTitles.all(kind, ref.system, ref.system, code, normalizeCode(code)) as Array<{ title: string }>
+      if (rows.length === 1 && !titles.has(titleKey(kind, ref))) titles.set(titleKey(kind, ref), rows[0]!.title)
+    }
+    for (const ref of current.diagnoses) addCallerTitle('diagnosis', ref)
+    for (const ref of current.procedures) addCallerTitle('procedure', ref)
     visits.push({ diagnoses: current.diagnoses, procedures: current.procedures, medications: [] })
     return { patient: ref, visits, currentVisit: { from: 'caller' }, unmappedMedications, titles }
   }

@@ -5,6 +5,7 @@ import { type EncodedPatient, encodePatient, hasAnyCode } from '../inference/enc
 import { getActiveModelId } from '../models/active-model'
 import type { ModelRegistry, RegisteredModel } from '../models/registry'
 import type { DdiChecker } from './ddi-port'
+import type { ColdStartModels } from './cold-start-runner'
 import { type CurrentVisitCodes, EmptyHistoryError, loadPatientInput, type PatientModelInput } from './patient-input'
 
 /** What the recommendation and explanation services run on. `ddi` is null until a knowledge base is loaded. */
@@ -12,6 +13,8 @@ export interface ServiceContext {
   db: Db
   registry: ModelRegistry
   ddi: DdiChecker | null
+  /** NLA-MMR cold-start graphs, loaded on first need and kept (cold-start-runner.ts); absent: loaded per call. */
+  coldStart?: ColdStartModels
 }
 
 export interface PreparedInput {

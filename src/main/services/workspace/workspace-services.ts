@@ -8,6 +8,7 @@ import { defaultKnowledgeBasePath } from '../knowledge/build'
 import { openKnowledgeBase, type KnowledgeDb } from '../knowledge/knowledge-base'
 import { ModelRegistry } from '../models/registry'
 import { modelsDir } from '../paths'
+import { ColdStartModels } from '../recommend/cold-start-runner'
 import { ddiCheckerFromService } from '../recommend/ddi-port'
 import type { ServiceContext } from '../recommend/prepare'
 import type { ProviderPreference } from '../../../shared/workspace-types'
@@ -33,6 +34,8 @@ export class WorkspaceServices {
   private knowledgeInstance: Knowledge | null = null
   private knowledgeError: string | null = null
   private knowledgeTried = false
+  /** NLA-MMR cold-start graphs of the current registry's models, loaded on first need. */
+  private coldStartModels = new ColdStartModels()
 
   constructor(
     readonly db: Db,
@@ -51,6 +54,8 @@ export class WorkspaceServices {
       this.registryInstance = new ModelRegistry(this.modelsDirectory, preference === 'auto' ? {} : { providers: [preference] })
       this.registryPreference = preference
       void previous?.close()
+      void this.coldStartModels.close()
+      this.coldStartModels = new ColdStartModels()
     }
     return this.registryInstance
   }
@@ -83,10 +88,11 @@ export class WorkspaceServices {
   /** What the recommendation and explanation services take. */
   context(): ServiceContext {
     const knowledge = this.knowledge()
-    return { db: this.db, registry: this.registry(), ddi: knowledge ? ddiCheckerFromService(knowledge.ddi) : null }
+    return { db: this.db, registry: this.registry(), ddi: knowledge ? ddiCheckerFromService(knowledge.ddi) : null, coldStart: this.coldStartModels }
   }
 
   async close(): Promise<void> {
+    await this.coldStartModels.close()
     await this.registryInstance?.close()
     this.registryInstance = null
     this.knowledgeInstance?.ddi.close()
