@@ -4,7 +4,7 @@
 // acknowledgement, moderate inline beside the class, minor in a collapsed panel) with sources and
 // licenses; and the explanation of the selected class.
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react'
-import type { DdiWarning, PatientTimeline } from '../../../../shared/types'
+import type { ColdStartSummary, DdiWarning, PatientTimeline } from '../../../../shared/types'
 import type { BlockSeverity, RecommendedClass, WorkspaceRecommendation } from '../../../../shared/workspace-types'
 import { CoverageNote, EvidenceList, pairText, SeverityBadge } from '../../components/Ddi'
 import { ProgressBar } from '../../components/ProgressBar'
@@ -181,6 +181,7 @@ function RecommendationBody({ result, refreshing }: { result: WorkspaceRecommend
         {rec.input.visitsUsed} visit{rec.input.visitsUsed === 1 ? '' : 's'} read
         {rec.auditId !== null ? ` · audit #${rec.auditId}` : ''}
       </p>
+      <ColdStartNote summary={rec.input.coldStart} />
       {interrupting.length > 0 ? <InterruptBanner result={result} warnings={interrupting} /> : null}
       <div className="recommend-grid" inert={blocked}>
         <div className="recommend-main">
@@ -191,6 +192,30 @@ function RecommendationBody({ result, refreshing }: { result: WorkspaceRecommend
         <ExplanationPanel />
       </div>
     </div>
+  )
+}
+
+/** NLA-MMR: codes new to the model that counted through their titles (cold start), and those that could not. */
+function ColdStartNote({ summary }: { summary: ColdStartSummary | undefined }) {
+  if (!summary || (summary.embedded.length === 0 && summary.unknown.length === 0)) return null
+  return (
+    <p className="recommend-meta cold-start-note">
+      {summary.embedded.length > 0 ? (
+        <>
+          Cold start: {summary.embedded.length} code{summary.embedded.length === 1 ? '' : 's'} new to the model counted through{' '}
+          {summary.embedded.length === 1 ? 'its title' : 'their titles'}:{' '}
+          {summary.embedded.map((c, i) => (
+            <span key={`${c.kind}:${c.system ?? ''}:${c.code}`} title={c.title}>
+              {i > 0 ? ', ' : ''}
+              {c.code}
+            </span>
+          ))}
+        </>
+      ) : (
+        'No code new to the model has a title'
+      )}
+      {summary.unknown.length > 0 ? ` · ${summary.unknown.length} without a title counted as unknown` : ''}
+    </p>
   )
 }
 
