@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
 import type { MedrecApi } from '../../src/shared/api'
-import type { ReviewCheck, WorkspaceRecommendation } from '../../src/shared/workspace-types'
+import type { ExplanationView, ReviewCheck, WorkspaceRecommendation } from '../../src/shared/workspace-types'
 import { launchBrowser, screenshot, type Browser } from './browser'
 import { testDatabase, type TestDatabase } from './demo-database'
 import { buildApp, startTestHost, type BuiltApp, type TestHost } from './host'
@@ -265,6 +265,38 @@ describe('Clinical workspace (headless Chromium)', () => {
         `explain-${second.atc3}`
       )
     }
+  })
+
+  it('a model shipping causal files (CafeMed) shows the causal weights of the current visit\'s codes, as the API lists them', async () => {
+    const manifest = JSON.parse(readFileSync(join(models.directory, models.modelId, 'manifest.json'), 'utf8')) as { extraFiles?: Array<{ file: string }> }
+    const causalModel = manifest.extraFiles?.some((f) => f.file === 'causal-weights.onnx') ?? false
+    // The first recommended class with weighted codes (a class none of the visit's codes weighs on says so instead).
+    let shown: { atc3: string; codes: string[] } | null = null
+    for (const c of initial.classes.slice(0, 10)) {
+      const view = await callApi<ExplanationView>('explain:drug', { patientId: patient.id, atc3: c.atc3 })
+      const weights = view.explanation.drugs[0]?.causalWeights
+      if (causalModel) expect(weights, `${c.atc3} has causal weights (maybe none listed)`).not.toBeNull()
+      else expect(weights ?? null).toBeNull()
+      const codes = [...(weights?.diagnoses ?? []), ...(weights?.procedures ?? [])].map((w) => w.code)
+      if (codes.length > 0) {
+        shown = { atc3: c.atc3, codes }
+        break
+      }
+    }
+    const panel = page.getByRole('complementary', { name: 'Explanation of the selected class' })
+    const atc3 = shown?.atc3 ?? initial.classes[0]!.atc3
+    await page.locator(`#explain-${atc3}`).click()
+    await expect.poll(() => panel.locator('.explain-title').textContent(), { timeout: 60_000 }).toContain(atc3)
+    await expect.poll(() => panel.locator('.waterfall').count(), { timeout: 60_000 }).toBe(1)
+    expect(await panel.getByRole('heading', { name: 'Causal weights (CafeMed)' }).count()).toBe(causalModel ? 1 : 0)
+    if (!causalModel) return
+    await expect.poll(() => panel.locator(`.causal-weights[data-atc3="${atc3}"]`).count(), { timeout: 60_000 }).toBe(1)
+    const rows = await panel.locator('.causal-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-code')))
+    expect(rows).toEqual(shown?.codes ?? [])
+    await panel.locator('.causal-weights').evaluate((el) => el.scrollIntoView({ block: 'start' }))
+    await screenshot(page, '13b-explanation-causal-weights')
+    await expectNoSeriousAxeViolations('causal weights')
+    await panel.evaluate((el) => el.scrollTo(0, 0))
   })
 
   it('the threshold control re-runs the recommendation', async () => {

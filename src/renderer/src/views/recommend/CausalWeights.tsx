@@ -37,11 +37,18 @@ export function CausalWeights({ info, weights, atc3 }: { info: CausalWeightsInfo
           </p>
         </>
       )}
-      <p className="hint causal-note">
-        {info.note}
-        {info.estimator ? ` Estimator: ${info.estimator}` : ''}
-        {info.trainingVisits !== null ? ` (${info.trainingVisits} training visits).` : ''}
-      </p>
+      <p className="hint causal-note">{info.note}</p>
+      {info.estimator ? (
+        <details className="causal-estimator hint">
+          <summary>How the effects were estimated</summary>
+          {info.estimand ? <p>Estimand: {info.estimand}.</p> : null}
+          <p>
+            Estimator: {info.estimator}
+            {info.trainingVisits !== null ? `; ${info.trainingVisits} training visits` : ''}
+            {info.falseDiscoveryRate !== null ? `; the model uses effects with q ≤ ${info.falseDiscoveryRate}` : ''}.
+          </p>
+        </details>
+      ) : null}
     </section>
   )
 }
