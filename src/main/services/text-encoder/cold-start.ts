@@ -128,8 +128,18 @@ export interface ColdStartPrediction {
   plan: ColdStartPlan
 }
 
+/**
+ * Title embeddings kept per text. Embedding is nearly all of a cold-start run (tens of ms per title on a
+ * CPU, against well under a millisecond for the graph), and the same titles come back: a recommendation and
+ * its explanation's two batched runs, the next request for the patient, other patients with the code.
+ * 4096 texts × 384 floats is about 6 MB; the oldest go first past that.
+ */
+const MAX_CACHED_EMBEDDINGS = 4096
+
 /** The cold-start graph and the text encoder of one model folder. */
 export class ColdStartModel {
+  private readonly embeddings = new Map<string, Float32Array>()
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly textEncoder: TextEncoder,
@@ -173,8 +183,8 @@ export class ColdStartModel {
     const plan = planNewCodes(rows, this.manifest.limits, this.vocabularySizes, titleOf)
     const dimension = this.textEncoder.dimension
     const extra = {
-      diagnosis: new ort.Tensor('float32', await this.textEncoder.embed(plan.texts.diagnosis), [plan.texts.diagnosis.length, dimension]),
-      procedure: new ort.Tensor('float32', await this.textEncoder.embed(plan.texts.procedure), [plan.texts.procedure.length, dimension])
+      diagnosis: new ort.Tensor('float32', await this.embed(plan.texts.diagnosis), [plan.texts.diagnosis.length, dimension]),
+      procedure: new ort.Tensor('float32', await this.embed(plan.texts.procedure), [plan.texts.procedure.length, dimension])
     }
     const medicationCount = this.manifest.vocabularies.medication.entries.length
     const modalities = this.manifest.modalities.length
@@ -188,6 +198,23 @@ export class ColdStartModel {
       probabilities.set(part, start * medicationCount)
     }
     return { probabilities, plan }
+  }
+
+  /** Embeddings of `texts` (row-major), each text encoded once and then taken from the cache. */
+  private async embed(texts: readonly string[]): Promise<Float32Array> {
+    const dimension = this.textEncoder.dimension
+    const missing = [...new Set(texts.filter((text) => !this.embeddings.has(text)))]
+    if (missing.length > 0) {
+      const fresh = await this.textEncoder.embed(missing)
+      missing.forEach((text, i) => this.embeddings.set(text, fresh.slice(i * dimension, (i + 1) * dimension)))
+    }
+    const out = new Float32Array(texts.length * dimension)
+    texts.forEach((text, i) => out.set(this.embeddings.get(text)!, i * dimension))
+    for (const oldest of this.embeddings.keys()) {
+      if (this.embeddings.size <= MAX_CACHED_EMBEDDINGS) break
+      this.embeddings.delete(oldest)
+    }
+    return out
   }
 
   private async run(rows: readonly EncodedPatient[], extra: Record<NewCodeKind, ort.Tensor>, modalityMasks?: Float32Array): Promise<Float32Array> {
