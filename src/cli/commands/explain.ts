@@ -41,7 +41,7 @@ function printResult(result: ExplanationResult): void {
       const shown = drug.codes.slice(0, 8)
       console.log(`  Codes (p − p without the code)${drug.codes.length > shown.length ? `, largest ${shown.length} of ${drug.codes.length}` : ''}:`)
       for (const c of shown) {
-        const label = `${c.kind} ${c.system ? `${c.system} ` : ''}${c.code}${c.title ? ` ${c.title}` : ''}${c.unknown ? ' (unknown to the model)' : ''}`
+        const label = `${c.kind} ${c.system ? `${c.system} ` : ''}${c.code}${c.title ? ` ${c.title}` : ''}${c.unknown ? ' (unknown to the model)' : ''}${c.fromTitle ? ' (new to the model, read from its title)' : ''}`
         console.log(`    ${signed(c.contribution)}  ${label}`)
       }
     }

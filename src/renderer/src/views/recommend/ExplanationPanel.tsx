@@ -143,6 +143,7 @@ function CodeContributions({ codes }: { codes: CodeContribution[] | null }) {
                       <code className="code">{code.code}</code>
                       {code.title ?? <span className="missing">no title</span>}
                       {code.unknown ? <span className="badge badge-unknown"> not in model vocabulary</span> : null}
+                      {code.fromTitle ? <span className="badge badge-unknown"> new to the model, read from its title</span> : null}
                     </span>
                     <span className="contribution-bar-track" aria-hidden="true">
                       <span
