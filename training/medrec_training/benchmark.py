@@ -6,15 +6,25 @@ Reads the app's patient database (default resources/demo.sqlite, built by `npm r
 patient-level 5-fold cross-validation for every model in the registry, writes models/BENCHMARK.md and
 models/benchmark.json, picks the model with the best mean VALIDATION Jaccard, retrains it on all
 folds and exports it to models/<id>/ (model.onnx, manifest.json, metrics.json, parity.json).
+
+Every (model, fold) pair is an independent job; `--workers` processes (default: one per CPU, at most
+8) run them, longest first by the previous run's timings, so a 2-core machine does the whole
+benchmark in about half the single-process time. Each worker rebuilds the same PreparedData from the
+database (checked by a fingerprint) and trains with `--threads` torch threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import multiprocessing
+import os
 import shutil
 import sys
 import time
+import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,16 +38,18 @@ from .harness import (
     DEFAULT_FOLDS,
     DEFAULT_SEED,
     CrossValidation,
+    FoldResult,
     PreparedData,
-    cross_validate,
+    describe_fold,
     prepare_data,
+    run_fold,
     reference_statistics,
     split_description,
     train_final,
 )
 from .metrics import Interval
 from .models import MODEL_REGISTRY, available_models
-from .models.base import ModelConfig
+from .models.base import MedRecModel, ModelConfig
 from .paths import data_dir, default_database_path, models_dir
 from .tasks import Vocabularies
 
@@ -184,7 +196,7 @@ def export_result(
     reference: dict[str, float],
     output: Path,
     default: bool,
-) -> None:
+) -> str:
     """Retrain one evaluated model on all folds and write models/<id>/ (model.onnx, manifest, metrics, parity)."""
     final_started = time.perf_counter()
     fit = train_final(result, data, config, seed)
@@ -226,7 +238,139 @@ def export_result(
         folder,
     )
     difference = run_parity(folder)
-    print(f"Shipped {result.model_id} to {folder} (retrained in {time.perf_counter() - final_started:.1f}s; ONNX parity max |Δ| {difference:.2e})")
+    return (
+        f"Shipped {result.model_id} to {folder} (retrained in {time.perf_counter() - final_started:.1f}s, CPU "
+        f"{fit.cpu_seconds:.1f}s for {fit.epochs_run} epochs; ONNX parity max |Δ| {difference:.2e})"
+    )
+
+# -- parallel jobs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """What a worker process needs to rebuild the parent's PreparedData, and the fingerprint it must match."""
+
+    database: str
+    data_dir: str
+    folds: int
+    with_knowledge: bool
+    threads: int
+    fingerprint: str
+
+    def load(self) -> PreparedData:
+        root = Path(self.data_dir)
+        return prepare_data(
+            Path(self.database),
+            structures_file=root / "knowledge" / "molecules" / "atc3_smiles.json",
+            folds=self.folds,
+            knowledge_loader=knowledge_loader(root) if self.with_knowledge else None,
+        )
+
+
+def data_fingerprint(data: PreparedData) -> str:
+    """Hash of the encoded samples and vocabularies: workers must train on exactly the parent's data."""
+    digest = hashlib.sha256()
+    samples = data.samples
+    for array in (samples.diagnoses, samples.procedures, samples.medications, samples.visit_mask, samples.targets, samples.patient_ids):
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    for vocabulary in (data.vocabularies.diagnosis, data.vocabularies.procedure, data.vocabularies.medication):
+        digest.update("\n".join(vocabulary.codes()).encode())
+    digest.update(str(sorted(data.ddi_matrices)).encode())
+    return digest.hexdigest()
+
+
+class JobFailed(RuntimeError):
+    """A job raised in a worker; the message carries the job and the worker's traceback."""
+
+
+_worker_data: PreparedData | None = None  # this process's data: set by the worker initialiser or in-process
+
+
+def _start_worker(source: DataSource) -> None:
+    global _worker_data
+    sys.stdout.reconfigure(line_buffering=True)  # lines from workers (e.g. pre-training) appear as they happen
+    torch.set_num_threads(source.threads)
+    data = source.load()
+    if data_fingerprint(data) != source.fingerprint:
+        raise JobFailed(f"worker {os.getpid()} built different data from {source.database}: was the database changed during the run?")
+    _worker_data = data
+
+
+def _fold_job(model_id: str, model_class: type[MedRecModel], config: ModelConfig, folds: int, seed: int, fold: int) -> tuple[str, FoldResult, int]:
+    assert _worker_data is not None, "worker not initialised"
+    try:
+        result, parameters = run_fold(model_class, _worker_data, config, folds, seed, fold)
+    except Exception as error:
+        raise JobFailed(f"{model_id} fold {fold + 1}/{folds} failed: {error}\n{traceback.format_exc()}") from None
+    return model_id, result, parameters
+
+
+def _export_job(result: CrossValidation, config: ModelConfig, folds: int, seed: int, database: Path, reference: dict[str, float], output: Path, default: bool) -> str:
+    assert _worker_data is not None, "worker not initialised"
+    try:
+        return export_result(result, _worker_data, config, folds, seed, database, reference, output, default)
+    except Exception as error:
+        raise JobFailed(f"exporting {result.model_id} failed: {error}\n{traceback.format_exc()}") from None
+
+
+class JobRunner:
+    """Runs jobs in this process (one worker) or in a pool of spawned worker processes.
+
+    Spawned, not forked: the parent has used torch and onnxruntime, whose thread pools do not survive a fork.
+    """
+
+    def __init__(self, data: PreparedData, source: DataSource, workers: int) -> None:
+        global _worker_data
+        self.workers = workers
+        self.pool = None
+        if workers > 1:
+            self.pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_start_worker, initargs=(source,))
+        else:
+            _worker_data = data
+
+    def run(self, function, jobs: list[tuple]):
+        """Results in completion order."""
+        if self.pool is None:
+            for job in jobs:
+                yield function(*job)
+            return
+        pending = [self.pool.apply_async(function, job) for job in jobs]
+        while pending:
+            finished = [task for task in pending if task.ready()]
+            if not finished:
+                pending[0].wait(0.2)
+                continue
+            for task in finished:
+                pending.remove(task)
+                yield task.get()  # re-raises a job's JobFailed here
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+def previous_fold_seconds(output: Path) -> dict[str, float]:
+    """Mean CPU seconds per fold of each model in the previous benchmark record (to start long jobs first)."""
+    try:
+        record = json.loads((output / BENCHMARK_RECORD).read_text(encoding="utf-8"))
+        return {
+            entry["model"]: float(np.mean([fold["cpuSeconds"] for fold in entry["folds"]]))
+            for entry in record.get("models", [])
+            if entry.get("folds")
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def default_workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
+
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -261,25 +405,68 @@ def run(arguments: argparse.Namespace) -> int:
     if data.knowledge_error:
         print(f"Drug knowledge unavailable ({data.knowledge_error}): DDI rates and knowledge-based models are skipped.")
 
-    results: list[CrossValidation] = []
+    evaluated: dict[str, type[MedRecModel]] = {}
     for model_id, model_class in models.items():
         if model_class.requires_knowledge and data.knowledge is None:
             skipped[model_id] = f"needs drug knowledge ({data.knowledge_error or 'disabled with --no-knowledge'})"
-            continue
-        model_started, model_cpu_started = time.perf_counter(), time.process_time()
-        print(f"{model_class.display_name} ({model_id}): {folds}-fold cross-validation")
-        result = cross_validate(model_id, model_class, data, config, folds, seed, log=print)
-        results.append(result)
-        summary = result.summary()
-        print(
-            f"{model_id}: jaccard {summary['jaccard'].format()}, f1 {summary['f1'].format()}, prauc {summary['prauc'].format()}, "
-            f"#meds {summary['meds'].format(2)} — {time.perf_counter() - model_started:.1f}s "
-            f"(CPU {time.process_time() - model_cpu_started:.1f}s)"
-        )
-    if not results:
+        else:
+            evaluated[model_id] = model_class
+    if not evaluated:
         print("No model could be evaluated.", file=sys.stderr)
         return 1
 
+    # Longest jobs first (by the previous run's timings), so no long job starts last on an otherwise idle pool.
+    expected = previous_fold_seconds(output)
+    typical = float(np.median(list(expected.values()))) if expected else 0.0
+    jobs = sorted(
+        ((model_id, model_class, config, folds, seed, fold) for model_id, model_class in evaluated.items() for fold in range(folds)),
+        key=lambda job: -expected.get(job[0], typical),
+    )
+    workers = min(arguments.workers, len(jobs))
+    source = DataSource(str(database), str(root), folds, not arguments.no_knowledge, arguments.threads, data_fingerprint(data))
+    print(f"Running {len(jobs)} (model, fold) jobs on {workers} worker process(es), {arguments.threads} torch thread(s) each")
+    fold_results: dict[str, list[FoldResult]] = {model_id: [] for model_id in evaluated}
+    parameters: dict[str, int] = {}
+    runner = JobRunner(data, source, workers)
+    try:
+        for model_id, fold_result, parameter_count in runner.run(_fold_job, jobs):
+            fold_results[model_id].append(fold_result)
+            parameters[model_id] = parameter_count
+            print(describe_fold(model_id, fold_result, folds))
+            if len(fold_results[model_id]) == folds:
+                finished = CrossValidation(model_id, evaluated[model_id], sorted(fold_results[model_id], key=lambda f: f.fold), parameter_count)
+                summary = finished.summary()
+                print(
+                    f"{model_id}: jaccard {summary['jaccard'].format()}, f1 {summary['f1'].format()}, prauc {summary['prauc'].format()}, "
+                    f"#meds {summary['meds'].format(2)} — {folds} folds {finished.train_seconds():.1f}s "
+                    f"(CPU {finished.cpu_seconds():.1f}s)"
+                )
+        results = [
+            CrossValidation(model_id, model_class, sorted(fold_results[model_id], key=lambda f: f.fold), parameters[model_id])
+            for model_id, model_class in evaluated.items()
+        ]
+        publish(results, data, config, arguments, database, output, skipped, runner)
+    finally:
+        runner.close()
+    print(
+        f"Wrote {output / 'BENCHMARK.md'}; total {time.perf_counter() - started:.1f}s wall "
+        f"(this process's CPU {time.process_time() - cpu_started:.1f}s; the workers' CPU is in the per-fold figures)"
+    )
+    return 0
+
+
+def publish(
+    results: list[CrossValidation],
+    data: PreparedData,
+    config: ModelConfig,
+    arguments: argparse.Namespace,
+    database: Path,
+    output: Path,
+    skipped: dict[str, str],
+    runner: JobRunner,
+) -> None:
+    """Pick the best model, export it (and the --export ones) through the job runner, write the record and the table."""
+    folds, seed = arguments.folds, arguments.seed
     best = max(results, key=lambda r: r.mean_validation_jaccard())
     reference = reference_statistics(data)
     output.mkdir(parents=True, exist_ok=True)
@@ -303,19 +490,15 @@ def run(arguments: argparse.Namespace) -> int:
                 shutil.rmtree(output / old_default)
         # The best model, then the models asked for by --export (e.g. nla-mmr, so it can be chosen in the app).
         also = [r for r in results if r.model_id in arguments.export.split(",") and r is not best]
-        for result in [best, *also]:
-            export_result(result, data, config, folds, seed, database, reference, output, default=result is best)
+        exports = [(result, config, folds, seed, database, reference, output, result is best) for result in [best, *also]]
+        for line in runner.run(_export_job, exports):
+            print(line)
         missing = [m for m in arguments.export.split(",") if m and m not in {r.model_id for r in results}]
         if missing:
             print(f"Not exported (not evaluated in this run): {', '.join(missing)}")
     (output / BENCHMARK_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     markdown = render_markdown(data, results, reference, None if arguments.no_export else best.model_id, folds, seed, skipped, database)
     (output / "BENCHMARK.md").write_text(markdown, encoding="utf-8")
-    print(
-        f"Wrote {output / 'BENCHMARK.md'}; total {time.perf_counter() - started:.1f}s "
-        f"(CPU {time.process_time() - cpu_started:.1f}s)"
-    )
-    return 0
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -329,7 +512,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-epochs", type=int, help="cap on training epochs (default: the model config's)")
     # One thread: these models run many small operations, where a second thread mostly waits (and on a
     # busy machine oversubscribed threads made training ~30x slower in our measurements).
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=default_workers(), help="parallel worker processes for the (model, fold) jobs (default: CPUs, at most 8)"
+    )
     parser.add_argument("--no-knowledge", action="store_true", help="skip drug knowledge (no DDI rates, no knowledge-based models)")
     parser.add_argument("--no-export", action="store_true", help="evaluate only; do not write a model folder")
     parser.add_argument(
@@ -338,6 +524,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated model ids exported to models/<id>/ besides the best one (default: nla-mmr,cafemed,mkmed; '' for none)",
     )
     arguments = parser.parse_args(argv)
+    if arguments.workers < 1 or arguments.threads < 1:
+        parser.error(f"--workers and --threads must be at least 1, got {arguments.workers} and {arguments.threads}")
     if arguments.folds < 2:
         parser.error(f"--folds must be at least 2, got {arguments.folds}")
     return arguments

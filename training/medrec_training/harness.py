@@ -150,6 +150,71 @@ def _samples_of(samples: EncodedSamples, patients: np.ndarray) -> EncodedSamples
     return samples.subset(np.nonzero(np.isin(samples.patient_ids, patients))[0])
 
 
+def fold_patients(samples: EncodedSamples, folds: int, seed: int, fold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fit, validation, test) patient ids of one fold: the test group, and a validation share of the rest."""
+    groups = patient_folds(samples.patient_ids, folds, seed)
+    test_patients = groups[fold]
+    train_patients = np.setdiff1d(np.unique(samples.patient_ids), test_patients)
+    validation_rng = np.random.default_rng(seed * 1000 + fold)
+    validation_count = max(1, int(round(VALIDATION_SHARE * len(train_patients))))
+    validation_patients = validation_rng.choice(train_patients, size=validation_count, replace=False)
+    return np.setdiff1d(train_patients, validation_patients), validation_patients, test_patients
+
+
+def run_fold(
+    model_class: type[MedRecModel],
+    data: PreparedData,
+    config: ModelConfig,
+    folds: int,
+    seed: int,
+    fold: int,
+) -> tuple[FoldResult, int]:
+    """Train on one fold's training patients, evaluate on its test patients: (result, parameter count).
+
+    Folds are independent of each other, so the benchmark can run them in separate processes.
+    """
+    samples = data.samples
+    fit_patients, validation_patients, test_patients = fold_patients(samples, folds, seed, fold)
+    test = _samples_of(samples, test_patients)
+    fit: FitResult = train_model(
+        model_class,
+        data.vocabularies.sizes(),
+        data.knowledge,
+        config.with_overrides(seed=seed + fold),
+        _samples_of(samples, fit_patients),
+        _samples_of(samples, validation_patients),
+    )
+    probabilities = predict(fit.model, test)
+    metrics = evaluate(test.targets, probabilities, test.patient_ids, fit.threshold, data.ddi_matrices)
+    multi_rows = np.nonzero(test.patient_visit_counts >= 2)[0]
+    multi = (
+        evaluate(test.targets[multi_rows], probabilities[multi_rows], test.patient_ids[multi_rows], fit.threshold, data.ddi_matrices)
+        if len(multi_rows)
+        else {}
+    )
+    result = FoldResult(
+        fold,
+        metrics,
+        multi,
+        fit.threshold,
+        fit.best_epoch,
+        fit.epochs_run,
+        fit.validation_jaccard,
+        fit.train_seconds,
+        fit.cpu_seconds,
+    )
+    return result, fit.model.parameter_count()
+
+
+def describe_fold(model_id: str, result: FoldResult, folds: int) -> str:
+    validation = result.validation_jaccard if result.validation_jaccard is not None else float("nan")
+    return (
+        f"  {model_id} fold {result.fold + 1}/{folds}: jaccard {result.metrics['jaccard']:.4f} (validation "
+        f"{validation:.4f}, threshold {result.threshold:.2f}, epoch {result.best_epoch}/{result.epochs_run}, "
+        f"{result.train_seconds:.1f}s, CPU {result.cpu_seconds:.1f}s)"
+    )
+
+
 def cross_validate(
     model_id: str,
     model_class: type[MedRecModel],
@@ -159,55 +224,14 @@ def cross_validate(
     seed: int = DEFAULT_SEED,
     log: Callable[[str], None] | None = None,
 ) -> CrossValidation:
-    samples = data.samples
-    groups = patient_folds(samples.patient_ids, folds, seed)
+    """All folds of one model in this process (the benchmark spreads (model, fold) jobs over processes)."""
     results: list[FoldResult] = []
     parameters = 0
-    for fold, test_patients in enumerate(groups):
-        train_patients = np.setdiff1d(np.unique(samples.patient_ids), test_patients)
-        validation_rng = np.random.default_rng(seed * 1000 + fold)
-        validation_count = max(1, int(round(VALIDATION_SHARE * len(train_patients))))
-        validation_patients = validation_rng.choice(train_patients, size=validation_count, replace=False)
-        fit_patients = np.setdiff1d(train_patients, validation_patients)
-        test = _samples_of(samples, test_patients)
-        fit: FitResult = train_model(
-            model_class,
-            data.vocabularies.sizes(),
-            data.knowledge,
-            config.with_overrides(seed=seed + fold),
-            _samples_of(samples, fit_patients),
-            _samples_of(samples, validation_patients),
-        )
-        parameters = fit.model.parameter_count()
-        probabilities = predict(fit.model, test)
-        metrics = evaluate(test.targets, probabilities, test.patient_ids, fit.threshold, data.ddi_matrices)
-        multi_rows = np.nonzero(test.patient_visit_counts >= 2)[0]
-        multi = (
-            evaluate(
-                test.targets[multi_rows], probabilities[multi_rows], test.patient_ids[multi_rows], fit.threshold, data.ddi_matrices
-            )
-            if len(multi_rows)
-            else {}
-        )
-        results.append(
-            FoldResult(
-                fold,
-                metrics,
-                multi,
-                fit.threshold,
-                fit.best_epoch,
-                fit.epochs_run,
-                fit.validation_jaccard,
-                fit.train_seconds,
-                fit.cpu_seconds,
-            )
-        )
+    for fold in range(folds):
+        result, parameters = run_fold(model_class, data, config, folds, seed, fold)
+        results.append(result)
         if log:
-            log(
-                f"  {model_id} fold {fold + 1}/{folds}: jaccard {metrics['jaccard']:.4f} (validation "
-                f"{fit.validation_jaccard if fit.validation_jaccard is not None else float('nan'):.4f}, threshold {fit.threshold:.2f}, "
-                f"epoch {fit.best_epoch}/{fit.epochs_run}, {fit.train_seconds:.1f}s, CPU {fit.cpu_seconds:.1f}s)"
-            )
+            log(describe_fold(model_id, result, folds))
     return CrossValidation(model_id, model_class, results, parameters)
 
 

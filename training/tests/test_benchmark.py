@@ -43,6 +43,24 @@ def test_benchmark_evaluates_models_writes_the_table_and_ships_the_best(syntheti
     assert f"`{synthetic_database.name}`" in markdown
 
 
+def test_worker_processes_give_the_same_folds_as_one_process(synthetic_database: Path, tmp_path: Path, capsys):
+    """(model, fold) jobs in spawned workers train on the same data with the same seeds as in-process."""
+    records = {}
+    for workers in ("1", "2"):
+        output = tmp_path / f"workers-{workers}"
+        arguments = ["--database", str(synthetic_database), "--models-dir", str(output), "--models", "logistic,retain",
+                     "--folds", "2", "--max-epochs", "2", "--no-knowledge", "--no-export", "--workers", workers]  # fmt: skip
+        assert main(arguments) == 0, capsys.readouterr().out
+        records[workers] = json.loads((output / "benchmark.json").read_text())
+    assert "on 2 worker process(es)" in capsys.readouterr().out
+    for alone, parallel in zip(records["1"]["models"], records["2"]["models"], strict=True):
+        assert alone["model"] == parallel["model"]
+        for fold_alone, fold_parallel in zip(alone["folds"], parallel["folds"], strict=True):
+            assert fold_alone["fold"] == fold_parallel["fold"]
+            assert fold_alone["metrics"] == pytest.approx(fold_parallel["metrics"], abs=1e-6)
+            assert fold_alone["threshold"] == fold_parallel["threshold"]
+
+
 def test_benchmark_on_a_missing_database_fails_with_a_message(tmp_path: Path, capsys):
     code = main(["--database", str(tmp_path / "absent.sqlite"), "--models-dir", str(tmp_path / "out")])
     assert code == 1

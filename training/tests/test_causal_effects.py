@@ -178,6 +178,31 @@ def test_cache_returns_the_same_estimate_for_the_same_training_set_only():
     assert estimate_effects_cached(other, SETTINGS) is not first
 
 
+def test_another_process_reads_the_estimate_from_the_disk_cache(tmp_path, monkeypatch):
+    """Parallel benchmark folds: a process with an empty memory cache gets the stored estimate, not a new one."""
+    from medrec_training.causal import effects as effects_module
+
+    monkeypatch.setenv("MEDREC_CACHE_DIR", str(tmp_path))
+    visits, _ = confounded_visits(n=1500, seed=7)
+    first = estimate_effects_cached(visits, SETTINGS)
+    stored = list((tmp_path / "causal").glob("effects-*.npz"))
+    assert len(stored) == 1
+    monkeypatch.setattr(effects_module, "_CACHE", type(effects_module._CACHE)())  # as in a fresh process
+    monkeypatch.setattr(effects_module, "estimate_effects", lambda *_: pytest.fail("estimated again despite the disk cache"))
+    again = estimate_effects_cached(visits, SETTINGS)
+    assert again is not first
+    for kind in ("diagnosis", "procedure"):
+        for name in ("effect", "standard_error", "q_value", "crude", "estimated", "treated_visits"):
+            np.testing.assert_array_equal(getattr(again.of(kind), name), getattr(first.of(kind), name))
+        assert again.of(kind).adjustment == first.of(kind).adjustment
+    assert again.settings == first.settings and again.visits == first.visits and again.tests == first.tests
+
+    stored[0].write_bytes(b"not an npz")  # a damaged file is estimated anew, never trusted
+    monkeypatch.setattr(effects_module, "_CACHE", type(effects_module._CACHE)())
+    monkeypatch.setattr(effects_module, "estimate_effects", lambda *_: first)
+    assert estimate_effects_cached(visits, SETTINGS) is first
+
+
 def test_settings_reject_values_that_make_no_sense():
     with pytest.raises(ValueError, match="alpha must lie in"):
         EffectSettings(alpha=1.5)

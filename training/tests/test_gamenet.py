@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import torch
-from test_knowledge_models import VOCAB, build, inputs_for, training_targets
+from test_knowledge_models import VOCAB, build, inputs_for
 
 from medrec_training.models.base import ModelConfig
 from medrec_training.models.gamenet import controllable_ddi_loss, ddi_penalty, target_ddi_rate

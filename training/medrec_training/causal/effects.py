@@ -65,11 +65,13 @@ import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy import stats
 
+from ..knowledge.cache import cache_dir, cache_lock, file_sha256, load_arrays, save_arrays
 from ..models.base import INDEX_OFFSET, PAD_INDEX, VocabSizes
 
 if TYPE_CHECKING:
@@ -445,28 +447,84 @@ def _estimate_effects(visits: TrainingVisits, settings: EffectSettings) -> Causa
 
 
 # --------------------------------------------------------------------------------------------------
-# Cache: CafeMed's variants and the final retraining see the same training sets more than once.
+# Cache: CafeMed's variants and the final retraining see the same training sets more than once, in
+# this process or (benchmark folds run in parallel processes) in another: remembered in memory, and on
+# disk under the training cache, keyed by the training visits, the settings and this file's code.
 
 _CACHE: OrderedDict[str, CausalEffects] = OrderedDict()
 _CACHE_SIZE = 8
+_CODE_KINDS: tuple[CodeKind, ...] = ("diagnosis", "procedure")
+_ARRAY_FIELDS = ("effect", "standard_error", "q_value", "crude", "estimated", "treated_visits")
 
 
 def _fingerprint(visits: TrainingVisits, settings: EffectSettings) -> str:
     digest = hashlib.sha256(repr(sorted(settings.to_json().items())).encode())
+    digest.update(file_sha256(Path(__file__)).encode())
     for array in (visits.diagnoses, visits.procedures, visits.drugs, visits.severity):
         digest.update(str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
 
 
+def _disk_path(key: str) -> Path:
+    return cache_dir() / "causal" / f"effects-{key[:24]}.npz"
+
+
+def _save_effects(path: Path, effects: CausalEffects) -> None:
+    arrays = {f"{kind}:{name}": getattr(effects.of(kind), name) for kind in _CODE_KINDS for name in _ARRAY_FIELDS}
+    meta = {
+        "adjustment": {
+            kind: {str(entry): [list(code) for code in codes] for entry, codes in effects.of(kind).adjustment.items()}
+            for kind in _CODE_KINDS
+        },
+        "settings": effects.settings.to_json(),
+        "visits": effects.visits,
+        "seconds": effects.seconds,
+        "timings": effects.timings,
+        "tests": effects.tests,
+    }
+    save_arrays(path, arrays, meta)
+
+
+def _load_effects(path: Path) -> CausalEffects | None:
+    if not path.is_file():
+        return None
+    try:
+        arrays, meta = load_arrays(path)
+
+        def code_effects(kind: CodeKind) -> CodeEffects:
+            adjustment = {int(entry): [(code[0], int(code[1])) for code in codes] for entry, codes in meta["adjustment"][kind].items()}
+            return CodeEffects(**{name: arrays[f"{kind}:{name}"] for name in _ARRAY_FIELDS}, adjustment=adjustment)
+
+        return CausalEffects(
+            diagnosis=code_effects("diagnosis"),
+            procedure=code_effects("procedure"),
+            settings=EffectSettings(**meta["settings"]),
+            visits=int(meta["visits"]),
+            seconds=float(meta["seconds"]),
+            timings=dict(meta["timings"]),
+            tests=int(meta["tests"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        path.unlink(missing_ok=True)  # a damaged cache file is re-estimated, never trusted
+        return None
+
+
 def estimate_effects_cached(visits: TrainingVisits, settings: EffectSettings | None = None) -> CausalEffects:
-    """estimate_effects, remembered for the last few training sets (keyed by their content)."""
+    """estimate_effects, remembered for the last few training sets (keyed by their content) and on disk."""
     settings = settings or EffectSettings()
     key = _fingerprint(visits, settings)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    effects = estimate_effects(visits, settings)
+    path = _disk_path(key)
+    effects = _load_effects(path)
+    if effects is None:
+        with cache_lock(path):
+            effects = _load_effects(path)  # estimated by a parallel process meanwhile
+            if effects is None:
+                effects = estimate_effects(visits, settings)
+                _save_effects(path, effects)
     _CACHE[key] = effects
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

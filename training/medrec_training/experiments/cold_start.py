@@ -32,7 +32,7 @@ import torch
 
 from ..benchmark import knowledge_loader
 from ..datasets import DatasetError
-from ..harness import DEFAULT_FOLDS, DEFAULT_SEED, VALIDATION_SHARE, PreparedData, patient_folds, prepare_data, split_description
+from ..harness import DEFAULT_FOLDS, DEFAULT_SEED, PreparedData, fold_patients, prepare_data, split_description
 from ..metrics import evaluate, summarize_folds
 from ..models import load_model_class
 from ..models.base import INDEX_OFFSET, PAD_INDEX, UNKNOWN_INDEX, ModelConfig
@@ -126,14 +126,9 @@ def probabilities_of(model, samples: EncodedSamples, diagnoses: np.ndarray | Non
 
 
 def split(samples: EncodedSamples, folds: int, seed: int, fold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row indices (fit, validation, test) of one fold, exactly as harness.cross_validate splits."""
-    test_patients = patient_folds(samples.patient_ids, folds, seed)[fold]
-    train_patients = np.setdiff1d(np.unique(samples.patient_ids), test_patients)
-    validation_rng = np.random.default_rng(seed * 1000 + fold)
-    validation_count = max(1, int(round(VALIDATION_SHARE * len(train_patients))))
-    validation_patients = validation_rng.choice(train_patients, size=validation_count, replace=False)
-    fit_patients = np.setdiff1d(train_patients, validation_patients)
+    """Row indices (fit, validation, test) of one fold, exactly as the harness splits."""
     rows = lambda patients: np.nonzero(np.isin(samples.patient_ids, patients))[0]  # noqa: E731
+    fit_patients, validation_patients, test_patients = fold_patients(samples, folds, seed, fold)
     return rows(fit_patients), rows(validation_patients), rows(test_patients)
 
 

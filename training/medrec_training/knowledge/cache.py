@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,29 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def cache_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path`.lock while computing what goes into `path`.
+
+    The benchmark runs folds in parallel processes that need the same cached result (e.g. MKMed's
+    pre-training corpus); the second one waits and then reads the file instead of computing it again.
+    Where fcntl is missing (Windows), it does not lock: both compute, and the atomic rename in
+    save_arrays keeps the file whole.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def load_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict]:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..knowledge.cache import cache_dir, cache_key, load_arrays, save_arrays
+from ..knowledge.cache import cache_dir, cache_key, cache_lock, load_arrays, save_arrays
 from ..knowledge.graph_encoders import MolecularGraphEncoder
 from ..knowledge.loader import load_knowledge_base
 from .corpus import (
@@ -412,19 +412,31 @@ def load_or_pretrain(
     corpus = load_corpus(root, use_cache=use_cache, log=log)
     pairs = tuple(sorted(coprescribed)) if KNOWLEDGE_GRAPH in settings.modalities else ()
     path = _cache_path(corpus, settings, pairs)
-    if use_cache and path.is_file():
-        try:
-            return _load(path)
-        except (OSError, ValueError, KeyError, TypeError):
-            path.unlink(missing_ok=True)  # a damaged cache file is retrained, never trusted
+    cached = _cached_encoder(path) if use_cache else None
+    if cached is not None:
+        return cached
     start = load_or_pretrain(settings, (), root, use_cache=use_cache, log=log) if pairs else None
-    if log:
-        what = (
-            f"fine-tuning {settings.finetune_epochs} epochs with {len(pairs)} co-prescription pairs"
-            if start is not None
-            else f"pre-training {settings.epochs} epochs"
-        )
-        log(f"Cross-modal encoder, {what}: {settings.describe()}")
-    encoder = pretrain(corpus, settings, atc_index_codes(root), pairs, root, log, start=start)
-    _save(path, encoder)
+    with cache_lock(path):
+        cached = _cached_encoder(path) if use_cache else None  # trained by a parallel process meanwhile
+        if cached is not None:
+            return cached
+        if log:
+            what = (
+                f"fine-tuning {settings.finetune_epochs} epochs with {len(pairs)} co-prescription pairs"
+                if start is not None
+                else f"pre-training {settings.epochs} epochs"
+            )
+            log(f"Cross-modal encoder, {what}: {settings.describe()}")
+        encoder = pretrain(corpus, settings, atc_index_codes(root), pairs, root, log, start=start)
+        _save(path, encoder)
     return PretrainedEncoder(**{**encoder.__dict__, "key": path.stem})
+
+
+def _cached_encoder(path: Path) -> PretrainedEncoder | None:
+    if not path.is_file():
+        return None
+    try:
+        return _load(path)
+    except (OSError, ValueError, KeyError, TypeError):
+        path.unlink(missing_ok=True)  # a damaged cache file is retrained, never trusted
+        return None
