@@ -70,6 +70,16 @@ def knowledge_loader(root: Path):
     return load
 
 
+@dataclass(frozen=True)
+class RunFacts:
+    """How the run was executed, for the table's timing section."""
+
+    workers: int
+    threads: int
+    cpus: int
+    wall_seconds: float  # from the start of the command to the last export
+
+
 def _cell(summary: dict[str, Interval], name: str, digits: int = 4) -> str:
     return summary[name].format(digits) if name in summary else "–"
 
@@ -83,6 +93,7 @@ def render_markdown(
     seed: int,
     skipped: dict[str, str],
     database: Path,
+    run_facts: RunFacts | None = None,
 ) -> str:
     ddi_names = list(data.ddi_matrices)
     header = ["Model", "Jaccard", "F1", "PRAUC", "#meds", *[f"DDI {n}" for n in ddi_names], "ECE", "Parameters", "Train time (s)", "CPU time (s)"]
@@ -108,9 +119,9 @@ def render_markdown(
         "- Threshold: chosen per fold on the validation patients (grid 0.05–0.95, best Jaccard), applied to the test fold.",
         "- Loss: 0.95 · BCE + 0.05 · multi-label margin (+ the model's own term, e.g. a DDI penalty); "
         "logistic regression uses BCE with L2 only.",
-        "- Times: train time is wall-clock seconds for all folds (without the final retraining), CPU time this "
-        "process's CPU seconds over the same work; training uses one thread, so on a busy machine the CPU time is "
-        "what an idle core would need.",
+        "- Times: train time is the wall-clock seconds of the model's folds added up (without the final retraining), "
+        "CPU time the CPU seconds of the same work; each fold trains on one torch thread in its own worker process, so "
+        "on a busy machine the CPU time is what an idle core would need.",
         "",
         "## All evaluated visits",
         "",
@@ -158,6 +169,20 @@ def render_markdown(
             f"| {result.model_class.display_name} | {_cell(summary, 'jaccard')} | {_cell(summary, 'f1')} | "
             f"{_cell(summary, 'prauc')} | {_cell(summary, 'meds', 2)} | {_cell(summary, 'visits', 0)} |"
         )
+    if run_facts is not None:
+        fold_cpu = sum(result.cpu_seconds() for result in results)
+        lines += [
+            "",
+            "## Run time",
+            "",
+            f"- Whole command, from reading the database to the last exported model: {run_facts.wall_seconds:.0f} s wall "
+            f"({run_facts.wall_seconds / 60:.1f} min) on a machine with {run_facts.cpus} CPU(s), {run_facts.workers} worker "
+            f"process(es) x {run_facts.threads} torch thread(s).",
+            f"- Cross-validation CPU time of all {len(results)} models: {fold_cpu:.0f} s (the sum of the CPU column).",
+        ]
+    notes = _family_notes(results)
+    if notes:
+        lines += ["", "## Model notes", ""] + [f"- {name}: {note}" for name, note in notes]
     lines += ["", "## Model selection", ""]
     for result in results:
         lines.append(
@@ -184,6 +209,18 @@ def render_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def _family_notes(results: list[CrossValidation]) -> list[tuple[str, str]]:
+    """Each model family's benchmark_note once (ablation subclasses inherit their parent's note)."""
+    seen: set[str] = set()
+    notes = []
+    for result in results:
+        note = result.model_class.benchmark_note
+        if note and note not in seen:
+            seen.add(note)
+            notes.append((result.model_class.family, note))
+    return notes
 
 
 def export_result(
@@ -364,12 +401,16 @@ def previous_fold_seconds(output: Path) -> dict[str, float]:
         return {}
 
 
-def default_workers() -> int:
+def available_cpus() -> int:
+    """CPUs this process may run on."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    return max(1, min(available_cpus(), 8))
 
 
 
@@ -445,7 +486,7 @@ def run(arguments: argparse.Namespace) -> int:
             CrossValidation(model_id, model_class, sorted(fold_results[model_id], key=lambda f: f.fold), parameters[model_id])
             for model_id, model_class in evaluated.items()
         ]
-        publish(results, data, config, arguments, database, output, skipped, runner)
+        publish(results, data, config, arguments, database, output, skipped, runner, started)
     finally:
         runner.close()
     print(
@@ -464,6 +505,7 @@ def publish(
     output: Path,
     skipped: dict[str, str],
     runner: JobRunner,
+    started: float,
 ) -> None:
     """Pick the best model, export it (and the --export ones) through the job runner, write the record and the table."""
     folds, seed = arguments.folds, arguments.seed
@@ -496,8 +538,12 @@ def publish(
         missing = [m for m in arguments.export.split(",") if m and m not in {r.model_id for r in results}]
         if missing:
             print(f"Not exported (not evaluated in this run): {', '.join(missing)}")
+    run_facts = RunFacts(runner.workers, arguments.threads, available_cpus(), time.perf_counter() - started)
+    record["run"] = {"workers": run_facts.workers, "threads": run_facts.threads, "cpus": run_facts.cpus, "wallSeconds": round(run_facts.wall_seconds, 1)}
     (output / BENCHMARK_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    markdown = render_markdown(data, results, reference, None if arguments.no_export else best.model_id, folds, seed, skipped, database)
+    markdown = render_markdown(
+        data, results, reference, None if arguments.no_export else best.model_id, folds, seed, skipped, database, run_facts
+    )
     (output / "BENCHMARK.md").write_text(markdown, encoding="utf-8")
 
 

@@ -117,6 +117,8 @@ class MedRecModel(nn.Module):
     requires_knowledge: ClassVar[bool] = False  # True: the harness refuses to build it without drug knowledge
     gradient_trained: ClassVar[bool] = True  # False: fitted by `fit_directly` instead of the training loop
     config_overrides: ClassVar[dict[str, Any]] = {}  # applied on top of the harness's ModelConfig
+    # How this implementation departs from or fills in its paper, printed once per family under the benchmark table.
+    benchmark_note: ClassVar[str | None] = None
 
     def __init__(self, vocab_sizes: VocabSizes, knowledge: Any | None, config: ModelConfig) -> None:
         super().__init__()

@@ -162,6 +162,14 @@ class CausalWeightGenerator(nn.Module):
 class CafeMed(MedRecModel):
     family = "cafemed"
     display_name = "CafeMed"
+    benchmark_note = (
+        "Causal effects estimated per fold on its training visits only: doubly robust effect on the treated of each "
+        "diagnosis/procedure on each drug, adjusting for the code's PC-simple neighbourhood (causal-learn G-squared tests), "
+        "code-profile components and severity covariates; Benjamini-Hochberg q <= 0.1 effects become constant tensors "
+        "(medrec_training/causal/effects.py states the assumptions). CWG turns them into patient-specific weights from the "
+        "visit representation; CHARM is diagnosis-procedure cross-attention. Ablations: static effects (no CWG), no CHARM, "
+        "no causal effects. DDI-aware loss on twosides-atc3 steering to the training visits' own DDI rate."
+    )
     paper = Paper(
         "CafeMed: Causal Attention Fusion Enhanced Medication Recommendation",
         "Ren, Ju & Lee, arXiv:2511.14064 (2025)",

