@@ -431,7 +431,10 @@ def run(arguments: argparse.Namespace) -> int:
             return 2
         models = {m: c for m, c in models.items() if m in wanted}
         skipped = {m: reason for m, reason in skipped.items() if m in wanted}
-    config = ModelConfig(seed=seed) if arguments.max_epochs is None else ModelConfig(seed=seed, max_epochs=arguments.max_epochs)
+    # data_dir: models that read open data themselves (MKMed's pre-training) use the same folder as the knowledge.
+    config = ModelConfig(seed=seed, options={"data_dir": str(root)})
+    if arguments.max_epochs is not None:
+        config = config.with_overrides(max_epochs=arguments.max_epochs)
 
     data = prepare_data(
         database,
