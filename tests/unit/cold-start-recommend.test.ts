@@ -1,5 +1,6 @@
 // NLA-MMR cold start wired into recommendation and explanation, on the real models/nla-mmr folder and a
-// temporary copy of the demo database (resources/demo.sqlite is only read). Patients are picked at test
+// temporary copy of the demo database (resources/demo.sqlite is only read; a fresh checkout builds the demo
+// from the open data first, as the e2e tests do). Patients are picked at test
 // time by what the current model's vocabulary knows, and every expectation is computed here from the
 // model files, so a re-exported model keeps these tests meaningful.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -11,7 +12,7 @@ import { openDatabase, type Db } from '../../src/main/services/db/database'
 import { explain } from '../../src/main/services/explain/explain'
 import { codeKey, encodePatient } from '../../src/main/services/inference/encode'
 import { ModelRegistry, type RegisteredModel } from '../../src/main/services/models/registry'
-import { modelsDir, resourcesDir } from '../../src/main/services/paths'
+import { dataDir, modelsDir, resourcesDir } from '../../src/main/services/paths'
 import { ColdStartModels } from '../../src/main/services/recommend/cold-start-runner'
 import { inputsHash } from '../../src/main/services/recommend/input-hash'
 import { type PreparedInput, prepareInput, round, type ServiceContext } from '../../src/main/services/recommend/prepare'
@@ -19,11 +20,12 @@ import { recommend, recommendMany } from '../../src/main/services/recommend/reco
 import { UNKNOWN_INDEX } from '../../src/main/services/models/vocabulary'
 import { ColdStartModel, codeText } from '../../src/main/services/text-encoder/cold-start'
 import type { RecommendationResult } from '../../src/shared/types'
+import { testDatabase, type TestDatabase } from '../e2e/demo-database'
 
-const demoPath = join(resourcesDir(), 'demo.sqlite')
 const nlaDir = join(modelsDir(), 'nla-mmr')
-const ready = existsSync(demoPath) && existsSync(join(nlaDir, 'manifest.json'))
-if (!ready) console.warn('cold-start-recommend.test: needs resources/demo.sqlite (npm run setup) and models/nla-mmr; skipped')
+const hasDemo = existsSync(join(resourcesDir(), 'demo.sqlite')) || existsSync(join(dataDir(), 'ehr'))
+const ready = hasDemo && existsSync(join(nlaDir, 'manifest.json'))
+if (!ready) console.warn('cold-start-recommend.test: needs the demo database (or the open data to build it) and models/nla-mmr; skipped')
 
 /** Titles straight from code_titles, independently of the services' reading of them. */
 function storeTitles(db: Db): (kind: 'diagnosis' | 'procedure', key: string) => string | undefined {
@@ -60,10 +62,13 @@ describe.skipIf(!ready)('NLA-MMR cold start in recommendation and explanation', 
   /** A patient whose every code the model knows. */
   let knownPatient: number
 
+  let demo: TestDatabase | undefined
+
   beforeAll(async () => {
+    demo = await testDatabase()
     dir = mkdtempSync(join(tmpdir(), 'medrec-cold-start-'))
     dbPath = join(dir, 'demo.sqlite')
-    const source = openDatabase(demoPath, { readonly: true })
+    const source = openDatabase(demo.path, { readonly: true })
     source.exec(`VACUUM INTO '${dbPath.replace(/'/g, "''")}'`)
     source.close()
     const db = openDatabase(dbPath)
@@ -104,6 +109,7 @@ describe.skipIf(!ready)('NLA-MMR cold start in recommendation and explanation', 
     await ctx?.registry.close()
     ctx?.db.close()
     if (dir) rmSync(dir, { recursive: true, force: true })
+    demo?.remove()
   })
 
   it('feeds titled codes new to the model through their titles, reports them, and equals a direct cold-start run', async () => {

