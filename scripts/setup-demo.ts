@@ -1,7 +1,8 @@
-// npm run setup [-- --out <file>] [--data-dir <dir>] [--json]
+// npm run setup [-- --out <file>] [--data-dir <dir>] [--json] [--if-missing]
 // Builds the demo patient database (resources/demo.sqlite) from the open MIMIC-IV demo and eICU demo
 // in ../shared/data/ehr (or $MEDREC_DATA_DIR/ehr): progress on stderr, the import reports on stdout.
 // The file is built beside the target and renamed into place, so a failure leaves no half database.
+import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { buildDemoDatabase } from '../src/main/services/importers'
@@ -14,20 +15,26 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       'data-dir': { type: 'string' },
       json: { type: 'boolean', default: false },
+      'if-missing': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     }
   })
   if (values.help) {
-    console.log(`Usage: npm run setup [-- --out <file>] [--data-dir <dir>] [--json]
+    console.log(`Usage: npm run setup [-- --out <file>] [--data-dir <dir>] [--json] [--if-missing]
 
 Builds the demo patient database from the MIMIC-IV demo and the eICU demo.
   --out <file>       output file (default: resources/demo.sqlite)
   --data-dir <dir>   open data folder holding ehr/ and knowledge/ (default: $MEDREC_DATA_DIR or ../shared/data)
-  --json             print the import reports as JSON`)
+  --json             print the import reports as JSON
+  --if-missing       do nothing when the output file exists (npm run bench:models uses it)`)
     return 0
   }
   const out = resolve(values.out ?? resolve(resourcesDir(), 'demo.sqlite'))
   const data = resolve(values['data-dir'] ?? dataDir())
+  if (values['if-missing'] && existsSync(out)) {
+    console.error(`Demo database: using ${out} (delete it or run npm run setup to rebuild).`)
+    return 0
+  }
   const printProgress = progressPrinter()
   const started = performance.now()
   const reports = await buildDemoDatabase(out, { dataDir: data, onProgress: (p) => printProgress({ ...p, phase: `[${p.format}] ${p.phase}` }) })
