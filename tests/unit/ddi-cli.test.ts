@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { UsageError } from '../../src/cli/command'
 import { command } from '../../src/cli/commands/ddi'
+import { listAudit } from '../../src/main/services/audit/audit'
+import { openDatabase } from '../../src/main/services/db/database'
 import { buildKnowledgeBase } from '../../src/main/services/knowledge/build'
 import type { DdiCheckResult } from '../../src/shared/types'
 
@@ -13,12 +15,15 @@ const fixtureDir = join(__dirname, '..', 'fixtures', 'knowledge')
 describe('medrec ddi', () => {
   let dir: string
   let kbPath: string
+  let dbPath: string
   let output: string[]
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'medrec-ddi-cli-'))
     kbPath = join(dir, 'knowledge.sqlite')
     buildKnowledgeBase(kbPath, fixtureDir, { curatedTablePath: join(fixtureDir, 'curated.csv') })
+    dbPath = join(dir, 'patients.sqlite') // an empty patient store: it holds the audit log
+    openDatabase(dbPath).close()
   })
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
   afterEach(() => vi.restoreAllMocks())
@@ -26,8 +31,32 @@ describe('medrec ddi', () => {
   async function run(...args: string[]): Promise<number> {
     output = []
     vi.spyOn(console, 'log').mockImplementation((...parts: unknown[]) => void output.push(parts.join(' ')))
-    return command.run(['--kb', kbPath, ...args])
+    return command.run(['--kb', kbPath, '--db', dbPath, ...args])
   }
+
+  it('writes every check to the audit log, and refuses to check without one', async () => {
+    const auditRows = () => {
+      const db = openDatabase(dbPath, { readonly: true })
+      try {
+        return listAudit(db).filter((e) => e.kind === 'ddi-check')
+      } finally {
+        db.close()
+      }
+    }
+    const before = auditRows().length
+    expect(await run('warfarin', 'ibuprofen', '--user', 'pharmacist-a')).toBe(0)
+    const entries = auditRows()
+    expect(entries).toHaveLength(before + 1)
+    const latest = entries.find((e) => e.userName === 'pharmacist-a')!
+    const outputs = latest.outputs as { drugs: Array<{ input: string }>; warnings: Array<{ severity: string }> }
+    expect(outputs.drugs.map((d) => d.input)).toEqual(['warfarin', 'ibuprofen'])
+    expect(outputs.warnings[0]).toMatchObject({ severity: 'Major' })
+    expect(output.join('\n')).toContain(`Audit entry ${latest.id}.`)
+
+    const missing = join(dir, 'absent.sqlite')
+    await expect(command.run(['--kb', kbPath, '--db', missing, 'warfarin', 'ibuprofen'])).rejects.toThrow(/No patient database at .*absent\.sqlite for the audit log/)
+    expect(auditRows()).toHaveLength(before + 1)
+  })
 
   it('prints warnings by tier with source and license, then the coverage statement', async () => {
     expect(await run('warfarin', 'ibuprofen', 'acetaminophen', 'C01AA05', 'N06AB06')).toBe(0)

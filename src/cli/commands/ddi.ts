@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util'
 import type { DdiCheckResult, DdiTier } from '../../shared/types'
 import type { CliCommand } from '../command'
-import { UsageError } from '../command'
+import { DEFAULT_DB_HELP, UsageError } from '../command'
 
 const usage = `Usage:
-  medrec ddi <drug...> [--json] [--kb <file>] [--members <n>]
+  medrec ddi <drug...> [--json] [--kb <file>] [--members <n>] [--db <file>] [--user <name>]
   medrec ddi --sources [--json] [--kb <file>]
   medrec ddi --coverage [--json] [--kb <file>]
   medrec ddi --load-table <file.csv> [--covers all|<groups>] [--kb <file>]
@@ -15,13 +15,16 @@ Checks every pair of the given drugs for interactions and prints the warnings by
 license, then which sources were checked and which ATC group pairs no source covers.
 
 Drugs are ATC level-5 codes (C01AA05), ATC level-3 classes (N02B) or drug names ("digoxin"); quote names
-with spaces. Absence of a warning is never proof that a combination is safe.
+with spaces. Absence of a warning is never proof that a combination is safe. Every check is written to
+the audit log of the patient database (who, when, the drugs checked, the warnings found).
 
 Options:
   --json                 print the full result as JSON
   --kb <file>            knowledge base (default: $MEDREC_KB or resources/knowledge.sqlite; build it with
                          "npm run knowledge")
   --members <n>          member drug pairs listed per class-level warning (default 10; counts cover all)
+  --db <path>            ${DEFAULT_DB_HELP}; holds the audit log
+  --user <name>          who checks, for the audit log (default: the OS user)
   --sources              list the interaction sources with version, license and coverage
   --coverage             measured drug pairs per ATC anatomical group pair and source; "-" marks group
                          pairs the source does not claim to cover
@@ -106,6 +109,17 @@ function formatCoverage(cells: { sourceKey: string; groupA: string; groupB: stri
   return lines.join('\n')
 }
 
+async function openAuditDatabase(path: string | undefined) {
+  const { existsSync } = await import('node:fs')
+  const { openDatabase } = await import('../../main/services/db/database')
+  const { defaultDatabasePath } = await import('../../main/services/paths')
+  const databasePath = path ?? defaultDatabasePath()
+  if (!existsSync(databasePath)) {
+    throw new Error(`No patient database at ${databasePath} for the audit log of this check: run "npm run setup", import patients (medrec import …) or give --db.`)
+  }
+  return openDatabase(databasePath)
+}
+
 export const command: CliCommand = {
   name: 'ddi',
   summary: 'check drugs (ATC codes or names) for interactions, by severity, with sources and coverage',
@@ -124,7 +138,9 @@ export const command: CliCommand = {
           coverage: { type: 'boolean', default: false },
           'load-table': { type: 'string' },
           covers: { type: 'string' },
-          'unload-table': { type: 'string' }
+          'unload-table': { type: 'string' },
+          db: { type: 'string' },
+          user: { type: 'string' }
         }
       })
     } catch (error) {
@@ -177,16 +193,34 @@ export const command: CliCommand = {
         maxMembers = Number(values.members)
         if (!Number.isInteger(maxMembers) || maxMembers < 0) throw new UsageError(`--members takes a whole number, not "${values.members}"`)
       }
-      let result
+      // The audit log is required for a check: a missing patient database fails before anything is checked.
+      const auditDb = await openAuditDatabase(values.db)
       try {
-        result = service.check(positionals, { maxMembers })
-      } catch (error) {
-        // An unknown drug is bad input, but the usage text would bury the suggestions: print the message alone.
-        if (error instanceof UnknownDrugError) throw new Error(error.message)
-        throw error
+        let result
+        try {
+          result = service.check(positionals, { maxMembers })
+        } catch (error) {
+          // An unknown drug is bad input, but the usage text would bury the suggestions: print the message alone.
+          if (error instanceof UnknownDrugError) throw new Error(error.message)
+          throw error
+        }
+        const { auditDdiCheck } = await import('../../main/services/audit/audit')
+        const auditId = auditDdiCheck(auditDb, {
+          drugs: result.drugs.map((d) => d.input),
+          userName: values.user,
+          outputs: {
+            drugs: result.drugs.map((d) => ({ input: d.input, label: d.label, atcCodes: d.atcCodes })),
+            warnings: result.warnings.map((w) => ({ a: w.a, b: w.b, severity: w.severity, tier: w.tier, level: w.level })),
+            checkedSources: result.checkedSources,
+            statement: result.statement
+          }
+        })
+        if (values.json) console.log(JSON.stringify({ ...result, auditId }, null, 2))
+        else console.log(`${formatResult(result)}\nAudit entry ${auditId}.`)
+        return 0
+      } finally {
+        auditDb.close()
       }
-      console.log(values.json ? JSON.stringify(result, null, 2) : formatResult(result))
-      return 0
     } finally {
       service.close()
     }
