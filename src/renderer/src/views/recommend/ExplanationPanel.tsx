@@ -207,7 +207,8 @@ function MoleculePanel({ state, atc3 }: { state: { status: string; data: ClassMo
         </code>
         {data.source ? (
           <p className="source-line">
-            {data.source.name}. License: {data.source.license}. Drawn with RDKit.
+            {data.source.name}. License: {data.source.license}. Drawn with RDKit. These are the structures the models
+            learned from: a research mapping of drugs to ATC3 classes, not checked drug by drug against WHO ATC membership.
           </p>
         ) : null}
       </>
