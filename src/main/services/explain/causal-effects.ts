@@ -92,7 +92,7 @@ function sha256(bytes: Uint8Array): string {
 }
 
 /** Reads a file named in manifest.extraFiles and checks its sha256 (the registry does too; this keeps the reader safe alone). */
-function readHashed(directory: string, manifest: ModelManifest, file: string): Uint8Array | null {
+function readHashed(directory: string, manifest: ModelManifest, file: string): { bytes: Uint8Array; sha256: string; path: string } | null {
   const listed = manifest.extraFiles?.find((f) => f.file === file)
   if (!listed) return null
   const path = join(directory, file)
@@ -100,7 +100,31 @@ function readHashed(directory: string, manifest: ModelManifest, file: string): U
   const bytes = readFileSync(path)
   const actual = sha256(bytes)
   if (actual !== listed.sha256) throw new CausalEffectsError(`${path}: sha256 is ${actual} but manifest.json says ${listed.sha256}`)
-  return bytes
+  return { bytes, sha256: actual, path }
+}
+
+// Parsing the effect table and creating the weights session cost ~50 ms per explanation; both are kept per
+// (file, verified sha256). Every call still reads and hashes the files, so a file changed after loading is
+// caught as before, and a changed file simply misses the cache.
+const CACHED_FILES = 4
+const parsedTables = new Map<string, CausalEffectTable>()
+const weightSessions = new Map<string, Promise<ort.InferenceSession>>()
+
+function remember<T>(cache: Map<string, T>, key: string, make: () => T, evicted?: (value: T) => void): T {
+  const found = cache.get(key)
+  if (found !== undefined) {
+    cache.delete(key) // most recently used last
+    cache.set(key, found)
+    return found
+  }
+  const value = make()
+  cache.set(key, value)
+  while (cache.size > CACHED_FILES) {
+    const [oldestKey, oldest] = cache.entries().next().value as [string, T]
+    cache.delete(oldestKey)
+    evicted?.(oldest)
+  }
+  return value
 }
 
 export class CausalEffectTable {
@@ -111,9 +135,11 @@ export class CausalEffectTable {
 
   /** The table of a model folder; null when the model ships none (every family but CafeMed). */
   static load(directory: string, manifest: ModelManifest): CausalEffectTable | null {
-    const bytes = readHashed(directory, manifest, CAUSAL_EFFECTS_FILE)
-    if (!bytes) return null
-    return CausalEffectTable.parse(Buffer.from(bytes).toString('utf8'), manifest, join(directory, CAUSAL_EFFECTS_FILE))
+    const file = readHashed(directory, manifest, CAUSAL_EFFECTS_FILE)
+    if (!file) return null
+    // The key includes the manifest's medication vocabulary size, which parse() checks the table against.
+    const key = `${file.path}\n${file.sha256}\n${manifest.id}\n${manifest.vocabularies.medication.entries.length}`
+    return remember(parsedTables, key, () => CausalEffectTable.parse(Buffer.from(file.bytes).toString('utf8'), manifest, file.path))
   }
 
   /** Parses and checks a document against the manifest's vocabularies; errors name the file and the field. */
@@ -239,14 +265,28 @@ export interface CausalWeights {
 
 /** Runs causal-weights.onnx for one patient (all modalities present): per-slot weights [slots × medications] of each kind. */
 export async function runCausalWeights(directory: string, manifest: ModelManifest, patient: EncodedPatient): Promise<CausalWeights> {
-  const bytes = readHashed(directory, manifest, CAUSAL_WEIGHTS_FILE)
-  if (!bytes) throw new CausalEffectsError(`Model ${manifest.id} ships no ${CAUSAL_WEIGHTS_FILE}`)
-  const path = join(directory, CAUSAL_WEIGHTS_FILE)
+  const file = readHashed(directory, manifest, CAUSAL_WEIGHTS_FILE)
+  if (!file) throw new CausalEffectsError(`Model ${manifest.id} ships no ${CAUSAL_WEIGHTS_FILE}`)
+  const { path } = file
   const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = manifest.limits
-  // onnxruntime's own messages do not say which file; these do.
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] }).catch((error: unknown) => {
-    throw new CausalEffectsError(`${path}: onnxruntime cannot load it (${firstLine(error)})`)
-  })
+  const key = `${path}\n${file.sha256}`
+  const creating = remember(
+    weightSessions,
+    key,
+    // onnxruntime's own messages do not say which file; these do.
+    () =>
+      ort.InferenceSession.create(file.bytes, { executionProviders: ['cpu'] }).catch((error: unknown) => {
+        throw new CausalEffectsError(`${path}: onnxruntime cannot load it (${firstLine(error)})`)
+      }),
+    (evicted) => void evicted.then((session) => session.release()).catch(() => undefined)
+  )
+  let session: ort.InferenceSession
+  try {
+    session = await creating
+  } catch (error) {
+    weightSessions.delete(key) // a failed load is not remembered
+    throw error
+  }
   try {
     const outputs = await session
       .run(
@@ -274,7 +314,8 @@ export async function runCausalWeights(directory: string, manifest: ModelManifes
       )
     }
     return { diagnosis, procedure }
-  } finally {
-    await session.release()
+  } catch (error) {
+    if (error instanceof CausalEffectsError) throw error
+    throw new CausalEffectsError(`${path}: ${firstLine(error)}`)
   }
 }
