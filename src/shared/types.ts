@@ -101,7 +101,7 @@ export interface ImportReport {
   codesWithoutTitle?: number
   /** Of mappedBy.name: eICU rows mapped through other rows with the same HICL number. */
   mappedBySharedId?: number
-  /** Rows stored in the medications table: consecutive source rows of one drug in one visit fold into one. */
+  /** Rows stored in the medications table: all source rows of one drug in one visit fold into one. */
   storedMedicationRows?: number
 }
 

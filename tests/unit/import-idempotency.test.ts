@@ -123,6 +123,44 @@ describe('the import store', () => {
     expect(mapped).toBeGreaterThanOrEqual(5)
     expect(mapped).toBeLessThan(names.length)
   })
+
+  it('folds every row of a drug in a visit into one row, wherever the rows are in the file, in first-appearance order', () => {
+    const db = space.db()
+    db.exec('BEGIN')
+    const runId = Number(
+      db.prepare(`INSERT INTO import_runs (format, source_dir, input_fingerprint, started_at, status, report_json) VALUES ('mimic-iv', '/x', 'f', 'now', 'completed', '{}')`).run()
+        .lastInsertRowid
+    )
+    const store = new ImportStore(db, 'mimic-iv', runId)
+    const patient = store.patient('p1', 'F')
+    const visit = (id: string) => store.visit({ patientId: patient, sourceVisitId: id, admitTime: null, dischargeTime: null, sortKey: id, orderLabel: id })
+    const first = visit('v1')
+    const second = visit('v2')
+    // Rows of two admissions interleaved, as in MIMIC-IV's prescriptions file; a drug repeats in both.
+    const rows: Array<[number, string, string | null]> = [
+      [second, 'Heparin', '2150-01-02T08:00:00'],
+      [first, 'Vancomycin', '2150-01-01T12:00:00'],
+      [second, 'Insulin', null],
+      [first, 'Heparin', '2150-01-01T09:00:00'],
+      [second, 'Heparin', '2150-01-01T23:00:00'],
+      [first, 'Vancomycin', null],
+      [first, 'Vancomycin', '2150-01-01T06:00:00'],
+      [second, 'Insulin', null]
+    ]
+    const mapDrug = () => ({ atc5: null, atc3: null, method: 'unmapped' as const })
+    for (const [visitId, name, start] of rows) store.medication(visitId, { rawName: name, ndc: null, gsn: null, otherId: null }, start, mapDrug)
+    expect(store.counts).toMatchObject({ medications: 8, storedMedicationRows: 4 })
+    store.finish()
+    db.exec('COMMIT')
+    const stored = db.prepare('SELECT visit_id, raw_name, start_time, order_count FROM medications ORDER BY id').all()
+    expect(stored).toEqual([
+      // Earliest known start; a drug's rows come in the order each drug first appears for its visit.
+      { visit_id: first, raw_name: 'Vancomycin', start_time: '2150-01-01T06:00:00', order_count: 3 },
+      { visit_id: first, raw_name: 'Heparin', start_time: '2150-01-01T09:00:00', order_count: 1 },
+      { visit_id: second, raw_name: 'Heparin', start_time: '2150-01-01T23:00:00', order_count: 2 },
+      { visit_id: second, raw_name: 'Insulin', start_time: null, order_count: 2 }
+    ])
+  })
 })
 
 describe.skipIf(!HAS_OPEN_DATA)('demo database builder', () => {

@@ -125,6 +125,14 @@ describe.skipIf(!HAS_OPEN_DATA)('the MIMIC-IV demo', () => {
     // 722 procedure rows, 55 of them a code repeated within the same admission.
     expect(report.procedureCodes + (report.skippedRows?.['procedure code repeated within the same visit'] ?? 0)).toBe(722)
     expect(report.mappedDrugs / rows).toBeGreaterThan(0.94)
+    // The demo's file interleaves admissions; every row of a drug in an admission still folds into one.
+    expect(db.prepare('SELECT sum(order_count) FROM medications').pluck().get()).toBe(rows)
+    const repeatedDrugRows = db
+      .prepare(`SELECT count(*) FROM (SELECT 1 FROM medications GROUP BY visit_id, raw_name, ndc, gsn, other_id HAVING count(*) > 1)`)
+      .pluck()
+      .get()
+    expect(repeatedDrugRows).toBe(0)
+    console.log(`MIMIC-IV demo: ${report.storedMedicationRows} stored medication rows for ${rows} source rows`)
     expect(db.prepare('SELECT count(*) FROM visits WHERE admit_time IS NULL').pluck().get()).toBe(0)
     // Every patient's visits are in admission-time order.
     const outOfOrder = db

@@ -30,8 +30,11 @@ import { resolveLayout, type Layout } from './layout'
 import { importMimic } from './mimic'
 import { ImportStore } from './store'
 
-/** Bump when the importer's output for the same input changes, so unchanged files re-import. */
-export const IMPORTER_VERSION = 1
+/**
+ * Bump when the importer's output for the same input changes, so unchanged files re-import.
+ * 2: every source row of a drug in a visit folds into one medications row (1 folded only consecutive rows).
+ */
+export const IMPORTER_VERSION = 2
 
 export const EHR_FORMATS: readonly EhrFormat[] = ['mimic-iv', 'mimic-iii', 'eicu']
 

@@ -1,12 +1,16 @@
 // The write side of an import: prepared statements over the schema-v1 tables, called synchronously
-// per parsed batch inside the import's one transaction. Child rows (codes, medications) go through
-// multi-row INSERTs, which cost a fraction of one statement call per row at tens of millions of rows.
-// Call flush() before reading back what this import wrote.
+// per parsed batch inside the import's one transaction. Child rows (codes, staged medication orders)
+// go through multi-row INSERTs, which cost a fraction of one statement call per row at tens of millions
+// of rows. Call flush() before reading back what this import wrote.
 //
-// Cost at scale (bench/import.ts, synthetic MIMIC-IV cohort): one SQLite row per prescription (~63 per
-// admission) was about half the CPU. Consecutive rows of the same drug in the same visit are therefore
-// folded into one medications row with order_count (schema v3); a visit whose rows come back later in
-// the file simply gets another row for that drug.
+// Medications (importer version 2): all source rows of the same drug in the same visit fold into one
+// medications row whose order_count says how many rows it stands for and whose start_time is the
+// earliest start; rows within a visit keep the order in which each drug first appears in the file.
+// Prescription files interleave admissions (MIMIC-IV's does), so rows are first staged narrow
+// (visit, drug id, start) in an unindexed temporary table and folded with one INSERT … SELECT … GROUP BY
+// at flush(). Cost at scale (bench/import.ts): writing one medications row per prescription into the
+// indexed table in file order was over half the import's CPU; the staged rows are cheap appends, and
+// the folded rows are written in visit order, so each visit's rows sit together for the timeline.
 import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/types'
 import type { Db } from '../db/database'
 import type { DrugMapping } from '../reference'
@@ -80,15 +84,18 @@ export class ImportStore {
   private readonly deleteChildren: Array<ReturnType<Db['prepare']>>
   private readonly diagnoses: BatchedInsert
   private readonly procedures: BatchedInsert
-  private readonly medications: BatchedInsert
+  /** Medication source rows staged as (visit, drug id, start time) until foldStagedOrders(). */
+  private readonly stagedOrders: BatchedInsert
+  private readonly foldOrders
+  /** Staged rows not folded yet (0: nothing to fold). */
+  private stagedSinceFold = 0
+  /** Rows the folds wrote to medications. */
+  private storedMedicationRows = 0
   private readonly insertProduct
   /** Drug key → row id in temp.import_drug_products, and that drug's ATC mapping. */
   private readonly productIds = new Map<string, number>()
   private productMappings: DrugMapping[] = []
-  /** The visit whose medication rows are being folded, and per drug id: source rows seen, earliest start. */
-  private foldingVisitId: number | null = null
-  private readonly foldedOrders = new Map<number, { count: number; startTime: string | null }>()
-  /** Source medication rows given to medication() (stored rows are fewer: see foldedOrders). */
+  /** Source medication rows given to medication() (stored rows are fewer: see foldStagedOrders). */
   private medicationSourceRows = 0
   private readonly titleOverwrite: BatchedInsert
   private readonly titleKeep: BatchedInsert
@@ -128,13 +135,19 @@ export class ImportStore {
     this.insertProduct = db.prepare(
       'INSERT INTO temp.import_drug_products (id, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
     )
-    this.medications = new BatchedInsert(
-      db,
-      (valuesList) =>
-        `INSERT INTO medications (visit_id, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method, start_time, order_count)
-         SELECT v.column1, p.raw_name, p.ndc, p.gsn, p.other_id, p.atc5, p.atc3, p.mapping_method, v.column3, v.column4
-         FROM (VALUES ${valuesList}) AS v JOIN temp.import_drug_products AS p ON p.id = v.column2`,
-      4
+    // The staged rows' rowid is their order in the file. No index: rows are only appended, then read
+    // once, sorted, by the fold.
+    db.exec(`CREATE TEMP TABLE IF NOT EXISTS import_medication_orders (visit_id INTEGER NOT NULL, product_id INTEGER NOT NULL, start_time TEXT)`)
+    db.exec('DELETE FROM temp.import_medication_orders')
+    this.stagedOrders = new BatchedInsert(db, plainInsert('INSERT INTO temp.import_medication_orders (visit_id, product_id, start_time)'), 3)
+    // min() skips NULL start times, so a fold's start is its earliest known one (ISO text sorts by time).
+    this.foldOrders = db.prepare(
+      `INSERT INTO medications (visit_id, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method, start_time, order_count)
+       SELECT o.visit_id, p.raw_name, p.ndc, p.gsn, p.other_id, p.atc5, p.atc3, p.mapping_method, o.start_time, o.order_count
+       FROM (SELECT visit_id, product_id, min(start_time) AS start_time, count(*) AS order_count, min(rowid) AS first_row
+             FROM temp.import_medication_orders GROUP BY visit_id, product_id) AS o
+       JOIN temp.import_drug_products AS p ON p.id = o.product_id
+       ORDER BY o.visit_id, o.first_row`
     )
     this.titleOverwrite = new BatchedInsert(
       db,
@@ -211,17 +224,13 @@ export class ImportStore {
    */
   medication(visitId: number, drug: DrugInput, startTime: string | null, mapDrug: (drug: DrugInput) => DrugMapping): DrugMapping {
     const key = `${drug.rawName}\u0001${drug.ndc ?? ''}\u0001${drug.gsn ?? ''}\u0001${drug.otherId ?? ''}`
-    if (visitId !== this.foldingVisitId) {
-      this.writeFoldedOrders()
-      this.foldingVisitId = visitId
-    }
     this.medicationSourceRows++
     let id = this.productIds.get(key)
     if (id === undefined) {
       if (this.productIds.size >= this.maxProducts) {
-        // Rows already written hold copies, so the table can start over (pending rows first).
-        this.writeFoldedOrders()
-        this.medications.flush()
+        // Staged rows refer to the table's ids: fold them first. A visit with rows on both sides of
+        // a refill then has two rows for a drug (only past maxProducts distinct drugs).
+        this.foldStagedOrders()
         this.db.exec('DELETE FROM temp.import_drug_products')
         this.productIds.clear()
         this.productMappings = []
@@ -232,20 +241,18 @@ export class ImportStore {
       this.productIds.set(key, id)
       this.productMappings[id] = mapping
     }
-    const folded = this.foldedOrders.get(id)
-    if (!folded) this.foldedOrders.set(id, { count: 1, startTime })
-    else {
-      folded.count++
-      if (startTime !== null && (folded.startTime === null || startTime < folded.startTime)) folded.startTime = startTime
-    }
+    this.stagedOrders.add(visitId, id, startTime)
+    this.stagedSinceFold++
     return this.productMappings[id]!
   }
 
-  /** Writes the folded rows of the current visit (ISO start times compare as strings). */
-  private writeFoldedOrders(): void {
-    if (this.foldingVisitId === null) return
-    for (const [productId, order] of this.foldedOrders) this.medications.add(this.foldingVisitId, productId, order.startTime, order.count)
-    this.foldedOrders.clear()
+  /** Folds the staged rows into medications, one row per (visit, drug), and empties the stage. */
+  private foldStagedOrders(): void {
+    if (this.stagedSinceFold === 0) return
+    this.stagedOrders.flush()
+    this.storedMedicationRows += this.foldOrders.run().changes
+    this.db.exec('DELETE FROM temp.import_medication_orders')
+    this.stagedSinceFold = 0
   }
 
   /** `authoritative` titles (the ICD dictionaries) replace others; eICU strings only fill gaps. */
@@ -263,16 +270,16 @@ export class ImportStore {
   /** Writes pending rows and drops the temporary drug table (call before COMMIT). */
   finish(): void {
     this.flush()
+    this.db.exec('DROP TABLE IF EXISTS temp.import_medication_orders')
     this.db.exec('DROP TABLE IF EXISTS temp.import_drug_products')
   }
 
   flush(): void {
-    this.writeFoldedOrders()
     this.titleOverwrite.flush()
     this.titleKeep.flush()
     this.diagnoses.flush()
     this.procedures.flush()
-    this.medications.flush()
+    this.foldStagedOrders()
   }
 
   /** Rows written; `repeated*` codes were already on the visit (the same code twice in one admission). */
@@ -289,7 +296,7 @@ export class ImportStore {
       diagnoses: this.diagnoses.inserted,
       procedures: this.procedures.inserted,
       medications: this.medicationSourceRows,
-      storedMedicationRows: this.medications.inserted,
+      storedMedicationRows: this.storedMedicationRows,
       repeatedDiagnoses: this.diagnoses.added - this.diagnoses.inserted,
       repeatedProcedures: this.procedures.added - this.procedures.inserted
     }
