@@ -322,31 +322,45 @@ class JobFailed(RuntimeError):
 
 
 _worker_data: PreparedData | None = None  # this process's data: set by the worker initialiser or in-process
+_worker_error: str | None = None  # why this worker has no data (reported by its jobs)
 
 
 def _start_worker(source: DataSource) -> None:
-    global _worker_data
-    sys.stdout.reconfigure(line_buffering=True)  # lines from workers (e.g. pre-training) appear as they happen
+    # An exception here would make the pool restart the worker forever; each job reports it instead.
+    global _worker_data, _worker_error
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # lines from workers (e.g. pre-training) appear as they happen
     torch.set_num_threads(source.threads)
-    data = source.load()
+    try:
+        data = source.load()
+    except Exception as error:
+        _worker_error = f"worker {os.getpid()} could not read {source.database}: {error}"
+        return
     if data_fingerprint(data) != source.fingerprint:
-        raise JobFailed(f"worker {os.getpid()} built different data from {source.database}: was the database changed during the run?")
+        _worker_error = f"worker {os.getpid()} built different data from {source.database}: was the database changed during the run?"
+        return
     _worker_data = data
 
 
+def _data_of_worker() -> PreparedData:
+    if _worker_data is None:
+        raise JobFailed(_worker_error or "worker not initialised")
+    return _worker_data
+
+
 def _fold_job(model_id: str, model_class: type[MedRecModel], config: ModelConfig, folds: int, seed: int, fold: int) -> tuple[str, FoldResult, int]:
-    assert _worker_data is not None, "worker not initialised"
+    data = _data_of_worker()
     try:
-        result, parameters = run_fold(model_class, _worker_data, config, folds, seed, fold)
+        result, parameters = run_fold(model_class, data, config, folds, seed, fold)
     except Exception as error:
         raise JobFailed(f"{model_id} fold {fold + 1}/{folds} failed: {error}\n{traceback.format_exc()}") from None
     return model_id, result, parameters
 
 
 def _export_job(result: CrossValidation, config: ModelConfig, folds: int, seed: int, database: Path, reference: dict[str, float], output: Path, default: bool) -> str:
-    assert _worker_data is not None, "worker not initialised"
+    data = _data_of_worker()
     try:
-        return export_result(result, _worker_data, config, folds, seed, database, reference, output, default)
+        return export_result(result, data, config, folds, seed, database, reference, output, default)
     except Exception as error:
         raise JobFailed(f"exporting {result.model_id} failed: {error}\n{traceback.format_exc()}") from None
 

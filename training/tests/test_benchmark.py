@@ -61,6 +61,24 @@ def test_worker_processes_give_the_same_folds_as_one_process(synthetic_database:
             assert fold_alone["threshold"] == fold_parallel["threshold"]
 
 
+def test_a_worker_whose_data_differs_fails_its_jobs_with_the_reason(synthetic_database: Path, monkeypatch):
+    """A worker never trains on other data than the parent's, and never dies in the initialiser (the pool would restart it forever)."""
+    from medrec_training import benchmark
+    from medrec_training.models import load_model_class
+    from medrec_training.models.base import ModelConfig
+
+    monkeypatch.setattr(benchmark, "_worker_data", None)
+    monkeypatch.setattr(benchmark, "_worker_error", None)
+    source = benchmark.DataSource(str(synthetic_database), str(synthetic_database.parent), 2, False, 1, fingerprint="not this data")
+    benchmark._start_worker(source)
+    with pytest.raises(benchmark.JobFailed, match="built different data .* changed during the run"):
+        benchmark._fold_job("logistic", load_model_class("logistic"), ModelConfig(), 2, 42, 0)
+    missing = benchmark.DataSource(str(synthetic_database.parent / "absent.sqlite"), str(synthetic_database.parent), 2, False, 1, "x")
+    benchmark._start_worker(missing)
+    with pytest.raises(benchmark.JobFailed, match="could not read .*absent.sqlite"):
+        benchmark._fold_job("logistic", load_model_class("logistic"), ModelConfig(), 2, 42, 0)
+
+
 def test_benchmark_on_a_missing_database_fails_with_a_message(tmp_path: Path, capsys):
     code = main(["--database", str(tmp_path / "absent.sqlite"), "--models-dir", str(tmp_path / "out")])
     assert code == 1
