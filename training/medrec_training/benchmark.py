@@ -365,6 +365,11 @@ def _export_job(result: CrossValidation, config: ModelConfig, folds: int, seed: 
         raise JobFailed(f"exporting {result.model_id} failed: {error}\n{traceback.format_exc()}") from None
 
 
+def _call(function_and_arguments: tuple) -> Any:
+    function, arguments = function_and_arguments
+    return function(*arguments)
+
+
 class JobRunner:
     """Runs jobs in this process (one worker) or in a pool of spawned worker processes.
 
@@ -386,15 +391,8 @@ class JobRunner:
             for job in jobs:
                 yield function(*job)
             return
-        pending = [self.pool.apply_async(function, job) for job in jobs]
-        while pending:
-            finished = [task for task in pending if task.ready()]
-            if not finished:
-                pending[0].wait(0.2)
-                continue
-            for task in finished:
-                pending.remove(task)
-                yield task.get()  # re-raises a job's JobFailed here
+        # Dispatched in the given order (longest first), one job at a time; a job's JobFailed is re-raised here.
+        yield from self.pool.imap_unordered(_call, [(function, job) for job in jobs], chunksize=1)
 
     def close(self) -> None:
         if self.pool is not None:
