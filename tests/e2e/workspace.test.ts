@@ -5,7 +5,7 @@
 // the RDKit molecule), pharmacist review with overrides and the audit log, the model card, settings that
 // persist, error and empty states, keyboard use, and axe-core accessibility checks. Screenshots go to
 // test-artifacts/e2e/.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -471,6 +471,40 @@ describe('Clinical workspace (headless Chromium)', () => {
     }
     await screenshot(page, '17-model-card')
     await expectNoSeriousAxeViolations('model card')
+  })
+
+  it('with NLA-MMR active, codes new to the model count through their titles and the recommendation says so', async () => {
+    if (!existsSync(join(models.directory, 'nla-mmr', 'manifest.json'))) {
+      console.warn('[e2e] no nla-mmr model folder beside the workspace model: cold-start note not checked')
+      return
+    }
+    await callApi('settings:update', { activeModelId: 'nla-mmr' })
+    try {
+      // A MIMIC-IV patient whose current visit has codes NLA-MMR never saw but that have titles, found through the API.
+      const mimic = db.prepare(`SELECT id, source_patient_id AS sourcePatientId FROM patients WHERE source = 'mimic-iv' ORDER BY id LIMIT 40`).all() as Array<{ id: number; sourcePatientId: string }>
+      let found: { sourcePatientId: string; embedded: string[]; unknown: number } | null = null
+      for (const candidate of mimic) {
+        const result = await callApi<WorkspaceRecommendation>('recommend:run', { patientId: candidate.id, modelId: 'nla-mmr' })
+        const coldStart = result.recommendation.input.coldStart
+        if (coldStart && coldStart.embedded.length > 0) {
+          found = { sourcePatientId: candidate.sourcePatientId, embedded: coldStart.embedded.map((c) => c.code), unknown: coldStart.unknown.length }
+          break
+        }
+      }
+      expect(found, 'no demo patient among the first 40 MIMIC-IV patients has a titled code new to NLA-MMR').not.toBeNull()
+      await openPatient(found!.sourcePatientId)
+      await page.getByRole('tab', { name: 'Recommend' }).click()
+      const note = page.locator('.cold-start-note')
+      await expect.poll(() => note.count(), { timeout: 60_000 }).toBe(1)
+      const text = (await note.textContent()) ?? ''
+      const n = found!.embedded.length
+      expect(text).toContain(`Cold start: ${n} code${n === 1 ? '' : 's'} new to the model counted through`)
+      for (const code of found!.embedded) expect(text).toContain(code)
+      expect(await page.locator('.recommend-meta').first().textContent()).toContain('nla-mmr')
+      await screenshot(page, '17b-recommend-cold-start-nla-mmr')
+    } finally {
+      await callApi('settings:update', { activeModelId: null })
+    }
   })
 
   it('settings persist across a reload and become the recommendation defaults', async () => {
