@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from scipy import stats
 
-from ..knowledge.cache import cache_dir, cache_lock, file_sha256, load_arrays, save_arrays
+from ..knowledge.cache import cache_dir, file_sha256, load_arrays, load_or_build, save_arrays
 from ..models.base import INDEX_OFFSET, PAD_INDEX, VocabSizes
 
 if TYPE_CHECKING:
@@ -518,13 +518,13 @@ def estimate_effects_cached(visits: TrainingVisits, settings: EffectSettings | N
         _CACHE.move_to_end(key)
         return _CACHE[key]
     path = _disk_path(key)
-    effects = _load_effects(path)
-    if effects is None:
-        with cache_lock(path):
-            effects = _load_effects(path)  # estimated by a parallel process meanwhile
-            if effects is None:
-                effects = estimate_effects(visits, settings)
-                _save_effects(path, effects)
+
+    def estimate() -> CausalEffects:
+        estimated = estimate_effects(visits, settings)
+        _save_effects(path, estimated)
+        return estimated
+
+    effects = load_or_build(path, _load_effects, estimate)
     _CACHE[key] = effects
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -79,6 +80,23 @@ def cache_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+Cached = TypeVar("Cached")
+
+
+def load_or_build(path: Path, load: Callable[[Path], Cached | None], build: Callable[[], Cached], *, use_cache: bool = True) -> Cached:
+    """What `load(path)` finds (None: absent or damaged), else `build()`, which must save it to `path`.
+
+    The build runs under cache_lock(path) and the file is looked for again once the lock is held, so
+    parallel processes needing the same result build it once.
+    """
+    if use_cache and (found := load(path)) is not None:
+        return found
+    with cache_lock(path):
+        if use_cache and (found := load(path)) is not None:  # built by another process meanwhile
+            return found
+        return build()
 
 
 def load_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict]:

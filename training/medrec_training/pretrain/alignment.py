@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..knowledge.cache import cache_dir, cache_key, cache_lock, load_arrays, save_arrays
+from ..knowledge.cache import cache_dir, cache_key, load_arrays, load_or_build, save_arrays
 from ..knowledge.graph_encoders import MolecularGraphEncoder
 from ..knowledge.loader import load_knowledge_base
 from .corpus import (
@@ -412,14 +412,10 @@ def load_or_pretrain(
     corpus = load_corpus(root, use_cache=use_cache, log=log)
     pairs = tuple(sorted(coprescribed)) if KNOWLEDGE_GRAPH in settings.modalities else ()
     path = _cache_path(corpus, settings, pairs)
-    cached = _cached_encoder(path) if use_cache else None
-    if cached is not None:
-        return cached
-    start = load_or_pretrain(settings, (), root, use_cache=use_cache, log=log) if pairs else None
-    with cache_lock(path):
-        cached = _cached_encoder(path) if use_cache else None  # trained by a parallel process meanwhile
-        if cached is not None:
-            return cached
+
+    def train() -> PretrainedEncoder:
+        # the base encoder (its own cache file and lock) is what fine-tuning with co-prescription starts from
+        start = load_or_pretrain(settings, (), root, use_cache=use_cache, log=log) if pairs else None
         if log:
             what = (
                 f"fine-tuning {settings.finetune_epochs} epochs with {len(pairs)} co-prescription pairs"
@@ -429,7 +425,9 @@ def load_or_pretrain(
             log(f"Cross-modal encoder, {what}: {settings.describe()}")
         encoder = pretrain(corpus, settings, atc_index_codes(root), pairs, root, log, start=start)
         _save(path, encoder)
-    return PretrainedEncoder(**{**encoder.__dict__, "key": path.stem})
+        return PretrainedEncoder(**{**encoder.__dict__, "key": path.stem})
+
+    return load_or_build(path, _cached_encoder, train, use_cache=use_cache)
 
 
 def _cached_encoder(path: Path) -> PretrainedEncoder | None:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..knowledge.cache import cache_dir, cache_key, cache_lock, file_sha256, load_arrays, save_arrays
+from ..knowledge.cache import cache_dir, cache_key, file_sha256, load_arrays, load_or_build, save_arrays
 from ..knowledge.loader import KnowledgeBase, knowledge_cache_path, load_knowledge_base
 from ..knowledge.molecules import GraphBatch, graphs_from_smiles, parse_smiles, raw_descriptors
 from .conformers import CONFORMER_SEED, EMBED_TIMEOUT_SECONDS, MAX_HEAVY_ATOMS, conformer
@@ -238,18 +238,15 @@ def load_corpus(data_dir: Path, *, use_cache: bool = True, log=None) -> Pretrain
     base = load_knowledge_base(data_dir)
     path = corpus_cache_path(data_dir)
     key = path.stem.removeprefix("corpus-")
-    cached = _cached_corpus(path, key) if use_cache else None
-    if cached is not None:
-        return cached
-    with cache_lock(path):
-        cached = _cached_corpus(path, key) if use_cache else None  # built by a parallel process meanwhile
-        if cached is not None:
-            return cached
+
+    def build() -> PretrainingCorpus:
         if log:
             log(f"Building the pre-training corpus (depictions, conformers, text embeddings) into {path.parent}")
         corpus = build_corpus(base, data_dir, key)
         save_arrays(path, *_to_arrays(corpus))
-    return corpus
+        return corpus
+
+    return load_or_build(path, lambda found: _cached_corpus(found, key), build, use_cache=use_cache)
 
 
 def _cached_corpus(path: Path, key: str) -> PretrainingCorpus | None:
