@@ -21,7 +21,7 @@ import { explain } from '../src/main/services/explain/explain'
 import { encodePatient } from '../src/main/services/inference/encode'
 import { ModelSession } from '../src/main/services/inference/session'
 import { ModelRegistry, type RegisteredModel } from '../src/main/services/models/registry'
-import { modelsDir, projectRoot } from '../src/main/services/paths'
+import { modelsDir, projectPython, projectRoot } from '../src/main/services/paths'
 import { loadPatientInput } from '../src/main/services/recommend/patient-input'
 import type { ServiceContext } from '../src/main/services/recommend/prepare'
 import { recommend, recommendMany } from '../src/main/services/recommend/recommend'
@@ -121,7 +121,7 @@ async function chooseBenchModel(): Promise<{ registry: ModelRegistry; model: Reg
   const generator = join(projectRoot(), 'tests', 'fixtures', 'models', 'make_fixtures.py')
   if (!existsSync(join(standinRoot, 'bench-standin', 'manifest.json'))) {
     mkdirSync(standinRoot, { recursive: true })
-    const made = spawnSync('python3', [generator, '--bench-standin', standinRoot], { encoding: 'utf8' })
+    const made = spawnSync(projectPython(), [generator, '--bench-standin', standinRoot], { encoding: 'utf8' })
     if (made.status !== 0) console.log(`(could not generate the stand-in model: ${(made.stderr || made.error?.message || '').trim().split('\n').at(-1)})`)
   }
   if (existsSync(join(standinRoot, 'bench-standin', 'manifest.json'))) {
@@ -231,7 +231,7 @@ async function main(): Promise<void> {
   )
   // Passive OpenMP waiting matches onnxruntime's sessions here (no spinning threads), so neither side
   // wins by burning the other's cores.
-  const torchRun = spawnSync('python3', [join(projectRoot(), 'bench', 'inference_torch.py'), model.directory, inputsFile], {
+  const torchRun = spawnSync(projectPython(), [join(projectRoot(), 'bench', 'inference_torch.py'), model.directory, inputsFile], {
     encoding: 'utf8',
     env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' }
   })
@@ -240,7 +240,7 @@ async function main(): Promise<void> {
   try {
     torchResult = JSON.parse(lastLine)
   } catch {
-    torchResult = { available: false, reason: torchRun.error ? `python3 did not run (${torchRun.error.message})` : (torchRun.stderr || 'no output').trim().split('\n').at(-1) }
+    torchResult = { available: false, reason: torchRun.error ? `${projectPython()} did not run (${torchRun.error.message})` : (torchRun.stderr || 'no output').trim().split('\n').at(-1) }
   }
   if (!torchResult?.available) {
     console.log(`PyTorch eager comparison unavailable: ${torchResult?.reason ?? 'unknown reason'}`)

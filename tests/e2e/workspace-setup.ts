@@ -4,7 +4,7 @@
 // The model: the first valid model in models/ (or $MEDREC_MODELS_DIR) when there is one; otherwise one
 // exported by the training pipeline into test-artifacts/e2e-models/ (cached between runs), with
 //   python -m medrec_training.benchmark --models safedrug --folds 2 --max-epochs 3 --models-dir <dir>
-// ($MEDREC_PYTHON or python3; about two minutes on two cores).
+// ($MEDREC_PYTHON or the project's .venv; about two minutes on two cores).
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -14,7 +14,7 @@ import type { Page } from 'playwright-core'
 import { openDatabase } from '../../src/main/services/db/database'
 import { buildKnowledgeBase, defaultKnowledgeBasePath } from '../../src/main/services/knowledge/build'
 import { ModelRegistry } from '../../src/main/services/models/registry'
-import { dataDir, modelsDir, projectRoot } from '../../src/main/services/paths'
+import { dataDir, modelsDir, projectPython, projectRoot } from '../../src/main/services/paths'
 import type { TestDatabase } from './demo-database'
 
 export const E2E_MODELS_CACHE = join(projectRoot(), 'test-artifacts', 'e2e-models')
@@ -46,7 +46,7 @@ export async function e2eModels(databasePath: string): Promise<E2eModels> {
   if (cached) return { directory: E2E_MODELS_CACHE, modelId: cached, origin: 'cached-export' }
 
   mkdirSync(E2E_MODELS_CACHE, { recursive: true })
-  const python = process.env.MEDREC_PYTHON ?? 'python3'
+  const python = projectPython()
   const args = ['-m', 'medrec_training.benchmark', '--models', EXPORTED_MODEL, '--folds', '2', '--max-epochs', '3']
   args.push('--models-dir', E2E_MODELS_CACHE, '--database', databasePath, '--data-dir', dataDir())
   const run = spawnSync(python, args, { cwd: join(projectRoot(), 'training'), encoding: 'utf8', timeout: 15 * 60_000 })
