@@ -80,7 +80,7 @@ describe('API dispatcher', () => {
     const { dispatcher, spies } = spiedDispatcher()
     const message = expectError(
       await dispatcher.dispatch('patients:list', [{ offset: -1, limit: 'ten' }]),
-      'invalid-arguments',
+      'invalid',
       /^Invalid arguments for patients:list: /,
       /argument 1 \(offset\): Too small/,
       /argument 1 \(limit\): .*expected number, received string/
@@ -93,7 +93,7 @@ describe('API dispatcher', () => {
     const { dispatcher, spies } = spiedDispatcher()
     expectError(
       await dispatcher.dispatch('patients:list', [{ offset: 0, limit: 10, orderBy: 'name; DROP TABLE patients' }]),
-      'invalid-arguments',
+      'invalid',
       /Unrecognized key: "orderBy"/
     )
     expect(spies['patients:list']).not.toHaveBeenCalled()
@@ -101,10 +101,10 @@ describe('API dispatcher', () => {
 
   it('refuses a wrong number of arguments', async () => {
     const { dispatcher, spies } = spiedDispatcher()
-    expectError(await dispatcher.dispatch('patients:timeline', []), 'invalid-arguments', /expected 1 argument, got 0/)
-    expectError(await dispatcher.dispatch('app:info', [1]), 'invalid-arguments', /expected 0 arguments, got 1/)
-    expectError(await dispatcher.dispatch('patients:timeline', [1.5]), 'invalid-arguments', /argument 1: .*expected int, received number/)
-    expectError(await dispatcher.dispatch('patients:timeline', 7), 'invalid-arguments', /expected a list of arguments, got number/)
+    expectError(await dispatcher.dispatch('patients:timeline', []), 'invalid', /expected 1 argument, got 0/)
+    expectError(await dispatcher.dispatch('app:info', [1]), 'invalid', /expected 0 arguments, got 1/)
+    expectError(await dispatcher.dispatch('patients:timeline', [1.5]), 'invalid', /argument 1: .*expected int, received number/)
+    expectError(await dispatcher.dispatch('patients:timeline', 7), 'invalid', /expected a list of arguments, got number/)
     expect(spies['patients:timeline']).not.toHaveBeenCalled()
     expect(spies['app:info']).not.toHaveBeenCalled()
   })

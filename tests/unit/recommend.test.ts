@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RecommendationDdiPair } from '../../src/shared/types'
-import { listAudit } from '../../src/main/services/audit/audit'
+import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { getPatientTimeline, NotFoundError } from '../../src/main/services/db/patients-repo'
 import { setActiveModel } from '../../src/main/services/models/active-model'
 import { ModelRegistry } from '../../src/main/services/models/registry'
@@ -139,7 +139,7 @@ describe('recommendation service', () => {
   const codes = ['B01A', 'C07A', 'N02B', 'A02B', 'C03C', 'A10B', 'C10A', 'M01A']
 
   it('recommends from the stored history with the model threshold, and reports model, provider, timing and hash', async () => {
-    const result = await recommend(ctx, '10001', { userName: 'dr.house' })
+    const result = await recommend(ctx, '10001')
     const expected = reference.probabilities(patient10001, [1, 1, 1, 1])
     for (const drug of result.drugs) expect(drug.probability).toBeCloseTo(expected[codes.indexOf(drug.atc3)]!, 5)
     const expectedCombination = codes
@@ -164,7 +164,7 @@ describe('recommendation service', () => {
     })
     expect(result.ddi).toMatchObject({ checked: false, ddiRate: null, interactions: [], dropped: [] })
     const [entry] = listAudit(seeded.db, { patientId: result.patientId, limit: 1 })
-    expect(entry).toMatchObject({ id: result.auditId, kind: 'recommendation', userName: 'dr.house', inputsHash: result.inputHash, modelId: 'fixture-linear' })
+    expect(entry).toMatchObject({ id: result.auditId, kind: 'recommendation', userName: currentUserName(), inputsHash: result.inputHash, modelId: 'fixture-linear' })
     expect((entry!.outputs as { combination: string[] }).combination).toEqual(result.combination)
   })
 

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import type { ManifestTensor, ModelManifest, TensorDtype } from '../../../shared/types'
+import { THRESHOLD_RANGE } from '../../../shared/domain/thresholds'
 import { projectRoot } from '../paths'
 import { normalizeCode } from './vocabulary'
 
@@ -47,12 +48,6 @@ export const CONTRACT_INPUTS: ReadonlyArray<{ name: string; dtype: TensorDtype; 
   { name: 'modality_mask', dtype: 'float32', rank: 2 }
 ]
 export const PROBABILITIES_OUTPUT = 'probabilities'
-
-/**
- * The decision thresholds a manifest may carry. Thresholds are chosen on validation data; one outside this
- * range is a damaged or forged manifest (0.01 recommends all 136 classes of the shipped models).
- */
-export const THRESHOLD_RANGE = { min: 0.05, max: 0.95 } as const
 
 /** A fixed dimension must equal what the rest of the manifest implies; a symbolic one accepts anything. */
 function checkDims(tensor: ManifestTensor, expected: Array<number | null>, problems: string[]): void {

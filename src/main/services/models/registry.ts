@@ -20,6 +20,8 @@ export interface RegisteredModel {
   summary: ModelSummary
   vocab: ModelVocabularies
   session: ModelSession
+  /** The trusted key whose signature the folder carries. */
+  signedBy: string
 }
 
 export class ModelNotFoundError extends Error {
@@ -146,14 +148,19 @@ export function outputSizeMismatches(manifest: ModelManifest, actual: readonly I
     : []
 }
 
-/** Medication entries whose title is not the knowledge base's name of their code: labels swapped or edited. */
+/**
+ * Medication entries whose title is not the knowledge base's name of their code: labels swapped or edited.
+ * One name containing the other passes (WHO revisions append qualifiers such as "(GORD)").
+ */
 export function labelProblems(manifest: ModelManifest, atcName: ((code: string) => string | null) | undefined): string[] {
   if (!atcName) return []
   const normalize = (text: string): string => text.trim().replace(/\s+/g, ' ').toLowerCase()
   const problems: string[] = []
   manifest.vocabularies.medication.entries.forEach((entry, i) => {
     const known = atcName(entry.code)
-    if (known !== null && entry.title !== undefined && normalize(known) !== normalize(entry.title)) {
+    if (known === null || entry.title === undefined) return
+    const [own, title] = [normalize(known), normalize(entry.title)]
+    if (!own.includes(title) && !title.includes(own)) {
       problems.push(`medication entry ${i} "${entry.code}" is titled "${entry.title}" but the knowledge base names ${entry.code} "${known}" (vocabulary labels swapped or edited)`)
     }
   })
@@ -310,7 +317,8 @@ export class ModelRegistry {
       await session.release()
       return refuse(manifest.id, mismatches.map((m) => `${folder}/${manifest.onnx.file}: ${m}`))
     }
-    return { manifest, directory, summary: summaryOf(manifest, directory), vocab: vocabulariesOf(manifest), session }
+    const signedBy = signature.ok ? signature.keyId : ''
+    return { manifest, directory, summary: summaryOf(manifest, directory), vocab: vocabulariesOf(manifest), session, signedBy }
   }
 
   private trustedKeys(): readonly TrustedKey[] {
