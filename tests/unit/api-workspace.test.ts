@@ -409,7 +409,7 @@ describe('workspace API', () => {
       expectError(await ask(999_999), 'invalid', 'recommendationAuditId 999999: no such audit entry')
       expectError(await ask(null), 'invalid', 'argument 1 (recommendationAuditId)')
       const settingsRow = latest('settings-change')
-      if (settingsRow) expectError(await ask(settingsRow.id), 'invalid', 'is a settings-change, not a recommendation')
+      if (settingsRow) expectError(await ask(settingsRow.id), 'invalid', 'is of kind "settings-change", not a recommendation')
       resultOf(await ask(mine.recommendation.auditId))
     })
 

@@ -4,13 +4,14 @@ import { createHash, generateKeyPairSync } from 'node:crypto'
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { main } from '../../src/cli/main'
 import { getActiveModelId, setActiveModel } from '../../src/main/services/models/active-model'
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { keyIdOf, loadTrustedKeys, SIGNATURE_FILE, trustedKeyDirectories, unsignableReasons, verifyModelFolder } from '../../src/main/services/models/signature'
 import { modelsDir, projectRoot } from '../../src/main/services/paths'
 import { recommend } from '../../src/main/services/recommend/recommend'
-import { signAsTest, TEST_SIGNING_KEY, TEST_TRUSTED_KEYS_DIR } from '../fixtures/keys/test-key'
+import { signAsTest, TEST_KEYS_DIR, TEST_SIGNING_KEY, TEST_TRUSTED_KEYS_DIR } from '../fixtures/keys/test-key'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
 
 const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex')
@@ -164,6 +165,26 @@ describe('signed model folders', () => {
     expect((await open(root).list()).refused[0]!.reasons).toEqual([
       'fixture-linear/model.onnx: output "probabilities" has 8 columns in the ONNX model but the medication vocabulary has 9 entries'
     ])
+  })
+
+  it('medrec models verify names an unsigned folder; medrec models sign signs it with a key from a path', async () => {
+    const { dir } = copyOfLinear()
+    rmSync(join(dir, SIGNATURE_FILE))
+    const out: string[] = []
+    vi.spyOn(console, 'log').mockImplementation((...parts: unknown[]) => void out.push(parts.join(' ')))
+    vi.spyOn(console, 'error').mockImplementation((...parts: unknown[]) => void out.push(parts.join(' ')))
+    try {
+      expect(await main(['models', 'verify', dir])).toBe(1)
+      expect(out.join('\n')).toContain('fixture-linear: REFUSED')
+      expect(await main(['models', 'sign', dir])).toBe(2) // no key given
+      const keyPath = join(TEST_KEYS_DIR, 'TEST-ONLY-signing-key.pem')
+      expect(await main(['models', 'sign', '--key', keyPath, dir])).toBe(0)
+      out.length = 0
+      expect(await main(['models', 'verify', dir])).toBe(0)
+      expect(out.join('\n')).toContain(`fixture-linear: signed by ${keyIdOf(TEST_SIGNING_KEY)}`)
+    } finally {
+      vi.restoreAllMocks()
+    }
   })
 
   it('a declared metrics hash is checked, and the signing script refuses a folder its manifest does not describe', () => {

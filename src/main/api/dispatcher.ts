@@ -40,7 +40,9 @@ function describeIssues(method: ApiMethod, args: unknown[], issues: z.core.$ZodI
         : `expected ${expected} argument${expected === 1 ? '' : 's'}, got ${args.length}`
     }
     const field = fieldPath.length > 0 ? ` (${fieldPath.map(String).join('.')})` : ''
-    return `argument ${Number(index) + 1}${field}: ${issue.message}`
+    // zod says "Invalid input: expected number, received undefined" for a field that is simply absent.
+    const missing = /^Invalid input: expected (\w+), received undefined$/.exec(issue.message)
+    return `argument ${Number(index) + 1}${field}: ${missing ? `missing (expected ${missing[1]})` : issue.message}`
   })
   return `Invalid arguments for ${method}: ${[...new Set(parts)].join('; ')}.`
 }

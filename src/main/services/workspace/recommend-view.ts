@@ -129,7 +129,7 @@ function citedRecommendation(workspace: WorkspaceServices, auditId: number, pati
   const row = workspace.db.prepare('SELECT kind, patient_id FROM audit_log WHERE id = ?').get(auditId) as { kind: string; patient_id: number | null } | undefined
   if (!row) throw new InvalidRequestError(`recommendationAuditId ${auditId}: no such audit entry; cite the recommendation whose warnings you read.`, 'recommendationAuditId')
   if (row.kind !== 'recommendation') {
-    throw new InvalidRequestError(`recommendationAuditId ${auditId}: audit entry ${auditId} is a ${row.kind}, not a recommendation.`, 'recommendationAuditId')
+    throw new InvalidRequestError(`recommendationAuditId ${auditId}: audit entry ${auditId} is of kind "${row.kind}", not a recommendation.`, 'recommendationAuditId')
   }
   if (row.patient_id !== patientId) {
     throw new RefusedError(`recommendationAuditId ${auditId}: that recommendation was for another patient; an acknowledgement must cite a recommendation of patient ${patientId}.`)
