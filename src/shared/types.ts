@@ -288,7 +288,8 @@ export interface DroppedDrug {
 export interface RecommendationResult {
   patientId: number
   sourcePatientId: string
-  model: { id: string; version: string; family: string }
+  /** The model as run: its ONNX sha256 goes into the audit entry with the result. */
+  model: { id: string; version: string; family: string; onnxSha256: string }
   provider: ProviderReport
   threshold: number
   /** sha256 of the canonical model inputs and options (see services/recommend/input-hash.ts). */
@@ -399,7 +400,8 @@ export interface CausalWeightsInfo {
 export interface ExplanationResult {
   patientId: number
   sourcePatientId: string
-  model: { id: string; version: string; family: string }
+  /** The model as run: its ONNX sha256 goes into the audit entry with the result. */
+  model: { id: string; version: string; family: string; onnxSha256: string }
   provider: ProviderReport
   inputHash: string
   createdAt: string

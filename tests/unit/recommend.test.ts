@@ -13,6 +13,7 @@ import { DdiUnavailableError, recommend, recommendMany } from '../../src/main/se
 import { ReferenceModel } from '../fixtures/models/reference-model'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
 import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 
 const pair = (a: string, b: string, severity: RecommendationDdiPair['severity'], source = 'test'): RecommendationDdiPair => ({ a, b, severity, source })
 const drugs = (entries: Record<string, number>) => Object.entries(entries).map(([atc3, probability]) => ({ atc3, probability }))
@@ -150,7 +151,10 @@ describe('recommendation service', () => {
     expect(expectedCombination.length).toBeGreaterThan(0)
     expect(result.combination).toEqual(expectedCombination)
     expect(result.drugs.filter((d) => d.inCombination).map((d) => d.atc3)).toEqual(expectedCombination)
-    expect(result.model).toEqual({ id: 'fixture-linear', version: '1.0.0-fixture', family: 'logistic' })
+    // The model hash is shown and audited with the result (issue 15: "the model hash is never recorded").
+    const onnxSha256 = (JSON.parse(readFileSync(join(FIXTURE_MODELS_DIR, 'fixture-linear', 'manifest.json'), 'utf8')) as { onnx: { sha256: string } }).onnx.sha256
+    expect(result.model).toEqual({ id: 'fixture-linear', version: '1.0.0-fixture', family: 'logistic', onnxSha256 })
+    expect((listAudit(seeded.db, { limit: 1 })[0]!.outputs as { model: { onnxSha256: string } }).model.onnxSha256).toBe(onnxSha256)
     expect(result.provider.provider).toBe('cpu')
     expect(result.threshold).toBe(0.5)
     expect(result.inputHash).toMatch(/^[0-9a-f]{64}$/)

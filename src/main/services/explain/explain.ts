@@ -170,7 +170,7 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
   const result: ExplanationResult = {
     patientId: prepared.input.patient.id,
     sourcePatientId: prepared.input.patient.sourcePatientId,
-    model: { id: manifest.id, version: manifest.version, family: manifest.family },
+    model: { id: manifest.id, version: manifest.version, family: manifest.family, onnxSha256: manifest.onnx.sha256 },
     provider: session.provider,
     inputHash: hash,
     createdAt,

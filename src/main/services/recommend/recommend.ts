@@ -101,7 +101,7 @@ export async function recommendMany(
     return {
       patientId: p.input.patient.id,
       sourcePatientId: p.input.patient.sourcePatientId,
-      model: { id: manifest.id, version: manifest.version, family: manifest.family },
+      model: { id: manifest.id, version: manifest.version, family: manifest.family, onnxSha256: manifest.onnx.sha256 },
       provider: session.provider,
       threshold,
       inputHash: inputsHash(manifest, p.encoded.fed, { ...hashOptions, coldStart: coldStartHashPart(coldStart) }),
