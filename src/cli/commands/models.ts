@@ -4,6 +4,8 @@ import { basename, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { ModelList } from '../../shared/types'
 import { openDatabase } from '../../main/services/db/database'
+import { defaultKnowledgeBasePath } from '../../main/services/knowledge/build'
+import { atcName, openKnowledgeBase } from '../../main/services/knowledge/knowledge-base'
 import { getActiveModelId, setActiveModel } from '../../main/services/models/active-model'
 import { ModelRegistry } from '../../main/services/models/registry'
 import { keyIdOf, loadTrustedKeys, SIGNATURE_FILE, signModelFolder, trustedKeyDirectories, unsignableReasons, verifyModelFolder } from '../../main/services/models/signature'
@@ -94,7 +96,7 @@ function printList(list: ModelList, directory: string): void {
   console.log(`Models in ${directory}:`)
   if (list.models.length === 0) console.log('  (no valid model)')
   for (const m of list.models) {
-    const active = m.id === list.activeModelId ? '  [active]' : ''
+    const active = m.id === list.activeModelId ? '  [active]' : list.activeModelId === null && m.id === list.defaultModelId ? '  [default, active]' : ''
     console.log(`  ${m.id}  ${m.version}  ${m.family}  ${m.medicationCount} drugs  threshold ${m.threshold}${active}`)
     console.log(`      ${m.paperTitle}; modalities: ${m.modalities.map((x) => x.id).join(', ')}`)
     console.log(`      trained on: ${m.provenance.trainedOn}; sources: ${m.provenance.sources.map((s) => `${s.name} (${s.license})`).join('; ')}`)
@@ -136,7 +138,10 @@ export const command: CliCommand = {
     if (action === 'verify') return verifyFolders(foldersOf(folders, directory))
     if (action === 'sign') return signFolders(values['public-key'] ? [] : foldersOf(folders, directory), values.key, values['public-key'])
     if (action !== undefined) throw new UsageError(`Unexpected argument "${action}" (actions: verify, sign).`)
-    const registry = new ModelRegistry(directory)
+    // Medication labels are checked against the knowledge base's ATC names when it is built.
+    const kbPath = defaultKnowledgeBasePath()
+    const names = existsSync(kbPath) ? openKnowledgeBase(kbPath) : null
+    const registry = new ModelRegistry(directory, names ? { atcName: (code) => atcName(names, code) } : {})
     const databasePath = values.db ?? defaultDatabasePath()
     try {
       let activeModelId: string | null = null
@@ -171,6 +176,7 @@ export const command: CliCommand = {
       return list.refused.length > 0 ? 1 : 0
     } finally {
       await registry.close()
+      names?.close()
     }
   }
 }
