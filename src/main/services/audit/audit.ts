@@ -96,6 +96,8 @@ export function describeActor(identity: { userName: string; displayName: string 
 export function appendAudit(db: Db, entry: AuditEntryInput): number {
   if (!/^[0-9a-f]{64}$/.test(entry.inputsHash)) throw new Error(`Audit entry needs a sha256 hex inputs hash, got "${entry.inputsHash}".`)
   const { userName, displayName } = auditIdentity(db)
+  // IMMEDIATE: the head is read under the write lock, so two processes appending at once cannot both extend
+  // the same head (nested in a caller's transaction this is a savepoint of it).
   return db.transaction(() => {
     const { nextId, prevHash } = chainHead(db)
     const row = {
@@ -116,7 +118,7 @@ export function appendAudit(db: Db, entry: AuditEntryInput): number {
        VALUES (@id, @kind, @created_at, @user_name, @display_name, @patient_id, @source_patient_id, @inputs_hash, @model_id, @model_version, @outputs_json, @prev_hash, @row_hash)`
     ).run({ ...row, prev_hash: prevHash, row_hash: rowHash(row, prevHash) })
     return nextId
-  })()
+  }).immediate()
 }
 
 const hashOf = (value: unknown): string => createHash('sha256').update(canonicalJson(value)).digest('hex')

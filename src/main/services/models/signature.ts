@@ -57,11 +57,15 @@ export function trustedKeyDirectories(): string[] {
   return [project, ...hospital]
 }
 
-/** Where Electron keeps the app's user data (app.getPath('userData') for the product name "MedRec"). */
+/**
+ * Where Electron keeps the app's user data: app.getPath('userData'), <appData>/<package name>. The app sets
+ * MEDREC_USER_DATA to it; the CLI, without Electron, computes the same folder.
+ */
 export function defaultUserDataDir(): string {
-  if (process.platform === 'win32') return join(process.env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), 'MedRec')
-  if (process.platform === 'darwin') return join(homedir(), 'Library', 'Application Support', 'MedRec')
-  return join(process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'MedRec')
+  const name = 'medrec-desktop'
+  if (process.platform === 'win32') return join(process.env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), name)
+  if (process.platform === 'darwin') return join(homedir(), 'Library', 'Application Support', name)
+  return join(process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), name)
 }
 
 /** Every Ed25519 public key (*.pem) in the folders; a file that is not one is an error naming it. */
