@@ -187,6 +187,17 @@ describe('signed model folders', () => {
     }
   })
 
+  it('a diagnosis vocabulary longer than the ONNX embedding table is refused by a probe run (before: failed on the first rare code)', async () => {
+    const { root, dir } = copyOfLinear()
+    const manifest = readManifest(dir)
+    manifest.vocabularies.diagnosis.entries.push({ system: 'ICD-10-CM', code: 'Z99', title: 'Dependence on enabling machines' })
+    writeManifest(dir, manifest)
+    signAsTest(dir)
+    expect((await open(root).list()).refused[0]!.reasons).toEqual([
+      expect.stringMatching(/^fixture-linear\/model\.onnx: a run with the highest index of each vocabulary \(diagnosis 9, procedure 4, medication 8 entries\) fails: the vocabularies do not fit the model/)
+    ])
+  })
+
   it('a declared metrics hash is checked, and the signing script refuses a folder its manifest does not describe', () => {
     const { dir } = copyOfLinear()
     expect(unsignableReasons(dir)).toEqual([])

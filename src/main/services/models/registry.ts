@@ -7,12 +7,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { InferenceSession } from 'onnxruntime-node'
 import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, RefusedModel } from '../../../shared/types'
+import type { EncodedPatient } from '../inference/encode'
 import { ModelSession } from '../inference/session'
 import { providerOrder, type ProviderName, type SessionTuning } from '../inference/providers'
 import { modelsDir } from '../paths'
 import { checkManifest, expectedInputDims, PROBABILITIES_OUTPUT } from './manifest'
 import { loadTrustedKeys, verifyModelFolder, type TrustedKey } from './signature'
-import { type ModelVocabularies, vocabulariesOf } from './vocabulary'
+import { type ModelVocabularies, VOCAB_OFFSET, vocabulariesOf } from './vocabulary'
 
 export interface RegisteredModel {
   manifest: ModelManifest
@@ -146,6 +147,41 @@ export function outputSizeMismatches(manifest: ModelManifest, actual: readonly I
   return typeof columns === 'number' && columns !== count
     ? [`output "${PROBABILITIES_OUTPUT}" has ${columns} columns in the ONNX model but the medication vocabulary has ${count} entries`]
     : []
+}
+
+/**
+ * One run with the highest index of every vocabulary in the first visit: a vocabulary longer than the
+ * model's embedding table fails here (index out of bounds) instead of on the first patient with a rare
+ * code, and the output must be one probability in [0, 1] per medication entry.
+ */
+export async function vocabularyProbeProblems(manifest: ModelManifest, session: ModelSession): Promise<string[]> {
+  const { limits, vocabularies } = manifest
+  const probe = {
+    diagnoses: new BigInt64Array(limits.maxVisits * limits.maxDiagnoses),
+    procedures: new BigInt64Array(limits.maxVisits * limits.maxProcedures),
+    medications: new BigInt64Array(limits.maxVisits * limits.maxMedications),
+    visitMask: new Float32Array(limits.maxVisits),
+    fed: [],
+    summary: {} as EncodedPatient['summary']
+  } satisfies EncodedPatient
+  const highest = (count: number): bigint => BigInt(count - 1 + VOCAB_OFFSET)
+  if (vocabularies.diagnosis.entries.length > 0) probe.diagnoses[0] = highest(vocabularies.diagnosis.entries.length)
+  if (vocabularies.procedure.entries.length > 0) probe.procedures[0] = highest(vocabularies.procedure.entries.length)
+  probe.medications[0] = highest(vocabularies.medication.entries.length)
+  probe.visitMask[0] = 1
+  let output: Float32Array
+  try {
+    output = await session.predict([probe])
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error)
+    return [
+      `a run with the highest index of each vocabulary (diagnosis ${vocabularies.diagnosis.entries.length}, procedure ${vocabularies.procedure.entries.length}, medication ${vocabularies.medication.entries.length} entries) fails: the vocabularies do not fit the model (${message})`
+    ]
+  }
+  const count = vocabularies.medication.entries.length
+  if (output.length !== count) return [`a probe run returned ${output.length} probabilities for ${count} medication entries`]
+  const bad = output.findIndex((p) => !(p >= 0 && p <= 1))
+  return bad >= 0 ? [`a probe run returned ${output[bad]} for medication entry ${bad}, not a probability`] : []
 }
 
 /**
@@ -313,6 +349,7 @@ export class ModelRegistry {
       ...fedSizeMismatches(manifest, session.session.inputMetadata),
       ...outputSizeMismatches(manifest, session.session.outputMetadata)
     ]
+    if (mismatches.length === 0) mismatches.push(...(await vocabularyProbeProblems(manifest, session)))
     if (mismatches.length > 0) {
       await session.release()
       return refuse(manifest.id, mismatches.map((m) => `${folder}/${manifest.onnx.file}: ${m}`))
