@@ -213,6 +213,19 @@ describe('hash-chained audit trail', () => {
     expect(listAudit(seeded.db, { limit: 1 })[0]).toMatchObject({ userName: currentUserName(), displayName: 'Dr. Grey' })
   })
 
+  it('medrec audit whoami shows and sets the display name recorded beside the OS account (audited)', async () => {
+    const path = trail()
+    expect(await cli('audit', 'whoami', '--db', path)).toEqual({ code: 0, out: `The audit log records you as: ${currentUserName()}` })
+    expect(await cli('audit', 'whoami', '--set-display-name', 'Dr. Grey', '--db', path)).toEqual({ code: 0, out: `The audit log records you as: Dr. Grey (${currentUserName()})` })
+    const db = openDatabase(path, { readonly: true })
+    try {
+      expect(listAudit(db, { limit: 1 })[0]).toMatchObject({ kind: 'settings-change', userName: currentUserName(), outputs: { patch: { displayName: 'Dr. Grey' } } })
+      expect(verifyAuditChain(db).ok).toBe(true)
+    } finally {
+      db.close()
+    }
+  })
+
   it('exports the trail as CSV and as a FHIR R4 AuditEvent bundle with the chain hashes', async () => {
     const path = trail()
     const db = openDatabase(path, { readonly: true })
@@ -251,5 +264,6 @@ describe('hash-chained audit trail', () => {
     const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8')
     expect(readme).toContain('medrec -- audit verify')
     expect(readme).toContain('medrec -- audit export --format fhir')
+    expect(readme).toContain('medrec -- audit whoami')
   })
 })

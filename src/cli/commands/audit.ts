@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { auditIdentity, auditSettingsChange, describeActor, setDisplayName } from '../../main/services/audit/audit'
 import { verifyAuditChain } from '../../main/services/audit/chain'
 import { auditCsv, auditFhirBundle } from '../../main/services/audit/export'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
@@ -7,6 +8,7 @@ import { openExistingDatabase } from './patients'
 
 const usage = `Usage: medrec audit verify [--db <path>] [--expect-head <id>:<sha256>] [--json]
        medrec audit export --format csv|fhir [--out <file>] [--patient <id>] [--after <id>] [--db <path>]
+       medrec audit whoami [--set-display-name <name> | --clear-display-name] [--db <path>]
 
 verify   checks the audit trail: every row's hash and its link to the row before (hash chain), the
          triggers that make the table append-only, and that they were not dropped and recreated since
@@ -15,6 +17,8 @@ verify   checks the audit trail: every row's hash and its link to the row before
          --expect-head to detect rows deleted from the end or a rewritten trail.
 export   writes the trail as CSV or as a FHIR R4 Bundle of AuditEvent resources (for the hospital's SIEM),
          each entry with its prev_hash and row_hash.
+whoami   who the audit log records for you: the operating-system account and the display name configured
+         in this database (set or clear it here or in the app's Settings; the change is audited).
 
 Options:
   --db <path>                 ${DEFAULT_DB_HELP}
@@ -23,7 +27,9 @@ Options:
   --out <file>                write the export there (default: standard output)
   --patient <id>              only this patient's entries (MedRec patient id)
   --after <id>                only entries after this row id (incremental export)
-  --json                      verify: print the result as JSON`
+  --json                      verify: print the result as JSON
+  --set-display-name <name>   whoami: record this name beside the account from now on
+  --clear-display-name        whoami: record the account alone`
 
 function parseId(text: string | undefined, option: string): number | undefined {
   if (text === undefined) return undefined
@@ -56,7 +62,9 @@ export const command: CliCommand = {
           out: { type: 'string' },
           patient: { type: 'string' },
           after: { type: 'string' },
-          json: { type: 'boolean', default: false }
+          json: { type: 'boolean', default: false },
+          'set-display-name': { type: 'string' },
+          'clear-display-name': { type: 'boolean', default: false }
         }
       })
     } catch (error) {
@@ -100,6 +108,27 @@ export const command: CliCommand = {
         db.close()
       }
     }
-    throw new UsageError(action === undefined ? 'Name an action: verify or export.' : `Unknown action "${action}": verify or export.`)
+    if (action === 'whoami') {
+      const name = values['set-display-name']?.trim()
+      if (name !== undefined && (name.length === 0 || name.length > 100)) throw new UsageError('--set-display-name takes 1 to 100 characters.')
+      if (name !== undefined && values['clear-display-name']) throw new UsageError('Give --set-display-name or --clear-display-name, not both.')
+      const change = name !== undefined || values['clear-display-name']
+      const { db } = openExistingDatabase(values.db, { writable: change })
+      try {
+        if (change) {
+          db.transaction(() => {
+            const before = auditIdentity(db)
+            setDisplayName(db, name ?? null)
+            auditSettingsChange(db, { patch: { displayName: name ?? null }, before, after: auditIdentity(db) })
+          })()
+        }
+        const identity = auditIdentity(db)
+        console.log(`The audit log records you as: ${describeActor(identity)}`)
+        return 0
+      } finally {
+        db.close()
+      }
+    }
+    throw new UsageError(action === undefined ? 'Name an action: verify, export or whoami.' : `Unknown action "${action}": verify, export or whoami.`)
   }
 }
