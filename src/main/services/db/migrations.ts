@@ -152,8 +152,8 @@ export const migrations: Migration[] = [
       ALTER TABLE audit_log ADD COLUMN prev_hash TEXT;
       ALTER TABLE audit_log ADD COLUMN row_hash TEXT;
       -- Rows written before the chain existed get their hashes here, so the update guard goes for a moment.
-      DROP TRIGGER audit_log_no_update;
-      DROP TRIGGER audit_log_no_delete;
+      DROP TRIGGER IF EXISTS audit_log_no_update;
+      DROP TRIGGER IF EXISTS audit_log_no_delete;
     `,
     run(db) {
       chainExistingRows(db)
