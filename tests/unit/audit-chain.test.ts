@@ -221,7 +221,13 @@ describe('hash-chained audit trail', () => {
     const entry = { kind: 'ddi-check' as const, patientId: null, sourcePatientId: null, inputsHash: hash('d'), modelId: null, modelVersion: null, outputs: {} }
     // A userName smuggled in by a caller is not part of the entry and is not recorded.
     appendAudit(seeded.db, { ...entry, userName: 'mallory' } as typeof entry)
-    expect(listAudit(seeded.db, { limit: 1 })[0]).toMatchObject({ userName: currentUserName(), displayName: 'Dr. Grey' })
+    expect(listAudit(seeded.db, { limit: 1 })[0]).toMatchObject({ userName: currentUserName(), displayName: 'Dr. Grey', client: null })
+    // A service acting for an authenticated remote client records it beside the account, in the chain and the export.
+    appendAudit(seeded.db, { ...entry, client: 'https://ehr.example/cds-client' })
+    expect(listAudit(seeded.db, { limit: 1 })[0]).toMatchObject({ userName: currentUserName(), client: 'https://ehr.example/cds-client' })
+    const agents = (auditFhirBundle(seeded.db).entry as Array<{ resource: { agent: Array<{ name: string; requestor: boolean }> } }>).at(-1)!.resource.agent
+    expect(agents).toEqual([expect.objectContaining({ requestor: false }), expect.objectContaining({ name: 'https://ehr.example/cds-client', requestor: true })])
+    expect(verifyAuditChain(seeded.db).ok).toBe(true)
   })
 
   it('medrec audit whoami shows and sets the display name recorded beside the OS account (audited)', async () => {
@@ -243,7 +249,7 @@ describe('hash-chained audit trail', () => {
     try {
       const csv = auditCsv(db)
       const lines = csv.trimEnd().split('\r\n')
-      expect(lines[0]).toBe('id,kind,created_at,user_name,display_name,patient_id,source_patient_id,inputs_hash,model_id,model_version,outputs_json,prev_hash,row_hash')
+      expect(lines[0]).toBe('id,kind,created_at,user_name,display_name,client,patient_id,source_patient_id,inputs_hash,model_id,model_version,outputs_json,prev_hash,row_hash')
       expect(lines).toHaveLength(5)
       expect(lines[1]).toMatch(/^1,audit-trail-sealed,.*,0{64},[0-9a-f]{64}$/)
       expect(lines[2]).toMatch(/^2,recommendation,.*,"{""combination"":\[""B01A""\],""n"":1}",[0-9a-f]{64},[0-9a-f]{64}$/)

@@ -22,6 +22,11 @@ export type AuditKind =
 
 export interface AuditEntryInput {
   kind: AuditKind
+  /**
+   * For entries written by a service on a remote client's behalf: the client's authenticated identity
+   * (e.g. the verified issuer of a CDS Hooks JWT). Never a name the request merely states.
+   */
+  client?: string
   patientId: number | null
   sourcePatientId: string | null
   /** sha256 (hex) of the canonical inputs. */
@@ -42,6 +47,8 @@ export interface AuditEntry {
   userName: string
   /** The display name configured when the entry was written, null when none was. */
   displayName: string | null
+  /** The authenticated remote client a service acted for, null for the app and the CLI. */
+  client: string | null
   patientId: number | null
   sourcePatientId: string | null
   inputsHash: string
@@ -106,6 +113,7 @@ export function appendAudit(db: Db, entry: AuditEntryInput): number {
       created_at: entry.createdAt ?? new Date().toISOString(),
       user_name: userName,
       display_name: displayName,
+      client: entry.client ?? null,
       patient_id: entry.patientId,
       source_patient_id: entry.sourcePatientId,
       inputs_hash: entry.inputsHash,
@@ -114,8 +122,8 @@ export function appendAudit(db: Db, entry: AuditEntryInput): number {
       outputs_json: JSON.stringify(entry.outputs)
     }
     db.prepare(
-      `INSERT INTO audit_log (id, kind, created_at, user_name, display_name, patient_id, source_patient_id, inputs_hash, model_id, model_version, outputs_json, prev_hash, row_hash)
-       VALUES (@id, @kind, @created_at, @user_name, @display_name, @patient_id, @source_patient_id, @inputs_hash, @model_id, @model_version, @outputs_json, @prev_hash, @row_hash)`
+      `INSERT INTO audit_log (id, kind, created_at, user_name, display_name, client, patient_id, source_patient_id, inputs_hash, model_id, model_version, outputs_json, prev_hash, row_hash)
+       VALUES (@id, @kind, @created_at, @user_name, @display_name, @client, @patient_id, @source_patient_id, @inputs_hash, @model_id, @model_version, @outputs_json, @prev_hash, @row_hash)`
     ).run({ ...row, prev_hash: prevHash, row_hash: rowHash(row, prevHash) })
     return nextId
   }).immediate()
@@ -175,6 +183,7 @@ interface AuditRow {
   model_version: string | null
   outputs_json: string
   display_name: string | null
+  client: string | null
 }
 
 /** Most recent first; optionally one patient's entries only. */
@@ -190,6 +199,7 @@ export function listAudit(db: Db, query: { patientId?: number; limit?: number } 
     createdAt: row.created_at,
     userName: row.user_name,
     displayName: row.display_name,
+    client: row.client,
     patientId: row.patient_id,
     sourcePatientId: row.source_patient_id,
     inputsHash: row.inputs_hash,

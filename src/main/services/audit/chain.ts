@@ -41,6 +41,7 @@ export interface ChainedRow {
   created_at: string
   user_name: string
   display_name: string | null
+  client: string | null
   patient_id: number | null
   source_patient_id: string | null
   inputs_hash: string
@@ -59,6 +60,7 @@ export function rowHash(row: Omit<ChainedRow, 'prev_hash' | 'row_hash'>, prevHas
     createdAt: row.created_at,
     userName: row.user_name,
     displayName: row.display_name,
+    client: row.client,
     patientId: row.patient_id,
     sourcePatientId: row.source_patient_id,
     inputsHash: row.inputs_hash,

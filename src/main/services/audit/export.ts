@@ -31,6 +31,7 @@ const CSV_COLUMNS: ReadonlyArray<keyof ChainedRow> = [
   'created_at',
   'user_name',
   'display_name',
+  'client',
   'patient_id',
   'source_patient_id',
   'inputs_hash',
@@ -104,8 +105,10 @@ export function auditFhirBundle(db: Db, query: AuditExportQuery = {}): Record<st
         {
           who: { identifier: { system: 'urn:medrec:os-account', value: row.user_name }, display: row.display_name ?? row.user_name },
           name: row.display_name ?? row.user_name,
-          requestor: true
-        }
+          requestor: row.client === null
+        },
+        // A service acting for an authenticated remote client: the client asked, the account ran the service.
+        ...(row.client ? [{ who: { identifier: { system: 'urn:medrec:client', value: row.client } }, name: row.client, requestor: true }] : [])
       ],
       source: { observer: { display: 'MedRec Desktop' }, type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }] },
       entity

@@ -149,6 +149,9 @@ export const migrations: Migration[] = [
     description: 'audit log: hash chain (prev_hash, row_hash), display name beside the OS account, inserts that replace refused',
     sql: `
       ALTER TABLE audit_log ADD COLUMN display_name TEXT;
+      -- The authenticated remote client (e.g. a CDS Hooks client's verified JWT issuer) when the entry came
+      -- through a service rather than the app or the CLI; null otherwise.
+      ALTER TABLE audit_log ADD COLUMN client TEXT;
       ALTER TABLE audit_log ADD COLUMN prev_hash TEXT;
       ALTER TABLE audit_log ADD COLUMN row_hash TEXT;
       -- Rows written before the chain existed get their hashes here, so the update guard goes for a moment.
