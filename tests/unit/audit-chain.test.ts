@@ -11,7 +11,7 @@ import { appendAudit, currentUserName, listAudit, setDisplayName } from '../../s
 import { AUDIT_TRIGGERS, GENESIS_HASH, verifyAuditChain } from '../../src/main/services/audit/chain'
 import { auditCsv, auditFhirBundle } from '../../src/main/services/audit/export'
 import { openDatabase } from '../../src/main/services/db/database'
-import { migrations } from '../../src/main/services/db/migrations'
+import { AUDIT_CHAIN_VERSION, migrations } from '../../src/main/services/db/migrations'
 import { importDataset } from '../../src/main/services/importers/import-dataset'
 import { seededDatabase } from '../fixtures/models/seed-patients'
 import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
@@ -183,14 +183,15 @@ describe('hash-chained audit trail', () => {
     expect(verifyAuditChain(db)).toMatchObject({ ok: true, problems: [] })
   })
 
-  it('migration 4 chains the rows of an existing database and seals it', () => {
+  it('the chain migration hashes the rows of an existing database and seals it', () => {
     const seeded = seededDatabase()
     cleanups.push(seeded.cleanup)
     seeded.db.close()
     const path = join(seeded.path, '..', 'v3.sqlite')
     const old = new Database(path)
-    for (const m of migrations.filter((m) => m.version <= 3)) old.exec(m.sql)
-    old.pragma('user_version = 3')
+    // A database from before the chain: every earlier migration applied.
+    for (const m of migrations.filter((m) => m.version < AUDIT_CHAIN_VERSION)) old.exec(m.sql)
+    old.pragma(`user_version = ${AUDIT_CHAIN_VERSION - 1}`)
     const insert = old.prepare(
       `INSERT INTO audit_log (kind, created_at, user_name, patient_id, source_patient_id, inputs_hash, model_id, model_version, outputs_json) VALUES (?, ?, ?, NULL, NULL, ?, NULL, NULL, ?)`
     )

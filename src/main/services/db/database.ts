@@ -1,9 +1,6 @@
 import Database from 'better-sqlite3'
 import { sealAuditTrail } from '../audit/audit'
-import { migrations } from './migrations'
-
-/** The migration that hash-chains the audit log; from it on every migration seals the trail. */
-const AUDIT_CHAIN_VERSION = 4
+import { AUDIT_CHAIN_VERSION, migrations } from './migrations'
 
 export type Db = Database.Database
 

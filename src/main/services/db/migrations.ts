@@ -11,6 +11,9 @@ export interface Migration {
   run?: (db: Db) => void
 }
 
+/** The migration that hash-chains the audit log; from it on every migration seals the trail (database.ts). */
+export const AUDIT_CHAIN_VERSION = 4
+
 export const migrations: Migration[] = [
   {
     version: 1,
@@ -145,7 +148,7 @@ export const migrations: Migration[] = [
     `
   },
   {
-    version: 4,
+    version: AUDIT_CHAIN_VERSION,
     description: 'audit log: hash chain (prev_hash, row_hash), display name beside the OS account, inserts that replace refused',
     sql: `
       ALTER TABLE audit_log ADD COLUMN display_name TEXT;
