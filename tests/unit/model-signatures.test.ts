@@ -124,6 +124,8 @@ describe('signed model folders', () => {
       // A file there that is not an Ed25519 public key is an error naming it, not silently skipped.
       writeFileSync(join(hospitalKeys, 'rsa.pem'), generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }))
       expect(() => loadTrustedKeys()).toThrow(/rsa\.pem is a rsa key; only Ed25519 keys are accepted/)
+      // The registry then refuses every model with that reason rather than failing.
+      expect((await open(root).list()).refused[0]!.reasons).toEqual([expect.stringMatching(/^fixture-linear: the trusted keys cannot be read: .*rsa\.pem is a rsa key/)])
     } finally {
       if (previous === undefined) delete process.env.MEDREC_TRUSTED_KEYS
       else process.env.MEDREC_TRUSTED_KEYS = previous

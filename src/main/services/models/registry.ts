@@ -12,7 +12,7 @@ import { ModelSession } from '../inference/session'
 import { providerOrder, type ProviderName, type SessionTuning } from '../inference/providers'
 import { modelsDir } from '../paths'
 import { checkManifest, expectedInputDims, PROBABILITIES_OUTPUT } from './manifest'
-import { loadTrustedKeys, verifyModelFolder, type TrustedKey } from './signature'
+import { loadTrustedKeys, type SignatureCheck, verifyModelFolder, type TrustedKey } from './signature'
 import { type ModelVocabularies, VOCAB_OFFSET, vocabulariesOf } from './vocabulary'
 
 export interface RegisteredModel {
@@ -332,7 +332,13 @@ export class ModelRegistry {
     else if (manifest.metricsSha256) this.hashedFile(folder, manifest.metricsFile, manifest.metricsSha256, reasons)
     reasons.push(...labelProblems(manifest, this.options.atcName).map((p) => `${folder}/manifest.json: ${p}`))
     // The signature is checked whatever else failed, so a forged folder is named as such.
-    const signature = verifyModelFolder(directory, folder, manifest.id, this.trustedKeys())
+    let signature: SignatureCheck
+    try {
+      signature = verifyModelFolder(directory, folder, manifest.id, this.trustedKeys())
+    } catch (error) {
+      // A broken trusted-keys folder refuses every model with the reason instead of failing the whole scan.
+      signature = { ok: false, problems: [`${folder}: the trusted keys cannot be read: ${error instanceof Error ? error.message : String(error)}`] }
+    }
     if (!signature.ok) reasons.push(...signature.problems)
     if (!onnxBytes || reasons.length > 0) return refuse(manifest.id, reasons)
 
