@@ -91,7 +91,7 @@ describe('IPC wiring', () => {
 
   it('refuses calls from a page that is not the app', async () => {
     const response = await invoke('patients:list', 'https://example.org/', { offset: 0, limit: 3 })
-    expect(response).toMatchObject({ ok: false, error: { message: expect.stringMatching(/not MedRec \(https:\/\/example.org\/\)/) } })
+    expect(response).toMatchObject({ ok: false, error: { code: 'refused', message: expect.stringMatching(/not MedRec \(https:\/\/example.org\/\)/) } })
   })
 
   describe('preload', () => {
