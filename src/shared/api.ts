@@ -16,10 +16,17 @@ export type ApiResult<M extends ApiMethod> = ApiMethods[M]['result']
 /** What preload exposes as window.api: one async function per method. */
 export type MedrecApi = { [M in ApiMethod]: (...args: ApiArgs<M>) => Promise<ApiResult<M>> }
 
-/** Errors cross the IPC boundary as this shape so the renderer can show a clear message. */
+/**
+ * Errors cross the IPC boundary as this shape so the renderer can show a clear message. 'invalid': the
+ * caller's mistake (with the field when one is at fault); 'not-found': the thing asked for does not exist;
+ * 'refused': a well-formed request a rule forbids (a refused model, a review without interaction checks);
+ * 'internal': only a real fault of the app.
+ */
 export interface ApiErrorPayload {
-  code: 'invalid-arguments' | 'not-found' | 'unknown-method' | 'internal'
+  code: 'invalid' | 'not-found' | 'refused' | 'unknown-method' | 'internal'
   message: string
+  /** For 'invalid': the argument field at fault, e.g. "argument 1 (patientId)" or "recommendationAuditId". */
+  field?: string
 }
 
 export const API_CHANNEL_PREFIX = 'medrec:'

@@ -185,6 +185,8 @@ export interface ModelManifest {
     textEncoder?: string
   }
   metricsFile: string
+  /** sha256 of the metrics file (written by exports since signing; older folders rely on signature.json alone). */
+  metricsSha256?: string
 }
 
 export interface ModelSummary {
@@ -212,8 +214,10 @@ export interface RefusedModel {
 export interface ModelList {
   models: ModelSummary[]
   refused: RefusedModel[]
-  /** The user's chosen model when it is among the valid ones, else null. */
+  /** The user's chosen model (valid or refused: a refused active model stops recommending until another is chosen), else null. */
   activeModelId: string | null
+  /** The model used when none is chosen (models/DEFAULT), else null: the first valid model by id. */
+  defaultModelId: string | null
 }
 
 /** The execution provider a session actually runs on, and the ones that failed to load first. */
@@ -284,7 +288,8 @@ export interface DroppedDrug {
 export interface RecommendationResult {
   patientId: number
   sourcePatientId: string
-  model: { id: string; version: string; family: string }
+  /** The model as run: its ONNX sha256 goes into the audit entry with the result. */
+  model: { id: string; version: string; family: string; onnxSha256: string }
   provider: ProviderReport
   threshold: number
   /** sha256 of the canonical model inputs and options (see services/recommend/input-hash.ts). */
@@ -395,7 +400,8 @@ export interface CausalWeightsInfo {
 export interface ExplanationResult {
   patientId: number
   sourcePatientId: string
-  model: { id: string; version: string; family: string }
+  /** The model as run: its ONNX sha256 goes into the audit entry with the result. */
+  model: { id: string; version: string; family: string; onnxSha256: string }
   provider: ProviderReport
   inputHash: string
   createdAt: string

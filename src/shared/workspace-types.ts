@@ -37,6 +37,8 @@ export interface WorkspaceSettings {
   /** null: each model's own validated threshold. */
   thresholdOverride: number | null
   ddiSafe: DdiSafeSettings
+  /** Recorded beside the operating-system account in the audit log; null: the account alone. */
+  displayName: string | null
 }
 
 /** Fields to change; absent fields keep their value. */
@@ -45,6 +47,7 @@ export interface WorkspaceSettingsPatch {
   providerPreference?: ProviderPreference
   thresholdOverride?: number | null
   ddiSafe?: DdiSafeSettings
+  displayName?: string | null
 }
 
 // ---- Drugs ---------------------------------------------------------------------------------------------
@@ -146,13 +149,11 @@ export interface WorkspaceRecommendation {
 
 export interface AcknowledgeRequest {
   patientId: number
-  /** The audit entry of the recommendation being acknowledged (null when it was not audited). */
-  recommendationAuditId: number | null
+  /** The audit entry of the recommendation being acknowledged: a recommendation of the same patient. */
+  recommendationAuditId: number
   /** The recommended ATC3 classes as shown. */
   combination: string[]
   warningKeys: string[]
-  /** Who acknowledges; default: the OS user. */
-  userName?: string
 }
 
 export interface AcknowledgeResult {
@@ -247,7 +248,6 @@ export interface ReviewSubmission {
   note?: string
   modelId?: string | null
   threshold?: number | null
-  userName?: string
 }
 
 export type ReviewOutcome = 'approved' | 'approved-with-overrides' | 'changes-required'

@@ -421,7 +421,7 @@ describe('Clinical workspace (headless Chromium)', () => {
       () => 'resolved',
       (error: Error) => error.message
     )
-    expect(noReason).toContain('[invalid-arguments]')
+    expect(noReason).toContain('[invalid]')
     expect(noReason).toContain('argument 1 (decisions.0.reason): an override needs a reason')
     const unknownKey = await callApi<unknown>('review:submit', {
       patientId: patient.id,
@@ -431,7 +431,7 @@ describe('Clinical workspace (headless Chromium)', () => {
       () => 'resolved',
       (error: Error) => error.message
     )
-    expect(unknownKey).toContain('[not-found] Decision for "A01AA01 + Z99ZZ99", which is not a warning of this prescription')
+    expect(unknownKey).toContain('[invalid] Decision for "A01AA01 + Z99ZZ99", which is not a warning of this prescription')
   })
 
   it('model card: family, paper, metrics with confidence intervals, threshold, modalities, provider, licenses', async () => {

@@ -2,7 +2,7 @@
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { main } from '../../src/cli/main'
-import { listAudit } from '../../src/main/services/audit/audit'
+import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { openDatabase } from '../../src/main/services/db/database'
 import { getActiveModelId } from '../../src/main/services/models/active-model'
 import type { ExplanationResult, ModelList, RecommendationResult } from '../../src/shared/types'
@@ -57,13 +57,15 @@ describe('medrec recommend / explain / models', () => {
     expect(err.join('\n')).toMatch(/was refused:\n {2}fixture-mismatched-io\/model\.onnx: input "diagnoses" is int32/)
   })
 
-  it('recommend prints JSON with the model, provider and combination, and audits it under the given user', async () => {
-    expect(await run('recommend', '10001', '--model', 'fixture-linear', '--json', '--db', seeded.path, '--user', 'dr.grey', '--threshold', '0.4')).toBe(0)
+  it('recommend prints JSON with the model, provider and combination, and audits it under the OS account (a --user name is refused)', async () => {
+    expect(await run('recommend', '10001', '--user', 'dr.grey', '--db', seeded.path)).not.toBe(0)
+    expect(err.join('\n')).toMatch(/Unknown option '--user'/)
+    expect(await run('recommend', '10001', '--model', 'fixture-linear', '--json', '--db', seeded.path, '--threshold', '0.4')).toBe(0)
     const result = JSON.parse(out.join('\n')) as RecommendationResult
     expect(result).toMatchObject({ sourcePatientId: '10001', model: { id: 'fixture-linear' }, provider: { provider: 'cpu' }, threshold: 0.4 })
     expect(result.combination).toEqual(result.drugs.filter((d) => d.probability >= 0.4).map((d) => d.atc3))
     const db = openDatabase(seeded.path)
-    expect(listAudit(db, { limit: 1 })[0]).toMatchObject({ id: result.auditId, userName: 'dr.grey', kind: 'recommendation' })
+    expect(listAudit(db, { limit: 1 })[0]).toMatchObject({ id: result.auditId, userName: currentUserName(), kind: 'recommendation' })
     db.close()
   })
 

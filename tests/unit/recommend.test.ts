@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RecommendationDdiPair } from '../../src/shared/types'
-import { listAudit } from '../../src/main/services/audit/audit'
+import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { getPatientTimeline, NotFoundError } from '../../src/main/services/db/patients-repo'
 import { setActiveModel } from '../../src/main/services/models/active-model'
 import { ModelRegistry } from '../../src/main/services/models/registry'
@@ -13,6 +13,7 @@ import { DdiUnavailableError, recommend, recommendMany } from '../../src/main/se
 import { ReferenceModel } from '../fixtures/models/reference-model'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
 import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 
 const pair = (a: string, b: string, severity: RecommendationDdiPair['severity'], source = 'test'): RecommendationDdiPair => ({ a, b, severity, source })
 const drugs = (entries: Record<string, number>) => Object.entries(entries).map(([atc3, probability]) => ({ atc3, probability }))
@@ -139,7 +140,7 @@ describe('recommendation service', () => {
   const codes = ['B01A', 'C07A', 'N02B', 'A02B', 'C03C', 'A10B', 'C10A', 'M01A']
 
   it('recommends from the stored history with the model threshold, and reports model, provider, timing and hash', async () => {
-    const result = await recommend(ctx, '10001', { userName: 'dr.house' })
+    const result = await recommend(ctx, '10001')
     const expected = reference.probabilities(patient10001, [1, 1, 1, 1])
     for (const drug of result.drugs) expect(drug.probability).toBeCloseTo(expected[codes.indexOf(drug.atc3)]!, 5)
     const expectedCombination = codes
@@ -150,7 +151,10 @@ describe('recommendation service', () => {
     expect(expectedCombination.length).toBeGreaterThan(0)
     expect(result.combination).toEqual(expectedCombination)
     expect(result.drugs.filter((d) => d.inCombination).map((d) => d.atc3)).toEqual(expectedCombination)
-    expect(result.model).toEqual({ id: 'fixture-linear', version: '1.0.0-fixture', family: 'logistic' })
+    // The model hash is shown and audited with the result (issue 15: "the model hash is never recorded").
+    const onnxSha256 = (JSON.parse(readFileSync(join(FIXTURE_MODELS_DIR, 'fixture-linear', 'manifest.json'), 'utf8')) as { onnx: { sha256: string } }).onnx.sha256
+    expect(result.model).toEqual({ id: 'fixture-linear', version: '1.0.0-fixture', family: 'logistic', onnxSha256 })
+    expect((listAudit(seeded.db, { limit: 1 })[0]!.outputs as { model: { onnxSha256: string } }).model.onnxSha256).toBe(onnxSha256)
     expect(result.provider.provider).toBe('cpu')
     expect(result.threshold).toBe(0.5)
     expect(result.inputHash).toMatch(/^[0-9a-f]{64}$/)
@@ -164,7 +168,7 @@ describe('recommendation service', () => {
     })
     expect(result.ddi).toMatchObject({ checked: false, ddiRate: null, interactions: [], dropped: [] })
     const [entry] = listAudit(seeded.db, { patientId: result.patientId, limit: 1 })
-    expect(entry).toMatchObject({ id: result.auditId, kind: 'recommendation', userName: 'dr.house', inputsHash: result.inputHash, modelId: 'fixture-linear' })
+    expect(entry).toMatchObject({ id: result.auditId, kind: 'recommendation', userName: currentUserName(), inputsHash: result.inputHash, modelId: 'fixture-linear' })
     expect((entry!.outputs as { combination: string[] }).combination).toEqual(result.combination)
   })
 

@@ -244,6 +244,9 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
             **({"textEncoder": extras["textEncoder"]} if "textEncoder" in extras else {}),
         },
         "metricsFile": "metrics.json",
+        # With the hashes above the manifest lists every file of the folder, so scripts/sign-models.ts can
+        # sign a freshly exported folder (the app refuses unsigned ones).
+        "metricsSha256": sha256_of(folder / "metrics.json"),
     }
     validate_manifest(manifest)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

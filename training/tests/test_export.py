@@ -55,6 +55,11 @@ def test_export_writes_a_valid_folder_that_onnxruntime_reproduces(prepared, mode
     validate_manifest(on_disk)
     assert on_disk["onnx"]["sha256"] == sha256_of(tmp_path / "model.onnx")
     assert on_disk["extraFiles"][0]["sha256"] == sha256_of(tmp_path / "parity.json")
+    # The manifest lists every other file of the folder with its sha256, metrics included, so
+    # scripts/sign-models.ts can sign the folder as exported.
+    declared = {on_disk["onnx"]["file"]: on_disk["onnx"]["sha256"], on_disk["metricsFile"]: on_disk["metricsSha256"]}
+    declared.update({extra["file"]: extra["sha256"] for extra in on_disk["extraFiles"]})
+    assert declared == {p.name: sha256_of(p) for p in tmp_path.iterdir() if p.name != "manifest.json"}
     assert on_disk["family"] == model_class.family
     assert [e["code"] for e in on_disk["vocabularies"]["medication"]["entries"]] == prepared.vocabularies.medication.codes()
     assert on_disk["limits"]["maxVisits"] == prepared.limits.max_visits

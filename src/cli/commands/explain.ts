@@ -20,7 +20,6 @@ Options:
   --codes <n>              per-code contributions for the n most probable explained drugs (default 3)
   --diagnosis <SYS:CODE>   the current visit's diagnosis (repeatable), as for "medrec recommend"
   --procedure <SYS:CODE>   the current visit's procedure (repeatable)
-  --user <name>            who asks, for the audit log (default: the OS user)
   --json                   print the full result as JSON
   --db <path>              ${DEFAULT_DB_HELP}
   --models-dir <path>      models folder (default: $MEDREC_MODELS_DIR or models/)`
@@ -95,7 +94,6 @@ export const command: CliCommand = {
         codes: { type: 'string' },
         diagnosis: { type: 'string', multiple: true },
         procedure: { type: 'string', multiple: true },
-        user: { type: 'string' },
         json: { type: 'boolean', default: false },
         db: { type: 'string' },
         'models-dir': { type: 'string' }
@@ -116,8 +114,7 @@ export const command: CliCommand = {
         drugs: values.drug,
         threshold,
         codeDrugs,
-        currentVisit: diagnoses.length + procedures.length > 0 ? { diagnoses, procedures } : undefined,
-        userName: values.user
+        currentVisit: diagnoses.length + procedures.length > 0 ? { diagnoses, procedures } : undefined
       })
       if (values.json) console.log(JSON.stringify(result, null, 2))
       else printResult(result)

@@ -8,4 +8,5 @@ registerCommand('explain', "explain a patient's recommendation by modality and b
 registerCommand('models', 'list valid and refused models; choose the active one', async () => (await import('./models')).command)
 registerCommand('import', 'import a MIMIC-IV, MIMIC-III or eICU export into the patient database', async () => (await import('./import')).command)
 registerCommand('patients', 'list or search patients', async () => (await import('./patients')).command)
+registerCommand('audit', 'verify the hash-chained audit trail; export it as CSV or FHIR AuditEvent', async () => (await import('./audit')).command)
 registerCommand('show', "show a patient's visits, codes and medications in time order", async () => (await import('./show')).command)

@@ -22,7 +22,6 @@ Options:
   --diagnosis <SYS:CODE>   the current visit's diagnosis (repeatable), e.g. ICD-10-CM:I10; with
                            --diagnosis/--procedure every stored visit becomes history
   --procedure <SYS:CODE>   the current visit's procedure (repeatable)
-  --user <name>            who asks, for the audit log (default: the OS user)
   --json                   print the full result as JSON
   --db <path>              ${DEFAULT_DB_HELP}
   --models-dir <path>      models folder (default: $MEDREC_MODELS_DIR or models/)`
@@ -132,7 +131,6 @@ export const command: CliCommand = {
         'max-ddi-rate': { type: 'string' },
         diagnosis: { type: 'string', multiple: true },
         procedure: { type: 'string', multiple: true },
-        user: { type: 'string' },
         json: { type: 'boolean', default: false },
         db: { type: 'string' },
         'models-dir': { type: 'string' }
@@ -156,8 +154,7 @@ export const command: CliCommand = {
         modelId: values.model,
         threshold,
         ddiSafe: values['ddi-safe'] ? { blockSeverity, maxDdiRate } : null,
-        currentVisit: diagnoses.length + procedures.length > 0 ? { diagnoses, procedures } : undefined,
-        userName: values.user
+        currentVisit: diagnoses.length + procedures.length > 0 ? { diagnoses, procedures } : undefined
       })
       if (values.json) console.log(JSON.stringify(result, null, 2))
       else printResult(result)

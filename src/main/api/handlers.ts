@@ -2,6 +2,7 @@
 // and the tests build exactly what the app runs. Add a method: extend ApiMethods in
 // src/shared/api.ts, its schema in api-schemas.ts, and its entry here.
 import { DATA_ATTRIBUTIONS } from '../../shared/attributions'
+import { auditRecordView } from '../services/audit/audit'
 import type { Db } from '../services/db/database'
 import { getPatientTimeline, listPatients } from '../services/db/patients-repo'
 import { WorkspaceServices } from '../services/workspace/workspace-services'
@@ -27,7 +28,12 @@ export function createApiHandlers(context: ApiContext): ApiHandlers {
       dataAttributions: [...DATA_ATTRIBUTIONS]
     }),
     'patients:list': (query) => listPatients(db, query),
-    'patients:timeline': (patientId) => getPatientTimeline(db, patientId),
+    'patients:timeline': (patientId) => {
+      // Opening a record is audited (who looked at which patient, when).
+      const timeline = getPatientTimeline(db, patientId)
+      auditRecordView(db, { id: timeline.patient.id, sourcePatientId: timeline.patient.sourcePatientId }, 'app')
+      return timeline
+    },
     ...createWorkspaceHandlers(context.workspace ?? new WorkspaceServices(db))
   }
 }

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
-import { migrations } from './migrations'
+import { sealAuditTrail } from '../audit/audit'
+import { AUDIT_CHAIN_VERSION, migrations } from './migrations'
 
 export type Db = Database.Database
 
@@ -36,7 +37,10 @@ function applyMigrations(db: Db, current: number): void {
     if (migration.version <= current) continue
     db.transaction(() => {
       db.exec(migration.sql)
+      migration.run?.(db)
       db.pragma(`user_version = ${migration.version}`)
+      // Each migration changes the schema: the audit trail records where its guards now stand (audit/chain.ts).
+      if (migration.version >= AUDIT_CHAIN_VERSION) sealAuditTrail(db, `schema migrated to version ${migration.version}: ${migration.description}`)
     })()
   }
 }

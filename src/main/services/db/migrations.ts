@@ -1,11 +1,18 @@
 // Versioned schema migrations. Each entry runs once, in order, inside a transaction; the applied
 // version is kept in PRAGMA user_version. Never edit a released migration: append a new one.
+import { chainExistingRows, createAuditTriggers } from '../audit/chain'
+import type { Db } from './database'
 
 export interface Migration {
   version: number
   description: string
   sql: string
+  /** Work SQL cannot do (hashing), run after `sql` in the same transaction. */
+  run?: (db: Db) => void
 }
+
+/** The migration that hash-chains the audit log; from it on every migration seals the trail (database.ts). */
+export const AUDIT_CHAIN_VERSION = 4
 
 export const migrations: Migration[] = [
   {
@@ -139,5 +146,26 @@ export const migrations: Migration[] = [
       -- keeps the earliest start. Recommendation and training only need the visit's drug set.
       ALTER TABLE medications ADD COLUMN order_count INTEGER NOT NULL DEFAULT 1 CHECK (order_count >= 1);
     `
+  },
+  {
+    version: AUDIT_CHAIN_VERSION,
+    description: 'audit log: hash chain (prev_hash, row_hash), display name beside the OS account, inserts that replace refused',
+    sql: `
+      ALTER TABLE audit_log ADD COLUMN display_name TEXT;
+      -- The authenticated remote client (e.g. a CDS Hooks client's verified JWT issuer) when the entry came
+      -- through a service rather than the app or the CLI; null otherwise.
+      ALTER TABLE audit_log ADD COLUMN client TEXT;
+      ALTER TABLE audit_log ADD COLUMN prev_hash TEXT;
+      ALTER TABLE audit_log ADD COLUMN row_hash TEXT;
+      -- Rows written before the chain existed get their hashes here, so the update guard goes for a moment.
+      DROP TRIGGER IF EXISTS audit_log_no_update;
+      DROP TRIGGER IF EXISTS audit_log_no_delete;
+    `,
+    run(db) {
+      chainExistingRows(db)
+      createAuditTriggers(db)
+      // After the triggers, so a dropped and recreated trigger is never the last sqlite_master entry.
+      db.exec('CREATE INDEX audit_log_by_kind ON audit_log (kind, id)')
+    }
   }
 ]

@@ -27,7 +27,6 @@ export interface ExplainOptions {
   /** How many of the explained drugs (most probable first) get per-code contributions; default 3. */
   codeDrugs?: number
   currentVisit?: CurrentVisitCodes
-  userName?: string
   audit?: boolean
 }
 
@@ -171,7 +170,7 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
   const result: ExplanationResult = {
     patientId: prepared.input.patient.id,
     sourcePatientId: prepared.input.patient.sourcePatientId,
-    model: { id: manifest.id, version: manifest.version, family: manifest.family },
+    model: { id: manifest.id, version: manifest.version, family: manifest.family, onnxSha256: manifest.onnx.sha256 },
     provider: session.provider,
     inputHash: hash,
     createdAt,
@@ -192,7 +191,6 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
     const { auditId: _unused, timing: _timing, ...shown } = result
     result.auditId = appendAudit(ctx.db, {
       kind: 'explanation',
-      userName: options.userName,
       patientId: result.patientId,
       sourcePatientId: result.sourcePatientId,
       inputsHash: hash,

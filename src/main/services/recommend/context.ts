@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs'
 import { openDatabase } from '../db/database'
 import { DdiService } from '../ddi/ddi-service'
 import { defaultKnowledgeBasePath } from '../knowledge/build'
+import { atcName, openKnowledgeBase } from '../knowledge/knowledge-base'
 import { ModelRegistry } from '../models/registry'
 import { defaultDatabasePath, modelsDir } from '../paths'
 import { ColdStartModels } from './cold-start-runner'
@@ -36,7 +37,9 @@ export async function openServices(options: OpenServicesOptions = {}): Promise<O
   }
   const db = openDatabase(databasePath)
   const ddiService = kbPath !== null && existsSync(kbPath) ? DdiService.open(kbPath) : null
-  const registry = new ModelRegistry(options.modelsDirectory ?? modelsDir())
+  // Medication labels are checked against the knowledge base's ATC names when it is there (swapped labels refuse a model).
+  const names = kbPath !== null && existsSync(kbPath) ? openKnowledgeBase(kbPath) : null
+  const registry = new ModelRegistry(options.modelsDirectory ?? modelsDir(), names ? { atcName: (code) => atcName(names, code) } : {})
   const coldStart = new ColdStartModels()
   return {
     ctx: { db, registry, ddi: ddiService ? ddiCheckerFromService(ddiService) : null, coldStart },
@@ -45,6 +48,7 @@ export async function openServices(options: OpenServicesOptions = {}): Promise<O
       await coldStart.close()
       await registry.close()
       ddiService?.close()
+      names?.close()
       db.close()
     }
   }

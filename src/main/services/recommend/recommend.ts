@@ -18,8 +18,6 @@ export interface RecommendOptions {
   ddiSafe?: SafeDecodingOptions | null
   /** The current visit's codes; absent: the last stored visit is the current one. */
   currentVisit?: CurrentVisitCodes
-  /** Recorded in the audit log; default: the OS user. */
-  userName?: string
   /** Write the audit entry (default true). */
   audit?: boolean
 }
@@ -103,7 +101,7 @@ export async function recommendMany(
     return {
       patientId: p.input.patient.id,
       sourcePatientId: p.input.patient.sourcePatientId,
-      model: { id: manifest.id, version: manifest.version, family: manifest.family },
+      model: { id: manifest.id, version: manifest.version, family: manifest.family, onnxSha256: manifest.onnx.sha256 },
       provider: session.provider,
       threshold,
       inputHash: inputsHash(manifest, p.encoded.fed, { ...hashOptions, coldStart: coldStartHashPart(coldStart) }),
@@ -129,7 +127,6 @@ export async function recommendMany(
         const { auditId: _unused, timing: _timing, ...shown } = result
         result.auditId = appendAudit(ctx.db, {
           kind: 'recommendation',
-          userName: options.userName,
           patientId: result.patientId,
           sourcePatientId: result.sourcePatientId,
           inputsHash: result.inputHash,

@@ -12,13 +12,13 @@ import type {
   RecommendRequest,
   WorkspaceRecommendation
 } from '../../../shared/workspace-types'
-import { appendAudit, currentUserName } from '../audit/audit'
+import { appendAudit, auditIdentity, describeActor } from '../audit/audit'
 import { getPatientSummary } from '../db/patients-repo'
 import { explain } from '../explain/explain'
 import { canonicalJson } from '../recommend/input-hash'
 import { recommend } from '../recommend/recommend'
 import { currentMedications } from './current-medications'
-import { InvalidRequestError } from './errors'
+import { InvalidRequestError, RefusedError } from './errors'
 import { drawMolecules } from './molecules'
 import { splitResolvable, warningKey, warningSources } from './warnings'
 import type { WorkspaceServices } from './workspace-services'
@@ -90,16 +90,17 @@ export async function workspaceRecommend(workspace: WorkspaceServices, request: 
  */
 export function acknowledgeWarnings(workspace: WorkspaceServices, request: AcknowledgeRequest): AcknowledgeResult {
   const patient = getPatientSummary(workspace.db, request.patientId)
+  citedRecommendation(workspace, request.recommendationAuditId, patient.id)
   const current = currentMedications(workspace.db, request.patientId)
   const check = checkClasses(workspace, [...request.combination, ...current.classes.map((c) => c.atc3)])
-  if (!check) throw new InvalidRequestError(`No warning can be acknowledged: ${workspace.knowledgeUnavailable ?? 'no knowledge base'}`)
+  if (!check) throw new RefusedError(`No warning can be acknowledged: ${workspace.knowledgeUnavailable ?? 'no knowledge base'}`)
   const byKey = new Map(check.warnings.map((w) => [warningKey(check, w), w]))
   const acknowledged = request.warningKeys.map((key) => {
     const warning = byKey.get(key)
     if (!warning) {
-      throw new InvalidRequestError(`"${key}" is not a warning of this combination (its warnings: ${[...byKey.keys()].join(', ') || 'none'}).`)
+      throw new InvalidRequestError(`"${key}" is not a warning of this combination (its warnings: ${[...byKey.keys()].join(', ') || 'none'}).`, 'warningKeys')
     }
-    if (warning.tier !== 'interrupt') throw new InvalidRequestError(`"${key}" is a ${warning.severity} warning; only interrupting warnings are acknowledged.`)
+    if (warning.tier !== 'interrupt') throw new RefusedError(`"${key}" is a ${warning.severity} warning; only interrupting warnings are acknowledged.`)
     return {
       key,
       drugs: [check.drugs[warning.a]?.label ?? '', check.drugs[warning.b]?.label ?? ''],
@@ -107,11 +108,9 @@ export function acknowledgeWarnings(workspace: WorkspaceServices, request: Ackno
       sources: warningSources(warning)
     }
   })
-  const userName = request.userName?.trim() || currentUserName()
   const createdAt = new Date().toISOString()
   const auditId = appendAudit(workspace.db, {
     kind: 'warning-acknowledgement',
-    userName,
     patientId: patient.id,
     sourcePatientId: patient.sourcePatientId,
     inputsHash: createHash('sha256')
@@ -122,7 +121,19 @@ export function acknowledgeWarnings(workspace: WorkspaceServices, request: Ackno
     outputs: { recommendationAuditId: request.recommendationAuditId, combination: request.combination, warnings: acknowledged },
     createdAt
   })
-  return { auditId, createdAt, userName }
+  return { auditId, createdAt, userName: describeActor(auditIdentity(workspace.db)) }
+}
+
+/** An acknowledgement cites the audited recommendation it answers, which must be this patient's. */
+function citedRecommendation(workspace: WorkspaceServices, auditId: number, patientId: number): void {
+  const row = workspace.db.prepare('SELECT kind, patient_id FROM audit_log WHERE id = ?').get(auditId) as { kind: string; patient_id: number | null } | undefined
+  if (!row) throw new InvalidRequestError(`recommendationAuditId ${auditId}: no such audit entry; cite the recommendation whose warnings you read.`, 'recommendationAuditId')
+  if (row.kind !== 'recommendation') {
+    throw new InvalidRequestError(`recommendationAuditId ${auditId}: audit entry ${auditId} is of kind "${row.kind}", not a recommendation.`, 'recommendationAuditId')
+  }
+  if (row.patient_id !== patientId) {
+    throw new RefusedError(`recommendationAuditId ${auditId}: that recommendation was for another patient; an acknowledgement must cite a recommendation of patient ${patientId}.`)
+  }
 }
 
 export async function workspaceExplain(workspace: WorkspaceServices, request: ExplainRequest): Promise<ExplanationView> {
@@ -137,7 +148,7 @@ export async function workspaceExplain(workspace: WorkspaceServices, request: Ex
 
 export async function classMolecules(workspace: WorkspaceServices, atc3: string, limit: number): Promise<ClassMolecules> {
   const knowledge = workspace.knowledge()
-  if (!knowledge) throw new InvalidRequestError(`No molecule can be drawn: ${workspace.knowledgeUnavailable ?? 'no knowledge base'}`)
+  if (!knowledge) throw new RefusedError(`No molecule can be drawn: ${workspace.knowledgeUnavailable ?? 'no knowledge base'}`)
   const code = atc3.toUpperCase()
   const smiles = knowledge.catalog.smiles(code)
   return {

@@ -1,6 +1,7 @@
 // The workspace's persisted settings: active model (the registry's own key, see models/active-model.ts),
 // execution-provider preference, threshold override and DDI-safe defaults. They live in the patient
 // database's settings table (migration 2) so the app and the CLI read the same choices.
+import { auditSettingsChange, getDisplayName, setDisplayName } from '../audit/audit'
 import type { Db } from '../db/database'
 import { clearActiveModel, getActiveModelId, setActiveModel } from '../models/active-model'
 import type { ModelRegistry } from '../models/registry'
@@ -59,21 +60,28 @@ export function getWorkspaceSettings(db: Db): WorkspaceSettings {
     activeModelId: getActiveModelId(db),
     providerPreference: PROVIDER_PREFERENCES.includes(provider as ProviderPreference) ? (provider as ProviderPreference) : 'auto',
     thresholdOverride: threshold > 0 && threshold < 1 ? threshold : null,
-    ddiSafe: parseDdiSafe(readValue(db, DDI_SAFE_KEY))
+    ddiSafe: parseDdiSafe(readValue(db, DDI_SAFE_KEY)),
+    displayName: getDisplayName(db)
   }
 }
 
 /**
  * Applies the patch. The active model goes first: the registry checks it (a refused or unknown model is
- * an error naming why, and nothing is written); the other fields are then written in one transaction.
+ * an error naming why, and nothing is written; an accepted one is audited as a model activation); the
+ * other fields are then written, with one audit entry holding the settings before and after, in one
+ * transaction.
  */
 export async function updateWorkspaceSettings(db: Db, registry: ModelRegistry, patch: WorkspaceSettingsPatch): Promise<WorkspaceSettings> {
   if (patch.activeModelId) await setActiveModel(db, registry, patch.activeModelId)
+  const { activeModelId: _handledAbove, ...rest } = patch
   db.transaction(() => {
+    const before = getWorkspaceSettings(db)
     if (patch.activeModelId === null) clearActiveModel(db)
+    if (patch.displayName !== undefined) setDisplayName(db, patch.displayName)
     if (patch.providerPreference !== undefined) writeValue(db, PROVIDER_KEY, patch.providerPreference === 'auto' ? null : patch.providerPreference)
     if (patch.thresholdOverride !== undefined) writeValue(db, THRESHOLD_KEY, patch.thresholdOverride === null ? null : String(patch.thresholdOverride))
     if (patch.ddiSafe !== undefined) writeValue(db, DDI_SAFE_KEY, JSON.stringify(patch.ddiSafe))
+    if (Object.keys(rest).length > 0 || patch.activeModelId === null) auditSettingsChange(db, { patch, before, after: getWorkspaceSettings(db) })
   })()
   return getWorkspaceSettings(db)
 }

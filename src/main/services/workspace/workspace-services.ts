@@ -51,7 +51,11 @@ export class WorkspaceServices {
     const preference = getWorkspaceSettings(this.db).providerPreference
     if (!this.registryInstance || this.registryPreference !== preference) {
       const previous = this.registryInstance
-      this.registryInstance = new ModelRegistry(this.modelsDirectory, preference === 'auto' ? {} : { providers: [preference] })
+      this.registryInstance = new ModelRegistry(this.modelsDirectory, {
+        ...(preference === 'auto' ? {} : { providers: [preference] }),
+        // Medication labels are checked against the knowledge base's ATC names (swapped labels refuse a model).
+        atcName: (code) => this.knowledge()?.catalog.name(code) ?? null
+      })
       this.registryPreference = preference
       void previous?.close()
       void this.coldStartModels.close()

@@ -19,7 +19,7 @@ export function ModelsView() {
   }, [loadModels])
 
   const list = models?.models ?? []
-  const shown = chosen ?? models?.activeModelId ?? list[0]?.id ?? null
+  const shown = chosen ?? models?.activeModelId ?? models?.defaultModelId ?? list[0]?.id ?? null
   return (
     <div className="models-view">
       <nav className="models-list" aria-label="Models">
@@ -41,7 +41,7 @@ export function ModelsView() {
                   <span className="model-choice-id">{model.id}</span>
                   <span className="model-choice-meta">
                     {model.family} v{model.version}
-                    {model.id === models.activeModelId || (models.activeModelId === null && model.id === list[0]?.id) ? ' · active' : ''}
+                    {model.id === models.activeModelId || (models.activeModelId === null && model.id === (models.defaultModelId ?? list[0]?.id)) ? ' · active' : ''}
                   </span>
                 </button>
               </li>
