@@ -16,6 +16,12 @@
 //   and writes nothing else. Changed files re-import as upserts: patients and visits keep their ids
 //   and each imported visit's codes and medications are replaced wholesale, so importing the same
 //   content again (force) leaves the same content. Visits absent from the new files are kept.
+// - Never silently destructive (imports/safety.ts): an import that would remove or alter stored rows
+//   is refused (ImportRefusedError, nothing written) unless `replace` is set; `dryRun` returns the
+//   plan (counts per table, patients affected) and writes nothing. A visit id stored for another
+//   patient is rejected, never moved. A file whose rejected share is above `maxRejectedShare` (1%)
+//   fails the import. Bytes that are not UTF-8 stop the import unless an `encoding` is declared, and
+//   a date valid only with month and day swapped stops it too (the file's other dates are suspect).
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { basename, resolve } from 'node:path'
@@ -23,6 +29,15 @@ import type { EhrFormat, ImportProgress, ImportReport } from '../../../shared/ty
 import type { Db } from '../db/database'
 import { dataDir as defaultDataDir } from '../paths'
 import { DrugMapper, loadReferenceData } from '../reference'
+import {
+  countRows,
+  DEFAULT_MAX_REJECTED_SHARE,
+  dropPriorTables,
+  ImportRefusedError,
+  planChanges,
+  rejectedShareError
+} from '../imports/safety'
+import type { ImportPlan } from '../../../shared/types'
 import { MappingTally, ProgressTracker, RowLog, type ImportContext } from './context'
 import { importEicu } from './eicu'
 import { ImportError } from './errors'
@@ -47,6 +62,18 @@ export interface ImportOptions {
   onProgress?: (progress: ImportProgress) => void
   /** Re-import even when the same files were imported before. */
   force?: boolean
+  /** Allow the import to remove or alter stored rows (otherwise such an import is refused). */
+  replace?: boolean
+  /** Run every check and compute the plan, then roll back: the report has status 'dry-run' and the plan. */
+  dryRun?: boolean
+  /** Largest share of a file's rows that may be rejected (default 0.01). */
+  maxRejectedShare?: number
+  /** Text encoding of the files: 'utf-8' (default, checked) or e.g. 'latin1'. */
+  encoding?: string
+  /** Longest field accepted; a longer one rejects its row (default MAX_FIELD_CHARS). */
+  maxFieldChars?: number
+  /** Called with the plan just before a replacing import commits (the CLI prints it). */
+  onPlan?: (plan: ImportPlan) => void
 }
 
 export async function importDataset(db: Db, options: ImportOptions): Promise<ImportReport> {
@@ -58,16 +85,26 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
   const layout = await resolveLayout(options.format, dir)
   const reference = await loadReferenceData(dataDir)
   progress.phase('Fingerprinting inputs', null)
-  const fingerprint = await fingerprintInputs(layout, reference.files)
+  const encoding = options.encoding ?? 'utf-8'
+  const fingerprint = await fingerprintInputs(layout, reference.files, encoding)
+  const maxRejectedShare = options.maxRejectedShare ?? DEFAULT_MAX_REJECTED_SHARE
+  if (!(maxRejectedShare >= 0 && maxRejectedShare <= 1)) throw new ImportError(`maxRejectedShare must be between 0 and 1, got ${maxRejectedShare}.`)
 
   const previous = db
     .prepare(`SELECT id, report_json FROM import_runs WHERE format = ? AND input_fingerprint = ? AND status = 'completed' ORDER BY id DESC LIMIT 1`)
     .get(options.format, fingerprint) as { id: number; report_json: string } | undefined
-  if (previous && !options.force) return recordSkippedRun(db, options.format, dir, fingerprint, previous, started)
+  if (previous && !options.force) {
+    if (options.dryRun) return { ...(JSON.parse(previous.report_json) as ImportReport), status: 'skipped-unchanged', previousRunId: previous.id }
+    return recordSkippedRun(db, options.format, dir, fingerprint, previous, started)
+  }
 
   if (db.inTransaction) throw new ImportError('Another write is in progress on this database connection; run the import on its own connection.')
   const totalBytes = Object.values(layout.files).reduce((sum, f) => sum + f.size, 0)
-  const tracker = new ProgressTracker(totalBytes, options.onProgress)
+  const log = new RowLog()
+  const tracker = new ProgressTracker(totalBytes, options.onProgress, {
+    options: { encoding, maxFieldChars: options.maxFieldChars },
+    log
+  })
   const startedAt = new Date().toISOString()
   // Bulk-load settings for this connection, restored afterwards: a bigger page cache keeps the
   // indexes being appended to in memory (bounded: 128 MB); foreign-key checks off, because every
@@ -79,6 +116,7 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
   db.pragma('foreign_keys = OFF')
   try {
     beginWrite(db)
+    const before = countRows(db)
     const runId = Number(
       db
         .prepare(
@@ -92,7 +130,7 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
       layout,
       store: new ImportStore(db, options.format, runId),
       mapper: new DrugMapper(reference.tables),
-      log: new RowLog(),
+      log,
       tally: new MappingTally(),
       progress: tracker,
       mappedBySharedId: 0
@@ -104,6 +142,15 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
     tracker.phase('Finishing', null)
     const report = buildReport(ctx, layout, fingerprint, started)
     ctx.store.finish()
+    const tooManyRejected = rejectedShareError(log, maxRejectedShare)
+    if (tooManyRejected) throw tooManyRejected
+    report.plan = planChanges(db, before)
+    if (options.dryRun) {
+      db.exec('ROLLBACK')
+      return { ...report, status: 'dry-run', runId: 0 }
+    }
+    if (report.plan.destructive && !options.replace) throw new ImportRefusedError(report.plan)
+    if (report.plan.destructive) options.onPlan?.(report.plan)
     db.prepare(`UPDATE import_runs SET finished_at = ?, report_json = ? WHERE id = ?`).run(new Date().toISOString(), JSON.stringify(report), runId)
     db.exec('COMMIT')
     return report
@@ -111,6 +158,7 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
     if (db.inTransaction) db.exec('ROLLBACK')
     throw error
   } finally {
+    dropPriorTables(db)
     db.pragma(`cache_size = ${cacheSize}`)
     db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`)
   }
@@ -187,9 +235,10 @@ function recordSkippedRun(
 }
 
 /** sha256 over the importer version, then each file's role, name, size and bytes (inputs, then reference tables). */
-async function fingerprintInputs(layout: Layout, referenceFiles: string[]): Promise<string> {
+async function fingerprintInputs(layout: Layout, referenceFiles: string[], encoding: string): Promise<string> {
   const hash = createHash('sha256')
-  hash.update(`medrec-importer ${IMPORTER_VERSION} ${layout.format}\n`)
+  // The encoding changes what the same bytes import as; UTF-8 keeps the fingerprints of earlier runs.
+  hash.update(`medrec-importer ${IMPORTER_VERSION} ${layout.format}${/^utf-?8$/i.test(encoding) ? '' : ` ${encoding.toLowerCase()}`}\n`)
   const files = [
     ...Object.values(layout.files).map((f) => ({ label: `${f.role}:${basename(f.path)}`, path: f.path })),
     ...referenceFiles.map((path) => ({ label: `reference:${basename(path)}`, path }))
