@@ -2,6 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
+import { DatabaseBusyError } from '../../src/main/services/db/busy'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
 import { ImportError, importDataset } from '../../src/main/services/importers'
 import { DATA_DIR, fullSnapshot, HAS_OPEN_DATA, TempSpace, ACCEPT_BAD_ROWS } from './import-helpers'
@@ -125,11 +126,13 @@ describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {
     other.exec('BEGIN IMMEDIATE')
     db.pragma('busy_timeout = 50')
     try {
-      await expectFailureLeavesStore(
-        db,
-        importDataset(db, { format: 'mimic-iv', dir: space.fixture('mimic-iv-mini', true), dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS }),
-        /The database is busy/
-      )
+      const before = fullSnapshot(db)
+      const run = importDataset(db, { format: 'mimic-iv', dir: space.fixture('mimic-iv-mini', true), dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
+      // Busy is retryable, not bad input: the import is staged, then the short final copy finds the lock taken.
+      await expect(run).rejects.toThrow(DatabaseBusyError)
+      await expect(run).rejects.toMatchObject({ retryable: true, message: expect.stringMatching(/The database is busy/) })
+      expect(fullSnapshot(db)).toEqual(before)
+      expect(db.inTransaction).toBe(false)
     } finally {
       other.exec('ROLLBACK')
       other.close()

@@ -4,10 +4,11 @@
 // - Validate first: every file of the layout is located and its header checked, and the reference
 //   tables are loaded, before anything is written. A missing file, a wrong layout (e.g. the eICU
 //   folder given as MIMIC-IV) or a missing column is an ImportError naming the file.
-// - All or nothing: the whole import is one SQLite transaction. A file-level problem found while
-//   reading (a truncated gzip, a quoted field that never closes) or a crash rolls everything back, so
-//   the store is exactly as before, and re-running the import completes it cleanly ("resumable"
-//   without manual cleanup).
+// - All or nothing: the import is written to a staging file and applied to the database in one
+//   short SQLite transaction (imports/staging.ts). A file-level problem found while reading (a
+//   truncated gzip, invalid UTF-8) or a crash leaves the store exactly as before, and re-running the
+//   import completes it cleanly ("resumable" without manual cleanup). Readers and the app's own
+//   writes (audit rows) are never blocked while the files are read.
 // - Row-level problems (wrong column count, unparseable date, a diagnosis of an unknown admission,
 //   an invalid code) reject that row; the report counts them and lists the first ones with file,
 //   line and reason.
@@ -29,14 +30,8 @@ import type { EhrFormat, ImportProgress, ImportReport } from '../../../shared/ty
 import type { Db } from '../db/database'
 import { dataDir as defaultDataDir } from '../paths'
 import { DrugMapper, loadReferenceData } from '../reference'
-import {
-  countRows,
-  DEFAULT_MAX_REJECTED_SHARE,
-  dropPriorTables,
-  ImportRefusedError,
-  planChanges,
-  rejectedShareError
-} from '../imports/safety'
+import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError, rejectedShareError } from '../imports/safety'
+import { ImportStaging } from '../imports/staging'
 import type { ImportPlan } from '../../../shared/types'
 import { MappingTally, ProgressTracker, RowLog, type ImportContext } from './context'
 import { importEicu } from './eicu'
@@ -106,29 +101,26 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
     log
   })
   const startedAt = new Date().toISOString()
-  // Bulk-load settings for this connection, restored afterwards: a bigger page cache keeps the
-  // indexes being appended to in memory (bounded: 128 MB); foreign-key checks off, because every
-  // child row gets a visit id the same transaction just wrote or read (checking them again costs
-  // a B-tree lookup per row, tens of millions at scale), and the import never deletes a parent.
-  const cacheSize = db.pragma('cache_size', { simple: true }) as number
-  const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number
-  db.pragma('cache_size = -131072')
-  db.pragma('foreign_keys = OFF')
+  // Everything is written to a staging file first; the live database is locked only by apply()
+  // (imports/staging.ts says why). The staging connection takes the bulk-load settings: a bigger page
+  // cache keeps the indexes being appended to in memory (bounded: 128 MB).
+  const staging = ImportStaging.open(db, options.format)
+  const stage = staging.db
+  stage.pragma('cache_size = -131072')
   try {
-    beginWrite(db)
-    const before = countRows(db)
+    stage.exec('BEGIN')
     const runId = Number(
-      db
+      stage
         .prepare(
           `INSERT INTO import_runs (format, source_dir, input_fingerprint, started_at, status, report_json) VALUES (?, ?, ?, ?, 'completed', '{}')`
         )
         .run(options.format, dir, fingerprint, startedAt).lastInsertRowid
     )
     const ctx: ImportContext = {
-      db,
+      db: stage,
       runId,
       layout,
-      store: new ImportStore(db, options.format, runId),
+      store: new ImportStore(stage, options.format, runId),
       mapper: new DrugMapper(reference.tables),
       log,
       tally: new MappingTally(),
@@ -144,33 +136,18 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
     ctx.store.finish()
     const tooManyRejected = rejectedShareError(log, maxRejectedShare)
     if (tooManyRejected) throw tooManyRejected
-    report.plan = planChanges(db, before)
-    if (options.dryRun) {
-      db.exec('ROLLBACK')
-      return { ...report, status: 'dry-run', runId: 0 }
-    }
-    if (report.plan.destructive && !options.replace) throw new ImportRefusedError(report.plan)
-    if (report.plan.destructive) options.onPlan?.(report.plan)
-    db.prepare(`UPDATE import_runs SET finished_at = ?, report_json = ? WHERE id = ?`).run(new Date().toISOString(), JSON.stringify(report), runId)
-    db.exec('COMMIT')
+    stage.exec('COMMIT')
+    const plan = staging.plan(runId)
+    report.plan = plan
+    if (options.dryRun) return { ...report, status: 'dry-run', runId: 0 }
+    if (plan.destructive && !options.replace) throw new ImportRefusedError(plan)
+    if (plan.destructive) options.onPlan?.(plan)
+    stage.prepare(`UPDATE import_runs SET finished_at = ?, report_json = ? WHERE id = ?`).run(new Date().toISOString(), JSON.stringify(report), runId)
+    tracker.phase('Applying', null)
+    staging.apply(runId)
     return report
-  } catch (error) {
-    if (db.inTransaction) db.exec('ROLLBACK')
-    throw error
   } finally {
-    dropPriorTables(db)
-    db.pragma(`cache_size = ${cacheSize}`)
-    db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`)
-  }
-}
-
-function beginWrite(db: Db): void {
-  try {
-    db.exec('BEGIN IMMEDIATE')
-  } catch (error) {
-    if ((error as { code?: string }).code?.startsWith('SQLITE_BUSY'))
-      throw new ImportError('The database is busy: another import or the app is writing to it. Try again when it has finished.')
-    throw error
+    staging.close()
   }
 }
 

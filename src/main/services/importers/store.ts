@@ -14,7 +14,6 @@
 import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/types'
 import type { Db } from '../db/database'
 import type { DrugMapping } from '../reference'
-import { preparePriorTables, priorCopier } from '../imports/safety'
 
 const CODE_SYSTEMS: CodeSystem[] = ['ICD-9-CM', 'ICD-10-CM', 'ICD-10-PCS', 'other']
 
@@ -102,9 +101,6 @@ export class ImportStore {
   private readonly titleKeep: BatchedInsert
   /** True when this source already has visits: re-imported visits then get their children replaced. */
   private readonly replacing: boolean
-  /** Copies stored rows aside before they are replaced, for the import's change plan (imports/safety). */
-  private readonly prior: ReturnType<typeof priorCopier>
-  private readonly storedPatientStatement
   private readonly visitOwnerStatement
 
   constructor(
@@ -129,9 +125,6 @@ export class ImportStore {
     this.findVisitStatement = db.prepare(`SELECT id FROM visits WHERE source = ? AND source_visit_id = ?`).pluck()
     this.deleteChildren = ['diagnoses', 'procedures', 'medications'].map((table) => db.prepare(`DELETE FROM ${table} WHERE visit_id = ?`))
     this.replacing = db.prepare(`SELECT 1 FROM visits WHERE source = ? LIMIT 1`).pluck().get(source) !== undefined
-    preparePriorTables(db)
-    this.prior = priorCopier(db)
-    this.storedPatientStatement = db.prepare(`SELECT id, sex FROM patients WHERE source = ? AND source_patient_id = ?`)
     this.visitOwnerStatement = db.prepare(
       `SELECT v.patient_id AS patientId, p.source_patient_id AS sourcePatientId FROM visits v JOIN patients p ON p.id = v.patient_id
        WHERE v.source = ? AND v.source_visit_id = ?`
@@ -175,10 +168,6 @@ export class ImportStore {
 
   patient(sourcePatientId: string, sex: string | null): number {
     this.patients++
-    if (this.replacing) {
-      const stored = this.storedPatientStatement.get(this.source, sourcePatientId) as { id: number; sex: string | null } | undefined
-      if (stored && stored.sex !== sex) this.prior.patient(stored.id)
-    }
     return (this.upsertPatientStatement.get(this.source, sourcePatientId, sex) as { id: number }).id
   }
 
@@ -194,9 +183,9 @@ export class ImportStore {
 
   /**
    * Inserts or updates a visit. A visit imported before keeps its id, and its diagnoses, procedures
-   * and medications are copied aside (for the change plan) and deleted here so this import's rows
-   * replace them wholesale (idempotent). A visit stored for another patient is never moved: callers
-   * check storedForAnotherPatient() first, and the upsert refuses it as a last guard.
+   * and medications are deleted here so this import's rows replace them wholesale (idempotent). A
+   * visit stored for another patient is never moved: callers check storedForAnotherPatient() first,
+   * and the upsert refuses it as a last guard.
    */
   visit(v: VisitInput): number {
     this.visits++
@@ -204,7 +193,6 @@ export class ImportStore {
       const existing = this.findVisitStatement.get(this.source, v.sourceVisitId) as number | undefined
       if (existing !== undefined) {
         this.flush() // batched rows may belong to this visit
-        this.prior.visit(existing)
         for (const statement of this.deleteChildren) statement.run(existing)
       }
     }
