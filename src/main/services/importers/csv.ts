@@ -520,15 +520,25 @@ function notUtf8(source: CsvSource, previousTail: Buffer, chunk: Buffer, newline
   )
 }
 
-/** Offset of the first byte that does not start or continue a valid UTF-8 sequence (bytes.length if none). */
+/**
+ * Offset of the first byte that does not start or continue a valid UTF-8 sequence (bytes.length if
+ * none): the same bytes TextDecoder's fatal mode refuses (overlong forms, surrogates, above U+10FFFF).
+ */
 export function firstInvalidUtf8(bytes: Uint8Array): number {
   let i = 0
   while (i < bytes.length) {
     const b = bytes[i]!
-    const extra = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1
-    if (extra < 0) return i
-    if (i + extra >= bytes.length) return i
-    for (let k = 1; k <= extra; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i
+    if (b < 0x80) {
+      i++
+      continue
+    }
+    const extra = b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1
+    if (extra < 0 || i + extra >= bytes.length) return i
+    // The second byte's range is narrower after E0, ED, F0 and F4.
+    const second = bytes[i + 1]!
+    const [low, high] = b === 0xe0 ? [0xa0, 0xbf] : b === 0xed ? [0x80, 0x9f] : b === 0xf0 ? [0x90, 0xbf] : b === 0xf4 ? [0x80, 0x8f] : [0x80, 0xbf]
+    if (second < low || second > high) return i
+    for (let k = 2; k <= extra; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i
     i += extra + 1
   }
   return bytes.length
