@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { main } from '../../src/cli/main'
+import { openDatabase } from '../../src/main/services/db/database'
 import type { ImportReport, PatientPage, PatientTimeline } from '../../src/shared/types'
 import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 
@@ -115,5 +116,23 @@ describe.skipIf(!HAS_OPEN_DATA)('medrec import, patients, show', () => {
     expect(failed.code).toBe(1)
     expect(failed.err).toMatch(/medrec import: diagnosis\.csv: 1 of 7 rows rejected \(14\.3%\), above the limit of 1% \(--max-rejected\)\. Nothing was changed/)
     expect((await medrec('import', '--format', 'eicu', space.fixture('eicu-mini'), '--db', dbPath, '--max-rejected', '5%')).code).toBe(2)
+  })
+
+  it('a database another process is writing to: exit 75 (retry), nothing written', async () => {
+    const dir = space.fixture('mimic-iv-mini')
+    openDatabase(dbPath).close()
+    const other = openDatabase(dbPath)
+    other.exec('BEGIN IMMEDIATE')
+    try {
+      const busy = await medrec('import', '--format', 'mimic-iv', dir, '--db', dbPath, '--data-dir', DATA_DIR, '--max-rejected', '1')
+      expect(busy.code).toBe(75)
+      expect(busy.err).toMatch(/medrec import: The database is busy: .*Try again/)
+    } finally {
+      other.exec('ROLLBACK')
+      other.close()
+    }
+    const db = openDatabase(dbPath)
+    expect(db.prepare('SELECT count(*) FROM patients').pluck().get()).toBe(0)
+    db.close()
   })
 })

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import type { EhrFormat, ImportPlan, ImportProgress, ImportReport } from '../../shared/types'
 import { openDatabase } from '../../main/services/db/database'
 import { EHR_FORMATS, importDataset } from '../../main/services/importers'
+import { DatabaseBusyError } from '../../main/services/db/busy'
 import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError, PLAN_TABLES } from '../../main/services/imports/safety'
 import { defaultDatabasePath } from '../../main/services/paths'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
@@ -110,6 +111,8 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): (p
 
 /** The import would remove or alter stored rows and --replace was not given. */
 export const EXIT_REFUSED = 3
+/** The database was busy (another writer); nothing was written and trying again can succeed (EX_TEMPFAIL). */
+export const EXIT_BUSY = 75
 
 export const command: CliCommand = {
   name: 'import',
@@ -166,6 +169,10 @@ export const command: CliCommand = {
       if (error instanceof ImportRefusedError) {
         console.error(`medrec import: refused. ${error.message}\n${formatPlan(error.plan).join('\n')}`)
         return EXIT_REFUSED
+      }
+      if (error instanceof DatabaseBusyError) {
+        console.error(`medrec import: ${error.message}`)
+        return EXIT_BUSY
       }
       throw error
     } finally {
