@@ -1,18 +1,22 @@
 // Reading while writing: the app keeps working (reads and its own audit writes) while another process
 // imports into the same database, and a busy database is a quick, retryable error.
 import { spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readdirSync, writeFileSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { appendAudit } from '../../src/main/services/audit/audit'
 import { BUSY_TIMEOUT_MS } from '../../src/main/services/db/busy'
 import { openDatabase } from '../../src/main/services/db/database'
 import { importDataset } from '../../src/main/services/importers'
 import { projectRoot } from '../../src/main/services/paths'
-import { ACCEPT_BAD_ROWS, DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
+import { ACCEPT_BAD_ROWS, DATA_DIR, fullSnapshot, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 
 /** Starts the pausing import child; resolves `paused` when it waits mid-import and `done` with its exit. */
-function startImport(args: string[]): { paused: Promise<void>; done: Promise<{ code: number | null; out: string; err: string }> } {
+function startImport(args: string[]): {
+  paused: Promise<void>
+  done: Promise<{ code: number | null; out: string; err: string }>
+  kill: () => void
+} {
   const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot(), 'tests', 'unit', 'import-pausing-child.ts'), ...args], {
     cwd: projectRoot(),
     stdio: ['ignore', 'pipe', 'pipe']
@@ -27,7 +31,11 @@ function startImport(args: string[]): { paused: Promise<void>; done: Promise<{ c
   })
   child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()))
   const done = new Promise<{ code: number | null; out: string; err: string }>((resolve) => child.on('exit', (code) => resolve({ code, out, err })))
-  return { paused: Promise.race([paused, done.then(({ err: e }) => Promise.reject(new Error(`import child ended early: ${e}`)))]), done }
+  return {
+    paused: Promise.race([paused, done.then(({ err: e }) => Promise.reject(new Error(`import child ended early: ${e}`)))]),
+    done,
+    kill: () => void child.kill('SIGKILL')
+  }
 }
 
 describe.skipIf(!HAS_OPEN_DATA)('reading while writing', () => {
@@ -82,5 +90,22 @@ describe.skipIf(!HAS_OPEN_DATA)('reading while writing', () => {
       other.exec('ROLLBACK')
       other.close()
     }
+  })
+
+  it('kill -9 mid-import leaves the database as it was; the next import removes the dead staging file and completes', async () => {
+    const db = space.db()
+    await importDataset(db, { format: 'mimic-iv', dir: space.fixture('mimic-iv-mini'), dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
+    const before = fullSnapshot(db)
+    const stagingFiles = (): string[] => readdirSync(dirname(db.name)).filter((f) => f.startsWith(`${basename(db.name)}.import-`))
+    const child = startImport([db.name, 'eicu', space.fixture('eicu-mini'), DATA_DIR, 'Importing medications', join(space.dir(), 'never')])
+    await child.paused
+    child.kill()
+    await child.done
+    expect(fullSnapshot(db)).toEqual(before)
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok')
+    expect(stagingFiles().length).toBeGreaterThan(0)
+    const report = await importDataset(db, { format: 'eicu', dir: space.fixture('eicu-mini'), dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
+    expect(report).toMatchObject({ status: 'completed', visits: 5 })
+    expect(stagingFiles()).toEqual([])
   })
 })
