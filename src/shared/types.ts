@@ -74,7 +74,8 @@ export interface ImportReport {
   runId: number
   format: EhrFormat
   sourceDir: string
-  status: 'completed' | 'skipped-unchanged'
+  /** 'dry-run': nothing was written; `plan` says what the import would change. */
+  status: 'completed' | 'skipped-unchanged' | 'dry-run'
   patients: number
   visits: number
   diagnosisCodes: number
@@ -103,6 +104,26 @@ export interface ImportReport {
   mappedBySharedId?: number
   /** Rows stored in the medications table: all source rows of one drug in one visit fold into one. */
   storedMedicationRows?: number
+  /** What the import changes in stored rows (per table, patients affected); with status 'dry-run', what it would change. */
+  plan?: ImportPlan
+}
+
+/** One table's rows before and after an import; `removed`/`changed` count stored rows the import removes or alters. */
+export interface ImportTableChange {
+  before: number
+  after: number
+  added: number
+  removed: number
+  changed: number
+}
+
+/** What an import does to stored data; `destructive` when it removes or alters any stored row (needs replace). */
+export interface ImportPlan {
+  tables: Record<'patients' | 'visits' | 'diagnoses' | 'procedures' | 'medications', ImportTableChange>
+  /** Stored patients whose rows the import removes or alters. */
+  patientsAffected: number
+  storedPatients: number
+  destructive: boolean
 }
 
 export interface ImportProgress {

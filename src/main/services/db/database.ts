@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import { sealAuditTrail } from '../audit/audit'
+import { BUSY_TIMEOUT_MS } from './busy'
 import { AUDIT_CHAIN_VERSION, migrations } from './migrations'
 
 export type Db = Database.Database
@@ -15,7 +16,8 @@ export function openDatabase(path: string, options: { readonly?: boolean } = {})
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
   }
-  db.pragma('busy_timeout = 5000')
+  // Fail fast (a retryable DatabaseBusyError where callers wrap it) rather than block for seconds.
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
   const current = db.pragma('user_version', { simple: true }) as number
   const latest = migrations.at(-1)?.version ?? 0
   if (current > latest) {
