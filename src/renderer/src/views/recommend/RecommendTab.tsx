@@ -332,7 +332,7 @@ function CombinationTable({ result, warnings }: { result: WorkspaceRecommendatio
     return (
       <Empty>
         No class reaches the threshold of {percent(result.recommendation.threshold, 0)} for this patient
-        {result.recommendation.ddi.dropped.length > 0 ? ', after DDI-safe decoding' : ''}. Lower the threshold to see more.
+        {result.recommendation.dropped.length > 0 ? ', after DDI-safe decoding' : ''}. Lower the threshold to see more.
       </Empty>
     )
   }
@@ -413,7 +413,7 @@ export function ProbabilityBar({ probability, threshold }: { probability: number
 }
 
 function DroppedAndNearMisses({ result }: { result: WorkspaceRecommendation }) {
-  const dropped = result.recommendation.ddi.dropped
+  const dropped = result.recommendation.dropped
   const names = new Map(result.recommendation.drugs.map((d) => [d.atc3, d.name]))
   return (
     <>
