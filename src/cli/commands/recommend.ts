@@ -133,7 +133,7 @@ function printResult(result: RecommendationResult): void {
       (safe ? ` · DDI-safe: no pair at or above ${safe.blockSeverity}${safe.maxDdiRate !== null ? `, DDI rate ≤ ${safe.maxDdiRate}` : ''}` : '')
   )
   console.log('')
-  console.log(`Recommended (${result.combination.length} classes, each with its drug):`)
+  console.log(`Recommended (${result.combination.length}):`)
   if (result.combination.length === 0) console.log('  (no class reaches the threshold)')
   for (const line of classLines(result)) console.log(line)
   for (const s of result.substituted) console.log(`Substituted in ${s.atc3}: ${s.from} → ${s.to} (${s.reason})`)

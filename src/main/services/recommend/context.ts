@@ -1,6 +1,7 @@
 // Opens what the recommendation and explanation services run on: the patient database, the model
 // registry and, where the knowledge base has been built, the DDI checker. Used by the CLI and the app.
 import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { openDatabase } from '../db/database'
 import { DdiService } from '../ddi/ddi-service'
 import { defaultKnowledgeBasePath } from '../knowledge/build'
@@ -8,6 +9,7 @@ import { ModelRegistry } from '../models/registry'
 import { defaultDatabasePath, modelsDir } from '../paths'
 import { ColdStartModels } from './cold-start-runner'
 import { ddiCheckerFromService } from './ddi-port'
+import { loadDrugChoice } from './drug-choice-model'
 import type { ServiceContext } from './prepare'
 
 export interface OpenServicesOptions {
@@ -36,10 +38,13 @@ export async function openServices(options: OpenServicesOptions = {}): Promise<O
   }
   const db = openDatabase(databasePath)
   const ddiService = kbPath !== null && existsSync(kbPath) ? DdiService.open(kbPath) : null
-  const registry = new ModelRegistry(options.modelsDirectory ?? modelsDir())
+  const modelsDirectory = options.modelsDirectory ?? modelsDir()
+  const registry = new ModelRegistry(modelsDirectory)
   const coldStart = new ColdStartModels()
+  // The within-class drug choice is the shared artefact beside the models (models/drug-choice).
+  const drugChoice = loadDrugChoice(join(modelsDirectory, 'drug-choice'))
   return {
-    ctx: { db, registry, ddi: ddiService ? ddiCheckerFromService(ddiService) : null, coldStart },
+    ctx: { db, registry, ddi: ddiService ? ddiCheckerFromService(ddiService) : null, coldStart, drugChoice },
     databasePath,
     async close() {
       await coldStart.close()

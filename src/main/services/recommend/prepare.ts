@@ -14,8 +14,11 @@ export interface ServiceContext {
   db: Db
   registry: ModelRegistry
   ddi: DdiChecker | null
-  /** The within-class drug choice; absent: models/drug-choice (loaded once); null: none (only drugs taken are chosen). */
-  drugChoice?: DrugChoiceModel | null
+  /**
+   * The within-class drug choice (loadDrugChoice: the model, or why it is unavailable); absent: models/drug-choice;
+   * null: none on purpose (only drugs the patient takes or took are chosen).
+   */
+  drugChoice?: DrugChoiceModel | { unavailable: string } | null
   /** NLA-MMR cold-start graphs, loaded on first need and kept (cold-start-runner.ts); absent: loaded per call. */
   coldStart?: ColdStartModels
 }

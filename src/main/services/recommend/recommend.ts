@@ -132,7 +132,11 @@ export async function recommendMany(
   const choice = ctx.drugChoice === undefined ? loadDrugChoice() : ctx.drugChoice
   const drugChoice = choice === null || 'unavailable' in choice ? null : choice
   const drugChoiceReport: RecommendationResult['drugChoice'] =
-    choice === null ? { unavailable: 'no within-class drug model was given' } : 'unavailable' in choice ? choice : { version: choice.version, sha256: choice.sha256 }
+    choice === null
+      ? { unavailable: 'no within-class drug model was given' }
+      : 'unavailable' in choice
+        ? { unavailable: choice.unavailable }
+        : { version: choice.version, sha256: choice.sha256 }
   const encodedAt = performance.now()
   // model.onnx, or NLA-MMR's cold-start graph for patients with titled codes new to the model.
   const runner = await ModelRunner.open(ctx, model, prepared)

@@ -135,6 +135,7 @@ export const useRecommend = create<RecommendState>((set, get) => ({
         patientId,
         recommendationAuditId: result.recommendation.auditId,
         combination: result.recommendation.combination,
+        drugs: result.recommendation.classes.flatMap((c) => c.drugs.map((d) => d.atc5)),
         warningKeys: keys
       })
       if (get().result !== result) return
