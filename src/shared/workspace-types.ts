@@ -241,8 +241,8 @@ export interface ReviewCheck {
   ddiUnavailable: string | null
   /** One per ddi.warnings entry, same order. */
   warnings: ReviewWarningView[]
-  /** Classes the model recommends that neither the proposal nor the current list covers. */
-  likelyMissing: Array<{ atc3: string; name: string | null; probability: number }>
+  /** Classes the model recommends that neither the proposal nor the current list covers, with the drug it would choose. */
+  likelyMissing: Array<{ atc3: string; name: string | null; probability: number; drugs: Array<{ atc5: string; name: string | null }> }>
   model: { id: string; version: string; family: string; threshold: number; unusualBelow: number } | null
   modelError: string | null
 }

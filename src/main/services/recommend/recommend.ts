@@ -2,7 +2,7 @@
 // each resolved to a drug (drug-choice.ts) → interactions between drugs, optionally DDI-safe with substitution
 // within a class before a class is dropped (drug-decode.ts) → tiered warnings (drug-warnings.ts) → audit entry.
 // recommendMany runs many patients in one model run.
-import type { AllergyEntry } from '../../../shared/domain/drug-recommendation'
+import type { AllergyEntry, ClassWithDrugs } from '../../../shared/domain/drug-recommendation'
 import type { RecommendationResult, RecommendedDrug } from '../../../shared/types'
 import { appendAudit } from '../audit/audit'
 import { coldStartHashPart, ModelRunner } from './cold-start-runner'
@@ -11,7 +11,7 @@ import { drugChoiceCodeKey, type DrugChoiceModel, loadDrugChoice } from './drug-
 import { decodeDrugs, drugDdiRate, type SafeDecodingOptions } from './drug-decode'
 import { drugWarnings } from './drug-warnings'
 import { inputsHash } from './input-hash'
-import type { CurrentVisitCodes } from './patient-input'
+import { type CurrentVisitCodes, loadPatientInput, type PatientModelInput } from './patient-input'
 import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round, type ServiceContext } from './prepare'
 
 export interface RecommendOptions {
@@ -39,6 +39,46 @@ export class DdiUnavailableError extends Error {
 
 const ALTERNATIVES_SHOWN = 5
 
+/** The patient's drugs and the drug chosen for each class (drug-choice.ts), for the input's current visit. */
+function choose(
+  ctx: ServiceContext,
+  input: PatientModelInput,
+  classes: ReadonlyArray<{ atc3: string; name: string | null; probability: number }>,
+  drugChoice: DrugChoiceModel | null
+) {
+  const currentVisitId = input.currentVisit.from === 'stored' ? input.currentVisit.visitId : null
+  const taken = patientDrugs(ctx.db, input.patient.id, input.storedVisitIds, currentVisitId)
+  const currentVisit = input.visits.at(-1)
+  const codeKeys = [
+    ...(currentVisit?.diagnoses ?? []).map((c) => drugChoiceCodeKey('diagnosis', c.system, c.code)),
+    ...(currentVisit?.procedures ?? []).map((c) => drugChoiceCodeKey('procedure', c.system, c.code))
+  ]
+  const nameOf = (code: string): string | null => atcName(ctx.db, code)
+  return { chosen: chooseDrugs({ classes, patient: taken, model: drugChoice, codeKeys, nameOf }), taken, nameOf }
+}
+
+function usableDrugChoice(ctx: ServiceContext): DrugChoiceModel | { unavailable: string } | null {
+  return ctx.drugChoice === undefined ? loadDrugChoice() : ctx.drugChoice
+}
+
+/**
+ * The drug(s) for each of `classes` as a recommendation would choose them (before any DDI-safe decoding), for
+ * views that show classes outside a recommendation (explanations). Reads the patient; writes nothing.
+ */
+export function drugsForClasses(
+  ctx: ServiceContext,
+  patient: number | string,
+  classes: ReadonlyArray<{ atc3: string; name: string | null; probability: number }>,
+  options: { currentVisit?: CurrentVisitCodes; visit?: string } = {}
+): ClassWithDrugs[] {
+  const choice = usableDrugChoice(ctx)
+  const input = loadPatientInput(ctx.db, patient, options.currentVisit, options.visit)
+  return choose(ctx, input, classes, choice === null || 'unavailable' in choice ? null : choice).chosen.map(({ ranked, ...cls }) => ({
+    ...cls,
+    alternatives: ranked.filter((m) => !cls.drugs.some((d) => d.atc5 === m.atc5)).slice(0, ALTERNATIVES_SHOWN)
+  }))
+}
+
 type Decoded = Pick<RecommendationResult, 'drugs' | 'combination' | 'classes' | 'warnings' | 'substituted' | 'dropped' | 'ddi'>
 
 function decodeOne(
@@ -54,16 +94,7 @@ function decodeOne(
   const candidates = scored
     .filter((d) => d.probability >= threshold)
     .sort((a, b) => b.probability - a.probability || (a.atc3 < b.atc3 ? -1 : 1))
-  const { input } = prepared
-  const currentVisitId = input.currentVisit.from === 'stored' ? input.currentVisit.visitId : null
-  const taken = patientDrugs(ctx.db, input.patient.id, input.storedVisitIds, currentVisitId)
-  const currentVisit = input.visits.at(-1)
-  const codeKeys = [
-    ...(currentVisit?.diagnoses ?? []).map((c) => drugChoiceCodeKey('diagnosis', c.system, c.code)),
-    ...(currentVisit?.procedures ?? []).map((c) => drugChoiceCodeKey('procedure', c.system, c.code))
-  ]
-  const nameOf = (code: string): string | null => atcName(ctx.db, code)
-  const chosen = chooseDrugs({ classes: candidates, patient: taken, model: drugChoice, codeKeys, nameOf })
+  const { chosen, taken, nameOf } = choose(ctx, prepared.input, candidates, drugChoice)
   const currentDrugs = [...taken.current.values()].flat().map((d) => d.atc5)
   const decoded = decodeDrugs(chosen, currentDrugs, ctx.ddi, options.ddiSafe ?? null)
   const warnings = drugWarnings({ classes: decoded.classes, currentDrugs, pairs: decoded.pairs, allergies: options.allergies ?? [], checker: ctx.ddi, nameOf })
@@ -129,7 +160,7 @@ export async function recommendMany(
   const threshold = checkThreshold(options.threshold ?? manifest.threshold)
   // Every patient is read and encoded before the model runs, so a bad one fails the call with nothing written.
   const prepared = patients.map((p) => prepareInput(model, ctx.db, p.patient, p.currentVisit, p.visit))
-  const choice = ctx.drugChoice === undefined ? loadDrugChoice() : ctx.drugChoice
+  const choice = usableDrugChoice(ctx)
   const drugChoice = choice === null || 'unavailable' in choice ? null : choice
   const drugChoiceReport: RecommendationResult['drugChoice'] =
     choice === null
