@@ -5,6 +5,7 @@ import { main } from '../../src/cli/main'
 import { listAudit } from '../../src/main/services/audit/audit'
 import { openDatabase } from '../../src/main/services/db/database'
 import { getActiveModelId } from '../../src/main/services/models/active-model'
+import type { ClassWithDrugs } from '../../src/shared/domain/drug-recommendation'
 import type { ExplanationResult, ModelList, RecommendationResult } from '../../src/shared/types'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
 
@@ -101,8 +102,10 @@ describe('medrec recommend / explain / models', () => {
 
   it('explain prints Shapley values that add up, per drug', async () => {
     expect(await run('explain', '10001', '--model', 'fixture-linear', '--json', '--db', seeded.path, '--drug', 'N02B')).toBe(0)
-    const result = JSON.parse(out.join('\n')) as ExplanationResult
+    const result = JSON.parse(out.join('\n')) as ExplanationResult & { classDrugs: ClassWithDrugs[] }
     expect(result.drugs.map((d) => d.atc3)).toEqual(['N02B'])
+    // The class resolves to the paracetamol of visit 2 (the current visit 3 has none), as a recommendation would.
+    expect(result.classDrugs).toMatchObject([{ atc3: 'N02B', drugs: [{ atc5: 'N02BE01', source: 'history' }] }])
     const drug = result.drugs[0]!
     expect(drug.modalities.reduce((sum, m) => sum + m.shapley, 0)).toBeCloseTo(drug.probability - drug.baseline, 6)
     expect(drug.codes?.length).toBeGreaterThan(0)

@@ -14,11 +14,12 @@ export const PROVIDER_PREFERENCES: readonly ProviderPreference[] = ['auto', 'cpu
 export const BLOCK_SEVERITIES: readonly BlockSeverity[] = ['Contraindicated', 'Major', 'Moderate', 'Minor']
 
 /**
- * DDI-safe decoding is on by default and blocks only contraindicated pairs: at the ATC3 class level almost
- * every pair of two common classes has some Major member pair in DDInter, so blocking at Major would drop
- * most of a combination (measured on the demo cohort: see the workspace report). The user can tighten it.
+ * DDI-safe decoding is on by default and blocks Major and contraindicated drug pairs. Decoding is at drug level:
+ * a blocked drug is first replaced by another member of its class and a drug the patient takes is never dropped,
+ * so blocking at Major no longer empties combinations as class-level blocking did (npm run bench:alerts: no
+ * demo patient loses a class they take; about half the conflicts end in a substitution). The user can change it.
  */
-export const DEFAULT_DDI_SAFE: DdiSafeSettings = { enabled: true, blockSeverity: 'Contraindicated', maxDdiRate: null }
+export const DEFAULT_DDI_SAFE: DdiSafeSettings = { enabled: true, blockSeverity: 'Major', maxDdiRate: null }
 
 function readValue(db: Db, key: string): string | null {
   const row = db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined
