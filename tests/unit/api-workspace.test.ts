@@ -142,13 +142,13 @@ describe('workspace API', () => {
         activeModelId: null,
         providerPreference: 'auto',
         thresholdOverride: null,
-        ddiSafe: { enabled: true, blockSeverity: 'Major', maxDdiRate: null }
+        ddiSafe: { enabled: true, blockSeverity: 'Contraindicated', maxDdiRate: null }
       })
       const saved = resultOf<WorkspaceSettings>(
-        await call('settings:update', { providerPreference: 'cpu', thresholdOverride: 0.3, ddiSafe: { enabled: false, blockSeverity: 'Contraindicated', maxDdiRate: 0.2 } })
+        await call('settings:update', { providerPreference: 'cpu', thresholdOverride: 0.3, ddiSafe: { enabled: false, blockSeverity: 'Major', maxDdiRate: 0.2 } })
       )
       expect(resultOf<WorkspaceSettings>(await call('settings:get'))).toEqual(saved)
-      expect(saved).toMatchObject({ providerPreference: 'cpu', thresholdOverride: 0.3, ddiSafe: { enabled: false, blockSeverity: 'Contraindicated', maxDdiRate: 0.2 } })
+      expect(saved).toMatchObject({ providerPreference: 'cpu', thresholdOverride: 0.3, ddiSafe: { enabled: false, blockSeverity: 'Major', maxDdiRate: 0.2 } })
 
       expectError(await call('settings:update', { activeModelId: 'no-such-model', providerPreference: 'auto' }), 'internal', 'No model "no-such-model"', 'fixture-linear')
       expect(resultOf<WorkspaceSettings>(await call('settings:get'))).toEqual(saved)

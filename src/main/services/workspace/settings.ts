@@ -14,12 +14,12 @@ export const PROVIDER_PREFERENCES: readonly ProviderPreference[] = ['auto', 'cpu
 export const BLOCK_SEVERITIES: readonly BlockSeverity[] = ['Contraindicated', 'Major', 'Moderate', 'Minor']
 
 /**
- * DDI-safe decoding is on by default and blocks Major and contraindicated drug pairs. Decoding is at drug level:
- * a blocked drug is first replaced by another member of its class and a drug the patient takes is never dropped,
- * so blocking at Major no longer empties combinations as class-level blocking did (npm run bench:alerts: no
- * demo patient loses a class they take; about half the conflicts end in a substitution). The user can change it.
+ * DDI-safe decoding is on by default and blocks contraindicated drug pairs (substituting within the class first,
+ * never dropping a drug the patient takes); Major pairs with a new drug stay as interrupting warnings for the
+ * clinician to weigh, since most are managed rather than avoided. The user can block at Major:
+ * npm run bench:alerts shows that at drug level this drops no class a demo patient takes.
  */
-export const DEFAULT_DDI_SAFE: DdiSafeSettings = { enabled: true, blockSeverity: 'Major', maxDdiRate: null }
+export const DEFAULT_DDI_SAFE: DdiSafeSettings = { enabled: true, blockSeverity: 'Contraindicated', maxDdiRate: null }
 
 function readValue(db: Db, key: string): string | null {
   const row = db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined

@@ -18,7 +18,7 @@ export function optionsFromSettings(settings: WorkspaceSettings | null): Recomme
   return {
     threshold: settings?.thresholdOverride ?? null,
     ddiSafe: settings?.ddiSafe.enabled ?? true,
-    blockSeverity: settings?.ddiSafe.blockSeverity ?? 'Major',
+    blockSeverity: settings?.ddiSafe.blockSeverity ?? 'Contraindicated',
     maxDdiRate: settings?.ddiSafe.maxDdiRate ?? null
   }
 }
