@@ -53,8 +53,8 @@ function currentClass(atc3: string, probability: number, drugs: string[], member
 describe('within-class drug choice', () => {
   const model = DrugChoiceModel.load(defaultDrugChoiceDirectory())
 
-  it('reproduces the probabilities the Python estimator computed (parity.json)', () => {
-    const parity = JSON.parse(readFileSync(join(defaultDrugChoiceDirectory(), 'parity.json'), 'utf8')) as {
+  it('reproduces the probabilities the Python estimator computed (drug-choice-parity.json)', () => {
+    const parity = JSON.parse(readFileSync(join(defaultDrugChoiceDirectory(), 'drug-choice-parity.json'), 'utf8')) as {
       examples: Array<{ atc3: string; codes: string[]; probabilities: Record<string, number> }>
     }
     expect(parity.examples.length).toBeGreaterThan(5)

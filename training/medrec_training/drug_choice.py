@@ -18,7 +18,7 @@ Two estimators, both fitted on the training folds:
   median of the folds' choices.
 
 The TypeScript side (src/main/services/recommend/drug-choice-model.ts) computes the same formula from the
-stored counts; parity.json holds example queries with the probabilities computed here, which a unit test
+stored counts; drug-choice-parity.json holds example queries with the probabilities computed here, which a unit test
 checks there.
 
     cd training && python -m medrec_training.drug_choice            # evaluate on the 5 folds, write models/drug-choice/
@@ -50,7 +50,7 @@ DEFAULT_ALPHA = 0.5
 DEFAULT_MIN_SUPPORT = 5
 BETA_GRID = (1.0, 3.0, 10.0, 30.0)
 ARTEFACT_FILE = "drug-choice.json"
-PARITY_FILE = "parity.json"
+PARITY_FILE = "drug-choice-parity.json"  # not parity.json: that name marks an ONNX model folder for the parity tests
 
 
 @dataclass(frozen=True)

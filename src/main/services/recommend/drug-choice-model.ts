@@ -1,7 +1,7 @@
 // The within-class drug choice artefact (models/drug-choice/, written by training/medrec_training/drug_choice.py):
 // per ATC3 class, how often training visits that got the class were given each member drug (ATC5), overall and
 // per diagnosis/procedure code. One artefact serves every class model (the member distribution does not depend on
-// which model recommended the class). rank() computes the same formula as the Python side (parity.json):
+// which model recommended the class). rank() computes the same formula as the Python side (drug-choice-parity.json):
 //   P(m | c)    = (n_c(m) + alpha) / (sum n_c + alpha |M_c|)
 //   P(m | c, K) = normalised mean over the visit's stored codes k of (n_ck(m) + beta P(m | c)) / (n_ck + beta),
 //                 P(m | c) when no code of the visit is stored for the class.
