@@ -1,12 +1,14 @@
 // npm run bench:alerts [-- --models a,b --limit N] — alert burden of class-level versus drug-level warnings.
 //
 // Over the demo patients with 2+ visits (the latest stored visit is the current one) and every shipped model,
-// with and without DDI-safe decoding (blocking at Major), prints side by side:
+// without DDI-safe decoding and with it blocking at Major and at Contraindicated (the app's default), prints side by
+// side:
 //   - interrupting warnings per recommendation (median, p90). Before: class-level, as the Recommend view showed
 //     them (ATC3 class pairs lifted from member drug pairs, Major/contraindicated, at least one side a recommended
 //     class the patient is not taking). After: drug-level (drug-warnings.ts: drug pairs at Major/contraindicated
 //     involving a newly recommended drug);
-//   - the share of patients for whom DDI-safe decoding removes a class they already take (on the current visit);
+//   - the share of patients for whom DDI-safe decoding removes a class they already take (on the current visit), and
+//     of patients taking an antithrombotic (B01A) that the model recommends, the share who keep it;
 //   - the share of blocking conflicts resolved by substitution within the class rather than by removal;
 //   - the ATC3 Jaccard against the current visit's classes with and without DDI-safe. The shipped models were
 //     trained on these patients, so this Jaccard is in-sample: only its change with DDI-safe is of interest.
@@ -22,7 +24,9 @@ import { recommendMany } from '../src/main/services/recommend/recommend'
 import type { RecommendationResult } from '../src/shared/types'
 
 const { values } = parseArgs({ options: { models: { type: 'string' }, limit: { type: 'string' }, batch: { type: 'string', default: '64' } } })
-const BLOCK = 'Major' as const
+type Block = 'Major' | 'Contraindicated'
+const INTERRUPTING: Block = 'Major' // the banner: Major and contraindicated pairs
+const ANTITHROMBOTICS = 'B01A'
 
 const services = await openServices({ requireDdi: true })
 const ddi = DdiService.open(defaultKnowledgeBasePath())
@@ -43,23 +47,23 @@ const currentClasses = new Map(patients.map((id) => [id, new Set((currentClasses
 
 const key = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`)
 
-/** Major/contraindicated class pairs among `classes` (one per pair, any source). */
-function blockingClassPairs(classes: readonly string[]): Array<[string, string]> {
+/** Class pairs at or above `block` among `classes` (one per pair, any source). */
+function blockingClassPairs(classes: readonly string[], block: Block): Array<[string, string]> {
   const seen = new Map<string, [string, string]>()
-  for (const p of ddi.classInteractions(classes)) if (isAtLeast(p.severity, BLOCK)) seen.set(key(p.a, p.b), [p.a, p.b])
+  for (const p of ddi.classInteractions(classes)) if (isAtLeast(p.severity, block)) seen.set(key(p.a, p.b), [p.a, p.b])
   return [...seen.values()]
 }
 
 /** The Recommend view's former banner: class pairs at Major+ with a recommended class the patient does not take. */
 function classLevelInterrupting(combination: readonly string[], taking: ReadonlySet<string>): number {
   const recommendedNew = new Set(combination.filter((c) => !taking.has(c)))
-  return blockingClassPairs([...new Set([...combination, ...taking])]).filter(([a, b]) => recommendedNew.has(a) || recommendedNew.has(b)).length
+  return blockingClassPairs([...new Set([...combination, ...taking])], INTERRUPTING).filter(([a, b]) => recommendedNew.has(a) || recommendedNew.has(b)).length
 }
 
 /** The former class-level DDI-safe decoding (severity phase): drop the class with the smallest p per blocking pair. */
-function classLevelSafe(probabilities: ReadonlyMap<string, number>, combination: readonly string[]): { kept: string[]; dropped: string[] } {
+function classLevelSafe(probabilities: ReadonlyMap<string, number>, combination: readonly string[], block: Block): { kept: string[]; dropped: string[] } {
   const members = new Set(combination)
-  const pairs = blockingClassPairs(combination)
+  const pairs = blockingClassPairs(combination, block)
   const dropped: string[] = []
   for (;;) {
     const partners = new Map<string, number>()
@@ -95,10 +99,10 @@ function jaccard(a: readonly string[], b: ReadonlySet<string>): number {
 /** Patients with nothing the model reads (no code in any visit) cannot be recommended for: counted and left out. */
 const skipped = new Map<string, number>()
 
-async function run(modelId: string, ids: readonly number[], safe: boolean): Promise<RecommendationResult[]> {
+async function run(modelId: string, ids: readonly number[], block: Block | null): Promise<RecommendationResult[]> {
   const results: RecommendationResult[] = []
   const batch = Number(values.batch)
-  const options = { modelId, audit: false, ddiSafe: safe ? { blockSeverity: BLOCK, maxDdiRate: null } : null }
+  const options = { modelId, audit: false, ddiSafe: block ? { blockSeverity: block, maxDdiRate: null } : null }
   for (let i = 0; i < ids.length; i += batch) {
     const slice = ids.slice(i, i + batch).map((patient) => ({ patient }))
     try {
@@ -111,7 +115,7 @@ async function run(modelId: string, ids: readonly number[], safe: boolean): Prom
           results.push(...(await recommendMany(ctx, [one], options)))
         } catch (inner) {
           if (!(inner instanceof EmptyHistoryError)) throw inner
-          if (!safe) skipped.set(modelId, (skipped.get(modelId) ?? 0) + 1)
+          if (!block) skipped.set(modelId, (skipped.get(modelId) ?? 0) + 1)
         }
       }
     }
@@ -122,8 +126,8 @@ async function run(modelId: string, ids: readonly number[], safe: boolean): Prom
 const all = (await ctx.registry.list()).models.map((m) => m.id)
 const models = values.models ? values.models.split(',') : all
 const ids = values.limit ? patients.slice(0, Number(values.limit)) : patients
-console.log(`bench:alerts — ${ids.length} demo patients with 2+ visits (latest visit current), blocking at ${BLOCK}; models: ${models.join(', ')}`)
-console.log(`Drug-level warnings: ${ctx.ddi?.source ?? '(none)'}; within-class choice: models/drug-choice`)
+console.log(`bench:alerts — ${ids.length} demo patients with 2+ visits (latest visit current); models: ${models.join(', ')}`)
+console.log(`Interaction sources consulted (drug pairs for warnings, lifted class pairs only for class notes and the before column): ${ctx.ddi?.source ?? '(none)'}; within-class choice: models/drug-choice`)
 console.log('')
 const header = [
   'model',
@@ -131,6 +135,7 @@ const header = [
   'interrupting/rec before (class) median/p90',
   'after (drug) median/p90',
   'removes a class taken: before/after',
+  'keeps B01A taken: before/after',
   'conflicts substituted/dropped (after)',
   'classes/rec before/after',
   'Jaccard (in-sample) before/after'
@@ -138,18 +143,22 @@ const header = [
 const rows: string[][] = []
 const started = performance.now()
 for (const modelId of models) {
-  const plain = await run(modelId, ids, false)
-  const safeResults = await run(modelId, ids, true)
-  for (const [mode, results] of [
-    ['no', plain],
-    ['yes', safeResults]
-  ] as const) {
+  const plain = await run(modelId, ids, null)
+  const runs: Array<[Block | null, RecommendationResult[]]> = [
+    [null, plain],
+    ['Major', await run(modelId, ids, 'Major')],
+    ['Contraindicated', await run(modelId, ids, 'Contraindicated')]
+  ]
+  for (const [block, results] of runs) {
     const before: number[] = []
     const after: number[] = []
     const beforeSizes: number[] = []
     const afterSizes: number[] = []
     const beforeJaccard: number[] = []
     const afterJaccard: number[] = []
+    let antithromboticTaken = 0
+    let antithromboticKeptBefore = 0
+    let antithromboticKeptAfter = 0
     let removedTakenBefore = 0
     let removedTakenAfter = 0
     let substituted = 0
@@ -161,7 +170,12 @@ for (const modelId of models) {
       const plainResult = plainByPatient.get(result.patientId)!
       const plainCombination = plainResult.combination
       const probabilities = new Map(plainResult.drugs.map((d) => [d.atc3, d.probability]))
-      const classLevel = mode === 'yes' ? classLevelSafe(probabilities, plainCombination) : { kept: plainCombination, dropped: [] }
+      const classLevel = block ? classLevelSafe(probabilities, plainCombination, block) : { kept: plainCombination, dropped: [] }
+      if (taking.has(ANTITHROMBOTICS) && plainCombination.includes(ANTITHROMBOTICS)) {
+        antithromboticTaken++
+        if (classLevel.kept.includes(ANTITHROMBOTICS)) antithromboticKeptBefore++
+        if (result.combination.includes(ANTITHROMBOTICS)) antithromboticKeptAfter++
+      }
       before.push(classLevelInterrupting(classLevel.kept, taking))
       beforeSizes.push(classLevel.kept.length)
       beforeJaccard.push(jaccard(classLevel.kept, taking))
@@ -179,11 +193,12 @@ for (const modelId of models) {
     const conflicts = substituted + dropped
     rows.push([
       modelId,
-      mode,
+      block ? `at ${block}` : 'off',
       `${quantile(before, 0.5)} / ${quantile(before, 0.9)}`,
       `${quantile(after, 0.5)} / ${quantile(after, 0.9)}`,
-      mode === 'yes' ? `${pct(removedTakenBefore)} / ${pct(removedTakenAfter)}` : '–',
-      mode === 'yes' ? (conflicts === 0 ? 'no conflicts' : `${((100 * substituted) / conflicts).toFixed(1)}% / ${((100 * dropped) / conflicts).toFixed(1)}% (${conflicts})`) : '–',
+      block ? `${pct(removedTakenBefore)} / ${pct(removedTakenAfter)}` : '–',
+      block ? `${antithromboticKeptBefore}/${antithromboticTaken} / ${antithromboticKeptAfter}/${antithromboticTaken}` : '–',
+      block ? (conflicts === 0 ? 'no conflicts' : `${((100 * substituted) / conflicts).toFixed(1)}% / ${((100 * dropped) / conflicts).toFixed(1)}% (${conflicts})`) : '–',
       `${mean(beforeSizes).toFixed(1)} / ${mean(afterSizes).toFixed(1)}`,
       `${mean(beforeJaccard).toFixed(4)} / ${mean(afterJaccard).toFixed(4)}`
     ])
@@ -196,6 +211,6 @@ console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`)
 for (const row of rows) console.log(line(row))
 console.log('')
 for (const [model, count] of skipped) console.log(`${model}: ${count} patient(s) left out (no code the model reads).`)
-console.log(`${models.length} model(s) × ${ids.length} patients × 2 modes in ${((performance.now() - started) / 1000).toFixed(1)} s (one process).`)
+console.log(`${models.length} model(s) × ${ids.length} patients × 3 modes in ${((performance.now() - started) / 1000).toFixed(1)} s (one process).`)
 ddi.close()
 await services.close()
