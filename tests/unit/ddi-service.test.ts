@@ -44,6 +44,11 @@ describe('DDI check service', () => {
       ].sort()
     )
     expect(service.drugInteractions(['M01AE01'])).toEqual([])
+    // Coverage of one drug pair, as check() reports it: omeprazole is filed under A, esomeprazole is not.
+    expect(service.coversDrugPair('A02BC01', 'N06AB06')).toBe(true)
+    expect(service.coversDrugPair('A02BC05', 'N06AB06')).toBe(false)
+    expect(service.coversDrugPair('C01AA05', 'N06AB06')).toBe(false)
+    expect(service.coversDrugPair('Z99ZZ99', 'N06AB06')).toBe(false)
   })
 
   it('tiers severities: contraindicated/major interrupt, moderate inline, minor/unknown in details', () => {

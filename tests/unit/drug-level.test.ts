@@ -130,6 +130,20 @@ describe('DDI-safe decoding at drug level', () => {
     expect(plain.pairs).toEqual([pair('A02BC01', 'B01AC04', 'Major')])
   })
 
+  it('does not take a member whose pair with the conflicting drug no source covers: silence is not safety', () => {
+    // Pantoprazole's pairs with clopidogrel are not covered here; esomeprazole's are (a Moderate pair, not blocking).
+    const covers = (a: string, b: string) => ![a, b].includes('A02BC02')
+    const checker = ddiCheckerFromPairs('test', [pair('A02BC01', 'B01AC04', 'Major'), pair('A02BC05', 'B01AC04', 'Moderate')], covers)
+    const classes = [currentClass('B01A', 0.9, ['B01AC04']), modelClass('A02B', 0.6, ['A02BC01', 'A02BC02', 'A02BC05'])]
+    const result = decodeDrugs(classes, ['B01AC04'], checker, safe)
+    expect(result.substituted).toMatchObject([{ atc3: 'A02B', from: 'A02BC01', to: 'A02BC05' }])
+    // With no covered member left the class is dropped, and says why.
+    const none = decodeDrugs(classes, ['B01AC04'], ddiCheckerFromPairs('test', [pair('A02BC01', 'B01AC04', 'Major')], () => false), safe)
+    expect(none.substituted).toEqual([])
+    expect(none.dropped).toMatchObject([{ atc3: 'A02B', triedMembers: ['A02BC02', 'A02BC05'] }])
+    expect(none.dropped[0]!.explanation).toMatch(/in a source that covers the pair/)
+  })
+
   it('drops a class only when every member conflicts, saying which members it tried', () => {
     const checker = ddiCheckerFromPairs('test', [pair('M01AE01', 'B01AA03', 'Major'), pair('M01AB05', 'B01AA03', 'Contraindicated')])
     const classes = [currentClass('B01A', 0.5, ['B01AA03']), modelClass('M01A', 0.95, ['M01AE01', 'M01AB05'])]

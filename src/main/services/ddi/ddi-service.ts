@@ -250,6 +250,17 @@ export class DdiService {
     return result
   }
 
+  /**
+   * Whether some loaded source claims to list every interaction of these two ATC5 drugs, so that the absence of a
+   * pair means the source knows of none (see covers()). False for a code the ATC index lacks.
+   */
+  coversDrugPair(atc5A: string, atc5B: string): boolean {
+    const a = this.resolveOne(atc5A)
+    const b = this.resolveOne(atc5B)
+    if ('reason' in a || 'reason' in b) return false
+    return [...this.sourcesById.values()].some((source) => this.covers(source, a, b))
+  }
+
   /** Resolves inputs (ATC5, ATC3 or names); throws UnknownDrugError listing every unknown input. */
   resolve(inputs: readonly string[]): DdiCheckedDrug[] {
     return this.resolveAll(inputs).map((r) => r.drug)

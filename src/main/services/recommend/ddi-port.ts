@@ -13,6 +13,11 @@ export interface DdiChecker {
   check(atc3Codes: readonly string[]): RecommendationDdiPair[]
   /** Drug pairs between any two of `atc5Codes` (each unordered pair at most once per source): what warnings and DDI-safe decoding use. */
   checkDrugs(atc5Codes: readonly string[]): RecommendationDdiPair[]
+  /**
+   * Whether a loaded source lists every interaction of this drug pair, so that no pair means none is known. A
+   * substitute must be covered with the drugs its predecessor conflicted with: a gap in the sources is no escape.
+   */
+  coversDrugPair(atc5A: string, atc5B: string): boolean
 }
 
 /** Least to most severe; 'Unknown' (an interaction of unstated severity) ranks lowest. */
@@ -36,12 +41,16 @@ export function parseSeverityWord(text: string): RecommendationDdiSeverity | nul
  * A checker over a fixed list of pairs (class pairs with ATC3 codes, drug pairs with ATC5 codes): for tests and for
  * callers that already hold the interactions.
  */
-export function ddiCheckerFromPairs(source: string, pairs: readonly RecommendationDdiPair[]): DdiChecker {
+export function ddiCheckerFromPairs(
+  source: string,
+  pairs: readonly RecommendationDdiPair[],
+  coversDrugPair: (a: string, b: string) => boolean = () => true
+): DdiChecker {
   const among = (codes: readonly string[]): RecommendationDdiPair[] => {
     const wanted = new Set(codes)
     return pairs.filter((p) => p.a !== p.b && wanted.has(p.a) && wanted.has(p.b))
   }
-  return { source, check: among, checkDrugs: among }
+  return { source, check: among, checkDrugs: among, coversDrugPair }
 }
 
 type SourcedPair = { a: string; b: string; severity: RecommendationDdiSeverity; source: { name: string } }
@@ -50,6 +59,7 @@ type SourcedPair = { a: string; b: string; severity: RecommendationDdiSeverity; 
 export interface ClassInteractionService {
   classInteractions(atc3Codes: readonly string[]): SourcedPair[]
   drugInteractions(atc5Codes: readonly string[]): SourcedPair[]
+  coversDrugPair(atc5A: string, atc5B: string): boolean
   sources(): Array<{ name: string }>
 }
 
@@ -59,6 +69,7 @@ export function ddiCheckerFromService(service: ClassInteractionService): DdiChec
   return {
     source: service.sources().map((s) => s.name).join('; '),
     check: (atc3Codes) => plain(service.classInteractions(atc3Codes)),
-    checkDrugs: (atc5Codes) => plain(service.drugInteractions(atc5Codes))
+    checkDrugs: (atc5Codes) => plain(service.drugInteractions(atc5Codes)),
+    coversDrugPair: (a, b) => service.coversDrugPair(a, b)
   }
 }

@@ -3,7 +3,9 @@
 // (one the patient does not take on the current visit) is in a pair at or above the blocking severity:
 //   1. pick the class to act on by the greedy rule of decode.ts: the smallest class probability per blocking pair
 //      its new drugs are in (ties: smaller probability, then the code that sorts first);
-//   2. substitute: its next member by the within-class ranking that has no blocking pair with the remaining drugs;
+//   2. substitute: its next member by the within-class ranking that has no blocking pair with the remaining drugs,
+//      where a source covers its pairs with the drugs the replaced one conflicted with (an uncovered pair is unknown,
+//      not safe);
 //   3. only when no member avoids the conflict, drop the class.
 // A drug the patient already takes is never substituted or dropped: a blocking pair between two current drugs
 // stays, and the recommended class holding it is flagged for review with the interaction.
@@ -110,7 +112,9 @@ export function decodeDrugs(
         if (triedHere.has(member.atc5) || others.includes(member.atc5)) continue
         triedHere.add(member.atc5)
         const conflicts = checker.checkDrugs([member.atc5, ...others]).filter((p) => blocks(p) && (p.a === member.atc5 || p.b === member.atc5))
-        if (conflicts.length === 0) {
+        // No listed pair is only an answer where a source covers the pair: a substitute the sources say nothing about
+        // with the drugs its predecessor conflicted with has not been shown to avoid the conflict.
+        if (conflicts.length === 0 && pick.conflictsWith.every((partner) => checker.coversDrugPair(member.atc5, partner))) {
           replacement = member
           break
         }
@@ -137,7 +141,9 @@ export function decodeDrugs(
           conflictsWith: pick.conflictsWith,
           triedMembers,
           explanation: `${from} interacts (${pick.severity}) with ${pick.conflictsWith.join(', ')}, and ${
-            triedMembers.length === 0 ? 'the class has no other member to try' : `every other member tried (${triedMembers.length}) interacts at or above ${safe.blockSeverity} too`
+            triedMembers.length === 0
+              ? 'the class has no other member to try'
+              : `no other member tried (${triedMembers.length}) is free of interactions at or above ${safe.blockSeverity} in a source that covers the pair`
           }`
         })
         live = live.filter((c) => c.atc3 !== cls.atc3)
