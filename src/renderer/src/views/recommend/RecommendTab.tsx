@@ -515,6 +515,7 @@ function DetailsPanels({ result, warnings }: { result: WorkspaceRecommendation; 
         <p className="hint">Not introduced by this recommendation; listed so that the full picture is at hand.</p>
         {existingMajor.length > 0 ? <WarningList check={check} warnings={existingMajor} /> : null}
       </details>
+      <DuplicationPanel result={result} />
       {result.classNotes.length > 0 ? (
         <details className="details-panel">
           <summary>Class-level notes for classes without a chosen drug ({result.classNotes.length})</summary>
@@ -547,6 +548,29 @@ function DetailsPanels({ result, warnings }: { result: WorkspaceRecommendation; 
       </details>
       <CoverageNote check={check} />
     </>
+  )
+}
+
+/** Two drugs of one ATC level-4 group or one ingredient among the recommended and current drugs; open when the recommendation adds one. */
+function DuplicationPanel({ result }: { result: WorkspaceRecommendation }) {
+  const duplications = result.recommendation.warnings.filter((w) => w.kind === 'duplication')
+  if (duplications.length === 0) return null
+  const introduced = duplications.filter((w) => w.scope === 'new').length
+  return (
+    <details className="details-panel" open={introduced > 0}>
+      <summary>
+        Therapeutic duplication ({duplications.length}
+        {introduced > 0 ? `, ${introduced} introduced by this recommendation` : ''})
+      </summary>
+      <ul className="warning-list">
+        {duplications.map((w) => (
+          <li key={w.drugs.join('+')}>
+            <SeverityBadge severity={w.severity} /> {w.detail}
+            {w.scope === 'existing' ? ' (both already taken)' : ''} <span className="muted">({w.sources.join('; ')})</span>
+          </li>
+        ))}
+      </ul>
+    </details>
   )
 }
 
