@@ -117,6 +117,11 @@ describe('Recommend view at drug level (headless Chromium)', () => {
     expect(interruptingNew).toEqual([]) // blocking at Major leaves no major pair with a new drug
     expect(await page.getByRole('alertdialog').count()).toBe(0)
     await panel.locator('summary').click()
+    // Therapeutic duplications among the recommended and current drugs, when there are any, in their own panel.
+    const duplications = result.recommendation.warnings.filter((w) => w.kind === 'duplication')
+    const duplicationPanel = page.locator('.details-panel', { hasText: 'Therapeutic duplication' })
+    expect(await duplicationPanel.count()).toBe(duplications.length > 0 ? 1 : 0)
+    if (duplications.length > 0) expect(await duplicationPanel.locator('li').count()).toBe(duplications.length)
 
     const violations = await seriousAxeViolations(page)
     expect(violations, JSON.stringify(violations, null, 1)).toEqual([])
