@@ -1,4 +1,5 @@
 // Domain types shared by main, preload, renderer and CLI. No runtime imports here.
+import type { ClassWithDrugs, DrugWarning, DroppedClass, SubstitutedDrug } from './domain/drug-recommendation'
 
 export type EhrFormat = 'mimic-iv' | 'mimic-iii' | 'eicu'
 
@@ -299,12 +300,6 @@ export interface RecommendedDrug {
   inCombination: boolean
 }
 
-export interface DroppedDrug {
-  atc3: string
-  probability: number
-  reason: 'severity' | 'ddi-rate'
-  conflictsWith: string[]
-}
 
 export interface RecommendationResult {
   patientId: number
@@ -320,16 +315,25 @@ export interface RecommendationResult {
   drugs: RecommendedDrug[]
   /** The recommended ATC3 classes, most probable first. */
   combination: string[]
+  /** The combination resolved to drugs (same order): the drug(s) taken, else the within-class model's choice. */
+  classes: ClassWithDrugs[]
+  /** Drug-level warnings (interactions, duplications, allergies) and class-level notes, interrupting first. */
+  warnings: DrugWarning[]
+  /** DDI-safe decoding: classes whose chosen drug was replaced by another member of the class. */
+  substituted: SubstitutedDrug[]
+  /** DDI-safe decoding: classes left out because no member avoided the conflict. */
+  dropped: DroppedClass[]
   ddi: {
     checked: boolean
     source: string | null
     safeDecoding: { blockSeverity: RecommendationDdiSeverity; maxDdiRate: number | null } | null
-    /** Interactions among the final combination. */
+    /** Drug pairs (ATC5) among the final combination's drugs, one per source. */
     interactions: RecommendationDdiPair[]
-    /** Interacting pairs / all pairs of the final combination (0 with fewer than 2 drugs); null if unchecked. */
+    /** Interacting drug pairs / all pairs of the final combination's drugs (0 with fewer than 2); null if unchecked. */
     ddiRate: number | null
-    dropped: DroppedDrug[]
   }
+  /** The within-class drug choice used (models/drug-choice), or why there was none. */
+  drugChoice: { version: string; sha256: string } | { unavailable: string }
   input: ModelInputSummary
   timing: { encodeMs: number; inferenceMs: number; decodeMs: number; totalMs: number }
   auditId: number | null

@@ -83,6 +83,7 @@ export const workspaceArgSchemas = {
         patientId,
         recommendationAuditId: z.number().int().positive(),
         combination: z.array(atc3).min(1, 'the combination is empty').max(200),
+        drugs: z.array(z.string().regex(/^[A-Z]\d\d[A-Z]{2}\d\d$/, 'an ATC level-5 code such as B01AC06')).max(400),
         warningKeys: z.array(z.string().min(1).max(300)).min(1, 'name at least one warning to acknowledge').max(100)
       })
       .strict()

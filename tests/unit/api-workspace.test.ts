@@ -81,8 +81,9 @@ describe('workspace API', () => {
       ['recommend:run', [{ patientId: 1, ddiSafe: { blockSeverity: 'Major', maxDdiRate: 1.5 } }], 'argument 1 (ddiSafe.maxDdiRate): Too big'],
       ['recommend:run', [{ patientId: 1, userName: 'x' }], /Unrecognized key.*userName/],
       ['recommend:run', [{ patientId: 1, modelId: '../etc' }], 'argument 1 (modelId): a model id is letters, digits'],
-      ['recommend:acknowledge', [{ patientId: 1, recommendationAuditId: null, combination: ['B01A'], warningKeys: [] }], 'name at least one warning'],
-      ['recommend:acknowledge', [{ patientId: 1, recommendationAuditId: null, combination: ['B01'], warningKeys: ['a'] }], 'argument 1 (combination.0): an ATC level-3 class'],
+      ['recommend:acknowledge', [{ patientId: 1, recommendationAuditId: null, combination: ['B01A'], drugs: [], warningKeys: [] }], 'name at least one warning'],
+      ['recommend:acknowledge', [{ patientId: 1, recommendationAuditId: null, combination: ['B01'], drugs: [], warningKeys: ['a'] }], 'argument 1 (combination.0): an ATC level-3 class'],
+      ['recommend:acknowledge', [{ patientId: 1, recommendationAuditId: null, combination: ['B01A'], drugs: ['B01A'], warningKeys: ['a'] }], 'argument 1 (drugs.0): an ATC level-5 code'],
       ['explain:drug', [{ patientId: 1, atc3: 'N02' }], 'argument 1 (atc3): an ATC level-3 class is a letter, two digits and a letter'],
       ['explain:drug', [{ patientId: 1 }], 'argument 1 (atc3)'],
       ['drugs:molecules', [{ atc3: 'N02B', limit: 7 }], 'argument 1 (limit): Too big'],
@@ -183,25 +184,52 @@ describe('workspace API', () => {
       expect(result.warningScopes).toHaveLength(result.ddiCheck!.warnings.length)
       expect(result.ddiCheck!.checkedSources.map((s) => s.key)).toContain('ddinter')
       expect(result.ddiCheck!.statement).toContain('Absence of a warning is not proof that a combination is safe.')
+      // Classes resolve to drugs: B01A to the aspirin of an earlier visit, M01A to ibuprofen (the fixture
+      // drug-choice model); the check runs between those drugs and the furosemide taken now.
+      const drugsOf = (atc3: string) => result.classes.find((c) => c.atc3 === atc3)?.drugs.map((d) => [d.atc5, d.source])
+      expect(drugsOf('B01A')).toEqual([['B01AC06', 'history']])
+      expect(drugsOf('M01A')).toEqual([['M01AE01', 'model']])
+      expect(result.ddiCheck!.drugs.map((d) => d.input)).toEqual(expect.arrayContaining(['B01AC06', 'M01AE01']))
+      for (const drug of result.ddiCheck!.drugs) expect(drug.input).toMatch(/^[A-Z]\d\d[A-Z]{2}\d\d$/)
+      // B01A with M01A is a Major class pair in the fixtures (warfarin + ibuprofen), but aspirin + ibuprofen is no
+      // listed drug pair: at drug level nothing interrupts.
       const interrupt = result.warningKeys.find((_, i) => result.ddiCheck!.warnings[i]!.tier === 'interrupt')
-      expect(interrupt, 'B01A with M01A is a major class-level interaction in the fixtures').toBe('B01A + M01A')
+      expect(interrupt).toBeUndefined()
+      expect(result.recommendation.warnings.filter((w) => w.interrupting)).toEqual([])
     })
 
     it('acknowledges interrupting warnings into the audit log, and refuses keys that are not interrupting warnings of the combination', async () => {
+      // The patient takes warfarin now: the recommended ibuprofen (M01A) is a Major drug pair with it.
+      const currentVisit = seeded.db.prepare(`SELECT id FROM visits WHERE source_visit_id = '10001-3'`).pluck().get() as number
+      const warfarin = seeded.db
+        .prepare(`INSERT INTO medications (visit_id, raw_name, atc5, atc3, mapping_method) VALUES (?, 'warfarin', 'B01AA03', 'B01A', 'name')`)
+        .run(currentVisit).lastInsertRowid
+      try {
+        await acknowledgeWarfarinIbuprofen()
+      } finally {
+        seeded.db.prepare('DELETE FROM medications WHERE id = ?').run(warfarin)
+      }
+    })
+
+    async function acknowledgeWarfarinIbuprofen(): Promise<void> {
       const result = resultOf<WorkspaceRecommendation>(await call('recommend:run', { patientId: patient, threshold: 0.05, ddiSafe: null }))
       const combination = result.recommendation.combination
+      const drugs = result.recommendation.classes.flatMap((c) => c.drugs.map((d) => d.atc5))
+      expect(result.classes.find((c) => c.atc3 === 'B01A')).toMatchObject({ status: 'already-taking', drugs: [{ atc5: 'B01AA03', source: 'current' }] })
+      const interrupting = result.warningKeys.filter((_, i) => result.ddiCheck!.warnings[i]!.tier === 'interrupt' && result.warningScopes[i] === 'new')
+      expect(interrupting).toEqual(['B01AA03 + M01AE01'])
       const moderate = result.warningKeys.find((_, i) => result.ddiCheck!.warnings[i]!.tier === 'inline')
       if (moderate) {
         expectError(
-          await call('recommend:acknowledge', { patientId: patient, recommendationAuditId: result.recommendation.auditId, combination, warningKeys: [moderate] }),
+          await call('recommend:acknowledge', { patientId: patient, recommendationAuditId: result.recommendation.auditId, combination, drugs, warningKeys: [moderate] }),
           'refused',
           'only interrupting warnings are acknowledged'
         )
       }
       expectError(
-        await call('recommend:acknowledge', { patientId: patient, recommendationAuditId: result.recommendation.auditId, combination, warningKeys: ['A02B + Z99Z'] }),
+        await call('recommend:acknowledge', { patientId: patient, recommendationAuditId: result.recommendation.auditId, combination, drugs, warningKeys: ['B01A + M01A'] }),
         'invalid',
-        '"A02B + Z99Z" is not a warning of this combination'
+        '"B01A + M01A" is not a warning of this combination'
       )
       const before = (seeded.db.prepare(`SELECT count(*) AS n FROM audit_log WHERE kind = 'warning-acknowledgement'`).get() as { n: number }).n
       const ack = resultOf<{ auditId: number; userName: string }>(
@@ -209,7 +237,8 @@ describe('workspace API', () => {
           patientId: patient,
           recommendationAuditId: result.recommendation.auditId,
           combination,
-          warningKeys: ['B01A + M01A']
+          drugs,
+          warningKeys: ['B01AA03 + M01AE01']
         })
       )
       expect(ack.userName).toBe(currentUserName())
@@ -222,10 +251,10 @@ describe('workspace API', () => {
       expect(row).toMatchObject({ kind: 'warning-acknowledgement', user_name: currentUserName(), patient_id: patient })
       const outputs = JSON.parse(row.outputs_json) as { recommendationAuditId: number; warnings: Array<{ key: string; severity: string; sources: string[] }> }
       expect(outputs.recommendationAuditId).toBe(result.recommendation.auditId)
-      expect(outputs.warnings).toEqual([expect.objectContaining({ key: 'B01A + M01A', severity: 'Major' })])
+      expect(outputs.warnings).toEqual([expect.objectContaining({ key: 'B01AA03 + M01AE01', severity: 'Major' })])
       expect(outputs.warnings[0]!.sources.length).toBeGreaterThan(0)
       expect((seeded.db.prepare(`SELECT count(*) AS n FROM audit_log WHERE kind = 'warning-acknowledgement'`).get() as { n: number }).n).toBe(before + 1)
-    })
+    }
 
     it('a patient id that does not exist is not-found, naming the id', async () => {
       expectError(await call('recommend:run', { patientId: 999_999 }), 'not-found', '999999')

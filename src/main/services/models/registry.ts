@@ -302,13 +302,14 @@ export class ModelRegistry {
       .sort()
     for (const folder of folders) {
       const result = await this.load(folder)
+      if (result === null) continue
       if ('reasons' in result) refused.push(result)
       else models.push(result)
     }
     return { models, refused }
   }
 
-  private async load(folder: string): Promise<RegisteredModel | RefusedModel> {
+  private async load(folder: string): Promise<RegisteredModel | RefusedModel | null> {
     const directory = join(this.directory, folder)
     const refuse = (id: string | null, reasons: string[]): RefusedModel => ({ directory, id, reasons })
     const manifestPath = join(directory, 'manifest.json')
@@ -320,6 +321,8 @@ export class ModelRegistry {
     } catch (error) {
       return refuse(null, [`${folder}/manifest.json: not valid JSON (${error instanceof Error ? error.message : String(error)})`])
     }
+    // A shared artefact beside the models (models/drug-choice: "artefact" in its manifest) is not a model.
+    if (typeof raw === 'object' && raw !== null && typeof (raw as { artefact?: unknown }).artefact === 'string') return null
     const check = checkManifest(raw)
     if (!check.ok) return refuse(check.id, check.problems.map((p) => `${folder}/manifest.json: ${p}`))
     const manifest = check.manifest

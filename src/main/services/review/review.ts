@@ -81,6 +81,7 @@ export async function checkReview(workspace: WorkspaceServices, request: ReviewC
   let modelError: string | null = null
   let probabilities = new Map<string, number>()
   let combination: string[] = []
+  let drugsByClass = new Map<string, Array<{ atc5: string; name: string | null }>>()
   try {
     const result = await recommend(workspace.context(), request.patientId, {
       modelId: request.modelId ?? null,
@@ -89,6 +90,7 @@ export async function checkReview(workspace: WorkspaceServices, request: ReviewC
     })
     probabilities = new Map(result.drugs.map((d) => [d.atc3, d.probability]))
     combination = result.combination
+    drugsByClass = new Map(result.classes.map((c) => [c.atc3, c.drugs.map((d) => ({ atc5: d.atc5, name: d.name }))]))
     model = { ...result.model, threshold: result.threshold, unusualBelow: result.threshold * UNUSUAL_SHARE_OF_THRESHOLD }
   } catch (error) {
     modelError = error instanceof Error ? error.message : String(error)
@@ -119,7 +121,7 @@ export async function checkReview(workspace: WorkspaceServices, request: ReviewC
   const likelyMissing = combination
     .filter((c) => !covered.has(c))
     .slice(0, MAX_LIKELY_MISSING)
-    .map((atc3) => ({ atc3, name: catalog?.name(atc3) ?? null, probability: probabilities.get(atc3) ?? 0 }))
+    .map((atc3) => ({ atc3, name: catalog?.name(atc3) ?? null, probability: probabilities.get(atc3) ?? 0, drugs: drugsByClass.get(atc3) ?? [] }))
 
   const result: ReviewCheck = {
     patientId: patient.id,

@@ -141,6 +141,7 @@ export const useRecommend = create<RecommendState>((set, get) => ({
         patientId,
         recommendationAuditId,
         combination: result.recommendation.combination,
+        drugs: result.recommendation.classes.flatMap((c) => c.drugs.map((d) => d.atc5)),
         warningKeys: keys
       })
       if (get().result !== result) return

@@ -172,8 +172,9 @@ export function SettingsView() {
             </select>
           </div>
           <p className="hint">
-            Interactions are graded between ATC3 classes by their member drugs: blocking at “Major or worse” drops most combinations, because
-            nearly every pair of common classes has some major member pair. Warnings are shown either way.
+            Interactions are graded between the drugs chosen for each class and the drugs the patient takes. A blocked drug is first replaced by
+            another member of its class; a class is left out only when no member avoids the interaction, and a drug the patient already takes is
+            never left out. Warnings are shown either way.
           </p>
         </fieldset>
 
