@@ -108,12 +108,9 @@ function printReport(report: EvaluationReport): void {
   }
 }
 
-export const command: CliCommand = {
-  name: 'evaluate',
-  summary: "score models on this database's own patients, with baselines and intervals",
-  usage,
-  async run(argv) {
-    const { values, positionals } = parseArgs({
+function parseOptions(argv: string[]) {
+  try {
+    return parseArgs({
       args: argv,
       allowPositionals: true,
       options: {
@@ -130,6 +127,18 @@ export const command: CliCommand = {
         kb: { type: 'string' }
       }
     })
+  } catch (error) {
+    // node:util's messages name the option ("Option '--bootstrap <value>' argument is ambiguous…").
+    throw new UsageError(error instanceof Error ? error.message : String(error))
+  }
+}
+
+export const command: CliCommand = {
+  name: 'evaluate',
+  summary: "score models on this database's own patients, with baselines and intervals",
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseOptions(argv)
     if (positionals.length > 0) throw new UsageError(`evaluate takes no positional arguments, got "${positionals.join(' ')}".`)
     if (values.all && values.model) throw new UsageError('Give --model or --all, not both.')
     if (values.since !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(values.since)) throw new UsageError(`--since must be a date written YYYY-MM-DD, got "${values.since}".`)
