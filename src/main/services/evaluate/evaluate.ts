@@ -107,6 +107,8 @@ export interface ModelEvaluation {
     /** Visits with a mapped medication and no known start, left out under --since. */
     undatedLeftOut: number
   }
+  /** Class pairs of each DDI matrix between classes of the model's vocabulary. */
+  ddiPairsInVocabulary: Record<string, number>
   summary: MetricSummary
   baselines: BaselineEvaluation[]
   /** The model and baselines on the visits with an earlier medicated visit only. */
@@ -180,6 +182,11 @@ export async function evaluateDatabase(ctx: EvaluationContext, options: Evaluati
     'Intervals: 95% percentile intervals from a patient-level bootstrap (patients drawn with replacement, all their visits with them).'
   ]
   if (missing) notes.push(missing)
+  else {
+    notes.push(
+      'DDI rates use the app’s knowledge base class pairs. twosides-atc3 is the benchmark’s matrix; twosides-top40 and ddinter-atc3 are compiled by the app’s knowledge build, not by the training package, and differ from the benchmark’s matrices by a few percent of their pairs, so those two rates compare with models/BENCHMARK.md only approximately.'
+    )
+  }
   const evaluations: ModelEvaluation[] = []
   for (const [modelIndex, model] of models.entries()) {
     evaluations.push(
@@ -444,6 +451,7 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
       provider: provider.provider
     },
     visits: { evaluated: summary.visits, patients: summary.patients, beforeSince, undatedLeftOut },
+    ddiPairsInVocabulary: Object.fromEntries(ddi.map((m) => [m.name, m.pairCount()])),
     summary,
     baselines: [
       {
