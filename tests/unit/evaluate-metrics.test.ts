@@ -3,6 +3,7 @@
 // synthetic data with known answers.
 import { describe, expect, it } from 'vitest'
 import { patientBootstrap, quantileSorted, seededRandom } from '../../src/main/services/evaluate/bootstrap'
+import { addPatientCounts, emptyCounts, mostFrequentLeavingOut } from '../../src/main/services/evaluate/evaluate'
 import {
   addToCalibration,
   allPairs,
@@ -15,6 +16,7 @@ import {
   reliabilityPoints,
   setScores
 } from '../../src/main/services/evaluate/metrics'
+import type { StoredPatient } from '../../src/main/services/evaluate/stored-visits'
 import { OutcomeTable, summarize } from '../../src/main/services/evaluate/summary'
 import { runTrainingPython } from './python'
 
@@ -194,5 +196,41 @@ describe('patient-level bootstrap on synthetic data with known answers', () => {
   it('interpolates quantiles as numpy does', () => {
     expect(quantileSorted([1, 2, 3, 4], 0.5)).toBe(2.5)
     expect(quantileSorted([0, 10], 0.025)).toBeCloseTo(0.25, 12)
+  })
+})
+
+describe('most-frequent baseline, leave-patient-out', () => {
+  const visit = (id: number, classes: string[]): StoredPatient['visits'][number] => ({
+    id,
+    sourceVisitId: String(id),
+    startsOn: null,
+    codes: { diagnoses: [], procedures: [], medications: classes },
+    medicationRows: classes.length,
+    unmappedMedicationRows: 0,
+    rowsByClass: new Map(classes.map((c) => [c, 1]))
+  })
+  const patient = (id: number, visits: string[][]): StoredPatient => ({ id, sourcePatientId: String(id), source: 'eicu', sex: null, visits: visits.map((v, i) => visit(id * 10 + i, v)) })
+  const columnOf = new Map([
+    ['A01A', 0],
+    ['B01A', 1],
+    ['C07A', 2]
+  ])
+
+  it("uses only the other patients' visits: a patient's own prescriptions never raise its own baseline", () => {
+    // The patient takes C07A at every one of its many visits; nobody else does.
+    const self = patient(1, [['C07A'], ['C07A'], ['C07A'], ['C07A'], ['C07A', 'A01A']])
+    const others = [patient(2, [['A01A', 'B01A']]), patient(3, [['A01A'], ['A01A', 'B01A'], ['X99X']])]
+    const population = emptyCounts(3)
+    for (const p of [self, ...others]) addPatientCounts(population, p, columnOf)
+    const own = emptyCounts(3)
+    addPatientCounts(own, self, columnOf)
+    const { frequency, predicted } = mostFrequentLeavingOut(population, own)
+    // Others' eligible visits: 3 (the X99X visit has no class the model knows); A01A in 3, B01A in 2, C07A in 0.
+    expect(Array.from(frequency)).toEqual([1, 2 / 3, 0])
+    // K = round(5 classes / 3 visits) = 2.
+    expect(Array.from(predicted)).toEqual([1, 1, 0])
+    // Counted with the patient included, C07A would have been the most frequent class.
+    const withSelf = mostFrequentLeavingOut(population, emptyCounts(3))
+    expect(withSelf.frequency[2]).toBeGreaterThan(withSelf.frequency[1]!)
   })
 })

@@ -231,18 +231,18 @@ function targetColumns(classes: readonly string[], columnOf: ReadonlyMap<string,
   return columns
 }
 
-interface PopulationCounts {
+export interface PopulationCounts {
   /** Eligible visits (≥ 1 class in the vocabulary) prescribing each class. */
   classVisits: Float64Array
   visits: number
   classTotal: number
 }
 
-function emptyCounts(size: number): PopulationCounts {
+export function emptyCounts(size: number): PopulationCounts {
   return { classVisits: new Float64Array(size), visits: 0, classTotal: 0 }
 }
 
-function addPatientCounts(counts: PopulationCounts, patient: StoredPatient, columnOf: ReadonlyMap<string, number>): void {
+export function addPatientCounts(counts: PopulationCounts, patient: StoredPatient, columnOf: ReadonlyMap<string, number>): void {
   for (const visit of patient.visits) {
     const columns = targetColumns(visit.codes.medications, columnOf)
     if (columns.length === 0) continue
@@ -250,6 +250,24 @@ function addPatientCounts(counts: PopulationCounts, patient: StoredPatient, colu
     counts.classTotal += columns.length
     for (const c of columns) counts.classVisits[c]! += 1
   }
+}
+
+/**
+ * Most frequent classes, leave-patient-out: each class's share of every other patient's eligible visits
+ * (the patient's own visits are subtracted from the population counts), and the top K of them, K = those
+ * visits' mean number of classes, rounded (ties by column).
+ */
+export function mostFrequentLeavingOut(population: PopulationCounts, own: PopulationCounts): { frequency: Float64Array; predicted: Uint8Array } {
+  const size = population.classVisits.length
+  const otherVisits = population.visits - own.visits
+  const frequency = new Float64Array(size)
+  const predicted = new Uint8Array(size)
+  if (otherVisits <= 0) return { frequency, predicted }
+  for (let c = 0; c < size; c++) frequency[c] = (population.classVisits[c]! - own.classVisits[c]!) / otherVisits
+  const k = Math.round((population.classTotal - own.classTotal) / otherVisits)
+  const ranked = Array.from({ length: size }, (_, c) => c).sort((a, b) => frequency[b]! - frequency[a]! || a - b)
+  for (const c of ranked.slice(0, k)) predicted[c] = 1
+  return { frequency, predicted }
 }
 
 /** One visit's outcome for a predictor: its scores, predicted classes, DDI pairs and calibration sums. */
@@ -358,18 +376,7 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
         if (predicted[c] && job.truth[c]) perClass.truePositives[c]! += 1
       }
 
-      // Most frequent classes, leave-patient-out: frequencies from every other patient's visits; the
-      // top K, K = those visits' mean number of classes (rounded).
-      const otherVisits = population.visits - job.own.visits
-      const frequency = new Float64Array(size)
-      let k = 0
-      if (otherVisits > 0) {
-        for (let c = 0; c < size; c++) frequency[c] = (population.classVisits[c]! - job.own.classVisits[c]!) / otherVisits
-        k = Math.round((population.classTotal - job.own.classTotal) / otherVisits)
-      }
-      const ranked = Array.from({ length: size }, (_, c) => c).sort((a, b) => frequency[b]! - frequency[a]! || a - b)
-      const frequent = new Uint8Array(size)
-      for (const c of ranked.slice(0, k)) frequent[c] = 1
+      const { frequency, predicted: frequent } = mostFrequentLeavingOut(population, job.own)
       frequentTable.add(outcomeOf(job.patient.id, job.truth, frequency, frequent, ddi).outcome)
 
       // Repeat the previous visit's classes (probability 1 for those, 0 for the rest).
