@@ -179,7 +179,7 @@ export async function evaluateDatabase(ctx: EvaluationContext, options: Evaluati
   const notes: string[] = [
     'Every visit is scored from the same patient’s earlier visits only; the visit’s own medications are the answer, never an input.',
     'Class level (ATC3). Probabilities are the model’s own (uncalibrated) outputs.',
-    'Intervals: 95% percentile intervals from a patient-level bootstrap (patients drawn with replacement, all their visits with them).'
+    'Intervals: 95% percentile intervals from a patient-level bootstrap (patients drawn with replacement, all their visits with them). ECE is biased upwards in a resample (duplicated patients fill bins unevenly), so a small ECE’s interval can lie above its estimate.'
   ]
   if (missing) notes.push(missing)
   else {
