@@ -40,6 +40,8 @@ describe.skipIf(!ready)('medrec evaluate', () => {
     expect(err.join('\n')).toContain("'--bootstrap")
     expect(await run('--db', join(dir, 'missing.sqlite'))).toBe(2)
     expect(err.join('\n')).toContain(`No patient database at ${join(dir, 'missing.sqlite')}`)
+    expect(await run('--per-visit', '--db', demo)).toBe(2)
+    expect(err.join('\n')).toContain('--per-visit applies with --json.')
     expect(await run('--model', 'no-such-model', '--db', demo)).toBe(1)
     expect(err.join('\n')).toContain('No model "no-such-model"')
   })
@@ -63,8 +65,10 @@ describe.skipIf(!ready)('medrec evaluate', () => {
     expect(html).toContain(manifest.onnx.sha256)
 
     const since = '2150-01-01'
-    expect(await run('--model', 'logistic', '--json', '--bootstrap', '0', '--db', demo, '--since', since)).toBe(0)
+    expect(await run('--model', 'logistic', '--json', '--per-visit', '--bootstrap', '0', '--db', demo, '--since', since)).toBe(0)
     const later = (JSON.parse(out.join('\n')) as EvaluationReport).models[0]!
+    expect(later.visitScores).toHaveLength(later.visits.evaluated)
+    expect(logistic.visitScores).toBeUndefined()
     const db = openDatabase(demo, { readonly: true })
     const expected = (
       db

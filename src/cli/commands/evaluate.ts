@@ -25,6 +25,7 @@ Options:
                            visits with only a year, e.g. eICU, count from that year's first day)
   --out <report.html>      also write a self-contained HTML report (no network needed to open or print it)
   --json                   print every figure as JSON
+  --per-visit              with --json: also each scored visit's Jaccard, F1, PRAUC, recall and classes
   --bootstrap <n>          bootstrap replicates (default ${DEFAULT_BOOTSTRAP.replicates}; 0: no intervals)
   --seed <n>               bootstrap seed (default ${DEFAULT_BOOTSTRAP.seed})
   --batch-size <n>         patients read per database batch (default 256)
@@ -119,6 +120,7 @@ function parseOptions(argv: string[]) {
         since: { type: 'string' },
         out: { type: 'string' },
         json: { type: 'boolean', default: false },
+      'per-visit': { type: 'boolean', default: false },
         bootstrap: { type: 'string' },
         seed: { type: 'string' },
         'batch-size': { type: 'string' },
@@ -141,6 +143,7 @@ export const command: CliCommand = {
     const { values, positionals } = parseOptions(argv)
     if (positionals.length > 0) throw new UsageError(`evaluate takes no positional arguments, got "${positionals.join(' ')}".`)
     if (values.all && values.model) throw new UsageError('Give --model or --all, not both.')
+    if (values['per-visit'] && !values.json) throw new UsageError('--per-visit applies with --json.')
     if (values.since !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(values.since)) throw new UsageError(`--since must be a date written YYYY-MM-DD, got "${values.since}".`)
     const replicates = wholeNumber(values.bootstrap, '--bootstrap', DEFAULT_BOOTSTRAP.replicates, 0)
     const seed = wholeNumber(values.seed, '--seed', DEFAULT_BOOTSTRAP.seed, 0)
@@ -161,6 +164,7 @@ export const command: CliCommand = {
           since: values.since ?? null,
           batchSize,
           bootstrap: { replicates, seed },
+          keepVisits: values['per-visit'],
           onProgress: showProgress
             ? (p) => process.stderr.write(`\r${p.modelId} (${p.modelIndex + 1}/${p.modelCount}) ${p.phase} ${p.patientsDone}/${p.patientsTotal} patients   `)
             : undefined
