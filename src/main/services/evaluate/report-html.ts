@@ -70,7 +70,7 @@ function modelSection(evaluation: ModelEvaluation, ddiNames: readonly string[]):
   const parts: string[] = []
   parts.push(`<section class="model" aria-labelledby="model-${h(model.id)}"><h2 id="model-${h(model.id)}">Model ${h(model.id)}</h2>`)
   parts.push(
-    `<dl><dt>Model</dt><dd>${h(model.id)} ${h(model.version)} (${h(model.family)})</dd><dt>ONNX sha256</dt><dd class="hash">${h(model.sha256)}</dd><dt>Decision threshold</dt><dd>${model.threshold}</dd><dt>Ran on</dt><dd>${h(model.provider)}, ${(evaluation.durationMs / 1000).toFixed(1)} s</dd><dt>Visits scored</dt><dd>${visits.evaluated} visits of ${visits.patients} patients${visits.beforeSince + visits.undatedLeftOut > 0 ? ` (${visits.beforeSince} before the start date and ${visits.undatedLeftOut} undated visits not scored)` : ''}</dd></dl>`
+    `<dl><dt>Model</dt><dd>${h(model.id)} ${h(model.version)} (${h(model.family)})</dd><dt>ONNX sha256</dt><dd class="hash">${h(model.sha256)}</dd><dt>Decision threshold</dt><dd>${model.threshold}</dd><dt>Ran on</dt><dd>${h(model.provider)}, ${(evaluation.durationMs / 1000).toFixed(1)} s</dd><dt>DDI pairs between its classes</dt><dd>${Object.entries(evaluation.ddiPairsInVocabulary).map(([name, pairs]) => `${h(name)} ${pairs}`).join(', ') || '–'}</dd><dt>Visits scored</dt><dd>${visits.evaluated} visits of ${visits.patients} patients${visits.beforeSince + visits.undatedLeftOut > 0 ? ` (${visits.beforeSince} before the start date and ${visits.undatedLeftOut} undated visits not scored)` : ''}</dd></dl>`
   )
   const rows = [{ label: `${model.id} (model)`, summary: evaluation.summary }, ...evaluation.baselines.map((b) => ({ label: b.label, summary: b.summary }))]
   parts.push(metricsTable(`${model.id} and baselines on the same visits (95% intervals)`, rows, ddiNames))
@@ -150,7 +150,7 @@ ${report.notes.map((note) => `<p class="note">${h(note)}</p>`).join('\n')}
 ${intervalChart('Jaccard of every model and the baselines', `Jaccard with 95% intervals: ${overview.map((r) => `${r.label} ${fmt(r.interval.value)}`).join(', ')}.`, overview)}
 ${metricsTable('Every model (baselines computed on the first model’s visits)', [...report.models.map((m) => ({ label: m.model.id, summary: m.summary })), ...(first ? first.baselines.map((b) => ({ label: b.label, summary: b.summary })) : [])], ddiNames)}
 <h3>DDI matrices</h3>
-<ul>${report.ddiMatrices.map((m) => `<li><strong>${h(m.name)}</strong> (${m.pairs} class pairs; knowledge base source <code>${h(m.sourceKey)}</code>): ${h(m.description)}</li>`).join('')}</ul>
+<ul>${report.ddiMatrices.map((m) => `<li><strong>${h(m.name)}</strong> (${m.pairs} class pairs in the knowledge base, source <code>${h(m.sourceKey)}</code>): ${h(m.description)}</li>`).join('')}</ul>
 <p>DDI rate: interacting pairs among each visit’s recommended classes over all such pairs, pooled over visits. ECE: 10 equal-width bins over every (visit, class) probability. Jaccard, F1, PRAUC and recall: averaged over each patient’s visits, then over patients (training/medrec_training/metrics.py).</p>
 ${report.models.map((m) => modelSection(m, ddiNames)).join('\n')}
 </main>
