@@ -2,6 +2,7 @@
 // before any service runs.
 import { z } from 'zod'
 import type { ApiMethod } from './api'
+import { evaluateArgSchemas } from './evaluate-api-schemas'
 import { workspaceArgSchemas } from './workspace-api-schemas'
 
 export const apiArgSchemas = {
@@ -14,5 +15,6 @@ export const apiArgSchemas = {
     }).strict()
   ]),
   'patients:timeline': z.tuple([z.number().int().positive()]),
-  ...workspaceArgSchemas
+  ...workspaceArgSchemas,
+  ...evaluateArgSchemas
 } satisfies Record<ApiMethod, z.ZodType>

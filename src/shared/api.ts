@@ -1,9 +1,10 @@
 // The one API contract between renderer and main. ipc.ts, preload and the renderer are typed from it,
 // and ipc.ts validates every argument with the zod schemas in src/shared/api-schemas.ts.
 import type { AppInfo, PatientPage, PatientTimeline } from './types'
+import { EVALUATE_API_METHODS, type EvaluateApiMethods } from './evaluate-api'
 import { WORKSPACE_API_METHODS, type WorkspaceApiMethods } from './workspace-api'
 
-export interface ApiMethods extends WorkspaceApiMethods {
+export interface ApiMethods extends WorkspaceApiMethods, EvaluateApiMethods {
   'app:info': { args: []; result: AppInfo }
   'patients:list': { args: [query: { search?: string; offset: number; limit: number }]; result: PatientPage }
   'patients:timeline': { args: [patientId: number]; result: PatientTimeline }
@@ -38,6 +39,6 @@ export type ApiResponse<T = unknown> = { ok: true; result: T } | { ok: false; er
  * The method names at runtime: preload builds window.api from this list and ipc.ts registers one
  * handler per entry. Add a new method here too; the check below fails to compile until you do.
  */
-export const API_METHODS = ['app:info', 'patients:list', 'patients:timeline', ...WORKSPACE_API_METHODS] as const satisfies readonly ApiMethod[]
+export const API_METHODS = ['app:info', 'patients:list', 'patients:timeline', ...WORKSPACE_API_METHODS, ...EVALUATE_API_METHODS] as const satisfies readonly ApiMethod[]
 type MethodsMissingFromList = Exclude<ApiMethod, (typeof API_METHODS)[number]>
 const _everyMethodListed: [MethodsMissingFromList] extends [never] ? true : MethodsMissingFromList = true

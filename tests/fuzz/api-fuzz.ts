@@ -27,13 +27,15 @@ export function validCalls(patientId: number, recommendationAuditId = 1): Record
     'settings:get': [],
     'settings:update': [{ thresholdOverride: 0.4 }],
     'recommend:run': [{ patientId, threshold: 0.3 }],
-    'recommend:acknowledge': [{ patientId, recommendationAuditId, combination: ['B01A', 'M01A'], warningKeys: ['B01A + M01A'] }],
+    'recommend:acknowledge': [{ patientId, recommendationAuditId, combination: ['B01A', 'M01A'], drugs: ['B01AA03', 'M01AE01'], warningKeys: ['B01AA03 + M01AE01'] }],
     'explain:drug': [{ patientId, atc3: 'B01A' }],
     'drugs:molecules': [{ atc3: 'N02B', limit: 2 }],
     'drugs:search': [{ text: 'warf', limit: 5 }],
     'review:check': [{ patientId, proposed: ['B01AA03', 'M01AE01'] }],
     'review:submit': [{ patientId, proposed: ['B01AA03'], decisions: [] }],
-    'review:history': [patientId]
+    'review:history': [patientId],
+    'evaluate:start': [{ modelIds: ['fixture-linear'], since: null, replicates: 0 }],
+    'evaluate:status': ['no-such-job']
   }
 }
 

@@ -10,3 +10,4 @@ registerCommand('import', 'import a MIMIC-IV, MIMIC-III or eICU export into the 
 registerCommand('patients', 'list or search patients', async () => (await import('./patients')).command)
 registerCommand('audit', 'verify the hash-chained audit trail; export it as CSV or FHIR AuditEvent', async () => (await import('./audit')).command)
 registerCommand('show', "show a patient's visits, codes and medications in time order", async () => (await import('./show')).command)
+registerCommand('evaluate', "score models on this database's own patients, with baselines and intervals", async () => (await import('./evaluate')).command)

@@ -6,6 +6,7 @@ import { auditRecordView } from '../services/audit/audit'
 import type { Db } from '../services/db/database'
 import { getPatientTimeline, listPatients } from '../services/db/patients-repo'
 import { WorkspaceServices } from '../services/workspace/workspace-services'
+import { createEvaluateHandlers } from './evaluate-handlers'
 import { createApiDispatcher, type ApiDispatcher, type ApiHandlers, type DispatcherOptions } from './dispatcher'
 import { createWorkspaceHandlers } from './workspace-handlers'
 
@@ -20,6 +21,7 @@ export interface ApiContext {
 
 export function createApiHandlers(context: ApiContext): ApiHandlers {
   const { db } = context
+  const workspace = context.workspace ?? new WorkspaceServices(db)
   return {
     'app:info': () => ({
       version: context.appVersion,
@@ -34,7 +36,8 @@ export function createApiHandlers(context: ApiContext): ApiHandlers {
       auditRecordView(db, { id: timeline.patient.id, sourcePatientId: timeline.patient.sourcePatientId }, 'app')
       return timeline
     },
-    ...createWorkspaceHandlers(context.workspace ?? new WorkspaceServices(db))
+    ...createWorkspaceHandlers(workspace),
+    ...createEvaluateHandlers({ db, databasePath: context.databasePath, workspace })
   }
 }
 

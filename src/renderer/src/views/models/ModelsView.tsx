@@ -5,6 +5,7 @@ import { useEffect, useState } from 'react'
 import type { ModelCard, MetricValue } from '../../../../shared/workspace-types'
 import { api, errorText } from '../../api'
 import { ProgressBar } from '../../components/ProgressBar'
+import { EvaluatePanel } from '../../features/evaluate/EvaluatePanel'
 import { Empty, ErrorState } from '../../components/StatusMessage'
 import { useSettings } from '../../store/settings'
 import { milliseconds, percent, providerText } from '../../workspace-format'
@@ -191,6 +192,8 @@ function ModelCardPanel({ modelId }: { modelId: string }) {
           {card.metrics.groundTruth.map((g) => `${g.label} ${g.key === 'meds' ? g.value.toFixed(1) : percent(g.value)}`).join(' · ')}
         </p>
       ) : null}
+
+      <EvaluatePanel modelId={summary.id} />
 
       <h2>Training data and licenses</h2>
       <p>
