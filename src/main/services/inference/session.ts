@@ -44,18 +44,18 @@ export class ModelSession {
   /**
    * Probabilities for `rows` in one run: a flat Float32Array of rows × medications (row r, column i at
    * r * medicationCount + i). `modalityMasks` (rows × modalities, 1 = present) defaults to all present.
-   * A row may repeat a patient (explanations run one patient under many masks).
+   * A row may repeat a patient (explanations run one patient under many masks). `rowsPerRun` caps one run.
    */
-  async predict(rows: readonly EncodedPatient[], modalityMasks?: Float32Array): Promise<Float32Array> {
+  async predict(rows: readonly EncodedPatient[], modalityMasks?: Float32Array, rowsPerRun = MAX_ROWS_PER_RUN): Promise<Float32Array> {
     const n = rows.length
     const m = this.modalityCount
     if (modalityMasks && modalityMasks.length !== n * m) {
       throw new Error(`modality masks hold ${modalityMasks.length} values, expected ${n} rows × ${m} modalities`)
     }
-    if (n <= MAX_ROWS_PER_RUN) return this.run(rows, modalityMasks)
+    if (n <= rowsPerRun) return this.run(rows, modalityMasks)
     const out = new Float32Array(n * this.medicationCount)
-    for (let start = 0; start < n; start += MAX_ROWS_PER_RUN) {
-      const end = Math.min(n, start + MAX_ROWS_PER_RUN)
+    for (let start = 0; start < n; start += rowsPerRun) {
+      const end = Math.min(n, start + rowsPerRun)
       const part = await this.run(rows.slice(start, end), modalityMasks?.subarray(start * m, end * m))
       out.set(part, start * this.medicationCount)
     }
