@@ -66,7 +66,6 @@ export class ModelSession {
     const n = rows.length
     if (n === 0) return new Float32Array(0)
     const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = this.limits
-    const m = this.modalityCount
     const diagnoses = new BigInt64Array(n * maxVisits * maxDiagnoses)
     const procedures = new BigInt64Array(n * maxVisits * maxProcedures)
     const medications = new BigInt64Array(n * maxVisits * maxMedications)
@@ -77,11 +76,26 @@ export class ModelSession {
       medications.set(row.medications, r * row.medications.length)
       visitMask.set(row.visitMask, r * maxVisits)
     })
+    return this.runTensors(n, { diagnoses, procedures, medications, visitMask }, modalityMasks)
+  }
+
+  /**
+   * Probabilities for the first `n` rows of tensors already laid out as the model takes them (rows ×
+   * visits × codes; e.g. a BatchEncoder's, which may hold more rows than n).
+   */
+  async runTensors(
+    n: number,
+    tensors: { diagnoses: BigInt64Array; procedures: BigInt64Array; medications: BigInt64Array; visitMask: Float32Array },
+    modalityMasks?: Float32Array
+  ): Promise<Float32Array> {
+    if (n === 0) return new Float32Array(0)
+    const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = this.limits
+    const m = this.modalityCount
     const feeds: Record<string, ort.Tensor> = {
-      diagnoses: new ort.Tensor('int64', diagnoses, [n, maxVisits, maxDiagnoses]),
-      procedures: new ort.Tensor('int64', procedures, [n, maxVisits, maxProcedures]),
-      medications: new ort.Tensor('int64', medications, [n, maxVisits, maxMedications]),
-      visit_mask: new ort.Tensor('float32', visitMask, [n, maxVisits]),
+      diagnoses: new ort.Tensor('int64', tensors.diagnoses.subarray(0, n * maxVisits * maxDiagnoses), [n, maxVisits, maxDiagnoses]),
+      procedures: new ort.Tensor('int64', tensors.procedures.subarray(0, n * maxVisits * maxProcedures), [n, maxVisits, maxProcedures]),
+      medications: new ort.Tensor('int64', tensors.medications.subarray(0, n * maxVisits * maxMedications), [n, maxVisits, maxMedications]),
+      visit_mask: new ort.Tensor('float32', tensors.visitMask.subarray(0, n * maxVisits), [n, maxVisits]),
       modality_mask: new ort.Tensor('float32', modalityMasks ?? new Float32Array(n * m).fill(1), [n, m])
     }
     const outputs = await this.session.run(feeds, ['probabilities'])
