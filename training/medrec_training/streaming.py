@@ -30,7 +30,7 @@ from .datasets import DatasetError, PatientRecord, Visit, _check_schema, _connec
 from .metrics import average_precision, set_scores
 from .tasks import MEDICATION_SYSTEM, Batch, Limits, Vocabularies, Vocabulary, VocabularyEntry, build_samples
 
-DEFAULT_CHUNK_PATIENTS = 2000
+DEFAULT_CHUNK_PATIENTS = 1000
 
 
 def connect(database: Path | str) -> sqlite3.Connection:

@@ -115,7 +115,7 @@ def _validation_chunks(model: MedRecModel, dataset: StreamedSamples, device: tor
     for samples in dataset.chunk_samples():
         if len(samples) == 0:
             continue
-        outputs = [model(*(t.to(device) for t in batch.inputs())).cpu().numpy() for batch in samples.batches(512, dataset.modality_count)]
+        outputs = [model(*(t.to(device) for t in batch.inputs())).cpu().numpy() for batch in samples.batches(dataset.batch_size, dataset.modality_count)]
         yield samples, np.concatenate(outputs)
 
 
@@ -178,7 +178,7 @@ def train_database(
         database, fit_patients, scan.vocabularies, scan.limits, modality_count, per_process_batch, chunk_patients, rank, world, config.seed
     )
     validation_data = StreamedSamples(
-        database, validation_patients, scan.vocabularies, scan.limits, modality_count, 512, chunk_patients, rank, world, config.seed, shuffle=False
+        database, validation_patients, scan.vocabularies, scan.limits, modality_count, 128, chunk_patients, rank, world, config.seed, shuffle=False
     )
     loader = DataLoader(fit_data, batch_size=None, num_workers=loader_workers, persistent_workers=False)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
     if result.out:
-        print(json.dumps({k: v for k, v in asdict(result).items() if k != "epoch_seconds"}, indent=2))
+        print(json.dumps(asdict(result), indent=2))
     return 0
 
 
