@@ -178,6 +178,8 @@ class ExportRequest:
     trained_on: str
     metrics: dict[str, Any]
     description: str | None = None
+    # The patient data trained on, replacing the PhysioNet demos that sources_for names (e.g. a hospital's database).
+    patient_data_source: dict[str, str] | None = None
 
 
 def tensor_specs(limits: Limits, modality_count: int, medication_count: int) -> tuple[list[dict], list[dict]]:
@@ -193,6 +195,14 @@ def tensor_specs(limits: Limits, modality_count: int, medication_count: int) -> 
 
 
 PYTORCH_WEIGHTS_FILE = "pytorch_model.pt"
+PHYSIONET_DEMOS = ("MIMIC-IV Clinical Database Demo", "eICU Collaborative Research Database Demo")
+
+
+def _sources(request: "ExportRequest", model: MedRecModel) -> list[dict[str, str]]:
+    sources = sources_for(uses_drug_knowledge=model.requires_knowledge)
+    if request.patient_data_source is None:
+        return sources
+    return [request.patient_data_source] + [s for s in sources if not s["name"].startswith(PHYSIONET_DEMOS)]
 
 
 def write_pytorch_weights(model: MedRecModel, path: Path) -> None:
@@ -266,7 +276,7 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
         "threshold": request.threshold,
         "thresholdChosenOn": request.threshold_chosen_on,
         "provenance": {
-            "sources": sources_for(uses_drug_knowledge=model.requires_knowledge) + extras.get("sources", []),
+            "sources": _sources(request, model) + extras.get("sources", []),
             "split": request.split,
             "trainedOn": request.trained_on,
             **({"textEncoder": extras["textEncoder"]} if "textEncoder" in extras else {}),

@@ -277,6 +277,12 @@ def train_database(
                 trained_on=f"{len(fit_patients)} patients of {Path(database).name}, {epochs_run} epochs (best {best_epoch}), {world} process(es) on {torch_device.type}",
                 metrics={"validation": metrics, "validationJaccardAtThreshold": best_jaccard, "training": {"epochSeconds": epoch_seconds, "processes": world}},
                 description=f"{model_cpu.display_name} retrained with medrec_training.train on a hospital's own database.",
+                # The model is derived from the hospital's records: their terms govern it, not the demos' ODbL.
+                patient_data_source={
+                    "name": f"Patient database {Path(database).name} (the hospital's own records)",
+                    "license": "the hospital's own data: its data-governance terms apply; not for redistribution without its approval",
+                    "attribution": "Trained on the hospital's own patient records with medrec_training.train.",
+                },
             ),
             folder,
         )

@@ -100,6 +100,9 @@ def test_one_and_two_gloo_processes_agree_and_export_a_valid_folder(database: Pa
         jsonschema.validate(manifest, manifest_schema())
         assert manifest["id"] == f"model-{world}" and manifest["threshold"] == results[world]["threshold"]
         assert f"{world} process(es)" in manifest["provenance"]["trainedOn"]
+        sources = [source["name"] for source in manifest["provenance"]["sources"]]
+        assert sources[0] == "Patient database hospital.sqlite (the hospital's own records)"
+        assert not any("PhysioNet" in name for name in sources)  # the demos' ODbL does not describe a hospital's model
     assert results[2]["processes"] == 2
     one, two = results[1]["metrics"], results[2]["metrics"]
     assert one["patients"] == two["patients"] == 30  # the same validation patients
