@@ -13,7 +13,7 @@ import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round, t
 import { coldStartHashPart, ModelRunner } from '../recommend/cold-start-runner'
 import { UNKNOWN_INDEX } from '../models/vocabulary'
 import { explainCausalWeights } from './patient-causal'
-import { occludeEncoded } from './occlusion'
+import { distinctOccludedRows, occludeEncoded } from './occlusion'
 import { coalitionMasks, shapleyValues } from './shapley'
 
 /**
@@ -104,9 +104,14 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
   const occluded = codes.map((code) => occludeEncoded(model.vocab, manifest.limits, prepared.input.visits, prepared.encoded, code))
   const masks = coalitionMasks(m)
   const coalitions = 1 << m
-  const rowMasks = new Float32Array((coalitions + occluded.length) * m).fill(1)
+  const all = coalitions - 1
+  // Identical occluded inputs run once (the cold-start graph reads more than the tensors: it runs them all).
+  const { distinct, rowOf } = runner.usesColdStart(0)
+    ? { distinct: occluded, rowOf: Int32Array.from(occluded, (_, i) => i) }
+    : distinctOccludedRows(prepared.encoded, occluded)
+  const rowMasks = new Float32Array((coalitions + distinct.length) * m).fill(1)
   rowMasks.set(masks)
-  const rows = new Array(coalitions).fill(prepared.encoded).concat(occluded)
+  const rows = new Array(coalitions).fill(prepared.encoded).concat(distinct)
   const rowsBuilt = performance.now()
   let probabilities: Float32Array
   try {
@@ -115,8 +120,10 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
     await runner.release()
   }
   const probabilityOf = (coalition: number, column: number): number => probabilities[coalition * k + column] ?? 0
-  const occludedProbability = (row: number, column: number): number => probabilities[(coalitions + row) * k + column] ?? 0
-  const all = coalitions - 1
+  const occludedProbability = (row: number, column: number): number => {
+    const at = rowOf[row] ?? -1
+    return at < 0 ? probabilityOf(all, column) : (probabilities[(coalitions + at) * k + column] ?? 0)
+  }
   const runDone = performance.now()
 
   const chosenColumns: number[] = requested.length > 0

@@ -56,3 +56,33 @@ export function occludeEncoded(
   // The summary is the unoccluded patient's: occluded rows feed the model only, nothing reports them.
   return { ...encoded, [tensor]: copy, fed }
 }
+
+const tensorKey = (row: EncodedPatient): string =>
+  `${Buffer.from(row.diagnoses.buffer, row.diagnoses.byteOffset, row.diagnoses.byteLength).toString('base64')}:` +
+  `${Buffer.from(row.procedures.buffer, row.procedures.byteOffset, row.procedures.byteLength).toString('base64')}:` +
+  `${Buffer.from(row.medications.buffer, row.medications.byteOffset, row.medications.byteLength).toString('base64')}`
+
+/**
+ * The occluded rows the model must run, without repeats: removing one of two neighbouring codes the model
+ * does not know (both fed as 'unknown') gives the same tensors, and so does removing a code that only
+ * appears past a visit's limit (the row equals the patient's own). Only for model.onnx, whose output depends
+ * on the tensors alone (the cold-start graph also reads which codes were fed). `rowOf[i]`: the index in
+ * `distinct` of occluded row i, or -1 when it equals `original` (its probabilities are the patient's own).
+ */
+export function distinctOccludedRows(original: EncodedPatient, occluded: readonly EncodedPatient[]): { distinct: EncodedPatient[]; rowOf: Int32Array } {
+  const index = new Map<string, number>([[tensorKey(original), -1]])
+  const distinct: EncodedPatient[] = []
+  const rowOf = new Int32Array(occluded.length)
+  occluded.forEach((row, i) => {
+    // The visit mask never changes (occlusion keeps every visit), so the code tensors decide.
+    const key = tensorKey(row)
+    let at = index.get(key)
+    if (at === undefined) {
+      at = distinct.length
+      distinct.push(row)
+      index.set(key, at)
+    }
+    rowOf[i] = at
+  })
+  return { distinct, rowOf }
+}
