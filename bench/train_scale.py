@@ -44,11 +44,11 @@ def cohort_database(patients: int, seed: int) -> Path:
     return database
 
 
-def train(database: Path, processes: int, model: str, epochs: int, device: str | None, out: Path) -> dict:
+def train(database: Path, processes: int, model: str, epochs: int, device: str | None, out: Path, chunk_patients: int) -> dict:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
         "-m", "medrec_training.train", "--db", str(database), "--model", model, "--out", str(out),
-        "--max-epochs", str(epochs), "--threads", "1",
+        "--max-epochs", str(epochs), "--threads", "1", "--chunk-patients", str(chunk_patients),
     ] + (["--device", device] if device else [])
     started = time.perf_counter()
     done = run(command, cwd=ROOT / "training", capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -67,14 +67,15 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--processes", default="1,2")
     parser.add_argument("--device", choices=["cpu", "cuda"])
+    parser.add_argument("--chunk-patients", type=int, default=1000, help="patients read per SQLite chunk (bounds a process's memory)")
     args = parser.parse_args()
     database = cohort_database(args.patients, args.seed)
     load_before = os.getloadavg()
-    print(f"Training scale benchmark · {os.cpu_count()} CPU core(s) · load average {load_before[0]:.1f} · {database.name} · model {args.model}, {args.epochs} epoch(s) max")
+    print(f"Training scale benchmark · {os.cpu_count()} CPU core(s) · load average {load_before[0]:.1f} · {database.name} · model {args.model}, {args.epochs} epoch(s) max, {args.chunk_patients} patients per chunk")
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for processes in (int(p) for p in args.processes.split(",")):
-            result = train(database, processes, args.model, args.epochs, args.device, Path(scratch) / f"{args.model}-{processes}")
+            result = train(database, processes, args.model, args.epochs, args.device, Path(scratch) / f"{args.model}-{processes}", args.chunk_patients)
             rows.append(result)
     load_after = os.getloadavg()
     print(f"  {rows[0]['patients']} patients with a medication target, {rows[0]['samples_per_epoch']} training samples per epoch, device {rows[0]['device']}")
