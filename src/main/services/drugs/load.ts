@@ -11,7 +11,7 @@ import { parseCsv, readCsvObjects } from '../knowledge/csv'
 import { resourcesDir } from '../paths'
 import type { CodeInfo } from './route'
 import { DrugResolver, type CuratedKind, type CuratedName, type NameTarget, type ResolverData } from './resolver'
-import { lookupKey } from './text'
+import { lookupKey, SALT_WORDS } from './text'
 
 export const CURATED_KINDS: readonly CuratedKind[] = ['us-name', 'abbreviation', 'brand', 'synonym', 'non-drug', 'ambiguous']
 
@@ -51,18 +51,31 @@ export function readWhoSubstances(whoFile: string): Pick<ResolverData, 'substanc
     if (!substanceNames.has(key)) substanceNames.set(key, name.toLowerCase())
     substanceOfCode.set(code, key)
   }
-  // "insulin (human)", "retinol (vit a)": the name without its bracket also answers, unless it is a name itself.
+  // "insulin (human)", "retinol (vit a)", "methylnaltrexone bromide": the name without its bracket or salt
+  // word also answers. Where that shorter name is itself a WHO name (ascorbic acid G01AD03 beside
+  // "ascorbic acid (vit C)" A11GA01; glycopyrronium beside glycopyrronium bromide), it is the same
+  // substance: it gets the codes of both, so the route decides among all of them.
   const aliases = new Map<string, string[]>()
   for (const [key] of substances) {
     const name = substanceNames.get(key)!
-    const bare = name.replace(/\s*\([^)]*\)\s*/g, ' ').trim()
-    const bareKey = lookupKey(bare)
-    if (bareKey === key || bareKey === '' || substances.has(bareKey)) continue
-    const list = aliases.get(bareKey) ?? []
-    list.push(key)
-    aliases.set(bareKey, list)
+    const bare = lookupKey(name.replace(/\s*\([^)]*\)\s*/g, ' '))
+    const words = bare.split(' ')
+    const unsalted = words.filter((w) => !SALT_WORDS.has(w)).join(' ')
+    for (const alias of new Set([bare, unsalted.length >= 4 && unsalted !== bare ? unsalted : ''])) {
+      if (alias === '' || alias === key) continue
+      const list = aliases.get(alias) ?? []
+      list.push(key)
+      aliases.set(alias, list)
+    }
   }
   for (const [alias, keys] of aliases) {
+    if (substances.has(alias)) {
+      const merged = new Set([...substances.get(alias)!, ...keys.flatMap((k) => substances.get(k) ?? [])])
+      const codes = [...merged].sort()
+      substances.set(alias, codes)
+      for (const k of keys) substances.set(k, [...new Set([...(substances.get(k) ?? []), ...codes])].sort())
+      continue
+    }
     if (keys.length !== 1) continue
     substances.set(alias, substances.get(keys[0]!)!)
     substanceNames.set(alias, substanceNames.get(keys[0]!)!)

@@ -165,11 +165,29 @@ export class DrugResolver {
         return ' '
       })
     }
+    // Plain sodium chloride given into a vein, with no hypertonic strength, is a carrier or fluid.
+    if (/^\s*(?:0?\.\d+\s*%\s*)?(?:sodium chloride|nacl)\s*(?:0?\.\d+\s*%)?\s*$/.test(remaining) && routeHints(normal, query.route).parenteral) {
+      remaining = ' '
+      carriers.push('sodium chloride given IV without a hypertonic strength (IV fluid)')
+    }
     const curatedWhole = this.data.curated.get(lookupKey(normal))
     if (curatedWhole?.kind === 'non-drug') return { status: 'non-drug', input: query, confidence: 0.98, reason: curatedWhole.note }
     const devices = [...remaining.matchAll(DEVICE_PATTERN)].map((m) => m[0])
     const parsed = parseDrugText(remaining)
-    const components = parsed.components.map((words) => words.filter((w) => !DEVICE_ONLY_WORDS.has(w))).filter((words) => words.some((w) => !FILLER_WORDS.has(w)))
+    const components = parsed.components
+      .map((words) => words.filter((w) => !DEVICE_ONLY_WORDS.has(w)))
+      .filter((words) => words.some((w) => !FILLER_WORDS.has(w)))
+      .filter((words) => {
+        // A component that starts with a curated non-drug name ("Prismasate (B32 K2)", "Aquaphor Ointment").
+        for (let n = words.length; n >= 1; n--) {
+          const entry = this.data.curated.get(words.slice(0, n).join(' '))
+          if (entry?.kind === 'non-drug') {
+            carriers.push(entry.note)
+            return false
+          }
+        }
+        return true
+      })
     if (components.length === 0) {
       if (carriers.length > 0 || devices.length > 0) {
         const reason = [...carriers, ...devices.map((d) => `device/container (${d})`)].join('; ')
@@ -270,7 +288,7 @@ export class DrugResolver {
   ): DrugResolution {
     const ingredients: ResolvedIngredient[] = []
     const notes: string[] = []
-    let chosenRoute: RouteClass = route ?? 'systemic'
+    let chosenRoute: RouteClass = 'systemic'
     for (const match of matches) {
       for (const target of match.targets) {
         let atc5: string
@@ -287,7 +305,7 @@ export class DrugResolver {
           name = this.data.substanceNames.get(target.substance!) ?? target.substance!
           substanceCodes = codes
           const substanceRoute = this.substanceRoute(route, codes, normal, query.route)
-          const choice = chooseCode(codes, substanceRoute, this.data.codeInfo, hints)
+          const choice = chooseCode(codes, substanceRoute, this.data.codeInfo, { ...hints, transdermal: isTransdermal(normal, query.route) })
           atc5 = choice.atc5
           if (choice.fallback) notes.push(`${name}: no ${substanceRoute} code in the WHO index, systemic ${atc5} used`)
           if (substanceRoute && substanceRoute !== 'systemic' && !choice.fallback) chosenRoute = substanceRoute
@@ -368,11 +386,10 @@ export class DrugResolver {
 
   private lookupWords(words: readonly string[]): ComponentMatch | AmbiguousMatch | null {
     const asWritten = words.join(' ')
-    for (const key of phraseKeys(words)) {
-      if (words.length === 1 || key.split(' ').length === 1) {
-        // A lone salt or generic word never names a drug ("sodium", "vitamin").
-        if (SALT_WORDS.has(key) || GENERIC_ALONE.has(key)) continue
-      }
+    const keys = phraseKeys(words)
+    // Curated names and WHO names (as written, then without salts) before the compiled synonyms, so
+    // "amlodipine besylate" is amlodipine, not whatever else FDA files under that salt.
+    for (const key of keys) {
       const stripped = isSaltStripped(words, key)
       const curated = this.data.curated.get(key)
       if (curated && curated.kind !== 'non-drug') {
@@ -380,22 +397,27 @@ export class DrugResolver {
         const path: ResolutionPath = stripped ? 'salt-stripped' : curated.kind === 'synonym' ? 'synonym' : curated.kind
         return { kind: 'match', targets: curated.targets, path, matched: asWritten, confidence: CONFIDENCE[path], words: words.length }
       }
+      // A lone salt or generic word never names a drug ("sodium", "vitamin").
+      if (!key.includes(' ') && (SALT_WORDS.has(key) || GENERIC_ALONE.has(key))) continue
       if (this.data.substances.has(key)) {
         const path: ResolutionPath = stripped ? 'salt-stripped' : 'exact-inn'
         return { kind: 'match', targets: [{ substance: key, atc5: null }], path, matched: asWritten, confidence: CONFIDENCE[path], words: words.length }
       }
-      if (key.length < 4) continue
+    }
+    for (const key of keys) {
+      if (key.length < 4 || (!key.includes(' ') && (SALT_WORDS.has(key) || GENERIC_ALONE.has(key)))) continue
       const synonym = this.data.synonyms.get(key)
-      if (synonym) {
-        if (synonym.substances.length > 1) {
-          return {
-            kind: 'ambiguous',
-            candidates: synonym.substances.map((s) => ({ name: this.data.substanceNames.get(s) ?? s, atc5: this.data.substances.get(s)?.[0] ?? null, why: `FDA UNII name "${key}"` }))
-          }
+      if (!synonym) continue
+      const stripped = isSaltStripped(words, key)
+      const distinctCodes = new Set(synonym.substances.map((sub) => (this.data.substances.get(sub) ?? []).join(',')))
+      if (synonym.substances.length > 1 && distinctCodes.size > 1) {
+        return {
+          kind: 'ambiguous',
+          candidates: synonym.substances.map((s) => ({ name: this.data.substanceNames.get(s) ?? s, atc5: this.data.substances.get(s)?.[0] ?? null, why: `FDA UNII name "${key}"` }))
         }
-        const path: ResolutionPath = stripped ? 'salt-stripped' : synonym.brand ? 'brand' : 'synonym'
-        return { kind: 'match', targets: [{ substance: synonym.substances[0]!, atc5: null }], path, matched: asWritten, confidence: CONFIDENCE[path], words: words.length }
       }
+      const path: ResolutionPath = stripped ? 'salt-stripped' : synonym.brand ? 'brand' : 'synonym'
+      return { kind: 'match', targets: [{ substance: synonym.substances[0]!, atc5: null }], path, matched: asWritten, confidence: CONFIDENCE[path], words: words.length }
     }
     return null
   }

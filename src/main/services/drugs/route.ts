@@ -58,7 +58,7 @@ export function chooseCode(
   codes: readonly string[],
   route: RouteClass | null,
   info: ReadonlyMap<string, CodeInfo>,
-  hints: { oral?: boolean; parenteral?: boolean } = {}
+  hints: { oral?: boolean; parenteral?: boolean; transdermal?: boolean } = {}
 ): RouteChoice {
   const sorted = [...codes].sort()
   if (route && route !== 'systemic') {
@@ -73,6 +73,11 @@ export function chooseCode(
     if (intestinal) return { atc5: intestinal, route: 'systemic', fallback: false }
   }
   if (systemic.length === 0) systemic = sorted
+  // A transdermal system (scopolamine patch A04AD01, not the hypnotic N05CM05): the code with a TD DDD.
+  if (hints.transdermal) {
+    const td = systemic.find((c) => info.get(c)?.dddRoutes.has('TD'))
+    if (td) return { atc5: td, route: 'systemic', fallback: false }
+  }
   systemic.sort((a, b) => systemicRank(a, info, !!hints.parenteral) - systemicRank(b, info, !!hints.parenteral) || a.localeCompare(b))
   return { atc5: systemic[0]!, route: 'systemic', fallback: route !== null && route !== 'systemic' }
 }

@@ -40,7 +40,7 @@ const NOISE_WORDS = new Set(
     'preservative free porcine bovine human-derived ' +
     'po iv im sc sq subq subcut sl pr top td ij ivp ng gt peg per tube ou os od au ad as ' +
     'nf inv study non-formulary formulary dose-pack dosepak adult adults pediatric pedi peds child children infant ' +
-    'auto-injector autoinjector injector pen prefilled cartridge implant device intrauterine ring'
+    'auto-injector autoinjector injector pen prefilled cartridge implant device intrauterine ring mucosal sso subl udpwd emul emulsion nebu solp flexpen kwikpen abboject excel viaflo plas pb lvp ssb'
   ).split(/\s+/)
 )
 
@@ -66,7 +66,10 @@ export function isDoseToken(token: string): boolean {
     /^[\d.,/%:-]+[a-z%]*(?:\/[\d.]*[a-z]*)*$/.test(token) ||
     /^u-?\d+$/.test(token) ||
     /^\d+(?:hr|hrs|h)$/.test(token) ||
-    /^\d+(?:st|nd|rd|th)$/.test(token)
+    /^\d+(?:st|nd|rd|th)$/.test(token) ||
+    /^(?:ml|mg|mcg|g|l|meq|mmol|units?)\d+$/.test(token) ||
+    /^[a-z]{1,4}\d{4,}$/.test(token) ||
+    (/[-%/]/.test(token) && token.split(/[-%/]+/).every((part) => part === '' || NOISE_WORDS.has(part) || /^[\d.]+$/.test(part)))
   )
 }
 
@@ -74,30 +77,33 @@ export function isDoseToken(token: string): boolean {
 const ROUTE_WORDS: Array<[RegExp, RouteClass]> = [
   [/\b(?:ophth?|ophthalmic|opth|eye|eyes|gtt|ou|os|od|both eyes|left eye|right eye|intraocular|opthalmic)\b/, 'ophthalmic'],
   [/\b(?:otic|ear|ears|left ear|right ear|both ears|au|auric)\b/, 'otic'],
-  [/\b(?:nasal|nose|intranasal|nas|nare|nares)\b/, 'nasal'],
-  [/\b(?:inh|inhl|inhal|inhaler|inhalation|neb|nebs|nebulizer|nebulized|nebulization|nebule|mdi|hfa|dpi|diskus|respimat|handihaler|metered dose|svn|ih|nu|actuat)\b/, 'inhaled'],
+  [/\b(?:nasal|nose|intranasal|nas|nare|nares|nu)\b/, 'nasal'],
+  [/\b(?:inh|inhl|inhal|inhaler|inhalation|neb|nebs|nebulizer|nebulized|nebulization|nebule|mdi|hfa|dpi|diskus|respimat|handihaler|metered dose|svn|ih|nebu)\b/, 'inhaled'],
   [/\b(?:vaginal|vag|vg|pv|intravaginal)\b/, 'vaginal'],
   [/\b(?:rectal|rect|supp|supps|suppository|enema|pr|re)\b/, 'rectal'],
-  [/\b(?:mouthwash|swish|troche|lozenge|viscous|oral rinse|mouth|buccal paste|dental|oromucosal)\b/, 'mouth'],
+  [/\b(?:mouthwash|swish|troche|lozenge|viscous|oral rinse|mouth|buccal paste|dental|oromucosal|mt|oral swab|oral mucosa|mucosa)\b/, 'mouth'],
   [/\b(?:crm|cream|oint|ointment|lotion|topical|top|tp|shampoo|foam|paste|jelly|jel|jell|gel|wash|scrub|external)\b/, 'topical']
 ]
 
 /** The route class the string or the source's route/form columns name, or null when none. */
 export function routeOf(text: string, route?: string | null, form?: string | null): RouteClass | null {
-  for (const source of [route, form, text]) {
+  // The string's own words first ("Fluticasone NASAL" given route "NU"), then the columns.
+  for (const source of [text, route, form]) {
     if (!source) continue
     const words = normaliseText(source).replace(/[^a-z0-9]+/g, ' ')
-    for (const [pattern, route] of ROUTE_WORDS) if (pattern.test(words)) return route
-    if (source !== text && /\b(?:po|oral|iv|im|sc|sq|subq|subcut|intraven|intravenous|ivpb|ivp|ng|ngt|peg|sl|td|transdermal|subcutaneous|intramuscular|drip)\b/.test(words)) {
-      return 'systemic'
-    }
+    for (const [pattern, routeClass] of ROUTE_WORDS) if (pattern.test(words)) return routeClass
+  }
+  for (const source of [route, form]) {
+    if (!source) continue
+    const words = normaliseText(source).replace(/[^a-z0-9]+/g, ' ')
+    if (/\b(?:po|oral|iv|im|sc|sq|subq|subcut|intraven|intravenous|ivpb|ivp|ng|ngt|peg|sl|td|transdermal|subcutaneous|intramuscular|drip)\b/.test(words)) return 'systemic'
   }
   return null
 }
 
 /** True when the string names a transdermal system (nicotine, fentanyl, hormone patches act systemically). */
 export function isTransdermal(text: string, route?: string | null): boolean {
-  return /\b(?:transdermal|td|24 ?hr .*patch|72 ?hr .*patch)\b/.test(normaliseText(`${text} ${route ?? ''}`))
+  return /\b(?:transdermal|td|patch|24 ?hr .*patch|72 ?hr .*patch)\b/.test(normaliseText(`${text} ${route ?? ''}`))
 }
 
 export interface ParsedDrugText {
@@ -132,6 +138,11 @@ function dropContainerSide(text: string): string {
 export function parseDrugText(raw: string): ParsedDrugText {
   let text = normaliseText(raw)
   text = text.replace(/\*[^*]*\*/g, ' ').replace(/^(?:inv|nf|bulk)[-\s]+/, '')
+  text = text.replace(/\babuse-deterrent\b/g, ' ').replace(/\bvitamin\s+b\s*(\d+)\b/g, 'vitamin b$1')
+  // Unit ratios ("0.4 MG/ACTUAT", "5 MG/ML", "0.00146 MG/HR") are doses, not ingredient separators.
+  text = text.replace(/\b(?:mg|mcg|g|gm|unt|units?|meq|mmol|ml|%)\s*\/\s*(?:actuat|ml|hr|h|l|kg|dose|day)\b/g, ' ')
+  // RxNorm writes qualifiers after a comma ("insulin human, isophane"; "nitrofurantoin, macrocrystals").
+  text = text.replace(/,\s*(?=(?:human|isophane|regular|macrocrystals|monohydrate|anhydrous)\b)/g, ' ')
   text = dropContainerSide(text)
   const bracketed: string[] = []
   text = text.replace(/\(([^)]*)\)?|\[([^\]]*)\]?/g, (_m, a: string | undefined, b: string | undefined) => {
