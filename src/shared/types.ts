@@ -103,6 +103,17 @@ export interface ImportReport {
   mappedBySharedId?: number
   /** Rows stored in the medications table: all source rows of one drug in one visit fold into one. */
   storedMedicationRows?: number
+  /** The drug resolver's outcomes over source medication rows (services/drugs). */
+  drugResolution?: {
+    resolved: number
+    combination: number
+    nonDrug: number
+    ambiguous: number
+    unresolved: number
+    byPath: Record<string, number>
+  }
+  /** Code titles this import did not write because the stored title is as good or better (never degraded). */
+  titleConflicts?: { kept: number; replaced: number; samples: Array<{ code: string; kept: string; offered: string }> }
 }
 
 export interface ImportProgress {

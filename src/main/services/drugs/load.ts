@@ -59,9 +59,11 @@ export function readWhoSubstances(whoFile: string): Pick<ResolverData, 'substanc
   for (const [key] of substances) {
     const name = substanceNames.get(key)!
     const bare = lookupKey(name.replace(/\s*\([^)]*\)\s*/g, ' '))
+    // Only trailing salt words go ("methylnaltrexone bromide"), and never down to a lone salt or short word.
     const words = bare.split(' ')
-    const unsalted = words.filter((w) => !SALT_WORDS.has(w)).join(' ')
-    for (const alias of new Set([bare, unsalted.length >= 4 && unsalted !== bare ? unsalted : ''])) {
+    while (words.length > 1 && SALT_WORDS.has(words.at(-1)!)) words.pop()
+    const unsalted = words.length === 1 && SALT_WORDS.has(words[0]!) ? '' : words.join(' ')
+    for (const alias of new Set([bare, unsalted.length >= 5 && unsalted !== bare ? unsalted : ''])) {
       if (alias === '' || alias === key) continue
       const list = aliases.get(alias) ?? []
       list.push(key)

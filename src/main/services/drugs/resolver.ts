@@ -113,7 +113,7 @@ export class DrugResolver {
 
   constructor(private readonly data: ResolverData) {
     const words = new Set<string>()
-    for (const key of data.substances.keys()) if (key.length >= 5) words.add(key)
+    for (const key of data.substances.keys()) if (key.length >= 5 && !SALT_WORDS.has(key) && !GENERIC_ALONE.has(key)) words.add(key)
     for (const [key, entry] of data.curated) if (key.length >= 5 && entry.kind !== 'non-drug' && entry.kind !== 'ambiguous') words.add(key)
     this.fuzzyVocabulary = [...words]
   }
@@ -317,7 +317,7 @@ export class DrugResolver {
     if (ingredients.length === 0) {
       return { status: 'unresolved', input: query, confidence: 0, reason: 'recognised names have no ATC code', candidates: [] }
     }
-    const paths = [...new Set(ingredients.map((i) => i.path))]
+    const paths: string[] = [...new Set(ingredients.map((i) => i.path))]
     if (split || ingredients.length > 1) paths.push('combination')
     let confidence = Math.min(...matches.map((m) => m.confidence))
     if (split) confidence *= 0.98
@@ -426,11 +426,13 @@ export class DrugResolver {
   private matchMisspelling(words: readonly string[]): ComponentMatch | AmbiguousMatch | null {
     const candidates = words.filter((w) => w.length >= 6 && /^[a-z]+$/.test(w) && !SALT_WORDS.has(w) && !FILLER_WORDS.has(w))
     for (const word of candidates) {
-      const max = word.length >= 9 ? 2 : 1
+      // One edit (two from 12 letters up), and the first letter kept: "simvistatin" is simvastatin, but an
+      // unknown "zorbamycin" is not tobramycin.
+      const max = word.length >= 12 ? 2 : 1
       let best = max + 1
       let found: string[] = []
       for (const known of this.fuzzyVocabulary) {
-        if (known.includes(' ')) continue
+        if (known.includes(' ') || known[0] !== word[0]) continue
         const d = editDistance(word, known, max)
         if (d < best) {
           best = d
