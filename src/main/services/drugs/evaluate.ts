@@ -14,10 +14,12 @@ export interface LabelledRow {
   expected: 'non-drug' | 'no-atc' | string[][]
   uncertain: boolean
   note: string
+  /** 'dev': labelled before the resolver was tuned on it; 'holdout': labelled blind after, never tuned on. */
+  split: 'dev' | 'holdout'
 }
 
 export function readLabelledSet(path: string): LabelledRow[] {
-  const { rows } = readCsvObjects(path, ['source', 'raw', 'route', 'rxnorm', 'expected', 'uncertain', 'note'])
+  const { rows } = readCsvObjects(path, ['source', 'raw', 'route', 'rxnorm', 'expected', 'uncertain', 'note', 'split'])
   return rows.map(({ line, values }) => {
     const label = values.expected!.trim()
     let expected: LabelledRow['expected']
@@ -28,7 +30,8 @@ export function readLabelledSet(path: string): LabelledRow[] {
         if (!/^[A-Z]\d\d[A-Z]{2}\d\d$/.test(code)) throw new Error(`${path}:${line}: "${code}" is not an ATC level-5 code.`)
       }
     }
-    return { line, source: values.source!, raw: values.raw!, route: values.route!, rxnorm: values.rxnorm!, expected, uncertain: values.uncertain === '1', note: values.note! }
+    const split = values.split === 'holdout' ? 'holdout' : 'dev'
+    return { line, source: values.source!, raw: values.raw!, route: values.route!, rxnorm: values.rxnorm!, expected, uncertain: values.uncertain === '1', note: values.note!, split }
   })
 }
 
