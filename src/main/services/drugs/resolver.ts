@@ -99,6 +99,7 @@ const CARRIER_PATTERNS: Array<[RegExp, string]> = [
   [/\b(?:1\/2|half)\s*(?:ns|normal saline)\b/g, 'half-normal saline (IV fluid)'],
   [/\b(?:d5|d10)\s*(?:1\/2|1\/4|0?\.45|0?\.2)?\s*(?:ns|nacl|lr)\b/g, 'dextrose-saline (IV fluid)'],
   [/\b(?:d5w|d5|d-5-w|d 5 w)\b/g, 'dextrose 5% (IV carrier)'],
+  [/\bdext\.?\s*5\s*%/g, 'dextrose 5% (IV carrier)'],
   [/\b(?:dextrose|glucose)\s*5\s*%(?:\s*(?:in water|water|w))?|\b5\s*%\s*(?:dextrose|glucose)(?:\s*(?:in water|water))?/g, 'dextrose 5% (IV carrier)'],
   [/\b(?:sterile water|water for injection|bacteriostatic water|swfi|sterile h2o|water for irrigation)\b/g, 'sterile water (diluent)'],
   [/\b(?:lactated ringers?|ringers? lactate|ringers? solution|ringers?|plasma-?lyte(?:\s*[a0-9]+)?|normosol(?:-r)?)\b/g, 'balanced crystalloid (IV fluid)'],
@@ -305,7 +306,9 @@ export class DrugResolver {
           name = this.data.substanceNames.get(target.substance!) ?? target.substance!
           substanceCodes = codes
           const substanceRoute = this.substanceRoute(route, codes, normal, query.route)
-          const choice = chooseCode(codes, substanceRoute, this.data.codeInfo, { ...hints, transdermal: isTransdermal(normal, query.route) })
+          // A rectal cream or ointment (haemorrhoids) is C05, not an intestinal enema code (A07E).
+          const codeRoute = substanceRoute === 'rectal' && /\b(?:cream|crm|oint|ointment)\b/.test(normal) ? 'rectal-cream' : substanceRoute
+          const choice = chooseCode(codes, codeRoute, this.data.codeInfo, { ...hints, transdermal: isTransdermal(normal, query.route) })
           atc5 = choice.atc5
           if (choice.fallback) notes.push(`${name}: no ${substanceRoute} code in the WHO index, systemic ${atc5} used`)
           if (substanceRoute && substanceRoute !== 'systemic' && !choice.fallback) chosenRoute = substanceRoute

@@ -12,7 +12,7 @@ const LOCAL_USE = /^(?:A01|A07A|A07E|C05|D0[1-9]|D1[01]|G01|G02|N01B|R01|R02|S0[
 const SYSTEMIC_IN_SKIN_GROUPS = /^(?:D01B|D05B|D10B|D11AH)/
 
 /** Codes to prefer for each local route, in order; a substance with none of them falls back to systemic. */
-const ROUTE_PREFERENCE: Record<Exclude<RouteClass, 'systemic'>, readonly string[]> = {
+const ROUTE_PREFERENCE: Record<Exclude<RouteClass, 'systemic'> | 'rectal-cream', readonly string[]> = {
   inhaled: ['R03', 'R05', 'R07', 'A10AF'],
   nasal: ['R01'],
   ophthalmic: ['S01', 'S03'],
@@ -21,7 +21,8 @@ const ROUTE_PREFERENCE: Record<Exclude<RouteClass, 'systemic'>, readonly string[
   'local-anaesthetic': ['N01B', 'D04AB', 'R02AD', 'C05AD'],
   mouth: ['A01', 'R02', 'N01B', 'D04'],
   vaginal: ['G01', 'G02', 'G03'],
-  rectal: ['A07E', 'C05', 'A06']
+  rectal: ['A07E', 'C05', 'A06'],
+  'rectal-cream': ['C05', 'D', 'A07E']
 }
 
 export interface CodeInfo {
@@ -56,7 +57,7 @@ export interface RouteChoice {
  */
 export function chooseCode(
   codes: readonly string[],
-  route: RouteClass | null,
+  route: RouteClass | 'rectal-cream' | null,
   info: ReadonlyMap<string, CodeInfo>,
   hints: { oral?: boolean; parenteral?: boolean; transdermal?: boolean } = {}
 ): RouteChoice {
@@ -64,7 +65,7 @@ export function chooseCode(
   if (route && route !== 'systemic') {
     for (const prefix of ROUTE_PREFERENCE[route]) {
       const hit = sorted.find((c) => c.startsWith(prefix))
-      if (hit) return { atc5: hit, route, fallback: false }
+      if (hit) return { atc5: hit, route: route === 'rectal-cream' ? 'rectal' : route, fallback: false }
     }
   }
   let systemic = sorted.filter((c) => !isLocal(c))

@@ -40,7 +40,7 @@ const NOISE_WORDS = new Set(
     'preservative free porcine bovine human-derived ' +
     'po iv im sc sq subq subcut sl pr top td ij ivp ng gt peg per tube ou os od au ad as ' +
     'nf inv study non-formulary formulary dose-pack dosepak adult adults pediatric pedi peds child children infant ' +
-    'auto-injector autoinjector injector pen prefilled cartridge implant device intrauterine ring mucosal sso subl udpwd emul emulsion nebu solp flexpen kwikpen abboject excel viaflo plas pb lvp ssb'
+    'auto-injector autoinjector injector pen prefilled cartridge implant device intrauterine ring mucosal sso subl udpwd emul emulsion nebu solp flexpen kwikpen abboject excel viaflo plas pb lvp ssb mouth throat multidose inhale inhaled'
   ).split(/\s+/)
 )
 
@@ -78,7 +78,7 @@ const ROUTE_WORDS: Array<[RegExp, RouteClass]> = [
   [/\b(?:ophth?|ophthalmic|opth|eye|eyes|gtt|ou|os|od|both eyes|left eye|right eye|intraocular|opthalmic)\b/, 'ophthalmic'],
   [/\b(?:otic|ear|ears|left ear|right ear|both ears|au|auric)\b/, 'otic'],
   [/\b(?:nasal|nose|intranasal|nas|nare|nares|nu)\b/, 'nasal'],
-  [/\b(?:inh|inhl|inhal|inhaler|inhalation|neb|nebs|nebulizer|nebulized|nebulization|nebule|mdi|hfa|dpi|diskus|respimat|handihaler|metered dose|svn|ih|nebu)\b/, 'inhaled'],
+  [/\b(?:inh|inhl|inhal|inhaler|inhalation|neb|nebs|nebulizer|nebulized|nebulization|nebule|mdi|hfa|dpi|diskus|respimat|handihaler|metered dose|svn|ih|nebu|inhale|inhaled)\b/, 'inhaled'],
   [/\b(?:vaginal|vag|vg|pv|intravaginal)\b/, 'vaginal'],
   [/\b(?:rectal|rect|supp|supps|suppository|enema|pr|re)\b/, 'rectal'],
   [/\b(?:mouthwash|swish|troche|lozenge|viscous|oral rinse|mouth|buccal paste|dental|oromucosal|mt|oral swab|oral mucosa|mucosa)\b/, 'mouth'],
@@ -182,6 +182,7 @@ export function phraseKeys(words: readonly string[]): string[] {
     const key = list.join(' ')
     if (key !== '' && !keys.includes(key)) keys.push(key)
   }
+  add(words.flatMap((w) => w.split(/[^a-z0-9]+/).filter(Boolean)))
   add(words)
   const withoutSalts = words.filter((w) => !SALT_WORDS.has(w))
   if (withoutSalts.length > 0) add(withoutSalts)
