@@ -62,7 +62,7 @@ console.log(line('old mapper, all rows', oldAll))
 console.log(line('new resolver, all rows', newAll))
 console.log(line('old mapper, certain', score(certainRows, pick(oldPredictions, certain))))
 console.log(line('new resolver, certain', score(certainRows, pick(newPredictions, certain))))
-for (const split of ['dev', 'holdout'] as const) {
+for (const split of ['dev', 'holdout', 'holdout2'] as const) {
   const keep = (r: LabelledRow): boolean => r.split === split
   console.log(line(`new resolver, ${split} split`, score(rows.filter(keep), pick(newPredictions, keep))))
   console.log(line(`old mapper, ${split} split`, score(rows.filter(keep), pick(oldPredictions, keep))))
@@ -90,7 +90,7 @@ for (const { row, prediction } of values['all-wrong'] ? oldAll.wrong : oldAll.wr
 
 function describe(row: LabelledRow, p: Prediction): string {
   const got = p.kind === 'resolved' ? p.codes.join('+') : p.kind
-  return `${row.split === 'holdout' ? 'holdout ' : ''}${row.source}:${row.line} "${row.raw}"${row.route ? ` [${row.route}]` : ''} → ${got} via ${p.path}; expected ${format(row.expected)}${row.uncertain ? ' (uncertain label)' : ''}`
+  return `${row.split !== 'dev' ? `${row.split} ` : ''}${row.source}:${row.line} "${row.raw}"${row.route ? ` [${row.route}]` : ''} → ${got} via ${p.path}; expected ${format(row.expected)}${row.uncertain ? ' (uncertain label)' : ''}`
 }
 function format(e: LabelledRow['expected']): string {
   return Array.isArray(e) ? e.map((slot) => slot.join('|')).join(' + ') : e

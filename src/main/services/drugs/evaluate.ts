@@ -14,8 +14,11 @@ export interface LabelledRow {
   expected: 'non-drug' | 'no-atc' | string[][]
   uncertain: boolean
   note: string
-  /** 'dev': labelled before the resolver was tuned on it; 'holdout': labelled blind after, never tuned on. */
-  split: 'dev' | 'holdout'
+  /**
+   * 'dev': labelled first, then used to develop the resolver; 'holdout' and 'holdout2': random strings
+   * labelled blind, each scored once before any fix they might suggest (see the README beside the set).
+   */
+  split: 'dev' | 'holdout' | 'holdout2'
 }
 
 export function readLabelledSet(path: string): LabelledRow[] {
@@ -30,7 +33,7 @@ export function readLabelledSet(path: string): LabelledRow[] {
         if (!/^[A-Z]\d\d[A-Z]{2}\d\d$/.test(code)) throw new Error(`${path}:${line}: "${code}" is not an ATC level-5 code.`)
       }
     }
-    const split = values.split === 'holdout' ? 'holdout' : 'dev'
+    const split = values.split === 'holdout' || values.split === 'holdout2' ? values.split : 'dev'
     return { line, source: values.source!, raw: values.raw!, route: values.route!, rxnorm: values.rxnorm!, expected, uncertain: values.uncertain === '1', note: values.note!, split }
   })
 }

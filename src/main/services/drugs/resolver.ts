@@ -87,7 +87,7 @@ const FILLER_WORDS = new Set(
 const DEVICE_PATTERN =
   /\b(?:syringes?|needles?|pen needles?|lancets?|swabs?|gauze|dressings?|tubing|catheters?|bags?|empty|diluent|flush|supplies|spacer|aerochamber|glucometer|test strips?|sharps|tegaderm|mini-?bag|vials?|ampules?|containers?|kit|device|filter|cassette|reservoir|pump)\b/g
 const DEVICE_ONLY_WORDS = new Set(
-  'syringe syringes needle needles pen lancet lancets swab swabs gauze dressing dressings tubing catheter catheters bag bags empty diluent flush supplies spacer aerochamber glucometer test strip strips sharps tegaderm mini-bag minibag vial vials ampule ampules container containers kit device filter cassette reservoir pump for use with intrapleural subq subcut oral'.split(
+  'crtrdg ndl cartridge syringe syringes needle needles pen lancet lancets swab swabs gauze dressing dressings tubing catheter catheters bag bags empty diluent flush supplies spacer aerochamber glucometer test strip strips sharps tegaderm mini-bag minibag vial vials ampule ampules container containers kit device filter cassette reservoir pump for use with intrapleural subq subcut oral'.split(
     ' '
   )
 )
@@ -100,6 +100,8 @@ const CARRIER_PATTERNS: Array<[RegExp, string]> = [
   [/\b(?:d5|d10)\s*(?:1\/2|1\/4|0?\.45|0?\.2)?\s*(?:ns|nacl|lr)\b/g, 'dextrose-saline (IV fluid)'],
   [/\b(?:d5w|d5|d-5-w|d 5 w)\b/g, 'dextrose 5% (IV carrier)'],
   [/\bdext\.?\s*5\s*%/g, 'dextrose 5% (IV carrier)'],
+  [/\b(?:dextrose|dext)\s*-\s*(?:nacl|sodium chloride)(?:\s*[\d.]+\s*-\s*[\d.]+\s*%)?/g, 'dextrose-saline (IV fluid)'],
+  [/\b(?:saline|nacl|sodium chloride)\s+(?:lock|flush)\b(?:\s*0?\.9\s*%)?/g, 'saline lock/flush'],
   [/\b(?:dextrose|glucose)\s*5\s*%(?:\s*(?:in water|water|w))?|\b5\s*%\s*(?:dextrose|glucose)(?:\s*(?:in water|water))?/g, 'dextrose 5% (IV carrier)'],
   [/\b(?:sterile water|water for injection|bacteriostatic water|swfi|sterile h2o|water for irrigation)\b/g, 'sterile water (diluent)'],
   [/\b(?:lactated ringers?|ringers? lactate|ringers? solution|ringers?|plasma-?lyte(?:\s*[a0-9]+)?|normosol(?:-r)?)\b/g, 'balanced crystalloid (IV fluid)'],
@@ -175,8 +177,13 @@ export class DrugResolver {
     if (curatedWhole?.kind === 'non-drug') return { status: 'non-drug', input: query, confidence: 0.98, reason: curatedWhole.note }
     const devices = [...remaining.matchAll(DEVICE_PATTERN)].map((m) => m[0])
     const parsed = parseDrugText(remaining)
+    const comments = new Set<string[]>()
     const components = parsed.components
-      .map((words) => words.filter((w) => !DEVICE_ONLY_WORDS.has(w)))
+      .map((words, index) => {
+        const kept = words.filter((w) => !DEVICE_ONLY_WORDS.has(w))
+        if (parsed.comments.has(index)) comments.add(kept)
+        return kept
+      })
       .filter((words) => words.some((w) => !FILLER_WORDS.has(w)))
       .filter((words) => {
         // A component that starts with a curated non-drug name ("Prismasate (B32 K2)", "Aquaphor Ointment").
@@ -201,7 +208,7 @@ export class DrugResolver {
     }
     const route = this.routeFor(query, normal)
     const hints = routeHints(normal, query.route)
-    const main = components.length > 0 ? this.resolveComponents(components, route, hints, normal, query) : null
+    const main = components.length > 0 ? this.resolveComponents(components, route, hints, normal, query, comments) : null
     if (main && main.status === 'resolved') return main
     for (const alias of parsed.bracketed) {
       const aliasParsed = parseDrugText(alias)
@@ -232,7 +239,8 @@ export class DrugResolver {
     route: RouteClass | null,
     hints: { oral: boolean; parenteral: boolean },
     normal: string,
-    query: DrugQuery
+    query: DrugQuery,
+    comments: ReadonlySet<string[]> = new Set()
   ): DrugResolution {
     // The whole phrase first: a curated combination brand ("duoneb", "percocet") or a hyphenated name.
     if (components.length > 1) {
@@ -242,10 +250,12 @@ export class DrugResolver {
     const matches: ComponentMatch[] = []
     const failed: string[] = []
     const ambiguous: { phrase: string; candidates: Candidate[] }[] = []
+    const leftOut: string[] = []
     for (const words of components) {
       const match = this.matchComponent(words)
       if (!match) {
-        failed.push(words.join(' '))
+        if (comments.has(words)) leftOut.push(words.join(' '))
+        else failed.push(words.join(' '))
         continue
       }
       if (match.kind === 'ambiguous') {
@@ -276,7 +286,12 @@ export class DrugResolver {
         candidates: [...partial, ...suggestions]
       }
     }
-    return this.build(query, matches, route, hints, normal, components.length > 1)
+    if (matches.length === 0) {
+      return { status: 'unresolved', input: query, confidence: 0, reason: `not a drug name the resolver knows: ${leftOut.map((f) => `"${f}"`).join(', ')}`, candidates: [] }
+    }
+    const result = this.build(query, matches, route, hints, normal, matches.length > 1)
+    if (result.status === 'resolved' && leftOut.length > 0) result.notes.push(`left out as a comment (names no drug): ${leftOut.map((f) => `"${f}"`).join(', ')}`)
+    return result
   }
 
   private build(
@@ -345,8 +360,12 @@ export class DrugResolver {
     if (route === 'ophthalmic' || route === 'otic' || route === 'nasal' || route === 'mouth' || route === 'rectal' || route === 'inhaled') return route
     const text = `${normal} ${normaliseText(sourceRoute ?? '')}`
     if (route === 'topical' && /\b(?:crm|cream|oint|ointment|lotion)\b/.test(text)) return 'topical'
+    // Lidocaine by mouth is a mouth/throat anaesthetic (viscous, "Maalox/Lidocaine"), never swallowed systemically.
+    if (/\b(?:po|oral|orally|swish|mouthwash)\b/.test(text)) return 'mouth'
     if (route === 'topical' || /%|\b(?:epinephrine|epi|adrenaline|jelly|jel|jell|patch|plaster|pf|mpf|local|infiltration|id|periphnerve|ed|epidural|nerve block|sc|subq|subcut|prilocaine)\b/.test(text)) return 'local-anaesthetic'
-    return route
+    // The antiarrhythmic only when given into a vein (drip, IV); otherwise the local anaesthetic.
+    if (/\b(?:iv|intravenous|intraven|drip|infusion|ivpb|ivp|bolus)\b/.test(text)) return route
+    return 'local-anaesthetic'
   }
 
   private targetName(target: NameTarget): string {
@@ -383,8 +402,11 @@ export class DrugResolver {
 
   /** True when a single word is itself a substance name (so it must not be swallowed as a leftover). */
   private namesSubstance(word: string): boolean {
-    if (word.length < 4 || SALT_WORDS.has(word) || FILLER_WORDS.has(word)) return false
-    return this.data.substances.has(word) || (this.data.curated.has(word) && this.data.curated.get(word)!.kind !== 'non-drug')
+    // "2%/timolol": a leftover token hiding another ingredient must not be swallowed.
+    return word.split(/[^a-z]+/).some((part) => {
+      if (part.length < 4 || SALT_WORDS.has(part) || FILLER_WORDS.has(part)) return false
+      return this.data.substances.has(part) || (this.data.curated.has(part) && this.data.curated.get(part)!.kind !== 'non-drug') || this.data.synonyms.has(part)
+    })
   }
 
   private lookupWords(words: readonly string[]): ComponentMatch | AmbiguousMatch | null {

@@ -109,6 +109,11 @@ export function isTransdermal(text: string, route?: string | null): boolean {
 export interface ParsedDrugText {
   /** The ingredient phrases: one per ingredient of a combination, each a list of words. */
   components: string[][]
+  /**
+   * Indexes of components written after a spaced dash ("Diazepam - CIWA protocol", "WARFARIN - PHYSICIAN
+   * MONITORED"): a comment unless it names a drug, so it may be left out when nothing in it resolves.
+   */
+  comments: Set<number>
   /** Text in brackets ("TraMADOL (Ultram)", "[Toprol]"), tried when the main text does not resolve. */
   bracketed: string[]
 }
@@ -138,7 +143,7 @@ function dropContainerSide(text: string): string {
 export function parseDrugText(raw: string): ParsedDrugText {
   let text = normaliseText(raw)
   text = text.replace(/\*[^*]*\*/g, ' ').replace(/^(?:inv|nf|bulk)[-\s]+/, '')
-  text = text.replace(/\babuse-deterrent\b/g, ' ').replace(/\bvitamin\s+b\s*(\d+)\b/g, 'vitamin b$1')
+  text = text.replace(/'s\b/g, '').replace(/\babuse-deterrent\b/g, ' ').replace(/\bvitamin\s+b\s*(\d+)\b/g, 'vitamin b$1')
   // Unit ratios ("0.4 MG/ACTUAT", "5 MG/ML", "0.00146 MG/HR") are doses, not ingredient separators.
   text = text.replace(/\b(?:mg|mcg|g|gm|unt|units?|meq|mmol|ml|%)\s*\/\s*(?:actuat|ml|hr|h|l|kg|dose|day)\b/g, ' ')
   // RxNorm writes qualifiers after a comma ("insulin human, isophane"; "nitrofurantoin, macrocrystals").
@@ -156,17 +161,27 @@ export function parseDrugText(raw: string): ParsedDrugText {
   text = text.replace(/\b1\s*:\s*[\d,]+/g, ' ')
   text = text.replace(/\bw\//g, ' / ').replace(/\s(?:with|and|&)\s/g, ' / ').replace(/\+/g, ' / ')
   // A slash or hyphen between letters separates ingredients; between digits it is a dose.
-  text = text.replace(/([a-z)])\s*\/\s*(?=[a-z])/g, '$1 / ').replace(/([a-z])\s*-\s*(?=[a-z]{3})/g, '$1 | ')
-  text = text.replace(/(\d)\s*\/\s*(?=[a-z])/g, '$1 / ')
+  text = text.replace(/([a-z)])\s*\/\s*(?=[a-z])/g, '$1 / ').replace(/([a-z])\s?-(?=[a-z]{3})/g, '$1 | ')
+  text = text.replace(/(\d%?)\s*\/\s*(?=[a-z])/g, '$1 / ')
   const components: string[][] = []
-  for (const part of text.split(/\s\/\s|,|\s\|\s/)) {
+  const comments = new Set<number>()
+  // A dash with spaces on both sides starts a comment or a second ingredient ("Ipratropium - Albuterol").
+  const [head, ...tails] = text.split(/\s+-\s+(?=[a-z])/)
+  const parts: Array<{ text: string; comment: boolean }> = [
+    ...(head ?? '').split(/\s\/\s|,|\s\|\s/).map((t) => ({ text: t, comment: false })),
+    ...tails.flatMap((tail) => tail.split(/\s\/\s|,|\s\|\s/).map((t) => ({ text: t, comment: true })))
+  ]
+  for (const { text: part, comment } of parts) {
     const words = part
       .split(/[^a-z0-9.%/-]+/)
       .map((w) => w.replace(/^[.-]+|[.-]+$/g, ''))
       .filter((w) => w !== '' && w !== '/' && !isDoseToken(w) && !NOISE_WORDS.has(w))
-    if (words.length > 0) components.push(words)
+    if (words.length > 0) {
+      if (comment) comments.add(components.length)
+      components.push(words)
+    }
   }
-  return { components, bracketed }
+  return { components, bracketed, comments }
 }
 
 /** The hyphenated whole ("co-trimoxazole", "ipratropium-albuterol" as one brand-like key). */
