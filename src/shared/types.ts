@@ -110,6 +110,8 @@ export interface ImportReport {
     nonDrug: number
     ambiguous: number
     unresolved: number
+    /** Of unresolved: rows with no drug name (only a HICL number). */
+    noName?: number
     byPath: Record<string, number>
   }
   /** Code titles this import did not write because the stored title is as good or better (never degraded). */

@@ -21,7 +21,7 @@ describe.skipIf(!HAS_OPEN_DATA)('MIMIC-IV import', () => {
       mappedDrugs: 5,
       unmappedDrugs: 2,
       // Bag is a container (non-drug); the investigational Zorbamycin is unknown (never read as tobramycin).
-      drugResolution: { resolved: 5, combination: 0, nonDrug: 1, ambiguous: 0, unresolved: 1 },
+      drugResolution: { resolved: 5, combination: 0, nonDrug: 1, ambiguous: 0, unresolved: 1, noName: 0 },
       rejectedRows: 0,
       codesWithoutTitle: 1 // N179 is not in the fixture's d_icd_diagnoses
     })

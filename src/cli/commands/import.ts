@@ -53,7 +53,8 @@ export function formatImportReport(report: ImportReport): string {
   if (r) {
     lines.push(
       `    drug resolver: ${r.resolved} resolved (${r.combination} combination products, one stored row per ingredient), ` +
-        `${r.nonDrug} non-drug (containers, carriers), ${r.ambiguous} ambiguous, ${r.unresolved} unresolved`
+        `${r.nonDrug} non-drug (containers, carriers), ${r.ambiguous} ambiguous, ${r.unresolved} unresolved` +
+        (r.noName ? ` (${r.noName} of them without a name, mapped through a shared HICL where its named rows agree)` : '')
     )
   }
   const t = report.titleConflicts

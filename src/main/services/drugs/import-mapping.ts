@@ -20,12 +20,14 @@ export interface DrugResolutionCounts {
   nonDrug: number
   ambiguous: number
   unresolved: number
+  /** Of `unresolved`: rows with no drug name at all (eICU rows with only a HICL number). */
+  noName: number
   /** Source rows by resolution path (an ingredient's path; combinations counted once per row). */
   byPath: Record<string, number>
 }
 
 export function emptyResolutionCounts(): DrugResolutionCounts {
-  return { resolved: 0, combination: 0, nonDrug: 0, ambiguous: 0, unresolved: 0, byPath: {} }
+  return { resolved: 0, combination: 0, nonDrug: 0, ambiguous: 0, unresolved: 0, noName: 0, byPath: {} }
 }
 
 export class ResolverDrugMapper {
@@ -33,7 +35,8 @@ export class ResolverDrugMapper {
 
   map(row: ImportDrugRow): DrugMapping {
     const resolution = this.resolver.resolve({ text: row.name, ndc: row.ndc ?? null, gsn: row.gsn ?? null, route: row.route ?? null })
-    return toMapping(resolution)
+    const mapping = toMapping(resolution)
+    return row.name.trim() === '' ? { ...mapping, paths: ['no-name'] } : mapping
   }
 
   substanceOf(atc5: string): string | null {
@@ -65,6 +68,7 @@ export function countResolution(counts: DrugResolutionCounts, mapping: DrugMappi
       break
     case 'unresolved':
       counts.unresolved++
+      if (mapping.paths?.[0] === 'no-name') counts.noName++
       break
     default:
       return
