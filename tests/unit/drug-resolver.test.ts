@@ -86,7 +86,7 @@ describe.skipIf(!HAS_OPEN_DATA)('drug resolver (WHO index + curated names, no co
     expect(codes(resolver, 'MgSO4', { route: 'IV' })).toEqual(['B05XA05'])
     expect(codes(resolver, 'APAP 325')).toEqual(['N02BE01'])
     expect(codes(resolver, 'ASA 81 mg')).toEqual(['B01AC06'])
-    expect(codes(resolver, 'D50')).toEqual(['B05CX01'])
+    expect(codes(resolver, 'D50')).toEqual(['V06DC01'])
     expect(resolved(resolver.resolve({ text: 'KCl' })).ingredients[0]!.path).toBe('abbreviation')
     const us = resolved(resolver.resolve({ text: 'Phytonadione' }))
     expect(us.ingredients.map((i) => [i.name, i.atc5, i.path])).toEqual([['phytomenadione', 'B02BA01', 'us-name']])
@@ -125,6 +125,11 @@ describe.skipIf(!HAS_OPEN_DATA)('drug resolver (WHO index + curated names, no co
     expect(codes(resolver, 'Esomeprazole')).toEqual(['A02BC05'])
     expect(codes(resolver, 'Heparin Sodium')).toEqual(['B01AB01'])
     expect(codes(resolver, 'Enoxaparin Sodium')).toEqual(['B01AB05'])
+    // A substance used only locally on several sites, with no route in the string: ambiguous, not a guess.
+    expect(codes(resolver, 'brimonidine')).toBe('ambiguous')
+    expect(codes(resolver, 'brimonidine 0.15% ophth')).toEqual(['S01EA05'])
+    // A chemical word after a name makes another substance: carbamide peroxide is not carbamide.
+    expect(codes(resolver, 'Carbamide Peroxide 6.5%')).toBe('unresolved')
     const vitaminD = resolver.resolve({ text: 'Vitamin D' })
     expect(vitaminD.status).toBe('ambiguous')
     expect(vitaminD.status === 'ambiguous' && vitaminD.candidates.map((c) => c.name).sort()).toEqual(['colecalciferol', 'ergocalciferol'])

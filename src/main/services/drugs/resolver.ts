@@ -12,7 +12,7 @@
 // (compiled into the knowledge base) → the same without salt/ester words → a shorter phrase (words
 // dropped from the end) → a misspelling of one substance → the source's GSN code (code table).
 import { editDistance } from './edit-distance'
-import { chooseCode, routeHints, type CodeInfo } from './route'
+import { allLocal, chooseCode, routeHints, type CodeInfo } from './route'
 import { isDoseToken, isSaltStripped, isTransdermal, lookupKey, normaliseText, parseDrugText, phraseKeys, routeOf, SALT_WORDS } from './text'
 import type { Candidate, DrugQuery, DrugResolution, ResolutionPath, ResolvedIngredient, RouteClass } from './types'
 
@@ -79,7 +79,7 @@ const FILLER_WORDS = new Set(
     'diluted dilute undiluted sterile sugar-free sugar free alcohol-free lf sf unflavored flavored cherry grape orange mint ' +
     'vanilla lemon rx otc generic brand multidose single use tablet-coated coated micro dose-pack ' +
     'natural artificial synthetic pure chewables gummy gummies soft softgel gelcap gelcaps caplet caplets ' +
-    'bag vial syringe flush needle oral-syringe ea each usp bp'
+    'bag vial syringe flush needle oral-syringe ea each usp bp in of with for per the hp disperse del rel adv lok peripheral prefill'
   ).split(/\s+/)
 )
 
@@ -101,10 +101,16 @@ const CARRIER_PATTERNS: Array<[RegExp, string]> = [
   [/\b(?:d5w|d5|d-5-w|d 5 w)\b/g, 'dextrose 5% (IV carrier)'],
   [/\bdext\.?\s*5\s*%/g, 'dextrose 5% (IV carrier)'],
   [/\b(?:dextrose|dext)\s*-\s*(?:nacl|sodium chloride)(?:\s*[\d.]+\s*-\s*[\d.]+\s*%)?/g, 'dextrose-saline (IV fluid)'],
+  [/\bnormal saline\b/g, 'normal saline (IV carrier/flush)'],
   [/\b(?:saline|nacl|sodium chloride)\s+(?:lock|flush)\b(?:\s*0?\.9\s*%)?/g, 'saline lock/flush'],
   [/\b(?:dextrose|glucose)\s*5\s*%(?:\s*(?:in water|water|w))?|\b5\s*%\s*(?:dextrose|glucose)(?:\s*(?:in water|water))?/g, 'dextrose 5% (IV carrier)'],
   [/\b(?:sterile water|water for injection|bacteriostatic water|swfi|sterile h2o|water for irrigation)\b/g, 'sterile water (diluent)'],
   [/\b(?:lactated ringers?|ringers? lactate|ringers? solution|ringers?|plasma-?lyte(?:\s*[a0-9]+)?|normosol(?:-r)?)\b/g, 'balanced crystalloid (IV fluid)'],
+  [/\b(?:sodium chl|sodium cl)\s*0?\.9\s*%/g, 'sodium chloride 0.9% (IV carrier/flush)'],
+  [/\bnormal saline\b/g, 'normal saline (IV carrier/flush)'],
+  [/\bringers?\s+solution,?\s*lactated\b/g, 'balanced crystalloid (IV fluid)'],
+  [/\bin\s+(?:water|normal saline)\b/g, 'carrier (in water/saline)'],
+  [/\bflushsyrg\b/g, 'flush syringe (device)'],
   [/\b(?:ns|nss|lr)\b/g, 'IV carrier (NS/LR)']
 ]
 
@@ -305,6 +311,17 @@ export class DrugResolver {
     const ingredients: ResolvedIngredient[] = []
     const notes: string[] = []
     let chosenRoute: RouteClass = 'systemic'
+    // No route given: a substance that is only ever inhaled (ipratropium R03BB01) makes the product inhaled
+    // ("ALBUTEROL/IPRATROPIUM" is the nebuliser, not oral salbutamol).
+    if (route === null) {
+      const inhaledOnly = matches.some((m) =>
+        m.targets.some((t) => {
+          const codes = t.substance ? (this.data.substances.get(t.substance) ?? []) : []
+          return codes.length > 0 && codes.every((c) => /^R03[AB]|^R01/.test(c)) && codes.some((c) => /^R03[AB]/.test(c))
+        })
+      )
+      if (inhaledOnly) route = 'inhaled'
+    }
     for (const match of matches) {
       for (const target of match.targets) {
         let atc5: string
@@ -319,6 +336,16 @@ export class DrugResolver {
           const codes = this.data.substances.get(target.substance!) ?? []
           if (codes.length === 0) continue
           name = this.data.substanceNames.get(target.substance!) ?? target.substance!
+          // Only local uses (skin, eye, mouth…) and nothing says which: ambiguous, never a guess.
+          if (route === null && allLocal(codes) && new Set(codes.map((c) => c.slice(0, 3))).size > 1 && !codes.some((c) => c.startsWith('N01B'))) {
+            return {
+              status: 'ambiguous',
+              input: query,
+              confidence: 0,
+              reason: `"${match.matched}" (${name}) is used on several sites (${codes.join(', ')}) and the string names no route`,
+              candidates: codes.map((c) => ({ name, atc5: c, why: 'a local-use code of the substance' }))
+            }
+          }
           substanceCodes = codes
           const substanceRoute = this.substanceRoute(route, codes, normal, query.route)
           // A rectal cream or ointment (haemorrhoids) is C05, not an intestinal enema code (A07E).
@@ -385,7 +412,9 @@ export class DrugResolver {
   private matchPhrase(words: readonly string[]): ComponentMatch | AmbiguousMatch | null {
     for (let start = 0; start < words.length; start++) {
       // A leading word may be skipped only when it cannot be part of a name (filler, salt).
-      if (start > 0 && !(FILLER_WORDS.has(words[start - 1]!) || SALT_WORDS.has(words[start - 1]!) || isDoseToken(words[start - 1]!))) break
+      // ("INSULIN HUMALOG": a generic word before a brand may be skipped too.)
+      const skipped = words[start - 1]
+      if (start > 0 && !(FILLER_WORDS.has(skipped!) || SALT_WORDS.has(skipped!) || GENERIC_ALONE.has(skipped!) || isDoseToken(skipped!))) break
       for (let end = words.length; end > start; end--) {
         const slice = words.slice(start, end)
         const rest = words.slice(end)
@@ -394,6 +423,8 @@ export class DrugResolver {
         if (!hit) continue
         if (hit.kind === 'ambiguous') return hit
         if (rest.some((w) => this.namesSubstance(w))) continue
+        // "carbamide peroxide" is not carbamide: a chemical word after the name changes the substance.
+        if (rest.some((w) => CHEMICAL_WORDS.has(w))) continue
         return { ...hit, words: end - start }
       }
     }
@@ -405,7 +436,7 @@ export class DrugResolver {
     // "2%/timolol": a leftover token hiding another ingredient must not be swallowed.
     return word.split(/[^a-z]+/).some((part) => {
       if (part.length < 4 || SALT_WORDS.has(part) || FILLER_WORDS.has(part)) return false
-      return this.data.substances.has(part) || (this.data.curated.has(part) && this.data.curated.get(part)!.kind !== 'non-drug') || this.data.synonyms.has(part)
+      return this.data.substances.has(part) || (this.data.curated.has(part) && this.data.curated.get(part)!.kind !== 'non-drug')
     })
   }
 
@@ -449,7 +480,10 @@ export class DrugResolver {
 
   /** A misspelt word within a small edit distance of exactly one substance ("simvistatin"). */
   private matchMisspelling(words: readonly string[]): ComponentMatch | AmbiguousMatch | null {
-    const candidates = words.filter((w) => w.length >= 6 && /^[a-z]+$/.test(w) && !SALT_WORDS.has(w) && !FILLER_WORDS.has(w))
+    // Words that are themselves names (distance 0) are not misspellings.
+    const candidates = words.filter(
+      (w) => w.length >= 6 && /^[a-z]+$/.test(w) && !SALT_WORDS.has(w) && !FILLER_WORDS.has(w) && !this.data.curated.has(w) && !this.data.substances.has(w)
+    )
     for (const word of candidates) {
       // One edit (two from 12 letters up), and the first letter kept: "simvistatin" is simvastatin, but an
       // unknown "zorbamycin" is not tobramycin.
@@ -545,6 +579,9 @@ export class DrugResolver {
     }
   }
 }
+
+/** Words that, left after a matched name, make it a different chemical ("carbamide peroxide", "boric acid"). */
+const CHEMICAL_WORDS = new Set('peroxide acid oxide hydroxide ester amide sulfide dioxide chloride'.split(' '))
 
 /** Words that never name a drug alone. */
 const GENERIC_ALONE = new Set(

@@ -7,7 +7,7 @@
 import type { RouteClass } from './types'
 
 /** ATC groups of products that act where applied (mouth, gut lumen, skin, eye, ear, nose, throat, vagina, anus). */
-const LOCAL_USE = /^(?:A01|A07A|A07E|C05|D0[1-9]|D1[01]|G01|G02|N01B|R01|R02|S0[1-3])/
+const LOCAL_USE = /^(?:A01|A07A|A07E|B05C|C05|D0[1-9]|D1[01]|G01|G02|N01B|R01|R02|S0[1-3])/
 /** Skin groups that are taken by mouth (terbinafine tablets D01BA02, isotretinoin D10BA01, methoxsalen D05BA02). */
 const SYSTEMIC_IN_SKIN_GROUPS = /^(?:D01B|D05B|D10B|D11AH)/
 
@@ -36,11 +36,18 @@ function isLocal(code: string): boolean {
 
 /** Rank for the principal systemic code: oral DDD, parenteral DDD, another DDD, none. */
 function systemicRank(code: string, info: ReadonlyMap<string, CodeInfo>, parenteral: boolean): number {
+  // Diagnostic uses (V04: glucose tolerance test) come last: a prescription is a treatment.
+  if (code.startsWith('V04')) return 9
   const routes = info.get(code)?.dddRoutes ?? new Set<string>()
   const oral = routes.has('O')
   const inj = routes.has('P')
   if (parenteral) return inj ? 0 : /^B05X/.test(code) ? 1 : oral ? 2 : routes.size > 0 ? 3 : 4
   return oral ? 0 : inj ? 1 : routes.size > 0 ? 2 : 3
+}
+
+/** True when every code of a substance is a local-use code (brimonidine: D11AX21 skin, S01EA05 eye). */
+export function allLocal(codes: readonly string[]): boolean {
+  return codes.length > 0 && codes.every((c) => isLocal(c))
 }
 
 export interface RouteChoice {
@@ -88,6 +95,6 @@ export function routeHints(text: string, route?: string | null): { oral: boolean
   const words = ` ${`${text} ${route ?? ''}`.toLowerCase().replace(/[^a-z0-9]+/g, ' ')} `
   return {
     oral: /\s(?:po|oral|orally|tab|tabs|tablet|tablets|cap|caps|capsule|capsules|ng|ngt|peg|susp|suspension|syrup|elixir)\s/.test(words),
-    parenteral: /\s(?:iv|im|sc|sq|subq|subcut|subcutaneous|intravenous|intraven|intravenou|ivpb|ivp|inj|injection|injectable|drip|bolus|vial|intramuscular|infusion)\s/.test(words)
+    parenteral: /\s(?:iv|im|sc|sq|subq|subcut|subcutaneous|intravenous|intraven|intravenou|ivpb|ivp|ij|inj|injection|injectable|drip|bolus|vial|intramuscular|infusion|bag|premix|piggyback|mbp|lvp|sdv|mdv|syringe|syr|carpuject)\s/.test(words)
   }
 }

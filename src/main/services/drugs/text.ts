@@ -40,7 +40,7 @@ const NOISE_WORDS = new Set(
     'preservative free porcine bovine human-derived ' +
     'po iv im sc sq subq subcut sl pr top td ij ivp ng gt peg per tube ou os od au ad as ' +
     'nf inv study non-formulary formulary dose-pack dosepak adult adults pediatric pedi peds child children infant ' +
-    'auto-injector autoinjector injector pen prefilled cartridge implant device intrauterine ring mucosal sso subl udpwd emul emulsion nebu solp flexpen kwikpen abboject excel viaflo plas pb lvp ssb mouth throat multidose inhale inhaled'
+    'auto-injector autoinjector injector pen prefilled cartridge implant device intrauterine ring mucosal sso subl udpwd emul emulsion nebu solp flexpen kwikpen abboject excel viaflo plas pb lvp ssb mouth throat multidose inhale inhaled ndc package custom half-tab'
   ).split(/\s+/)
 )
 
@@ -143,7 +143,8 @@ function dropContainerSide(text: string): string {
 export function parseDrugText(raw: string): ParsedDrugText {
   let text = normaliseText(raw)
   text = text.replace(/\*[^*]*\*/g, ' ').replace(/^(?:inv|nf|bulk)[-\s]+/, '')
-  text = text.replace(/'s\b/g, '').replace(/\babuse-deterrent\b/g, ' ').replace(/\bvitamin\s+b\s*(\d+)\b/g, 'vitamin b$1')
+  // "Senokot-S", "HYDROmorphone-HP": a hyphen before a one- or two-letter suffix joins a qualifier, not an ingredient.
+  text = text.replace(/'s\b/g, '').replace(/--+/g, '-').replace(/([a-z]{3,})-([a-z]{1,2})\b/g, '$1 $2').replace(/\babuse-deterrent\b/g, ' ').replace(/\bvitamin\s+b\s*(\d+)\b/g, 'vitamin b$1')
   // Unit ratios ("0.4 MG/ACTUAT", "5 MG/ML", "0.00146 MG/HR") are doses, not ingredient separators.
   text = text.replace(/\b(?:mg|mcg|g|gm|unt|units?|meq|mmol|ml|%)\s*\/\s*(?:actuat|ml|hr|h|l|kg|dose|day)\b/g, ' ')
   // RxNorm writes qualifiers after a comma ("insulin human, isophane"; "nitrofurantoin, macrocrystals").
