@@ -162,6 +162,8 @@ export class DrugResolver {
     if (normal === '') {
       return { status: 'unresolved', input: query, confidence: 0, reason: 'no drug name given', candidates: this.fromGsn(query) }
     }
+    // "VANCOMYCIN CONSULT TO PHARMACY": an order for a consult, not a drug given.
+    if (/\bconsult\b/.test(normal)) return { status: 'non-drug', input: query, confidence: 0.9, reason: 'a consult order, not a drug given' }
     // An insulin syringe or pen needle is a device, whatever drug it is meant for.
     if (/\binsulin\b.*\b(?:syringes?|pen needles?|needles?)\b/.test(normal) && !/\b\d+\s*(?:units?|unt)\b.*\/\s*ml/.test(normal)) {
       return { status: 'non-drug', input: query, confidence: 0.98, reason: 'device (insulin syringe or needle)' }
@@ -214,6 +216,8 @@ export class DrugResolver {
     }
     const route = this.routeFor(query, normal)
     const hints = routeHints(normal, query.route)
+    // A drug mixed in NS/D5W is given into a vein (IV sodium phosphate B05XA09, not the laxative A06AD17).
+    if (carriers.length > 0 && !hints.oral) hints.parenteral = true
     const main = components.length > 0 ? this.resolveComponents(components, route, hints, normal, query, comments) : null
     if (main && main.status === 'resolved') return main
     for (const alias of parsed.bracketed) {

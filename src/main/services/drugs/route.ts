@@ -85,6 +85,10 @@ export function chooseCode(
   if (hints.transdermal) {
     const td = systemic.find((c) => info.get(c)?.dddRoutes.has('TD'))
     if (td) return { atc5: td, route: 'systemic', fallback: false }
+    // No code with a transdermal DDD: the DDDs of the others describe oral/parenteral uses, so a code
+    // without DDD is the patch's (scopolamine patch A04AD01, not the oral/parenteral hypnotic N05CM05).
+    const noDdd = systemic.filter((c) => (info.get(c)?.dddRoutes.size ?? 0) === 0)
+    if (noDdd.length === 1 && systemic.length > 1) return { atc5: noDdd[0]!, route: 'systemic', fallback: false }
   }
   systemic.sort((a, b) => systemicRank(a, info, !!hints.parenteral) - systemicRank(b, info, !!hints.parenteral) || a.localeCompare(b))
   return { atc5: systemic[0]!, route: 'systemic', fallback: route !== null && route !== 'systemic' }

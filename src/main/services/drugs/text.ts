@@ -103,7 +103,7 @@ export function routeOf(text: string, route?: string | null, form?: string | nul
 
 /** True when the string names a transdermal system (nicotine, fentanyl, hormone patches act systemically). */
 export function isTransdermal(text: string, route?: string | null): boolean {
-  return /\b(?:transdermal|td|patch|24 ?hr .*patch|72 ?hr .*patch)\b/.test(normaliseText(`${text} ${route ?? ''}`))
+  return /\b(?:transdermal|transderm|td|patch|24 ?hr .*patch|72 ?hr .*patch)\b/.test(normaliseText(`${text} ${route ?? ''}`))
 }
 
 export interface ParsedDrugText {
