@@ -207,7 +207,10 @@ describe.skipIf(!HAS_OPEN_DATA)('compiled synonyms (FDA UNII names) and local ov
     expect(resolver.resolve({ text: 'Sarna Lotion' }).status).toBe('non-drug')
     expect(() => setOverride(db, resolver, { raw: 'Foo', target: 'Z99ZZ99', reason: 'x', userName: 'p' })).toThrow(OverrideError)
     expect(() => setOverride(db, resolver, { raw: 'Foo', target: 'J01XA01', reason: ' ', userName: 'p' })).toThrow(/reason/)
-    expect(listOverrides(db).map((o) => o.rawText)).toEqual(['Sarna Lotion', 'Zorbamycin (investigational)'])
+    // An RxNorm code can carry an override too ("rxnorm:<code>"), for FHIR sources whose texts vary.
+    setOverride(db, resolver, { raw: 'rxnorm:999001', target: 'N02BE01+N02AA05', reason: 'local RxNorm product', userName: 'pharmacist' })
+    expect(codes(resolver, 'Local combo tablet', { rxnorm: '999001' })).toEqual(['N02BE01', 'N02AA05'])
+    expect(listOverrides(db).map((o) => o.rawText)).toEqual(['rxnorm:999001', 'Sarna Lotion', 'Zorbamycin (investigational)'])
 
     // A later import of the MIMIC-IV fixture uses the override for the investigational drug.
     const report = await importDataset(db, { format: 'mimic-iv', dir: space.fixture('mimic-iv-mini', true), dataDir: DATA_DIR })

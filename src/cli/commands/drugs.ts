@@ -32,7 +32,8 @@ Options:
 Examples:
   medrec drugs resolve albuterol "Oxycodone-Acetaminophen (5mg-325mg)" "Insulin Syringe U-500"
   medrec drugs resolve --file drug_master.csv --out drug_master_mapping.csv
-  medrec drugs override "Glycopyrrolate" A03AB02 --reason "our formulary: glycopyrronium bromide injection"`
+  medrec drugs override "Glycopyrrolate" A03AB02 --reason "our formulary: glycopyrronium bromide injection"
+  medrec drugs override "rxnorm:1049221" N02BE01+N02AA05 --reason "FHIR RxNorm code of our combination tablet"`
 
 /** One CSV field, quoted when it holds a comma, quote or line break (RFC 4180). */
 function csvField(value: string | number): string {

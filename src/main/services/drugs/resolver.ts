@@ -156,7 +156,7 @@ export class DrugResolver {
 
   private resolveUncached(query: DrugQuery): DrugResolution {
     const text = query.text ?? ''
-    const override = this.overrides.get(overrideKey(text)) ?? (query.rxnorm ? this.overrides.get(`rxnorm:${query.rxnorm.trim()}`) : undefined)
+    const override = this.overrides.get(overrideKey(text)) ?? (query.rxnorm ? this.overrides.get(overrideKey(`rxnorm:${query.rxnorm.trim()}`)) : undefined)
     if (override) return this.fromOverride(query, override)
     const normal = normaliseText(text)
     if (normal === '') {
