@@ -41,7 +41,10 @@ try {
     if (report.warnings.length > 0) console.log(`${report.warnings.length} warning(s), first: ${report.warnings.slice(0, 5).join(' | ')}`)
   }
   // The drug resolver's synonym table (FDA UNII names and brands), from the Python package's data file.
-  console.log(compileDrugSynonyms(kbPath, values.data ?? dataDir()))
+  const synonyms = compileDrugSynonyms(kbPath, values.data ?? dataDir())
+  // With --json, stdout is the report alone.
+  if (values.json) console.error(synonyms)
+  else console.log(synonyms)
 } catch (error) {
   console.error(`knowledge build failed: ${error instanceof Error ? error.message : String(error)}`)
   process.exit(1)
