@@ -4,6 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { HAS_OPEN_DATA } from './import-helpers'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createApiDispatcher, type ApiDispatcher, type ApiHandlers } from '../../src/main/api/dispatcher'
 import { createApiHandlers } from '../../src/main/api/handlers'
@@ -297,6 +298,16 @@ describe('workspace API', () => {
       const byWord = resultOf<DrugSearchHit[]>(await call('drugs:search', { text: 'antithrombotic', limit: 5 }))
       expect(byWord.map((h) => [h.code, h.level])).toEqual([['B01A', 3]])
       expect(resultOf<DrugSearchHit[]>(await call('drugs:search', { text: 'zzzz', limit: 5 }))).toEqual([])
+    })
+
+    // The drug resolver reads the WHO index from the open data folder.
+    it.skipIf(!HAS_OPEN_DATA)('finds brands and ward abbreviations through the drug resolver, labelled with what was typed', async () => {
+      const byBrand = resultOf<DrugSearchHit[]>(await call('drugs:search', { text: 'Tylenol 325 mg', limit: 5 }))
+      expect(byBrand[0]).toMatchObject({ code: 'N02BE01', matchedAlias: 'Tylenol 325 mg' })
+      const byAbbreviation = resultOf<DrugSearchHit[]>(await call('drugs:search', { text: 'APAP', limit: 5 }))
+      expect(byAbbreviation[0]).toMatchObject({ code: 'N02BE01', matchedAlias: 'APAP' })
+      // A container is not offered as a drug.
+      expect(resultOf<DrugSearchHit[]>(await call('drugs:search', { text: 'Insulin Syringe', limit: 5 })).map((h) => h.code)).not.toContain('A10AB01')
     })
   })
 

@@ -11,3 +11,4 @@ registerCommand('patients', 'list or search patients', async () => (await import
 registerCommand('audit', 'verify the hash-chained audit trail; export it as CSV or FHIR AuditEvent', async () => (await import('./audit')).command)
 registerCommand('show', "show a patient's visits, codes and medications in time order", async () => (await import('./show')).command)
 registerCommand('evaluate', "score models on this database's own patients, with baselines and intervals", async () => (await import('./evaluate')).command)
+registerCommand('drugs', 'resolve drug strings to ingredients and ATC codes; mapping reports; local overrides', async () => (await import('./drugs')).command)

@@ -18,6 +18,7 @@ export type AuditKind =
   | 'record-view'
   | 'settings-change'
   | 'model-activation'
+  | 'drug-override'
   | typeof SEAL_KIND
 
 export interface AuditEntryInput {
