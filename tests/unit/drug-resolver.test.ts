@@ -1,6 +1,7 @@
 // The one drug resolver (services/drugs), by category: route, combination, brand, abbreviation, US name,
 // misspelling, non-drug, ambiguity, code table, compiled synonyms, overrides; and title protection in imports.
 import Database from 'better-sqlite3'
+import { currentUserName } from '../../src/main/services/audit/audit'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -197,7 +198,8 @@ describe.skipIf(!HAS_OPEN_DATA)('compiled synonyms (FDA UNII names) and local ov
     const { auditId } = setOverride(db, resolver, { raw: 'Zorbamycin (investigational)', target: 'J01XA01', reason: 'site formulary: study vancomycin', userName: 'pharmacist' })
     expect(auditId).toBeGreaterThan(0)
     const audit = db.prepare('SELECT kind, user_name, outputs_json FROM audit_log WHERE id = ?').get(auditId) as { kind: string; user_name: string; outputs_json: string }
-    expect(audit).toMatchObject({ kind: 'drug-override', user_name: 'pharmacist' })
+    // The audit records the OS account (issue 15), never the name a caller passes.
+    expect(audit).toMatchObject({ kind: 'drug-override', user_name: currentUserName() })
     expect(JSON.parse(audit.outputs_json)).toMatchObject({ raw: 'Zorbamycin (investigational)', target: 'J01XA01', previous: null })
     const r = resolved(resolver.resolve({ text: 'ZORBAMYCIN (investigational)' }))
     expect(r.ingredients.map((i) => [i.atc5, i.path])).toEqual([['J01XA01', 'override']])
