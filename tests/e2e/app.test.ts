@@ -1,6 +1,7 @@
 // The renderer in headless Chromium against the real services behind the e2e host: patient list,
 // search, keyboard navigation, paging, timeline, error states, About, and the CSP.
-import { readFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -59,6 +60,8 @@ describe('MedRec renderer (headless Chromium)', () => {
   let db: Db
   let app: BuiltApp
   let host: TestHost
+  let copyDir: string | undefined
+  let copyPath: string
   let browser: Browser
   let page: Page
   const pageErrors: string[] = []
@@ -71,9 +74,13 @@ describe('MedRec renderer (headless Chromium)', () => {
 
   beforeAll(async () => {
     database = await testDatabase()
-    db = openDatabase(database.path, { readonly: true })
+    // Opening a record is audited (a write), as in the app: the host works on a writable copy of the demo.
+    copyDir = mkdtempSync(join(tmpdir(), 'medrec-e2e-app-'))
+    copyPath = join(copyDir, 'demo.sqlite')
+    copyFileSync(database.path, copyPath)
+    db = openDatabase(copyPath, { readonly: true })
     app = await buildApp()
-    host = await startTestHost(app, { databasePath: database.path })
+    host = await startTestHost(app, { databasePath: copyPath, readonly: false })
     browser = await launchBrowser()
     page = await browser.context.newPage()
     page.on('pageerror', (error) => pageErrors.push(error.message))
@@ -92,6 +99,7 @@ describe('MedRec renderer (headless Chromium)', () => {
     app?.remove()
     db?.close()
     database?.remove()
+    if (copyDir) rmSync(copyDir, { recursive: true, force: true })
   })
 
   it('electron-vite builds a sandbox-ready CommonJS preload and keeps native modules out of main', () => {
@@ -288,7 +296,7 @@ describe('MedRec renderer (headless Chromium)', () => {
     const text = (await page.locator('.about-view').textContent()) ?? ''
     expect(text).toContain('decision-support tool')
     expect(text).toContain(fmt(count('SELECT count(*) AS n FROM patients')))
-    expect(text).toContain(database.path)
+    expect(text).toContain(copyPath)
     for (const source of DATA_ATTRIBUTIONS) {
       const entry = page.locator('.attribution', { hasText: source.name })
       expect(await entry.locator('.license').textContent()).toBe(`License: ${source.license}`)
