@@ -6,7 +6,7 @@ import { EHR_FORMATS, importDataset } from '../../main/services/importers'
 import { defaultDatabasePath } from '../../main/services/paths'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
 
-const usage = `Usage: medrec import --format mimic-iv|mimic-iii|eicu <dir> [options]
+const usage = `Usage: medrec import --format mimic-iv|mimic-iii|eicu|fhir <dir> [options]
 
 Imports an EHR export into the patient database: patients, visits in time order, diagnoses,
 procedures and medications mapped to ATC. The import is one transaction: if it fails, the
@@ -19,9 +19,11 @@ their ids). Progress goes to stderr, the report to stdout.
          MIMIC-III: the folder with ADMISSIONS, PATIENTS, DIAGNOSES_ICD, PROCEDURES_ICD,
          PRESCRIPTIONS, D_ICD_DIAGNOSES, D_ICD_PROCEDURES (.csv or .csv.gz).
          eICU: the folder with patient, diagnosis, treatment, medication (.csv.gz).
+         FHIR R4: a folder (searched recursively) or one file: transaction/collection bundles
+         (.json, .json.gz) and Bulk Data NDJSON (.ndjson, .ndjson.gz). See docs/ehr-integration.md.
 
 Options:
-  --format <f>       mimic-iv, mimic-iii or eicu (required)
+  --format <f>       mimic-iv, mimic-iii, eicu or fhir (required)
   --db <path>        ${DEFAULT_DB_HELP}
   --data-dir <path>  open data folder with knowledge/mappings and knowledge/atc
                      (default: $MEDREC_DATA_DIR or ../shared/data)
@@ -95,7 +97,17 @@ export const command: CliCommand = {
       }
     })
     const format = values.format as EhrFormat | undefined
-    if (!format) throw new UsageError('--format is required (mimic-iv, mimic-iii or eicu).')
+    if (!format) throw new UsageError('--format is required (mimic-iv, mimic-iii, eicu or fhir).')
+    if (format === 'fhir') {
+      if (positionals.length !== 1) throw new UsageError('name one FHIR folder or file to import.')
+      const dbPath = resolve(values.db ?? defaultDatabasePath())
+      const db = openDatabase(dbPath)
+      try {
+        return await (await import('./fhir-import')).runFhirImport(db, { input: positionals[0]!, dataDir: values['data-dir'], force: values.force, json: values.json, dbPath })
+      } finally {
+        db.close()
+      }
+    }
     if (!EHR_FORMATS.includes(format)) throw new UsageError(`--format "${format}" is not one of ${EHR_FORMATS.join(', ')}.`)
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the folder to import.' : `expected one folder, got ${positionals.length}.`)
     const dbPath = resolve(values.db ?? defaultDatabasePath())

@@ -100,6 +100,7 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
     tracker.phase('Writing ATC names', null)
     ctx.store.atcNames(reference.atcNames)
     if (options.format === 'eicu') await importEicu(ctx)
+    else if (options.format === 'fhir') throw new ImportError('FHIR exports have their own importer (importFhir in imports/fhir).')
     else await importMimic(ctx, options.format)
     tracker.phase('Finishing', null)
     const report = buildReport(ctx, layout, fingerprint, started)
@@ -116,7 +117,8 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
   }
 }
 
-function beginWrite(db: Db): void {
+/** BEGIN IMMEDIATE, turning a busy database into an ImportError the user can act on. */
+export function beginWrite(db: Db): void {
   try {
     db.exec('BEGIN IMMEDIATE')
   } catch (error) {

@@ -1,0 +1,138 @@
+// Finding and reading FHIR input files. Bundles (.json, .json.gz) are parsed whole, one bundle at a
+// time (an EHR writes one per patient or per transaction); Bulk Data NDJSON (.ndjson, .ndjson.gz) is
+// streamed line by line, so a file of any size is read in bounded memory.
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { basename, join, relative } from 'node:path'
+import { createInterface } from 'node:readline'
+import { gunzipSync, createGunzip } from 'node:zlib'
+import { ImportError } from '../../importers/errors'
+import { isObject, type Json } from './resources'
+
+export interface FhirFile {
+  path: string
+  /** The path relative to the imported folder (or the file name), as reports show it. */
+  displayName: string
+  kind: 'bundle' | 'ndjson'
+  size: number
+}
+
+const KIND_BY_SUFFIX: Array<[RegExp, FhirFile['kind']]> = [
+  [/\.ndjson(\.gz)?$/i, 'ndjson'],
+  [/\.json(\.gz)?$/i, 'bundle']
+]
+
+const kindOf = (name: string): FhirFile['kind'] | null => KIND_BY_SUFFIX.find(([pattern]) => pattern.test(name))?.[1] ?? null
+
+/** The FHIR files of a folder (searched recursively, in name order) or the one file given. */
+export function listFhirFiles(input: string): FhirFile[] {
+  if (!existsSync(input)) throw new ImportError(`${input} does not exist.`)
+  if (statSync(input).isFile()) {
+    const kind = kindOf(input)
+    if (!kind) throw new ImportError(`${basename(input)} is not a FHIR file: expected .json, .json.gz (bundles), .ndjson or .ndjson.gz (Bulk Data).`, basename(input))
+    return [{ path: input, displayName: basename(input), kind, size: statSync(input).size }]
+  }
+  const files: FhirFile[] = []
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name)
+      if (statSync(path).isDirectory()) walk(path)
+      else {
+        const kind = kindOf(name)
+        if (kind) files.push({ path, displayName: relative(input, path), kind, size: statSync(path).size })
+      }
+    }
+  }
+  walk(input)
+  if (files.length === 0) throw new ImportError(`${input} holds no FHIR files (.json, .json.gz bundles or .ndjson, .ndjson.gz Bulk Data).`)
+  return files
+}
+
+/** "…at position 123…" or "(line 4 column 2)" in V8's JSON.parse messages → the 1-based line in `text`. */
+function lineOfError(textContent: string, message: string): number {
+  const explicit = /\(line (\d+) column \d+\)/.exec(message)
+  if (explicit) return Number(explicit[1])
+  const position = /position (\d+)/.exec(message)
+  const end = position ? Number(position[1]) : textContent.length
+  let line = 1
+  for (let i = 0; i < end && i < textContent.length; i++) if (textContent.charCodeAt(i) === 10) line++
+  return line
+}
+
+function parseJson(textContent: string, file: string, lineOffset: number): unknown {
+  try {
+    return JSON.parse(textContent)
+  } catch (error) {
+    const message = (error as Error).message
+    const line = lineOffset + lineOfError(textContent, message) - 1
+    throw new ImportError(`${file} line ${line}: malformed JSON (${message}). Nothing was imported.`, file, line)
+  }
+}
+
+async function fileText(file: FhirFile): Promise<string> {
+  const bytes = await readFile(file.path)
+  if (!/\.gz$/i.test(file.path)) return bytes.toString('utf8')
+  try {
+    return gunzipSync(bytes).toString('utf8')
+  } catch (error) {
+    throw new ImportError(`${file.displayName}: not a readable gzip file (${(error as Error).message}). Nothing was imported.`, file.displayName)
+  }
+}
+
+/** A bundle file as a Bundle resource; anything else (a bare resource, a wrong resourceType) is an ImportError. */
+export async function readBundle(file: FhirFile): Promise<Json> {
+  const bundle = parseJson(await fileText(file), file.displayName, 1)
+  if (!isObject(bundle)) throw new ImportError(`${file.displayName}: expected a FHIR Bundle object, found ${Array.isArray(bundle) ? 'an array' : typeof bundle}.`, file.displayName)
+  if (bundle.resourceType !== 'Bundle') {
+    throw new ImportError(
+      `${file.displayName}: resourceType is ${JSON.stringify(bundle.resourceType ?? null)}, expected "Bundle" (a .json file must hold a transaction or collection ` +
+        'Bundle; single resources go in Bulk Data .ndjson files).',
+      file.displayName
+    )
+  }
+  if (!['transaction', 'collection', 'batch', 'searchset'].includes(bundle.type as string)) {
+    throw new ImportError(`${file.displayName}: Bundle.type ${JSON.stringify(bundle.type ?? null)} is not one MedRec reads (transaction, collection, batch or searchset).`, file.displayName)
+  }
+  if (bundle.entry !== undefined && !Array.isArray(bundle.entry)) throw new ImportError(`${file.displayName}: Bundle.entry is not an array.`, file.displayName)
+  return bundle
+}
+
+function lineStream(file: FhirFile): AsyncIterable<string> {
+  const raw = createReadStream(file.path, { highWaterMark: 1 << 20 })
+  const input = /\.gz$/i.test(file.path) ? raw.pipe(createGunzip()) : raw
+  raw.on('error', (error) => input.destroy(error))
+  return createInterface({ input, crlfDelay: Infinity })
+}
+
+/** Each non-empty line of an NDJSON file as parsed JSON with its 1-based line number. Malformed JSON throws. */
+export async function* readNdjson(file: FhirFile): AsyncGenerator<{ value: unknown; line: number }> {
+  let line = 0
+  try {
+    for await (const textLine of lineStream(file)) {
+      line++
+      if (textLine.trim() === '') continue
+      yield { value: parseJson(textLine, file.displayName, line), line }
+    }
+  } catch (error) {
+    if (error instanceof ImportError) throw error
+    throw new ImportError(`${file.displayName} after line ${line}: cannot be read (${(error as Error).message}). Nothing was imported.`, file.displayName, line)
+  }
+}
+
+/** The resourceType of an NDJSON file's first resource (Bulk Data writes one type per file), or null. */
+export async function firstResourceType(file: FhirFile): Promise<string | null> {
+  const lines = lineStream(file)[Symbol.asyncIterator]()
+  try {
+    for (;;) {
+      const next = await lines.next()
+      if (next.done) return null
+      if (next.value.trim() === '') continue
+      const match = /"resourceType"\s*:\s*"([A-Za-z]+)"/.exec(next.value)
+      return match ? match[1]! : null
+    }
+  } catch {
+    return null // read errors surface with their line when the file is imported
+  } finally {
+    await lines.return?.()
+  }
+}
