@@ -48,14 +48,91 @@ export function listFhirFiles(input: string): FhirFile[] {
   return files
 }
 
-/** "…at position 123…" or "(line 4 column 2)" in V8's JSON.parse messages → the 1-based line in `text`. */
-function lineOfError(textContent: string, message: string): number {
-  const explicit = /\(line (\d+) column \d+\)/.exec(message)
-  if (explicit) return Number(explicit[1])
-  const position = /position (\d+)/.exec(message)
-  const end = position ? Number(position[1]) : textContent.length
+/**
+ * The offset of the first syntax error in `text` (V8's JSON.parse messages do not always say where).
+ * A plain recursive-descent check of the JSON grammar, run only after JSON.parse has failed.
+ */
+export function jsonErrorOffset(text: string): number {
+  let i = 0
+  const ws = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++
+  }
+  const fail = (): never => {
+    throw i
+  }
+  const literal = (word: string): void => {
+    if (text.startsWith(word, i)) i += word.length
+    else fail()
+  }
+  const string = (): void => {
+    if (text[i] !== '"') fail()
+    i++
+    while (i < text.length && text[i] !== '"') {
+      if (text.charCodeAt(i) < 0x20) fail()
+      if (text[i] === '\\') {
+        i++
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail()
+          i += 4
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail()
+      }
+      i++
+    }
+    if (i >= text.length) fail()
+    i++
+  }
+  const value = (): void => {
+    ws()
+    const c = text[i]
+    if (c === '{') {
+      i++
+      ws()
+      if (text[i] === '}') return void i++
+      for (;;) {
+        ws()
+        string()
+        ws()
+        if (text[i] !== ':') fail()
+        i++
+        value()
+        ws()
+        if (text[i] === ',') i++
+        else if (text[i] === '}') return void i++
+        else fail()
+      }
+    } else if (c === '[') {
+      i++
+      ws()
+      if (text[i] === ']') return void i++
+      for (;;) {
+        value()
+        ws()
+        if (text[i] === ',') i++
+        else if (text[i] === ']') return void i++
+        else fail()
+      }
+    } else if (c === '"') string()
+    else if (c === 't') literal('true')
+    else if (c === 'f') literal('false')
+    else if (c === 'n') literal('null')
+    else {
+      const m = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(i, i + 400))
+      if (!m) fail()
+      i += m![0].length
+    }
+  }
+  try {
+    value()
+    ws()
+    return i < text.length ? i : -1
+  } catch (offset) {
+    return offset as number
+  }
+}
+
+function lineAt(text: string, offset: number): number {
   let line = 1
-  for (let i = 0; i < end && i < textContent.length; i++) if (textContent.charCodeAt(i) === 10) line++
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++
   return line
 }
 
@@ -64,7 +141,8 @@ function parseJson(textContent: string, file: string, lineOffset: number): unkno
     return JSON.parse(textContent)
   } catch (error) {
     const message = (error as Error).message
-    const line = lineOffset + lineOfError(textContent, message) - 1
+    const offset = jsonErrorOffset(textContent)
+    const line = lineOffset + lineAt(textContent, offset < 0 ? textContent.length : offset) - 1
     throw new ImportError(`${file} line ${line}: malformed JSON (${message}). Nothing was imported.`, file, line)
   }
 }
