@@ -53,7 +53,7 @@ export async function bundlesToNdjson(
         const line = `${JSON.stringify(resource)}\n`
         bytes += Buffer.byteLength(line)
         resources[type] = (resources[type] ?? 0) + 1
-        if (!stream.write(line)) await new Promise((done) => stream.once('drain', done))
+        if (!stream.write(line)) await new Promise<void>((done) => stream.once('drain', () => done()))
       }
       if (options.stopAtBytes !== undefined && bytes >= options.stopAtBytes) break outer
     }
