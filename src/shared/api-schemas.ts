@@ -14,5 +14,6 @@ export const apiArgSchemas = {
     }).strict()
   ]),
   'patients:timeline': z.tuple([z.number().int().positive()]),
+  'interop:fhir-export': z.tuple([z.object({ patientId: z.number().int().positive(), includeReview: z.boolean().optional() }).strict()]),
   ...workspaceArgSchemas
 } satisfies Record<ApiMethod, z.ZodType>

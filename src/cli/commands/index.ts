@@ -9,3 +9,4 @@ registerCommand('models', 'list valid and refused models; choose the active one'
 registerCommand('import', 'import a MIMIC-IV, MIMIC-III or eICU export into the patient database', async () => (await import('./import')).command)
 registerCommand('patients', 'list or search patients', async () => (await import('./patients')).command)
 registerCommand('show', "show a patient's visits, codes and medications in time order", async () => (await import('./show')).command)
+registerCommand('export', "export a patient's recommendation and review as a FHIR R4 Bundle", async () => (await import('./export')).command)

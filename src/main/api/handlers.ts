@@ -4,6 +4,7 @@
 import { DATA_ATTRIBUTIONS } from '../../shared/attributions'
 import type { Db } from '../services/db/database'
 import { getPatientTimeline, listPatients } from '../services/db/patients-repo'
+import { exportRecommendationAsFhir } from '../services/interop/fhir-export'
 import { WorkspaceServices } from '../services/workspace/workspace-services'
 import { createApiDispatcher, type ApiDispatcher, type ApiHandlers, type DispatcherOptions } from './dispatcher'
 import { createWorkspaceHandlers } from './workspace-handlers'
@@ -19,6 +20,7 @@ export interface ApiContext {
 
 export function createApiHandlers(context: ApiContext): ApiHandlers {
   const { db } = context
+  const workspace = context.workspace ?? new WorkspaceServices(db)
   return {
     'app:info': () => ({
       version: context.appVersion,
@@ -28,7 +30,12 @@ export function createApiHandlers(context: ApiContext): ApiHandlers {
     }),
     'patients:list': (query) => listPatients(db, query),
     'patients:timeline': (patientId) => getPatientTimeline(db, patientId),
-    ...createWorkspaceHandlers(context.workspace ?? new WorkspaceServices(db))
+    'interop:fhir-export': async (request) =>
+      (await exportRecommendationAsFhir(workspace.context(), request.patientId, {
+        sources: workspace.knowledge()?.ddi.sources() ?? [],
+        includeReview: request.includeReview
+      })) as unknown as { resourceType: 'Bundle' } & Record<string, unknown>,
+    ...createWorkspaceHandlers(workspace)
   }
 }
 
