@@ -10,3 +10,4 @@ registerCommand('import', 'import a MIMIC-IV, MIMIC-III or eICU export into the 
 registerCommand('patients', 'list or search patients', async () => (await import('./patients')).command)
 registerCommand('show', "show a patient's visits, codes and medications in time order", async () => (await import('./show')).command)
 registerCommand('export', "export a patient's recommendation and review as a FHIR R4 Bundle", async () => (await import('./export')).command)
+registerCommand('serve', 'run the CDS Hooks 2.0 service for an EHR', async () => (await import('./serve')).command)
