@@ -47,15 +47,22 @@ export function currentUserName(): string {
   return process.env.USER ?? process.env.USERNAME ?? 'unknown'
 }
 
+/** The prepared INSERT per connection: preparing it costs more than the insert (CDS Hooks audits every call). */
+const insertStatements = new WeakMap<Db, { run(...params: unknown[]): { lastInsertRowid: number | bigint } }>()
+
 /** Appends one entry and returns its id. Callers write it in the same transaction as anything it records. */
 export function appendAudit(db: Db, entry: AuditEntryInput): number {
   if (!/^[0-9a-f]{64}$/.test(entry.inputsHash)) throw new Error(`Audit entry needs a sha256 hex inputs hash, got "${entry.inputsHash}".`)
   const userName = entry.userName?.trim() || currentUserName()
-  const result = db
-    .prepare(
+  let insert = insertStatements.get(db)
+  if (!insert) {
+    insert = db.prepare(
       `INSERT INTO audit_log (kind, created_at, user_name, patient_id, source_patient_id, inputs_hash, model_id, model_version, outputs_json)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
     )
+    insertStatements.set(db, insert)
+  }
+  const result = insert
     .run(
       entry.kind,
       entry.createdAt ?? new Date().toISOString(),
