@@ -5,11 +5,11 @@
 //     concurrent clients: a counted number of requests (each with its own pre-signed JWT), p50/p99
 //     latency, requests/s and errors.
 //  2. FHIR import: the Synthea sample converted to Bulk Data NDJSON and replicated (ids suffixed) to at
-//     least --import-gb GiB in a temporary folder, imported in its own process: resources/s, MB/s, CPU and
+//     least each of --import-gb GiB (default 0.25 and 1) in a temporary folder, imported in its own process: resources/s, MB/s, CPU and
 //     peak memory (VmHWM). The folder is deleted afterwards.
 // Synthea is synthetic: these are throughput figures of the service and the importer, nothing clinical.
 //
-//   npm run bench:cds-hooks [-- --requests 1500] [--clients 1,8,32] [--import-gb 1] [--skip-import] [--skip-load]
+//   npm run bench:cds-hooks [-- --requests 1500] [--clients 1,8,32] [--import-gb 0.25,1] [--skip-import] [--skip-load]
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -28,14 +28,15 @@ const { values } = parseArgs({
   options: {
     requests: { type: 'string', default: '1500' },
     clients: { type: 'string', default: '1,8,32' },
-    'import-gb': { type: 'string', default: '1' },
+    'import-gb': { type: 'string', default: '0.25,1' },
     'skip-import': { type: 'boolean', default: false },
     'skip-load': { type: 'boolean', default: false }
   }
 })
 const REQUESTS = Number(values.requests)
 const CLIENTS = values.clients.split(',').map(Number)
-const IMPORT_BYTES = Number(values['import-gb']) * 1024 ** 3
+/** Sizes of the replicated export, smallest first: peak memory that does not grow with the input is bounded. */
+const IMPORT_SIZES = values['import-gb'].split(',').map((gb) => Number(gb) * 1024 ** 3).sort((a, b) => a - b)
 const SYNTHEA = join(dataDir(), 'ehr', 'synthea-r4-sample', 'bundles')
 const ISSUER = 'https://ehr.bench.invalid'
 const SERVICE_PATH = '/cds-services/medrec-order-sign'
@@ -157,13 +158,13 @@ async function loadTest(): Promise<void> {
   }
 }
 
-async function importBench(): Promise<void> {
-  const ndjsonDir = join(work, 'ndjson')
+async function importBench(bytes: number): Promise<void> {
+  const ndjsonDir = join(work, `ndjson-${bytes}`)
   const { mkdirSync } = await import('node:fs')
   mkdirSync(ndjsonDir)
   const bundles = readdirSync(SYNTHEA).sort().map((f) => join(SYNTHEA, f))
   const generated = performance.now()
-  const written = await bundlesToNdjson(bundles, ndjsonDir, { replicas: 1000, stopAtBytes: IMPORT_BYTES })
+  const written = await bundlesToNdjson(bundles, ndjsonDir, { replicas: 1000, stopAtBytes: bytes })
   const total = Object.values(written.resources).reduce((a, b) => a + b, 0)
   console.log(
     `\nFHIR import: Synthea replicated to ${(written.bytes / 1024 ** 3).toFixed(2)} GiB of NDJSON (${total.toLocaleString('en-US')} resources, ${Object.keys(written.resources).length} files) ` +
@@ -171,7 +172,7 @@ async function importBench(): Promise<void> {
   )
   const resultPath = join(work, 'import-result.json')
   await new Promise<void>((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join('bench', 'cds-hooks-child.ts'), 'import', join(work, 'import.sqlite'), ndjsonDir, resultPath], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join('bench', 'cds-hooks-child.ts'), 'import', join(work, `import-${bytes}.sqlite`), ndjsonDir, resultPath], {
       cwd: projectRoot(),
       stdio: ['ignore', 'inherit', 'inherit']
     })
@@ -186,11 +187,12 @@ async function importBench(): Promise<void> {
       `peak RSS ${(result.peakRssBytes / 1024 ** 2).toFixed(0)} MiB`
   )
   console.log(`  stored ${report.patients} patients, ${report.visits} visits, ${report.medicationResources} medication resources; ${report.rejected} rejected`)
+  rmSync(ndjsonDir, { recursive: true, force: true })
 }
 
 try {
   if (!values['skip-load']) await loadTest()
-  if (!values['skip-import']) await importBench()
+  if (!values['skip-import']) for (const bytes of IMPORT_SIZES) await importBench(bytes)
 } finally {
   rmSync(work, { recursive: true, force: true })
 }
