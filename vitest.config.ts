@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['tests/unit/**/*.test.ts'],
     environment: 'node',
     testTimeout: 60_000,
-    pool: 'forks'
+    pool: 'forks',
+    setupFiles: ['tests/setup-trusted-keys.ts']
   }
 })

@@ -6,6 +6,7 @@ export default defineConfig({
     environment: 'node',
     testTimeout: 120_000,
     hookTimeout: 180_000,
-    fileParallelism: false
+    fileParallelism: false,
+    setupFiles: ['tests/setup-trusted-keys.ts']
   }
 })

@@ -3,6 +3,12 @@
     python bench/inference_torch.py MODEL_DIR INPUTS_JSON
 
 Loads, in this order:
+  0. MODEL_DIR/pytorch_model.pt, the state_dict the training export writes (hash checked against
+     manifest.json), rebuilt through the training package's model class;
+  0b. for a folder exported before that file existed, the model class rebuilt from the manifest (family,
+     vocabulary sizes) with its weights read from model.onnx's initializers — by name, or for a weight
+     that export renamed, the one initializer of its shape (transposed for a linear layer's MatMul);
+     only for models that need no drug knowledge base. The printed |p_torch − p_onnx| shows it worked;
   1. MODEL_DIR/model.pt, a whole pickled torch.nn.Module taking the five contract inputs (what the
      training pipeline would save beside model.onnx; training/ is put on sys.path to unpickle it);
   2. MODEL_DIR/weights.json of the test-fixture formula (tests/fixtures/models/make_fixtures.py),
@@ -63,7 +69,83 @@ class FixtureFormula(torch.nn.Module):
         return torch.sigmoid(logit)
 
 
+FAMILY_CLASS = {"logistic": "logistic", "retain": "retain"}  # manifest family -> training registry id (no knowledge needed)
+
+
+def _training_package() -> None:
+    if str(ROOT / "training") not in sys.path:
+        sys.path.insert(0, str(ROOT / "training"))
+
+
+def _build(class_path: str, sizes: dict, config: dict) -> torch.nn.Module:
+    _training_package()
+    import importlib
+
+    from medrec_training.models.base import ModelConfig, VocabSizes
+
+    module_name, _, class_name = class_path.partition(":")
+    model_class = getattr(importlib.import_module(module_name), class_name)
+    if model_class.requires_knowledge:
+        unavailable(f"{class_name} needs the drug knowledge base to be rebuilt in PyTorch, which this bench does not load")
+    return model_class(VocabSizes(**sizes), None, ModelConfig(**config))
+
+
+def load_saved_weights(model_dir: Path, manifest: dict) -> tuple[torch.nn.Module, str] | None:
+    import hashlib
+
+    listed = next((f for f in manifest.get("extraFiles", []) if f["file"] == "pytorch_model.pt"), None)
+    if listed is None:
+        return None
+    path = model_dir / "pytorch_model.pt"
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != listed["sha256"]:
+        unavailable(f"{path}: sha256 is {actual} but manifest.json says {listed['sha256']}")
+    saved = torch.load(path, weights_only=True, map_location="cpu")
+    model = _build(saved["class"], saved["vocab_sizes"], saved["config"])
+    model.load_state_dict(saved["state_dict"])
+    return model.eval(), "pytorch_model.pt (state_dict from the export)"
+
+
+def load_from_onnx_initializers(model_dir: Path, manifest: dict) -> tuple[torch.nn.Module, str] | None:
+    registry_id = FAMILY_CLASS.get(manifest.get("family", ""))
+    if registry_id is None:
+        return None
+    _training_package()
+    import onnx
+    from onnx import numpy_helper
+
+    from medrec_training.models import MODEL_REGISTRY
+
+    vocabularies = manifest["vocabularies"]
+    sizes = {kind: len(vocabularies[kind]["entries"]) for kind in ("diagnosis", "procedure", "medication")}
+    model = _build(MODEL_REGISTRY[registry_id], sizes, {})
+    initializers = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(model_dir / "model.onnx")).graph.initializer}
+    state = {}
+    unnamed = {name: array for name, array in initializers.items() if name not in model.state_dict()}
+    for name, tensor in model.state_dict().items():
+        if name in initializers:
+            state[name] = torch.from_numpy(initializers[name].copy())
+            continue
+        shape = tuple(tensor.shape)
+        same = [n for n, a in unnamed.items() if a.shape == shape]
+        transposed = [n for n, a in unnamed.items() if a.shape == shape[::-1]] if len(shape) == 2 else []
+        if len(same) == 1:
+            state[name] = torch.from_numpy(unnamed.pop(same[0]).copy())
+        elif len(transposed) == 1:
+            state[name] = torch.from_numpy(unnamed.pop(transposed[0]).T.copy())
+        else:
+            unavailable(f"{model_dir / 'model.onnx'}: no unique initializer for {name} {shape}; the folder has no pytorch_model.pt")
+    model.load_state_dict(state)
+    return model.eval(), "model class rebuilt from the manifest, weights read from model.onnx's initializers"
+
+
 def load(model_dir: Path) -> tuple[torch.nn.Module, str]:
+    manifest_path = model_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    for loader in (load_saved_weights, load_from_onnx_initializers):
+        found = loader(model_dir, manifest)
+        if found is not None:
+            return found
     pickled = model_dir / "model.pt"
     if pickled.exists():
         sys.path.insert(0, str(ROOT / "training"))
@@ -74,7 +156,10 @@ def load(model_dir: Path) -> tuple[torch.nn.Module, str]:
     weights = model_dir / "weights.json"
     if weights.exists():
         return FixtureFormula(json.loads(weights.read_text())).eval(), "fixture formula (weights.json)"
-    unavailable(f"no PyTorch weights beside {model_dir / 'model.onnx'} (the training export writes no model.pt)")
+    unavailable(
+        f"no PyTorch weights beside {model_dir / 'model.onnx'}: exported before the export wrote pytorch_model.pt, and its "
+        f"family ({manifest.get('family')}) needs the drug knowledge base to be rebuilt; re-export it (npm run bench:models) to compare"
+    )
 
 
 def percentile(values: list[float], q: float) -> float:

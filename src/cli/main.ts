@@ -1,5 +1,6 @@
 import type { CliCommand } from './command'
 import { UsageError } from './command'
+import { isBusyError } from '../main/services/db/busy'
 
 // Each command lives in its own module under ./commands and is loaded only when called.
 const commands: Record<string, { summary: string; load: () => Promise<CliCommand> }> = {}
@@ -37,6 +38,11 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError) {
       console.error(`medrec ${name}: ${error.message}\n\n${command.usage}`)
       return 2
+    }
+    if (isBusyError(error)) {
+      // Another process (an import's final copy) holds the write lock: retryable, exit 75 (EX_TEMPFAIL).
+      console.error(`medrec ${name}: the patient database is busy (another process is writing to it); nothing was changed. Try again in a moment.`)
+      return 75
     }
     console.error(`medrec ${name}: ${error instanceof Error ? error.message : String(error)}`)
     return 1

@@ -82,6 +82,8 @@ let db: Db | undefined
 
 app.whenReady().then(() => {
   lockDownSessions()
+  // The hospital's trusted model keys live under the app's user data (services/models/signature.ts).
+  process.env.MEDREC_USER_DATA ??= app.getPath('userData')
   const path = databasePath()
   try {
     db = openDatabase(path)

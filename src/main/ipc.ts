@@ -15,7 +15,7 @@ export function registerIpcHandlers(dispatcher: ApiDispatcher, isTrustedSender: 
       if (!isTrustedSender(frameUrl)) {
         return Promise.resolve({
           ok: false,
-          error: { code: 'internal', message: `Refused ${method}: the call came from a page that is not MedRec (${frameUrl ?? 'unknown'}).` }
+          error: { code: 'refused', message: `Refused ${method}: the call came from a page that is not MedRec (${frameUrl ?? 'unknown'}).` }
         })
       }
       return dispatcher.dispatch(method, args)

@@ -5,7 +5,7 @@ import { API_METHODS, type ApiErrorPayload, type ApiMethod, type ApiResponse, ty
 
 export type ApiTransport = (method: ApiMethod, args: unknown[]) => Promise<ApiResponse>
 
-const ERROR_CODES: readonly ApiErrorPayload['code'][] = ['invalid-arguments', 'not-found', 'unknown-method', 'internal']
+const ERROR_CODES: readonly ApiErrorPayload['code'][] = ['invalid', 'not-found', 'refused', 'unknown-method', 'internal']
 
 /**
  * The Error a failed call rejects with. contextBridge copies only an Error's message across the

@@ -2,6 +2,7 @@
 // before any service runs.
 import { z } from 'zod'
 import type { ApiMethod } from './api'
+import { evaluateArgSchemas } from './evaluate-api-schemas'
 import { workspaceArgSchemas } from './workspace-api-schemas'
 
 export const apiArgSchemas = {
@@ -15,5 +16,6 @@ export const apiArgSchemas = {
   ]),
   'patients:timeline': z.tuple([z.number().int().positive()]),
   'interop:fhir-export': z.tuple([z.object({ patientId: z.number().int().positive(), includeReview: z.boolean().optional() }).strict()]),
-  ...workspaceArgSchemas
+  ...workspaceArgSchemas,
+  ...evaluateArgSchemas
 } satisfies Record<ApiMethod, z.ZodType>

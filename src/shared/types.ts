@@ -1,4 +1,5 @@
 // Domain types shared by main, preload, renderer and CLI. No runtime imports here.
+import type { ClassWithDrugs, DrugWarning, DroppedClass, SubstitutedDrug } from './domain/drug-recommendation'
 
 export type EhrFormat = 'mimic-iv' | 'mimic-iii' | 'eicu' | 'fhir'
 
@@ -77,7 +78,8 @@ export interface ImportReport {
   runId: number
   format: EhrFormat
   sourceDir: string
-  status: 'completed' | 'skipped-unchanged'
+  /** 'dry-run': nothing was written; `plan` says what the import would change. */
+  status: 'completed' | 'skipped-unchanged' | 'dry-run'
   patients: number
   visits: number
   diagnosisCodes: number
@@ -106,6 +108,26 @@ export interface ImportReport {
   mappedBySharedId?: number
   /** Rows stored in the medications table: all source rows of one drug in one visit fold into one. */
   storedMedicationRows?: number
+  /** What the import changes in stored rows (per table, patients affected); with status 'dry-run', what it would change. */
+  plan?: ImportPlan
+}
+
+/** One table's rows before and after an import; `removed`/`changed` count stored rows the import removes or alters. */
+export interface ImportTableChange {
+  before: number
+  after: number
+  added: number
+  removed: number
+  changed: number
+}
+
+/** What an import does to stored data; `destructive` when it removes or alters any stored row (needs replace). */
+export interface ImportPlan {
+  tables: Record<'patients' | 'visits' | 'diagnoses' | 'procedures' | 'medications', ImportTableChange>
+  /** Stored patients whose rows the import removes or alters. */
+  patientsAffected: number
+  storedPatients: number
+  destructive: boolean
 }
 
 export interface ImportProgress {
@@ -188,6 +210,8 @@ export interface ModelManifest {
     textEncoder?: string
   }
   metricsFile: string
+  /** sha256 of the metrics file (written by exports since signing; older folders rely on signature.json alone). */
+  metricsSha256?: string
 }
 
 export interface ModelSummary {
@@ -215,8 +239,10 @@ export interface RefusedModel {
 export interface ModelList {
   models: ModelSummary[]
   refused: RefusedModel[]
-  /** The user's chosen model when it is among the valid ones, else null. */
+  /** The user's chosen model (valid or refused: a refused active model stops recommending until another is chosen), else null. */
   activeModelId: string | null
+  /** The model used when none is chosen (models/DEFAULT), else null: the first valid model by id. */
+  defaultModelId: string | null
 }
 
 /** The execution provider a session actually runs on, and the ones that failed to load first. */
@@ -277,17 +303,12 @@ export interface RecommendedDrug {
   inCombination: boolean
 }
 
-export interface DroppedDrug {
-  atc3: string
-  probability: number
-  reason: 'severity' | 'ddi-rate'
-  conflictsWith: string[]
-}
 
 export interface RecommendationResult {
   patientId: number
   sourcePatientId: string
-  model: { id: string; version: string; family: string }
+  /** The model as run: its ONNX sha256 goes into the audit entry with the result. */
+  model: { id: string; version: string; family: string; onnxSha256: string }
   provider: ProviderReport
   threshold: number
   /** sha256 of the canonical model inputs and options (see services/recommend/input-hash.ts). */
@@ -297,16 +318,25 @@ export interface RecommendationResult {
   drugs: RecommendedDrug[]
   /** The recommended ATC3 classes, most probable first. */
   combination: string[]
+  /** The combination resolved to drugs (same order): the drug(s) taken, else the within-class model's choice. */
+  classes: ClassWithDrugs[]
+  /** Drug-level warnings (interactions, duplications, allergies) and class-level notes, interrupting first. */
+  warnings: DrugWarning[]
+  /** DDI-safe decoding: classes whose chosen drug was replaced by another member of the class. */
+  substituted: SubstitutedDrug[]
+  /** DDI-safe decoding: classes left out because no member avoided the conflict. */
+  dropped: DroppedClass[]
   ddi: {
     checked: boolean
     source: string | null
     safeDecoding: { blockSeverity: RecommendationDdiSeverity; maxDdiRate: number | null } | null
-    /** Interactions among the final combination. */
+    /** Drug pairs (ATC5) among the final combination's drugs, one per source. */
     interactions: RecommendationDdiPair[]
-    /** Interacting pairs / all pairs of the final combination (0 with fewer than 2 drugs); null if unchecked. */
+    /** Interacting drug pairs / all pairs of the final combination's drugs (0 with fewer than 2); null if unchecked. */
     ddiRate: number | null
-    dropped: DroppedDrug[]
   }
+  /** The within-class drug choice used (models/drug-choice), or why there was none. */
+  drugChoice: { version: string; sha256: string } | { unavailable: string }
   input: ModelInputSummary
   timing: { encodeMs: number; inferenceMs: number; decodeMs: number; totalMs: number }
   auditId: number | null
@@ -398,7 +428,8 @@ export interface CausalWeightsInfo {
 export interface ExplanationResult {
   patientId: number
   sourcePatientId: string
-  model: { id: string; version: string; family: string }
+  /** The model as run: its ONNX sha256 goes into the audit entry with the result. */
+  model: { id: string; version: string; family: string; onnxSha256: string }
   provider: ProviderReport
   inputHash: string
   createdAt: string

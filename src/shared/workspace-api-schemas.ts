@@ -1,11 +1,17 @@
 // zod schemas for the workspace API methods' arguments (merged into apiArgSchemas in api-schemas.ts).
 // Every argument is checked here before a service sees it; messages name the field that is wrong.
 import { z } from 'zod'
+import { THRESHOLD_RANGE } from './domain/thresholds'
 import type { WorkspaceApiMethods } from './workspace-api'
 
 const patientId = z.number().int().positive()
 const modelId = z.string().trim().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'a model id is letters, digits, ".", "_" or "-"')
 const threshold = z.number().gt(0, 'the threshold must lie strictly between 0 and 1').lt(1, 'the threshold must lie strictly between 0 and 1')
+/** A saved override applies to every later recommendation: it must be a threshold a model could carry. */
+const thresholdOverride = z
+  .number()
+  .min(THRESHOLD_RANGE.min, `a saved threshold override lies between ${THRESHOLD_RANGE.min} and ${THRESHOLD_RANGE.max}`)
+  .max(THRESHOLD_RANGE.max, `a saved threshold override lies between ${THRESHOLD_RANGE.min} and ${THRESHOLD_RANGE.max}`)
 const ddiRate = z.number().min(0).max(1)
 const blockSeverity = z.enum(['Contraindicated', 'Major', 'Moderate', 'Minor'])
 const atc3 = z
@@ -15,7 +21,6 @@ const atc3 = z
   .regex(/^[A-Z]\d\d[A-Z]$/, 'an ATC level-3 class is a letter, two digits and a letter, e.g. N02B')
 /** A drug as the pharmacist enters it: an ATC code or a name. */
 const drugInput = z.string().trim().min(1, 'an empty drug was given').max(120)
-const userName = z.string().trim().min(1).max(100)
 
 const ddiSafeOptions = z.object({ blockSeverity, maxDdiRate: ddiRate.nullable() }).strict()
 
@@ -55,8 +60,10 @@ export const workspaceArgSchemas = {
       .object({
         activeModelId: modelId.nullable().optional(),
         providerPreference: z.enum(['auto', 'cpu', 'cuda', 'dml', 'coreml']).optional(),
-        thresholdOverride: threshold.nullable().optional(),
-        ddiSafe: z.object({ enabled: z.boolean(), blockSeverity, maxDdiRate: ddiRate.nullable() }).strict().optional()
+        thresholdOverride: thresholdOverride.nullable().optional(),
+        ddiSafe: z.object({ enabled: z.boolean(), blockSeverity, maxDdiRate: ddiRate.nullable() }).strict().optional(),
+        // Shown beside the operating-system account in the audit log; changing it is audited.
+        displayName: z.string().trim().min(1).max(100).nullable().optional()
       })
       .strict()
   ]),
@@ -74,10 +81,10 @@ export const workspaceArgSchemas = {
     z
       .object({
         patientId,
-        recommendationAuditId: z.number().int().positive().nullable(),
+        recommendationAuditId: z.number().int().positive(),
         combination: z.array(atc3).min(1, 'the combination is empty').max(200),
-        warningKeys: z.array(z.string().min(1).max(300)).min(1, 'name at least one warning to acknowledge').max(100),
-        userName: userName.optional()
+        drugs: z.array(z.string().regex(/^[A-Z]\d\d[A-Z]{2}\d\d$/, 'an ATC level-5 code such as B01AC06')).max(400),
+        warningKeys: z.array(z.string().min(1).max(300)).min(1, 'name at least one warning to acknowledge').max(100)
       })
       .strict()
   ]),
@@ -102,8 +109,7 @@ export const workspaceArgSchemas = {
           .refine((list) => new Set(list.map((d) => d.warningKey)).size === list.length, 'each warning may be decided once'),
         note: z.string().max(2000).optional(),
         modelId: modelId.nullable().optional(),
-        threshold: threshold.nullable().optional(),
-        userName: userName.optional()
+        threshold: threshold.nullable().optional()
       })
       .strict()
   ]),

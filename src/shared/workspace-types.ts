@@ -1,6 +1,7 @@
 // Types of the clinical workspace API (recommendation view, DDI warnings, explanations, pharmacist
 // review, model card, settings). Kept apart from types.ts so the services' own types stay as they are;
 // these wrap them with what the screens need. No runtime imports here.
+import type { AlternativeDrug, ChosenDrug, ClassWithDrugs, DrugWarning } from './domain/drug-recommendation'
 import type {
   DdiCheckResult,
   DdiSeverity,
@@ -37,6 +38,8 @@ export interface WorkspaceSettings {
   /** null: each model's own validated threshold. */
   thresholdOverride: number | null
   ddiSafe: DdiSafeSettings
+  /** Recorded beside the operating-system account in the audit log; null: the account alone. */
+  displayName: string | null
 }
 
 /** Fields to change; absent fields keep their value. */
@@ -45,6 +48,7 @@ export interface WorkspaceSettingsPatch {
   providerPreference?: ProviderPreference
   thresholdOverride?: number | null
   ddiSafe?: DdiSafeSettings
+  displayName?: string | null
 }
 
 // ---- Drugs ---------------------------------------------------------------------------------------------
@@ -112,7 +116,17 @@ export interface RecommendedClass {
   atc3: string
   name: string | null
   probability: number
+  /** 'already-taking' when one of its drugs is on the current visit. */
   status: 'already-taking' | 'new'
+  /** The drug(s) chosen for the class (empty: none could be chosen, see noDrugReason). */
+  drugs: ChosenDrug[]
+  /** The next members of the class by the within-class model. */
+  alternatives: AlternativeDrug[]
+  noDrugReason: string | null
+  /** A drug the patient takes that interacts at or above the blocking severity: kept, for review. */
+  review: ClassWithDrugs['review']
+  /** DDI-safe decoding replaced this drug (ATC5) by the one shown; null when it did not. */
+  substitutedFrom: string | null
   /** WHO ATC level-5 members of the class. */
   members: AtcDrug[]
 }
@@ -125,16 +139,18 @@ export interface WorkspaceRecommendation {
   nearMisses: Array<{ atc3: string; name: string | null; probability: number }>
   currentMedications: CurrentMedications
   /**
-   * The tiered DDI check of combination ∪ current medication classes; only warnings that involve a
-   * recommended class are kept. null when no knowledge base is loaded (ddiUnavailable says why).
+   * The tiered DDI check between the recommended drugs (ATC5) and the current drugs, drug-pair evidence only.
+   * null when no knowledge base is loaded (ddiUnavailable says why).
    */
   ddiCheck: DdiCheckResult | null
+  /** Class-level notes for classes without a chosen drug (never interrupting). */
+  classNotes: DrugWarning[]
   /** Stable key per ddiCheck warning (same order), used to acknowledge it. */
   warningKeys: string[]
   /**
-   * Per ddiCheck warning (same order): 'new' when at least one side is a recommended class the patient is
-   * not already taking (the recommendation would introduce it), 'existing' when both sides are already
-   * taken (shown for information; the recommendation does not change it).
+   * Per ddiCheck warning (same order): 'new' when at least one drug is not on the current visit (the
+   * recommendation would introduce it), 'existing' when the patient already takes both (an existing
+   * co-prescription, shown for information; the recommendation does not change it).
    */
   warningScopes: Array<'new' | 'existing'>
   ddiUnavailable: string | null
@@ -146,13 +162,13 @@ export interface WorkspaceRecommendation {
 
 export interface AcknowledgeRequest {
   patientId: number
-  /** The audit entry of the recommendation being acknowledged (null when it was not audited). */
-  recommendationAuditId: number | null
+  /** The audit entry of the recommendation being acknowledged: a recommendation of the same patient. */
+  recommendationAuditId: number
   /** The recommended ATC3 classes as shown. */
   combination: string[]
+  /** The recommended drugs (ATC5) as shown: the warnings are checked again between them and the current drugs. */
+  drugs: string[]
   warningKeys: string[]
-  /** Who acknowledges; default: the OS user. */
-  userName?: string
 }
 
 export interface AcknowledgeResult {
@@ -226,8 +242,8 @@ export interface ReviewCheck {
   ddiUnavailable: string | null
   /** One per ddi.warnings entry, same order. */
   warnings: ReviewWarningView[]
-  /** Classes the model recommends that neither the proposal nor the current list covers. */
-  likelyMissing: Array<{ atc3: string; name: string | null; probability: number }>
+  /** Classes the model recommends that neither the proposal nor the current list covers, with the drug it would choose. */
+  likelyMissing: Array<{ atc3: string; name: string | null; probability: number; drugs: Array<{ atc5: string; name: string | null }> }>
   model: { id: string; version: string; family: string; threshold: number; unusualBelow: number } | null
   modelError: string | null
 }
@@ -247,7 +263,6 @@ export interface ReviewSubmission {
   note?: string
   modelId?: string | null
   threshold?: number | null
-  userName?: string
 }
 
 export type ReviewOutcome = 'approved' | 'approved-with-overrides' | 'changes-required'

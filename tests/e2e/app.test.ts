@@ -261,7 +261,7 @@ describe('MedRec renderer (headless Chromium)', () => {
         (error: Error) => error.message
       )
     )
-    expect(message).toBe('[invalid-arguments] Invalid arguments for patients:list: argument 1 (offset): Too small: expected number to be >=0.')
+    expect(message).toBe('[invalid] Invalid arguments for patients:list: argument 1 (offset): Too small: expected number to be >=0.')
   })
 
   it('runs under a strict Content-Security-Policy with only window.api exposed', async () => {

@@ -125,7 +125,7 @@ export async function startTestHost(app: BuiltApp, options: TestHostOptions): Pr
         args = JSON.parse(await readBody(request))
       } catch (error) {
         const message = `Invalid arguments for ${method}: the request body is not JSON (${(error as Error).message}).`
-        return send(response, 200, 'application/json', JSON.stringify({ ok: false, error: { code: 'invalid-arguments', message } }))
+        return send(response, 200, 'application/json', JSON.stringify({ ok: false, error: { code: 'invalid', message } }))
       }
       return send(response, 200, 'application/json', JSON.stringify(await dispatcher.dispatch(method, args)))
     }

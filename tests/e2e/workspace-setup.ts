@@ -1,10 +1,11 @@
 // What the workspace e2e tests run on: a writable copy of the demo database (settings and audit entries
 // are written), a real trained model, the drug knowledge base, and axe-core for accessibility checks.
 //
-// The model: the first valid model in models/ (or $MEDREC_MODELS_DIR) when there is one; otherwise one
-// exported by the training pipeline into test-artifacts/e2e-models/ (cached between runs), with
+// The model: the one the app uses with no model chosen (models/DEFAULT, else the first valid model) in
+// models/ (or $MEDREC_MODELS_DIR) when there is one; otherwise one exported by the training pipeline into
+// test-artifacts/e2e-models/ (cached between runs) and signed with the TEST-ONLY key, with
 //   python -m medrec_training.benchmark --models safedrug --folds 2 --max-epochs 3 --models-dir <dir>
-// ($MEDREC_PYTHON or python3; about two minutes on two cores).
+// ($MEDREC_PYTHON or the project's .venv; about two minutes on two cores).
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -14,18 +15,21 @@ import type { Page } from 'playwright-core'
 import { openDatabase } from '../../src/main/services/db/database'
 import { buildKnowledgeBase, defaultKnowledgeBasePath } from '../../src/main/services/knowledge/build'
 import { ModelRegistry } from '../../src/main/services/models/registry'
-import { dataDir, modelsDir, projectRoot } from '../../src/main/services/paths'
+import { dataDir, modelsDir, projectPython, projectRoot } from '../../src/main/services/paths'
+import { signAsTest } from '../fixtures/keys/test-key'
 import type { TestDatabase } from './demo-database'
 
 export const E2E_MODELS_CACHE = join(projectRoot(), 'test-artifacts', 'e2e-models')
 const EXPORTED_MODEL = 'safedrug'
 
+/** The model the app runs from this folder when none is chosen, or null when it has none it can run. */
 async function firstValidModel(directory: string): Promise<string | null> {
   if (!existsSync(directory)) return null
   const registry = new ModelRegistry(directory, { providers: ['cpu'] })
   try {
-    const { models } = await registry.list()
-    return models[0]?.id ?? null
+    return (await registry.resolve(null, null)).manifest.id
+  } catch {
+    return null
   } finally {
     await registry.close()
   }
@@ -46,10 +50,13 @@ export async function e2eModels(databasePath: string): Promise<E2eModels> {
   if (cached) return { directory: E2E_MODELS_CACHE, modelId: cached, origin: 'cached-export' }
 
   mkdirSync(E2E_MODELS_CACHE, { recursive: true })
-  const python = process.env.MEDREC_PYTHON ?? 'python3'
+  const python = projectPython()
   const args = ['-m', 'medrec_training.benchmark', '--models', EXPORTED_MODEL, '--folds', '2', '--max-epochs', '3']
   args.push('--models-dir', E2E_MODELS_CACHE, '--database', databasePath, '--data-dir', dataDir())
   const run = spawnSync(python, args, { cwd: join(projectRoot(), 'training'), encoding: 'utf8', timeout: 15 * 60_000 })
+  // The app runs signed folders only; tests trust the TEST-ONLY key (tests/setup-trusted-keys.ts).
+  const folder = join(E2E_MODELS_CACHE, EXPORTED_MODEL)
+  if (existsSync(join(folder, 'manifest.json'))) signAsTest(folder)
   const exported = await firstValidModel(E2E_MODELS_CACHE)
   if (!exported) {
     throw new Error(

@@ -138,7 +138,7 @@ describe('Clinical workspace (headless Chromium)', () => {
     expect(await banner.locator('.interrupt-item').count()).toBe(interrupting.length)
     const bannerText = (await banner.textContent()) ?? ''
     expect(bannerText).toContain(`${interrupting.length} major`)
-    // Each warning names both classes, its sources with license and the member drug pairs behind it.
+    // Each warning names both drugs, its sources with license and the drug pairs behind it.
     const firstItem = banner.locator('.interrupt-item').first()
     await firstItem.locator('summary').click()
     const evidence = interrupting[0]!.evidence[0]!
@@ -180,8 +180,9 @@ describe('Clinical workspace (headless Chromium)', () => {
     const check = initial.ddiCheck!
     const moderate = check.warnings.filter((w) => w.tier === 'inline')
     const combination = new Set(initial.recommendation.combination)
+    // Warnings are between drugs: a row shows those that involve one of its class's drugs.
     const rowsWithModerate = initial.classes.filter((c) =>
-      moderate.some((w) => check.drugs[w.a]?.input === c.atc3 || check.drugs[w.b]?.input === c.atc3)
+      moderate.some((w) => c.drugs.some((d) => d.atc5 === check.drugs[w.a]?.input || d.atc5 === check.drugs[w.b]?.input))
     )
     expect(await page.locator('.combination-table .inline-warning').count()).toBe(rowsWithModerate.length)
     expect(rowsWithModerate.every((c) => combination.has(c.atc3))).toBe(true)
@@ -421,7 +422,7 @@ describe('Clinical workspace (headless Chromium)', () => {
       () => 'resolved',
       (error: Error) => error.message
     )
-    expect(noReason).toContain('[invalid-arguments]')
+    expect(noReason).toContain('[invalid]')
     expect(noReason).toContain('argument 1 (decisions.0.reason): an override needs a reason')
     const unknownKey = await callApi<unknown>('review:submit', {
       patientId: patient.id,
@@ -431,7 +432,7 @@ describe('Clinical workspace (headless Chromium)', () => {
       () => 'resolved',
       (error: Error) => error.message
     )
-    expect(unknownKey).toContain('[not-found] Decision for "A01AA01 + Z99ZZ99", which is not a warning of this prescription')
+    expect(unknownKey).toContain('[invalid] Decision for "A01AA01 + Z99ZZ99", which is not a warning of this prescription')
   })
 
   it('model card: family, paper, metrics with confidence intervals, threshold, modalities, provider, licenses', async () => {

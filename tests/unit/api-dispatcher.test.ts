@@ -5,6 +5,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createApiDispatcher, type ApiHandlers } from '../../src/main/api/dispatcher'
 import { createApi, createApiHandlers } from '../../src/main/api/handlers'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
+import { UnknownDrugError } from '../../src/main/services/ddi/ddi-service'
+import { InvalidRequestError, NotFoundError, RefusedError } from '../../src/main/services/errors'
+import { ModelNotFoundError, ModelRefusedError } from '../../src/main/services/models/registry'
+import { EmptyHistoryError } from '../../src/main/services/recommend/patient-input'
 import { API_METHODS, type ApiResponse } from '../../src/shared/api'
 import { apiArgSchemas } from '../../src/shared/api-schemas'
 import { DATA_ATTRIBUTIONS } from '../../src/shared/attributions'
@@ -80,7 +84,7 @@ describe('API dispatcher', () => {
     const { dispatcher, spies } = spiedDispatcher()
     const message = expectError(
       await dispatcher.dispatch('patients:list', [{ offset: -1, limit: 'ten' }]),
-      'invalid-arguments',
+      'invalid',
       /^Invalid arguments for patients:list: /,
       /argument 1 \(offset\): Too small/,
       /argument 1 \(limit\): .*expected number, received string/
@@ -93,7 +97,7 @@ describe('API dispatcher', () => {
     const { dispatcher, spies } = spiedDispatcher()
     expectError(
       await dispatcher.dispatch('patients:list', [{ offset: 0, limit: 10, orderBy: 'name; DROP TABLE patients' }]),
-      'invalid-arguments',
+      'invalid',
       /Unrecognized key: "orderBy"/
     )
     expect(spies['patients:list']).not.toHaveBeenCalled()
@@ -101,10 +105,10 @@ describe('API dispatcher', () => {
 
   it('refuses a wrong number of arguments', async () => {
     const { dispatcher, spies } = spiedDispatcher()
-    expectError(await dispatcher.dispatch('patients:timeline', []), 'invalid-arguments', /expected 1 argument, got 0/)
-    expectError(await dispatcher.dispatch('app:info', [1]), 'invalid-arguments', /expected 0 arguments, got 1/)
-    expectError(await dispatcher.dispatch('patients:timeline', [1.5]), 'invalid-arguments', /argument 1: .*expected int, received number/)
-    expectError(await dispatcher.dispatch('patients:timeline', 7), 'invalid-arguments', /expected a list of arguments, got number/)
+    expectError(await dispatcher.dispatch('patients:timeline', []), 'invalid', /expected 1 argument, got 0/)
+    expectError(await dispatcher.dispatch('app:info', [1]), 'invalid', /expected 0 arguments, got 1/)
+    expectError(await dispatcher.dispatch('patients:timeline', [1.5]), 'invalid', /argument 1: .*expected int, received number/)
+    expectError(await dispatcher.dispatch('patients:timeline', 7), 'invalid', /expected a list of arguments, got number/)
     expect(spies['patients:timeline']).not.toHaveBeenCalled()
     expect(spies['app:info']).not.toHaveBeenCalled()
   })
@@ -132,6 +136,32 @@ describe('API dispatcher', () => {
     failing.close()
     expectError(await dispatcher.dispatch('patients:list', [{ offset: 0, limit: 5 }]), 'internal', /^patients:list failed: .*database connection is not open/)
     expect(seen).toEqual(['patients:list'])
+  })
+
+  it('maps each kind of failure to its code: invalid (with the field), not-found, refused; only real faults are internal', async () => {
+    const real = createApiHandlers({ db, databasePath, appVersion: '1' })
+    const throwing = (error: Error) => createApiDispatcher({ ...real, 'review:history': () => Promise.reject(error) }, { onInternalError: () => {} })
+    const call = async (error: Error) => (await throwing(error).dispatch('review:history', [1])) as Extract<ApiResponse, { ok: false }>
+    // Before: InvalidRequestError renamed itself NotFoundError, so a caller's mistake read as not-found and a
+    // refusal by rule (a refused model, a review without interaction checks) as not-found or internal.
+    expect((await call(new InvalidRequestError('Proposed drug "warfarn" is unknown', 'proposed[0]'))).error).toEqual({
+      code: 'invalid',
+      message: 'Proposed drug "warfarn" is unknown',
+      field: 'proposed[0]'
+    })
+    expect((await call(new NotFoundError('No patient with id 9.'))).error.code).toBe('not-found')
+    expect((await call(new ModelNotFoundError('No model "x".'))).error.code).toBe('not-found')
+    expect((await call(new RefusedError('The review cannot be recorded without interaction checks.'))).error.code).toBe('refused')
+    expect((await call(new ModelRefusedError('Model "x" was refused: ...', ['reason']))).error.code).toBe('refused')
+    expect((await call(new EmptyHistoryError('Patient 10003 has no codes: nothing to recommend from.'))).error.code).toBe('refused')
+    expect((await call(new UnknownDrugError([{ input: 'zzz', reason: '"zzz" is neither an ATC code nor a drug name.', suggestions: [] }]))).error.code).toBe('invalid')
+    const fault = await call(new TypeError("Cannot read properties of undefined (reading 'x')"))
+    expect(fault.error).toEqual({ code: 'internal', message: "review:history failed: Cannot read properties of undefined (reading 'x')" })
+    // A schema failure names the first field at fault.
+    const schema = (await throwing(new Error('unused')).dispatch('patients:list', [{ offset: -1, limit: 5 }])) as Extract<ApiResponse, { ok: false }>
+    expect(schema.error).toMatchObject({ code: 'invalid', field: 'argument 1 (offset)' })
+    const absent = (await throwing(new Error('unused')).dispatch('patients:list', [{ limit: 5 }])) as Extract<ApiResponse, { ok: false }>
+    expect(absent.error.message).toBe('Invalid arguments for patients:list: argument 1 (offset): missing (expected number).')
   })
 
   it('app:info reports the version, database, patient count and the data attributions', async () => {

@@ -1,12 +1,13 @@
 // The workspace API methods through the real dispatcher and handlers: every argument is validated before
 // a service runs (with a message naming the argument and field), and the services answer from a seeded
 // patient database, the fixture models and a knowledge base built from the fixture files.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createApiDispatcher, type ApiDispatcher, type ApiHandlers } from '../../src/main/api/dispatcher'
 import { createApiHandlers } from '../../src/main/api/handlers'
+import { currentUserName } from '../../src/main/services/audit/audit'
 import { buildKnowledgeBase } from '../../src/main/services/knowledge/build'
 import { readMetrics } from '../../src/main/services/workspace/model-card'
 import { sanitiseSvg } from '../../src/main/services/workspace/molecules'
@@ -80,8 +81,9 @@ describe('workspace API', () => {
       ['recommend:run', [{ patientId: 1, ddiSafe: { blockSeverity: 'Major', maxDdiRate: 1.5 } }], 'argument 1 (ddiSafe.maxDdiRate): Too big'],
       ['recommend:run', [{ patientId: 1, userName: 'x' }], /Unrecognized key.*userName/],
       ['recommend:run', [{ patientId: 1, modelId: '../etc' }], 'argument 1 (modelId): a model id is letters, digits'],
-      ['recommend:acknowledge', [{ patientId: 1, recommendationAuditId: null, combination: ['B01A'], warningKeys: [] }], 'name at least one warning'],
-      ['recommend:acknowledge', [{ patientId: 1, recommendationAuditId: null, combination: ['B01'], warningKeys: ['a'] }], 'argument 1 (combination.0): an ATC level-3 class'],
+      ['recommend:acknowledge', [{ patientId: 1, recommendationAuditId: null, combination: ['B01A'], drugs: [], warningKeys: [] }], 'name at least one warning'],
+      ['recommend:acknowledge', [{ patientId: 1, recommendationAuditId: null, combination: ['B01'], drugs: [], warningKeys: ['a'] }], 'argument 1 (combination.0): an ATC level-3 class'],
+      ['recommend:acknowledge', [{ patientId: 1, recommendationAuditId: null, combination: ['B01A'], drugs: ['B01A'], warningKeys: ['a'] }], 'argument 1 (drugs.0): an ATC level-5 code'],
       ['explain:drug', [{ patientId: 1, atc3: 'N02' }], 'argument 1 (atc3): an ATC level-3 class is a letter, two digits and a letter'],
       ['explain:drug', [{ patientId: 1 }], 'argument 1 (atc3)'],
       ['drugs:molecules', [{ atc3: 'N02B', limit: 7 }], 'argument 1 (limit): Too big'],
@@ -110,7 +112,12 @@ describe('workspace API', () => {
       ['review:submit', [{ patientId: 1, proposed: ['B01AA03'], decisions: [], note: 'x'.repeat(2001) }], 'argument 1 (note): Too big'],
       ['review:history', [0], 'argument 1: Too small'],
       ['settings:update', [{ providerPreference: 'gpu' }], 'argument 1 (providerPreference)'],
-      ['settings:update', [{ thresholdOverride: 0 }], 'argument 1 (thresholdOverride): the threshold must lie strictly between 0 and 1'],
+      ['settings:update', [{ thresholdOverride: 0 }], 'argument 1 (thresholdOverride): a saved threshold override lies between 0.05 and 0.95'],
+      // Before: accepted (and not audited); every later recommendation would list every class.
+      ['settings:update', [{ thresholdOverride: 1e-300 }], 'argument 1 (thresholdOverride): a saved threshold override lies between 0.05 and 0.95'],
+      ['settings:update', [{ displayName: '' }], 'argument 1 (displayName)'],
+      ['recommend:acknowledge', [{ patientId: 1, recommendationAuditId: 1, combination: ['B01A'], warningKeys: ['a'], userName: 'x' }], /Unrecognized key.*userName/],
+      ['review:submit', [{ patientId: 1, proposed: ['B01AA03'], decisions: [], userName: 'pharmacist A' }], /Unrecognized key.*userName/],
       ['settings:update', [{ ddiSafe: { enabled: true, blockSeverity: 'Major' } }], 'argument 1 (ddiSafe.maxDdiRate)'],
       ['settings:update', [{ theme: 'dark' }], /Unrecognized key.*theme/],
       ['models:card', [''], 'argument 1: Too small'],
@@ -118,7 +125,7 @@ describe('workspace API', () => {
     ]
     it.each(cases)('%s %j', async (method, args, fragment) => {
       const response = await call(method, ...args)
-      expectError(response, 'invalid-arguments', `Invalid arguments for ${method}`, fragment)
+      expectError(response, 'invalid', `Invalid arguments for ${method}`, fragment)
       expect(spies[method]).not.toHaveBeenCalled()
     })
 
@@ -141,7 +148,8 @@ describe('workspace API', () => {
         activeModelId: null,
         providerPreference: 'auto',
         thresholdOverride: null,
-        ddiSafe: { enabled: true, blockSeverity: 'Contraindicated', maxDdiRate: null }
+        ddiSafe: { enabled: true, blockSeverity: 'Contraindicated', maxDdiRate: null },
+        displayName: null
       })
       const saved = resultOf<WorkspaceSettings>(
         await call('settings:update', { providerPreference: 'cpu', thresholdOverride: 0.3, ddiSafe: { enabled: false, blockSeverity: 'Major', maxDdiRate: 0.2 } })
@@ -149,9 +157,9 @@ describe('workspace API', () => {
       expect(resultOf<WorkspaceSettings>(await call('settings:get'))).toEqual(saved)
       expect(saved).toMatchObject({ providerPreference: 'cpu', thresholdOverride: 0.3, ddiSafe: { enabled: false, blockSeverity: 'Major', maxDdiRate: 0.2 } })
 
-      expectError(await call('settings:update', { activeModelId: 'no-such-model', providerPreference: 'auto' }), 'internal', 'No model "no-such-model"', 'fixture-linear')
+      expectError(await call('settings:update', { activeModelId: 'no-such-model', providerPreference: 'auto' }), 'not-found', 'No model "no-such-model"', 'fixture-linear')
       expect(resultOf<WorkspaceSettings>(await call('settings:get'))).toEqual(saved)
-      expectError(await call('settings:update', { activeModelId: 'fixture-mismatched-io' }), 'internal', 'Model "fixture-mismatched-io" was refused')
+      expectError(await call('settings:update', { activeModelId: 'fixture-mismatched-io' }), 'refused', 'Model "fixture-mismatched-io" was refused')
 
       const active = resultOf<WorkspaceSettings>(await call('settings:update', { activeModelId: 'fixture-linear', providerPreference: 'auto', thresholdOverride: null }))
       expect(active.activeModelId).toBe('fixture-linear')
@@ -176,25 +184,52 @@ describe('workspace API', () => {
       expect(result.warningScopes).toHaveLength(result.ddiCheck!.warnings.length)
       expect(result.ddiCheck!.checkedSources.map((s) => s.key)).toContain('ddinter')
       expect(result.ddiCheck!.statement).toContain('Absence of a warning is not proof that a combination is safe.')
+      // Classes resolve to drugs: B01A to the aspirin of an earlier visit, M01A to ibuprofen (the fixture
+      // drug-choice model); the check runs between those drugs and the furosemide taken now.
+      const drugsOf = (atc3: string) => result.classes.find((c) => c.atc3 === atc3)?.drugs.map((d) => [d.atc5, d.source])
+      expect(drugsOf('B01A')).toEqual([['B01AC06', 'history']])
+      expect(drugsOf('M01A')).toEqual([['M01AE01', 'model']])
+      expect(result.ddiCheck!.drugs.map((d) => d.input)).toEqual(expect.arrayContaining(['B01AC06', 'M01AE01']))
+      for (const drug of result.ddiCheck!.drugs) expect(drug.input).toMatch(/^[A-Z]\d\d[A-Z]{2}\d\d$/)
+      // B01A with M01A is a Major class pair in the fixtures (warfarin + ibuprofen), but aspirin + ibuprofen is no
+      // listed drug pair: at drug level nothing interrupts.
       const interrupt = result.warningKeys.find((_, i) => result.ddiCheck!.warnings[i]!.tier === 'interrupt')
-      expect(interrupt, 'B01A with M01A is a major class-level interaction in the fixtures').toBe('B01A + M01A')
+      expect(interrupt).toBeUndefined()
+      expect(result.recommendation.warnings.filter((w) => w.interrupting)).toEqual([])
     })
 
     it('acknowledges interrupting warnings into the audit log, and refuses keys that are not interrupting warnings of the combination', async () => {
+      // The patient takes warfarin now: the recommended ibuprofen (M01A) is a Major drug pair with it.
+      const currentVisit = seeded.db.prepare(`SELECT id FROM visits WHERE source_visit_id = '10001-3'`).pluck().get() as number
+      const warfarin = seeded.db
+        .prepare(`INSERT INTO medications (visit_id, raw_name, atc5, atc3, mapping_method) VALUES (?, 'warfarin', 'B01AA03', 'B01A', 'name')`)
+        .run(currentVisit).lastInsertRowid
+      try {
+        await acknowledgeWarfarinIbuprofen()
+      } finally {
+        seeded.db.prepare('DELETE FROM medications WHERE id = ?').run(warfarin)
+      }
+    })
+
+    async function acknowledgeWarfarinIbuprofen(): Promise<void> {
       const result = resultOf<WorkspaceRecommendation>(await call('recommend:run', { patientId: patient, threshold: 0.05, ddiSafe: null }))
       const combination = result.recommendation.combination
+      const drugs = result.recommendation.classes.flatMap((c) => c.drugs.map((d) => d.atc5))
+      expect(result.classes.find((c) => c.atc3 === 'B01A')).toMatchObject({ status: 'already-taking', drugs: [{ atc5: 'B01AA03', source: 'current' }] })
+      const interrupting = result.warningKeys.filter((_, i) => result.ddiCheck!.warnings[i]!.tier === 'interrupt' && result.warningScopes[i] === 'new')
+      expect(interrupting).toEqual(['B01AA03 + M01AE01'])
       const moderate = result.warningKeys.find((_, i) => result.ddiCheck!.warnings[i]!.tier === 'inline')
       if (moderate) {
         expectError(
-          await call('recommend:acknowledge', { patientId: patient, recommendationAuditId: result.recommendation.auditId, combination, warningKeys: [moderate] }),
-          'not-found',
+          await call('recommend:acknowledge', { patientId: patient, recommendationAuditId: result.recommendation.auditId, combination, drugs, warningKeys: [moderate] }),
+          'refused',
           'only interrupting warnings are acknowledged'
         )
       }
       expectError(
-        await call('recommend:acknowledge', { patientId: patient, recommendationAuditId: null, combination, warningKeys: ['A02B + Z99Z'] }),
-        'not-found',
-        '"A02B + Z99Z" is not a warning of this combination'
+        await call('recommend:acknowledge', { patientId: patient, recommendationAuditId: result.recommendation.auditId, combination, drugs, warningKeys: ['B01A + M01A'] }),
+        'invalid',
+        '"B01A + M01A" is not a warning of this combination'
       )
       const before = (seeded.db.prepare(`SELECT count(*) AS n FROM audit_log WHERE kind = 'warning-acknowledgement'`).get() as { n: number }).n
       const ack = resultOf<{ auditId: number; userName: string }>(
@@ -202,24 +237,24 @@ describe('workspace API', () => {
           patientId: patient,
           recommendationAuditId: result.recommendation.auditId,
           combination,
-          warningKeys: ['B01A + M01A'],
-          userName: 'pharmacist on call'
+          drugs,
+          warningKeys: ['B01AA03 + M01AE01']
         })
       )
-      expect(ack.userName).toBe('pharmacist on call')
+      expect(ack.userName).toBe(currentUserName())
       const row = seeded.db.prepare('SELECT kind, user_name, patient_id, outputs_json FROM audit_log WHERE id = ?').get(ack.auditId) as {
         kind: string
         user_name: string
         patient_id: number
         outputs_json: string
       }
-      expect(row).toMatchObject({ kind: 'warning-acknowledgement', user_name: 'pharmacist on call', patient_id: patient })
+      expect(row).toMatchObject({ kind: 'warning-acknowledgement', user_name: currentUserName(), patient_id: patient })
       const outputs = JSON.parse(row.outputs_json) as { recommendationAuditId: number; warnings: Array<{ key: string; severity: string; sources: string[] }> }
       expect(outputs.recommendationAuditId).toBe(result.recommendation.auditId)
-      expect(outputs.warnings).toEqual([expect.objectContaining({ key: 'B01A + M01A', severity: 'Major' })])
+      expect(outputs.warnings).toEqual([expect.objectContaining({ key: 'B01AA03 + M01AE01', severity: 'Major' })])
       expect(outputs.warnings[0]!.sources.length).toBeGreaterThan(0)
       expect((seeded.db.prepare(`SELECT count(*) AS n FROM audit_log WHERE kind = 'warning-acknowledgement'`).get() as { n: number }).n).toBe(before + 1)
-    })
+    }
 
     it('a patient id that does not exist is not-found, naming the id', async () => {
       expectError(await call('recommend:run', { patientId: 999_999 }), 'not-found', '999999')
@@ -286,11 +321,11 @@ describe('workspace API', () => {
       expect(major).toMatchObject({ severity: 'Major', tier: 'interrupt', decisionRequired: true, roles: ['proposed', 'proposed'] })
       expect(check.warnings.find((w) => w.key === 'B01AA03 + N02BE01')).toMatchObject({ severity: 'Moderate', tier: 'inline', decisionRequired: true })
       expect(check.likelyMissing.every((m) => !['B01A', 'M01A', 'N02B', 'C03C'].includes(m.atc3))).toBe(true)
-      expectError(await call('review:check', { patientId: patient, proposed: ['warfarn'] }), 'not-found', '"warfarn" is neither an ATC code nor a drug name', 'Did you mean: Warfarin?')
+      expectError(await call('review:check', { patientId: patient, proposed: ['warfarn'] }), 'invalid', '"warfarn" is neither an ATC code nor a drug name', 'Did you mean: Warfarin?')
     })
 
     it('requires a decision on every major and moderate warning, records the review in the audit log and lists it in the history', async () => {
-      const missing = expectError(await call('review:submit', { patientId: patient, proposed, decisions: [] }), 'not-found', 'A decision (accept or override with a reason) is required')
+      const missing = expectError(await call('review:submit', { patientId: patient, proposed, decisions: [] }), 'refused', 'A decision (accept or override with a reason) is required')
       expect(missing).toContain('B01AA03 + M01AE01 (Major)')
       expect(missing).toContain('B01AA03 + N02BE01 (Moderate)')
       expectError(
@@ -299,7 +334,7 @@ describe('workspace API', () => {
           proposed,
           decisions: [{ warningKey: 'B01AA03 + C07AA06', action: 'accept' }]
         }),
-        'not-found',
+        'invalid',
         'Decision for "B01AA03 + C07AA06", which is not a warning of this prescription'
       )
       expect(resultOf<ReviewRecord[]>(await call('review:history', patient))).toEqual([])
@@ -312,8 +347,8 @@ describe('workspace API', () => {
             ? { warningKey: w.key, action: 'override', reason: 'other', reasonText: 'INR monitored daily' }
             : { warningKey: w.key, action: 'override', reason: 'will-monitor' }
         )
-      const record = resultOf<ReviewRecord>(await call('review:submit', { patientId: patient, proposed, decisions, note: ' first review ', userName: 'pharmacist A' }))
-      expect(record).toMatchObject({ outcome: 'approved-with-overrides', userName: 'pharmacist A', note: 'first review', patientId: patient })
+      const record = resultOf<ReviewRecord>(await call('review:submit', { patientId: patient, proposed, decisions, note: ' first review ' }))
+      expect(record).toMatchObject({ outcome: 'approved-with-overrides', userName: currentUserName(), note: 'first review', patientId: patient })
       expect(record.decisions.find((d) => d.warningKey === 'B01AA03 + M01AE01')).toMatchObject({
         action: 'override',
         reason: 'other',
@@ -326,7 +361,7 @@ describe('workspace API', () => {
         outputs_json: string
       }
       expect(row.kind).toBe('review')
-      expect(row.user_name).toBe('pharmacist A')
+      expect(row.user_name).toBe(currentUserName())
       const stored = JSON.parse(row.outputs_json) as { record: ReviewRecord; check: { warnings: unknown[]; statement: string } }
       expect(stored.record.decisions).toHaveLength(decisions.length)
       expect(stored.check.statement).toContain('not proof')
@@ -354,7 +389,7 @@ describe('workspace API', () => {
       expect(card.provider.provider).toBe('cpu')
       expect(card.metrics.groups).toEqual([])
       expect(card.metrics.error).toBe('No evaluation: test fixture: no evaluation.')
-      expectError(await call('models:card', 'nope'), 'internal', 'No model "nope"')
+      expectError(await call('models:card', 'nope'), 'not-found', 'No model "nope"')
     })
 
     it('reads the pipeline’s metrics.json: groups of metrics with 95% intervals and per-fold values', () => {
@@ -384,6 +419,53 @@ describe('workspace API', () => {
       ])
       expect(metrics.groundTruth).toEqual([{ key: 'meds', label: 'Classes per combination', value: 15.2 }])
       expect(readMetrics('{not json').error).toMatch(/^metrics.json is not valid JSON/)
+    })
+  })
+
+  describe('audit of what users see, change and acknowledge (issue 15)', () => {
+    const latest = (kind: string) =>
+      seeded.db.prepare('SELECT id, user_name, display_name, patient_id, model_id, outputs_json FROM audit_log WHERE kind = ? ORDER BY id DESC LIMIT 1').get(kind) as
+        | { id: number; user_name: string; display_name: string | null; patient_id: number | null; model_id: string | null; outputs_json: string }
+        | undefined
+
+    it('an acknowledgement must cite a recommendation of the same patient (before: any id, or none, was accepted)', async () => {
+      const other = seeded.ids.get('10002')!
+      const theirs = resultOf<WorkspaceRecommendation>(await call('recommend:run', { patientId: other, threshold: 0.05 }))
+      const mine = resultOf<WorkspaceRecommendation>(await call('recommend:run', { patientId: patient, threshold: 0.05, ddiSafe: null }))
+      const ask = (recommendationAuditId: unknown) =>
+        call('recommend:acknowledge', { patientId: patient, recommendationAuditId, combination: mine.recommendation.combination, warningKeys: ['B01A + M01A'] })
+      expectError(await ask(theirs.recommendation.auditId), 'refused', 'that recommendation was for another patient')
+      expectError(await ask(999_999), 'invalid', 'recommendationAuditId 999999: no such audit entry')
+      expectError(await ask(null), 'invalid', 'argument 1 (recommendationAuditId)')
+      const settingsRow = latest('settings-change')
+      if (settingsRow) expectError(await ask(settingsRow.id), 'invalid', 'is of kind "settings-change", not a recommendation')
+      resultOf(await ask(mine.recommendation.auditId))
+    })
+
+    it('settings changes are audited with the values before and after, under the configured display name', async () => {
+      resultOf(await call('settings:update', { displayName: 'Dr. Grey' }))
+      resultOf(await call('settings:update', { ddiSafe: { enabled: false, blockSeverity: 'Contraindicated', maxDdiRate: null }, thresholdOverride: 0.05 }))
+      const row = latest('settings-change')!
+      expect(row).toMatchObject({ user_name: currentUserName(), display_name: 'Dr. Grey' })
+      const change = JSON.parse(row.outputs_json) as { before: WorkspaceSettings; after: WorkspaceSettings }
+      expect(change.before.ddiSafe.enabled).toBe(true)
+      expect(change.after).toMatchObject({ ddiSafe: { enabled: false }, thresholdOverride: 0.05 })
+      resultOf(await call('settings:update', { ddiSafe: { enabled: true, blockSeverity: 'Contraindicated', maxDdiRate: null }, thresholdOverride: null, displayName: null }))
+    })
+
+    it('opening a record, checking a review and activating a model (with its sha256) are audited', async () => {
+      resultOf(await call('patients:timeline', patient))
+      expect(latest('record-view')).toMatchObject({ patient_id: patient, user_name: currentUserName() })
+      resultOf(await call('review:check', { patientId: patient, proposed: ['B01AA03', 'M01AE01'] }))
+      const check = latest('review-check')!
+      expect(check.patient_id).toBe(patient)
+      expect(JSON.parse(check.outputs_json)).toMatchObject({ proposed: [expect.objectContaining({ input: 'B01AA03' }), expect.objectContaining({ input: 'M01AE01' })] })
+      resultOf(await call('settings:update', { activeModelId: 'fixture-symmetric' }))
+      const activation = latest('model-activation')!
+      expect(activation.model_id).toBe('fixture-symmetric')
+      const manifest = JSON.parse(readFileSync(join(FIXTURE_MODELS_DIR, 'fixture-symmetric', 'manifest.json'), 'utf8')) as { onnx: { sha256: string } }
+      expect(JSON.parse(activation.outputs_json)).toMatchObject({ modelId: 'fixture-symmetric', onnxSha256: manifest.onnx.sha256, signedBy: expect.stringMatching(/^ed25519:/) })
+      resultOf(await call('settings:update', { activeModelId: null }))
     })
   })
 

@@ -108,7 +108,7 @@ afterAll(async () => {
 const auditRows = (kind: string) => {
   const db = openDatabase(dbPath, { readonly: true })
   try {
-    return db.prepare(`SELECT user_name, source_patient_id, outputs_json FROM audit_log WHERE kind = ? ORDER BY id`).all(kind) as Array<{ user_name: string; source_patient_id: string | null; outputs_json: string }>
+    return db.prepare(`SELECT user_name, client, source_patient_id, outputs_json FROM audit_log WHERE kind = ? ORDER BY id`).all(kind) as Array<{ user_name: string; client: string | null; source_patient_id: string | null; outputs_json: string }>
   } finally {
     db.close()
   }
@@ -235,7 +235,9 @@ describe.runIf(READY)('CDS Hooks 2.0 service on 127.0.0.1', () => {
     const rows = auditRows('cds-hooks-feedback').slice(before)
     expect(rows).toHaveLength(2)
     const [overridden, accepted] = rows.map((r) => ({ ...r, outputs: JSON.parse(r.outputs_json) as Record<string, unknown> }))
-    expect(overridden!.user_name).toBe(`ehr-client-42 (${ISSUER})`)
+    // The verified token's subject and issuer go in `client`, beside the OS account running the service.
+    expect(overridden!.client).toBe(`ehr-client-42 (${ISSUER})`)
+    expect(overridden!.user_name).not.toBe(overridden!.client)
     expect(overridden!.source_patient_id).toBe('pt-1')
     expect(overridden!.outputs).toMatchObject({ outcome: 'overridden', overrideReason: { reason: { code: 'will-monitor' }, userComment: 'INR twice weekly' }, cardIssued: { indicator: 'critical', summary: critical.summary } })
     expect(accepted!.outputs).toMatchObject({ outcome: 'accepted', acceptedSuggestions: [{ id: critical.suggestions![0]!.uuid }] })

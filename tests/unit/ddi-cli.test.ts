@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { UsageError } from '../../src/cli/command'
 import { command } from '../../src/cli/commands/ddi'
-import { listAudit } from '../../src/main/services/audit/audit'
+import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { openDatabase } from '../../src/main/services/db/database'
 import { buildKnowledgeBase } from '../../src/main/services/knowledge/build'
 import type { DdiCheckResult } from '../../src/shared/types'
@@ -44,10 +44,11 @@ describe('medrec ddi', () => {
       }
     }
     const before = auditRows().length
-    expect(await run('warfarin', 'ibuprofen', '--user', 'pharmacist-a')).toBe(0)
+    expect(await run('warfarin', 'ibuprofen')).toBe(0)
     const entries = auditRows()
     expect(entries).toHaveLength(before + 1)
-    const latest = entries.find((e) => e.userName === 'pharmacist-a')!
+    const latest = entries.at(0)!
+    expect(latest.userName).toBe(currentUserName())
     const outputs = latest.outputs as { drugs: Array<{ input: string }>; warnings: Array<{ severity: string }> }
     expect(outputs.drugs.map((d) => d.input)).toEqual(['warfarin', 'ibuprofen'])
     expect(outputs.warnings[0]).toMatchObject({ severity: 'Major' })

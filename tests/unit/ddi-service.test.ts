@@ -30,6 +30,27 @@ describe('DDI check service', () => {
 
   const evidenceKeys = (result: DdiCheckResult, index = 0) => result.warnings[index]!.evidence.map((e) => `${e.source.key}:${e.basis}:${e.severity}`)
 
+  it('lists drug pairs among ATC5 codes, one per source with its most severe member pair, for drug-level recommendation', () => {
+    const pairs = service.drugInteractions(['M01AE01', 'B01AA03', 'C01BD01', 'N02BE01', 'B01A', 'Z99ZZ99'])
+    const shown = pairs.map((p) => [p.a, p.b, p.severity, p.source.kind]).sort()
+    // Warfarin + ibuprofen is in DDInter and in the curated list; amiodarone + warfarin and warfarin + paracetamol
+    // (acetaminophen) are DDInter pairs. The class code and the unknown code have no drug pairs.
+    expect(shown).toEqual(
+      [
+        ['B01AA03', 'C01BD01', 'Major', 'reference'],
+        ['B01AA03', 'M01AE01', 'Major', 'curated'],
+        ['B01AA03', 'M01AE01', 'Major', 'reference'],
+        ['B01AA03', 'N02BE01', 'Moderate', 'reference']
+      ].sort()
+    )
+    expect(service.drugInteractions(['M01AE01'])).toEqual([])
+    // Coverage of one drug pair, as check() reports it: omeprazole is filed under A, esomeprazole is not.
+    expect(service.coversDrugPair('A02BC01', 'N06AB06')).toBe(true)
+    expect(service.coversDrugPair('A02BC05', 'N06AB06')).toBe(false)
+    expect(service.coversDrugPair('C01AA05', 'N06AB06')).toBe(false)
+    expect(service.coversDrugPair('Z99ZZ99', 'N06AB06')).toBe(false)
+  })
+
   it('tiers severities: contraindicated/major interrupt, moderate inline, minor/unknown in details', () => {
     expect(tierFor('Contraindicated')).toBe('interrupt')
     expect(tierFor('Major')).toBe('interrupt')

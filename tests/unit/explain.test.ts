@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { listAudit } from '../../src/main/services/audit/audit'
+import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { explain, UnknownDrugError } from '../../src/main/services/explain/explain'
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { recommend } from '../../src/main/services/recommend/recommend'
@@ -28,7 +28,7 @@ describe('explanation service', () => {
 
   it('explains each recommended drug by modality, matching Shapley values computed by hand from the weights', async () => {
     const recommendation = await recommend(ctx, '10001', { modelId: 'fixture-linear', audit: false })
-    const result = await explain(ctx, '10001', { modelId: 'fixture-linear', userName: 'pharmacist' })
+    const result = await explain(ctx, '10001', { modelId: 'fixture-linear' })
     expect(result.drugs.map((d) => d.atc3)).toEqual(recommendation.combination)
     expect(result.timing).toMatchObject({ subsetRows: 16 })
     for (const drug of result.drugs) {
@@ -41,7 +41,7 @@ describe('explanation service', () => {
     }
     expect(result.modalities.map((m) => m.id)).toEqual(['diagnoses', 'procedures', 'medication-history', 'molecule'])
     const [entry] = listAudit(seeded.db, { limit: 1 })
-    expect(entry).toMatchObject({ id: result.auditId, kind: 'explanation', userName: 'pharmacist', inputsHash: result.inputHash })
+    expect(entry).toMatchObject({ id: result.auditId, kind: 'explanation', userName: currentUserName(), inputsHash: result.inputHash })
   })
 
   it('gives per-code contributions by occlusion for the top drugs, each checked by hand', async () => {

@@ -33,7 +33,7 @@ function recommendation(): RecommendationResult {
   return {
     patientId: 7,
     sourcePatientId: 'p-7',
-    model: { id: 'logistic', version: '0.1.0', family: 'logistic' },
+    model: { id: 'logistic', version: '0.1.0', family: 'logistic', onnxSha256: 'd'.repeat(64) },
     provider: { provider: 'cpu', failed: [] },
     threshold: 0.5,
     inputHash: 'c'.repeat(64),
@@ -54,9 +54,13 @@ function recommendation(): RecommendationResult {
         { a: 'A02B', b: 'B01A', severity: 'Moderate', source: 'DDInter' },
         { a: 'A02B', b: 'M01A', severity: 'Minor', source: 'DDInter' }
       ],
-      ddiRate: 1,
-      dropped: []
+      ddiRate: 1
     },
+    classes: [],
+    warnings: [],
+    substituted: [],
+    dropped: [],
+    drugChoice: { unavailable: 'not used by the FHIR export' },
     input: {} as RecommendationResult['input'],
     timing: { encodeMs: 1, inferenceMs: 1, decodeMs: 1, totalMs: 3 },
     auditId: 11

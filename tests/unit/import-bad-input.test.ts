@@ -2,9 +2,10 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
+import { DatabaseBusyError } from '../../src/main/services/db/busy'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
 import { ImportError, importDataset } from '../../src/main/services/importers'
-import { DATA_DIR, fullSnapshot, HAS_OPEN_DATA, TempSpace } from './import-helpers'
+import { DATA_DIR, fullSnapshot, HAS_OPEN_DATA, TempSpace, ACCEPT_BAD_ROWS } from './import-helpers'
 
 describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {
   const space = new TempSpace()
@@ -13,7 +14,7 @@ describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {
   /** A database holding the eICU fixture, to show a failed import changes nothing already stored. */
   async function storeWithData(): Promise<Db> {
     const db = space.db()
-    await importDataset(db, { format: 'eicu', dir: space.fixture('eicu-mini', true), dataDir: DATA_DIR })
+    await importDataset(db, { format: 'eicu', dir: space.fixture('eicu-mini', true), dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     return db
   }
 
@@ -31,7 +32,7 @@ describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {
     rmSync(join(dir, 'hosp', 'prescriptions.csv.gz'))
     await expectFailureLeavesStore(
       db,
-      importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR }),
+      importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS }),
       /is not a complete MIMIC-IV export: missing hosp\/prescriptions\.csv\.gz/
     )
   })
@@ -41,22 +42,22 @@ describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {
     const eicu = space.fixture('eicu-mini', true)
     await expectFailureLeavesStore(
       db,
-      importDataset(db, { format: 'mimic-iv', dir: eicu, dataDir: DATA_DIR }),
+      importDataset(db, { format: 'mimic-iv', dir: eicu, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS }),
       /not a complete MIMIC-IV export: missing patients\.csv\.gz, admissions\.csv\.gz, .*looks like an eICU export: use --format eicu/
     )
     const mimicIv = space.fixture('mimic-iv-mini', true)
     await expectFailureLeavesStore(
       db,
-      importDataset(db, { format: 'eicu', dir: mimicIv, dataDir: DATA_DIR }),
+      importDataset(db, { format: 'eicu', dir: mimicIv, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS }),
       /not a complete eICU export: missing patient\.csv\.gz.*looks like a MIMIC-IV export: use --format mimic-iv/
     )
     // MIMIC-III and MIMIC-IV share file names; the columns tell them apart.
     await expectFailureLeavesStore(
       db,
-      importDataset(db, { format: 'mimic-iii', dir: join(mimicIv, 'hosp'), dataDir: DATA_DIR }),
+      importDataset(db, { format: 'mimic-iii', dir: join(mimicIv, 'hosp'), dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS }),
       /diagnoses_icd\.csv\.gz: missing column icd9_code .*looks like a MIMIC-IV export/
     )
-    await expectFailureLeavesStore(db, importDataset(db, { format: 'eicu', dir: join(eicu, 'nowhere'), dataDir: DATA_DIR }), /does not exist/)
+    await expectFailureLeavesStore(db, importDataset(db, { format: 'eicu', dir: join(eicu, 'nowhere'), dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS }), /does not exist/)
   })
 
   it('a truncated gzip file mid-way rolls back everything written before it', async () => {
@@ -71,7 +72,7 @@ describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {
     const progress: string[] = []
     await expectFailureLeavesStore(
       db,
-      importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR, onProgress: (p) => progress.push(p.phase) }),
+      importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS, onProgress: (p) => progress.push(p.phase) }),
       /hosp\/prescriptions\.csv\.gz is truncated/
     )
     expect(progress).toContain('Importing admissions')
@@ -102,7 +103,7 @@ describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {
     ])
     append('diagnoses_icd.csv', ['100003,20000099,1,4019,9', '100003,20000022,1,XYZ,9', '100003,20000022,2,I10,11', '100003,20000022,3,I10,10'])
     append('prescriptions.csv', ['100003,20000022,2001,,,,not a time,,MAIN,Heparin,HEP,,0,,,,,,,,SC'])
-    const report = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    const report = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     expect(report.rejectedSamples).toEqual([
       { file: 'hosp/admissions.csv', line: 6, reason: 'expected 16 columns, found 11' },
       { file: 'hosp/admissions.csv', line: 7, reason: 'unparseable admittime "21/01/2171 10:00" (expected YYYY-MM-DD HH:MM:SS)' },
@@ -125,11 +126,13 @@ describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {
     other.exec('BEGIN IMMEDIATE')
     db.pragma('busy_timeout = 50')
     try {
-      await expectFailureLeavesStore(
-        db,
-        importDataset(db, { format: 'mimic-iv', dir: space.fixture('mimic-iv-mini', true), dataDir: DATA_DIR }),
-        /The database is busy/
-      )
+      const before = fullSnapshot(db)
+      const run = importDataset(db, { format: 'mimic-iv', dir: space.fixture('mimic-iv-mini', true), dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
+      // Busy is retryable, not bad input: the import is staged, then the short final copy finds the lock taken.
+      await expect(run).rejects.toThrow(DatabaseBusyError)
+      await expect(run).rejects.toMatchObject({ retryable: true, message: expect.stringMatching(/The database is busy/) })
+      expect(fullSnapshot(db)).toEqual(before)
+      expect(db.inTransaction).toBe(false)
     } finally {
       other.exec('ROLLBACK')
       other.close()
@@ -141,6 +144,6 @@ describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {
     const db = space.db()
     const dir = space.fixture('eicu-mini')
     writeFileSync(join(dir, 'treatment.csv'), '')
-    await expectFailureLeavesStore(db, importDataset(db, { format: 'eicu', dir, dataDir: DATA_DIR }), /treatment\.csv is empty/)
+    await expectFailureLeavesStore(db, importDataset(db, { format: 'eicu', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS }), /treatment\.csv is empty/)
   })
 })

@@ -1,6 +1,8 @@
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { main } from '../../src/cli/main'
+import { openDatabase } from '../../src/main/services/db/database'
 import type { ImportReport, PatientPage, PatientTimeline } from '../../src/shared/types'
 import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 
@@ -44,7 +46,7 @@ describe.skipIf(!HAS_OPEN_DATA)('medrec import, patients, show', () => {
   })
 
   it('lists, searches and shows patients by source id or app id', async () => {
-    await medrec('import', '--format', 'eicu', space.fixture('eicu-mini', true), '--db', dbPath, '--data-dir', DATA_DIR)
+    await medrec('import', '--format', 'eicu', space.fixture('eicu-mini', true), '--db', dbPath, '--data-dir', DATA_DIR, '--max-rejected', '1')
     const list = await medrec('patients', '--db', dbPath)
     expect(list.code).toBe(0)
     expect(list.out.split('\n')[0]).toMatch(/^id\s+source\s+source id\s+sex\s+visits/)
@@ -80,9 +82,57 @@ describe.skipIf(!HAS_OPEN_DATA)('medrec import, patients, show', () => {
     expect(wrong.err).toMatch(/medrec import: .*not a complete MIMIC-IV export.*use --format eicu/)
     expect((await medrec('patients', '--db', join(space.dir(), 'absent.sqlite'))).err).toMatch(/no database at .*absent\.sqlite.*npm run setup/)
     expect((await medrec('patients', '--limit', 'many', '--db', dbPath)).err).toMatch(/--limit must be a whole number/)
-    await medrec('import', '--format', 'eicu', space.fixture('eicu-mini'), '--db', dbPath, '--data-dir', DATA_DIR)
+    await medrec('import', '--format', 'eicu', space.fixture('eicu-mini'), '--db', dbPath, '--data-dir', DATA_DIR, '--max-rejected', '1')
     const missing = await medrec('show', 'nobody', '--db', dbPath)
     expect(missing.code).toBe(1)
     expect(missing.err).toMatch(/No patient with id or source id "nobody"/)
+  })
+
+  it('refuses a re-import that removes stored rows (exit 3), shows the plan with --dry-run, applies it with --replace', async () => {
+    const dir = space.fixture('mimic-iv-mini')
+    const args = ['--format', 'mimic-iv', dir, '--db', dbPath, '--data-dir', DATA_DIR, '--max-rejected', '1']
+    expect((await medrec('import', ...args)).code).toBe(0)
+    const prescriptions = join(dir, 'hosp', 'prescriptions.csv')
+    writeFileSync(prescriptions, `${readFileSync(prescriptions, 'utf8').split('\n')[0]}\n`)
+    const refused = await medrec('import', ...args)
+    expect(refused.code).toBe(3)
+    expect(refused.err).toMatch(/refused\. This import would remove 7 medications rows \(affecting 2 of the 3 stored patients\)\. Nothing was changed/)
+    expect(refused.err).toMatch(/medications\s+7\s+0\s+0\s+7\s+0/)
+    const dry = await medrec('import', ...args, '--dry-run')
+    expect(dry.code).toBe(0)
+    expect(dry.out).toMatch(/Dry run of mimic-iv .*nothing was written/)
+    expect(dry.out).toMatch(/REPLACES stored rows of 2 of 3 patients \(needs --replace\)/)
+    const kept = JSON.parse((await medrec('show', '100001', '--db', dbPath, '--json')).out) as PatientTimeline
+    expect(kept.visits.flatMap((v) => v.medications)).not.toHaveLength(0)
+    const replaced = await medrec('import', ...args, '--replace')
+    expect(replaced.code).toBe(0)
+    expect(replaced.err).toMatch(/Replacing stored rows as asked \(--replace\):[\s\S]*medications\s+7\s+0\s+0\s+7\s+0/)
+    const emptied = JSON.parse((await medrec('show', '100001', '--db', dbPath, '--json')).out) as PatientTimeline
+    expect(emptied.visits.flatMap((v) => v.medications)).toHaveLength(0)
+  })
+
+  it('fails with exit 1 when more rows are rejected than --max-rejected allows, naming the file', async () => {
+    const failed = await medrec('import', '--format', 'eicu', space.fixture('eicu-mini'), '--db', dbPath, '--data-dir', DATA_DIR)
+    expect(failed.code).toBe(1)
+    expect(failed.err).toMatch(/medrec import: diagnosis\.csv: 1 of 7 rows rejected \(14\.3%\), above the limit of 1% \(--max-rejected\)\. Nothing was changed/)
+    expect((await medrec('import', '--format', 'eicu', space.fixture('eicu-mini'), '--db', dbPath, '--max-rejected', '5%')).code).toBe(2)
+  })
+
+  it('a database another process is writing to: exit 75 (retry), nothing written', async () => {
+    const dir = space.fixture('mimic-iv-mini')
+    openDatabase(dbPath).close()
+    const other = openDatabase(dbPath)
+    other.exec('BEGIN IMMEDIATE')
+    try {
+      const busy = await medrec('import', '--format', 'mimic-iv', dir, '--db', dbPath, '--data-dir', DATA_DIR, '--max-rejected', '1')
+      expect(busy.code).toBe(75)
+      expect(busy.err).toMatch(/medrec import: The database is busy: .*Try again/)
+    } finally {
+      other.exec('ROLLBACK')
+      other.close()
+    }
+    const db = openDatabase(dbPath)
+    expect(db.prepare('SELECT count(*) FROM patients').pluck().get()).toBe(0)
+    db.close()
   })
 })

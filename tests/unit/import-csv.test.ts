@@ -70,10 +70,32 @@ describe('CSV parser', () => {
     ])
   })
 
-  it('rejects a quoted field that never closes, naming file and line', () => {
+  it('rejects the line of a quoted field that never closes (the file is cut short), naming it', () => {
     const parser = new CsvParser('broken.csv', () => ['a'])
-    parser.push('a,b\n1,2\n3,"open\n')
-    expect(() => parser.finish()).toThrow(/broken\.csv line 3: a quoted field is never closed/)
+    const first = parser.push('a,b\n1,2\n3,"open\n')
+    const last = parser.finish()
+    expect([...first.malformed, ...last.malformed]).toEqual([{ line: 3, reason: expect.stringMatching(/a quote opens a field that is not closed on this line/) }])
+    expect(first.count + last.count).toBe(1)
+  })
+
+  it('a stray quote rejects only its own line: the rows after it are read, however far the next quote is', () => {
+    const rows = ['id,name,note', '1,a,x', '2,"b,y', ...Array.from({ length: 500 }, (_, i) => `${i + 3},c,z`), '600,"d, e",w', '601,f,"g']
+    for (const pieces of [[rows.join('\n')], rows.map((row) => `${row}\n`)]) {
+      const { records, malformed } = parse(pieces, ['id', 'name'])
+      expect(malformed.map((m) => m.line)).toEqual([3, 505])
+      expect(records).toHaveLength(502)
+      expect(records.at(-1)).toEqual(['600', 'd, e'])
+    }
+  })
+
+  it('a field above the size limit rejects its row with the column and its length', () => {
+    const parser = new CsvParser('big.csv', () => ['id', 'note'], { maxFieldChars: 10 })
+    const batch = parser.push(`id,note\n1,short\n2,${'x'.repeat(11)}\n3,"${'y'.repeat(12)}"\n`)
+    expect(batch.lines).toEqual([2])
+    expect(batch.malformed).toEqual([
+      { line: 3, reason: 'column 2 (note) is 11 characters long, above the limit of 10' },
+      { line: 4, reason: 'column 2 (note) is 12 characters long, above the limit of 10' }
+    ])
   })
 
   it('rejects an empty file', () => {
@@ -100,7 +122,7 @@ describe('streaming files', () => {
         ['x', '1', ''],
         ['y', '2', '']
       ])
-      expect(await readCsvHeader({ path: join(dir, name), displayName: name })).toEqual(['\uFEFFa', 'b'])
+      expect(await readCsvHeader({ path: join(dir, name), displayName: name })).toEqual(['a', 'b'])
     }
   })
 

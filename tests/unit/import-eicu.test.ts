@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { findPatient, getPatientTimeline } from '../../src/main/services/db/patients-repo'
 import { importDataset } from '../../src/main/services/importers'
-import { DATA_DIR, EICU_DEMO, HAS_OPEN_DATA, TempSpace, visitOrder } from './import-helpers'
+import { DATA_DIR, EICU_DEMO, HAS_OPEN_DATA, TempSpace, visitOrder, ACCEPT_BAD_ROWS } from './import-helpers'
 
 describe.skipIf(!HAS_OPEN_DATA)('eICU import', () => {
   const space = new TempSpace()
@@ -9,7 +9,7 @@ describe.skipIf(!HAS_OPEN_DATA)('eICU import', () => {
 
   it('imports the fixture: unit stays as visits ordered by year, hospital stay, offset and unit visit number', async () => {
     const db = space.db()
-    const report = await importDataset(db, { format: 'eicu', dir: space.fixture('eicu-mini', true), dataDir: DATA_DIR })
+    const report = await importDataset(db, { format: 'eicu', dir: space.fixture('eicu-mini', true), dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     expect(report).toMatchObject({
       format: 'eicu',
       patients: 3,
@@ -92,7 +92,7 @@ describe.skipIf(!HAS_OPEN_DATA)('the eICU demo', () => {
 
   it('imports 2,520 unit stays of 1,841 patients', async () => {
     const db = space.db()
-    const report = await importDataset(db, { format: 'eicu', dir: EICU_DEMO, dataDir: DATA_DIR })
+    const report = await importDataset(db, { format: 'eicu', dir: EICU_DEMO, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     const rows = report.medicationRows
     console.log(
       `eICU demo: ${rows} medication rows; mapped ${((100 * report.mappedDrugs) / rows).toFixed(1)}% by name ` +

@@ -9,6 +9,7 @@ import { bundlesToNdjson } from '../../bench/fhir-ndjson'
 import type { Db } from '../../src/main/services/db/database'
 import { ImportError } from '../../src/main/services/importers'
 import { importFhir } from '../../src/main/services/imports/fhir'
+import { ImportRefusedError } from '../../src/main/services/imports/safety'
 import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 
 const SYNTHEA = join(DATA_DIR, 'ehr', 'synthea-r4-sample', 'bundles')
@@ -132,7 +133,10 @@ describe('FHIR import of a small Bulk Data export', () => {
       { id: 'untyped' }
     ])
     const db = space.db()
-    const report = await importFhir(db, { input: dir, dataDir: DATA_DIR })
+    // Above the default limit (1% of the resources read) the import fails and writes nothing, as the CSV importers do.
+    await expect(importFhir(db, { input: dir, dataDir: DATA_DIR })).rejects.toThrow(/6 of \d+ resources rejected .*above the limit of 1% \(--max-rejected\)\. Nothing was changed/)
+    expect(count(db, 'patients')).toBe(0)
+    const report = await importFhir(db, { input: dir, dataDir: DATA_DIR, maxRejectedShare: 1 })
     expect(report.medicationResources).toBe(1)
     expect(report.rejected).toBe(6)
     const reasons = report.rejectedSamples.map((r) => `${r.file}:${r.line} ${r.resource ?? '-'} ${r.reason}`)
@@ -145,6 +149,37 @@ describe('FHIR import of a small Bulk Data export', () => {
       'MedicationRequest.ndjson:7 - no resourceType'
     ])
     expect(count(db, 'medications')).toBe(1)
+  })
+
+  it.runIf(HAS_OPEN_DATA)('refuses to alter stored patients or allergies unless asked to replace (dry run shows the plan), like the CSV importers', async () => {
+    const db = space.db()
+    await importFhir(db, { input: smallExport(), dataDir: DATA_DIR })
+    const sexOfP1 = () => db.prepare(`SELECT sex FROM patients WHERE source = 'fhir' AND source_patient_id = 'p1'`).pluck().get()
+    const stored = sexOfP1()
+    const later = space.dir('medrec-fhir-')
+    writeNdjson(later, 'Patient.ndjson', [patient('p1', 'male')])
+    writeNdjson(later, 'AllergyIntolerance.ndjson', [
+      { resourceType: 'AllergyIntolerance', id: 'a1', patient: { reference: 'Patient/p2' }, criticality: 'low', code: { text: 'Allergy to penicillin' } }
+    ])
+    const dry = await importFhir(db, { input: later, dataDir: DATA_DIR, dryRun: true })
+    expect(dry.status).toBe('dry-run')
+    expect(dry.plan).toMatchObject({ destructive: true, patientsAffected: 2, tables: { patients: { changed: 1 } } })
+    await expect(importFhir(db, { input: later, dataDir: DATA_DIR })).rejects.toBeInstanceOf(ImportRefusedError)
+    expect(sexOfP1()).toBe(stored)
+    expect(db.prepare(`SELECT criticality FROM allergies WHERE source_allergy_id = 'a1'`).pluck().get()).toBe('high')
+    const replaced = await importFhir(db, { input: later, dataDir: DATA_DIR, replace: true })
+    expect(replaced.status).toBe('completed')
+    expect(sexOfP1()).not.toBe(stored)
+    expect(db.prepare(`SELECT criticality FROM allergies WHERE source_allergy_id = 'a1'`).pluck().get()).toBe('low')
+    expect(count(db, 'allergies')).toBe(1)
+  })
+
+  it.runIf(HAS_OPEN_DATA)('stops at bytes that are not UTF-8, naming the file, and writes nothing', async () => {
+    const dir = smallExport()
+    writeFileSync(join(dir, 'Condition.ndjson'), Buffer.concat([Buffer.from('{"resourceType":"Condition","id":"c9","code":{"text":"caf'), Buffer.from([0xe9]), Buffer.from('"}}\n')]))
+    const db = space.db()
+    await expect(importFhir(db, { input: dir, dataDir: DATA_DIR })).rejects.toThrow(/Condition\.ndjson.*not UTF-8/)
+    expect(count(db, 'patients')).toBe(0)
   })
 
   it.runIf(HAS_OPEN_DATA)('resolves references to patients and encounters of an earlier import (incremental exports)', async () => {

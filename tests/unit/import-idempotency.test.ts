@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { openDatabase } from '../../src/main/services/db/database'
 import { buildDemoDatabase, importDataset } from '../../src/main/services/importers'
 import { ImportStore } from '../../src/main/services/importers/store'
-import { DATA_DIR, FIXTURES, fullSnapshot, HAS_OPEN_DATA, snapshot, TempSpace } from './import-helpers'
+import { DATA_DIR, FIXTURES, fullSnapshot, HAS_OPEN_DATA, snapshot, TempSpace, ACCEPT_BAD_ROWS } from './import-helpers'
 
 describe.skipIf(!HAS_OPEN_DATA)('idempotent, all-or-nothing imports', () => {
   const space = new TempSpace()
@@ -14,9 +14,9 @@ describe.skipIf(!HAS_OPEN_DATA)('idempotent, all-or-nothing imports', () => {
   it('importing the same files twice changes nothing: the second run is recorded as skipped-unchanged', async () => {
     const db = space.db()
     const dir = space.fixture('mimic-iv-mini', true)
-    const first = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    const first = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     const after = snapshot(db)
-    const second = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    const second = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     expect(second).toMatchObject({ status: 'skipped-unchanged', previousRunId: first.runId, visits: first.visits, medicationRows: first.medicationRows })
     expect(second.inputFingerprint).toBe(first.inputFingerprint)
     expect(snapshot(db)).toEqual(after)
@@ -26,9 +26,9 @@ describe.skipIf(!HAS_OPEN_DATA)('idempotent, all-or-nothing imports', () => {
   it('a forced re-import of the same files leaves identical content and ids', async () => {
     const db = space.db()
     const dir = space.fixture('eicu-mini', true)
-    await importDataset(db, { format: 'eicu', dir, dataDir: DATA_DIR })
+    await importDataset(db, { format: 'eicu', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     const after = snapshot(db)
-    const again = await importDataset(db, { format: 'eicu', dir, dataDir: DATA_DIR, force: true })
+    const again = await importDataset(db, { format: 'eicu', dir, dataDir: DATA_DIR, force: true, ...ACCEPT_BAD_ROWS })
     expect(again.status).toBe('completed')
     expect(snapshot(db)).toEqual(after)
   })
@@ -36,15 +36,20 @@ describe.skipIf(!HAS_OPEN_DATA)('idempotent, all-or-nothing imports', () => {
   it("changed files replace each re-imported visit's codes and medications wholesale and keep the ids", async () => {
     const db = space.db()
     const dir = space.fixture('mimic-iv-mini')
-    await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     const visitIds = db.prepare('SELECT source_visit_id, id FROM visits ORDER BY id').all()
     const hosp = join(dir, 'hosp')
     // Visit 20000003 loses N179 and gains R6520; its prescriptions become one row.
     writeFileSync(join(hosp, 'diagnoses_icd.csv'), readFileSync(join(hosp, 'diagnoses_icd.csv'), 'utf8').replace('100002,20000003,2,N179,10', '100002,20000003,2,R6520,10'))
     const prescriptions = readFileSync(join(hosp, 'prescriptions.csv'), 'utf8').split('\n')
     writeFileSync(join(hosp, 'prescriptions.csv'), prescriptions.filter((line) => !line.startsWith('100002,20000003,1007,')).join('\n'))
-    const report = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    // Removing stored rows needs to be asked for (import-safety.test.ts); asked, it replaces them.
+    await expect(importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })).rejects.toThrow(
+      /would remove 1 diagnoses rows, remove 1 medications rows \(affecting 1 of the 3 stored patients\)/
+    )
+    const report = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS, replace: true })
     expect(report.status).toBe('completed')
+    expect(report.plan).toMatchObject({ patientsAffected: 1, tables: { diagnoses: { removed: 1, added: 1 }, medications: { removed: 1 } } })
     expect(db.prepare('SELECT source_visit_id, id FROM visits ORDER BY id').all()).toEqual(visitIds)
     const codesOf = (hadm: string): unknown[] =>
       db.prepare(`SELECT code FROM diagnoses d JOIN visits v ON v.id = d.visit_id WHERE v.source_visit_id = ? ORDER BY seq`).pluck().all(hadm)
@@ -56,13 +61,13 @@ describe.skipIf(!HAS_OPEN_DATA)('idempotent, all-or-nothing imports', () => {
     expect(medsOf('20000009')).toEqual(['Furosemide 20mg Tab', 'Aspirin', 'Bag'])
     // The same result as importing the changed files into an empty database.
     const fresh = space.db()
-    await importDataset(fresh, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    await importDataset(fresh, { format: 'mimic-iv', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     expect(snapshot(db)).toEqual(snapshot(fresh))
   })
 
   it('an import that fails mid-way leaves the database exactly as before, and running it again completes it', async () => {
     const db = space.db()
-    await importDataset(db, { format: 'eicu', dir: space.fixture('eicu-mini', true), dataDir: DATA_DIR })
+    await importDataset(db, { format: 'eicu', dir: space.fixture('eicu-mini', true), dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     const before = fullSnapshot(db)
     const dir = space.fixture('mimic-iv-mini', true)
     // A crash while prescriptions are being written, after patients, visits and codes went in.
@@ -76,7 +81,7 @@ describe.skipIf(!HAS_OPEN_DATA)('idempotent, all-or-nothing imports', () => {
     })
     await expect(crash).rejects.toThrow('simulated crash')
     expect(fullSnapshot(db)).toEqual(before)
-    const report = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR })
+    const report = await importDataset(db, { format: 'mimic-iv', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     expect(report).toMatchObject({ status: 'completed', visits: 4, medicationRows: 7 })
     expect(db.prepare(`SELECT count(*) FROM visits WHERE source = 'mimic-iv'`).pluck().get()).toBe(4)
   })
@@ -182,7 +187,7 @@ describe.skipIf(!HAS_OPEN_DATA)('demo database builder', () => {
 
   it('builds one self-contained file with both demos', async () => {
     const out = join(space.dir(), 'demo.sqlite')
-    const reports = await buildDemoDatabase(out, { dataDir: fixtureDataDir() })
+    const reports = await buildDemoDatabase(out, { dataDir: fixtureDataDir(), ...ACCEPT_BAD_ROWS })
     expect(reports.map((r) => [r.format, r.visits])).toEqual([
       ['mimic-iv', 4],
       ['eicu', 5]

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { getPatientTimeline, findPatient } from '../../src/main/services/db/patients-repo'
 import { importDataset } from '../../src/main/services/importers'
-import { DATA_DIR, HAS_OPEN_DATA, MIMIC_IV_DEMO, TempSpace, visitOrder } from './import-helpers'
+import { DATA_DIR, HAS_OPEN_DATA, MIMIC_IV_DEMO, TempSpace, visitOrder, ACCEPT_BAD_ROWS } from './import-helpers'
 
 describe.skipIf(!HAS_OPEN_DATA)('MIMIC-IV import', () => {
   const space = new TempSpace()
@@ -9,7 +9,7 @@ describe.skipIf(!HAS_OPEN_DATA)('MIMIC-IV import', () => {
 
   it('imports the fixture (gzipped hosp/ layout): patients, visits in time order, codes with titles, mapped and unmapped drugs', async () => {
     const db = space.db()
-    const report = await importDataset(db, { format: 'mimic-iv', dir: space.fixture('mimic-iv-mini', true), dataDir: DATA_DIR })
+    const report = await importDataset(db, { format: 'mimic-iv', dir: space.fixture('mimic-iv-mini', true), dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     expect(report).toMatchObject({
       format: 'mimic-iv',
       status: 'completed',
@@ -62,7 +62,7 @@ describe.skipIf(!HAS_OPEN_DATA)('MIMIC-IV import', () => {
   it('accepts the hosp/ folder itself and plain .csv files', async () => {
     const db = space.db()
     const dir = space.fixture('mimic-iv-mini')
-    const report = await importDataset(db, { format: 'mimic-iv', dir: `${dir}/hosp`, dataDir: DATA_DIR })
+    const report = await importDataset(db, { format: 'mimic-iv', dir: `${dir}/hosp`, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     expect(report.visits).toBe(4)
   })
 })
@@ -74,7 +74,7 @@ describe.skipIf(!HAS_OPEN_DATA)('MIMIC-III import', () => {
   it('imports an export in the public MIMIC-III schema as is (upper-case files and columns, quoted fields, .csv and .csv.gz mixed)', async () => {
     const db = space.db()
     const dir = space.fixture('mimic-iii-mini', /^(PRESCRIPTIONS|D_ICD_DIAGNOSES)\.csv$/)
-    const report = await importDataset(db, { format: 'mimic-iii', dir, dataDir: DATA_DIR })
+    const report = await importDataset(db, { format: 'mimic-iii', dir, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     expect(report).toMatchObject({
       format: 'mimic-iii',
       patients: 3,
@@ -115,7 +115,7 @@ describe.skipIf(!HAS_OPEN_DATA)('the MIMIC-IV demo', () => {
 
   it('imports 100 patients and 275 admissions with every code kept and 94% of medication rows mapped', async () => {
     const db = space.db()
-    const report = await importDataset(db, { format: 'mimic-iv', dir: MIMIC_IV_DEMO, dataDir: DATA_DIR })
+    const report = await importDataset(db, { format: 'mimic-iv', dir: MIMIC_IV_DEMO, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
     const rows = report.medicationRows
     console.log(
       `MIMIC-IV demo: ${rows} medication rows; mapped ${((100 * report.mappedDrugs) / rows).toFixed(1)}% ` +

@@ -85,13 +85,13 @@ describe('IPC wiring', () => {
     const response = await invoke('patients:list', 'file:///app/index.html', { offset: 0, limit: 100000 })
     expect(response).toEqual({
       ok: false,
-      error: { code: 'invalid-arguments', message: 'Invalid arguments for patients:list: argument 1 (limit): Too big: expected number to be <=500.' }
+      error: { code: 'invalid', field: 'argument 1 (limit)', message: 'Invalid arguments for patients:list: argument 1 (limit): Too big: expected number to be <=500.' }
     })
   })
 
   it('refuses calls from a page that is not the app', async () => {
     const response = await invoke('patients:list', 'https://example.org/', { offset: 0, limit: 3 })
-    expect(response).toMatchObject({ ok: false, error: { message: expect.stringMatching(/not MedRec \(https:\/\/example.org\/\)/) } })
+    expect(response).toMatchObject({ ok: false, error: { code: 'refused', message: expect.stringMatching(/not MedRec \(https:\/\/example.org\/\)/) } })
   })
 
   describe('preload', () => {
@@ -118,7 +118,7 @@ describe('IPC wiring', () => {
       const bad = api['patients:timeline'] as unknown as (...args: unknown[]) => Promise<unknown>
       const error = await bad('seven').catch((e: unknown) => e)
       expect(readApiError(error)).toEqual({
-        code: 'invalid-arguments',
+        code: 'invalid',
         message: 'Invalid arguments for patients:timeline: argument 1: Invalid input: expected number, received string.'
       })
       const missing = await api['patients:timeline'](424242).catch((e: unknown) => e)

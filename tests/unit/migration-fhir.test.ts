@@ -1,16 +1,17 @@
-// Migration 4 rebuilds import_runs, patients, diagnoses and procedures (SQLite cannot change a CHECK in
+// Migration 5 rebuilds import_runs, patients, diagnoses and procedures (SQLite cannot change a CHECK in
 // place): existing rows, ids and the references between them must come through unchanged.
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openDatabase } from '../../src/main/services/db/database'
-import { migrations } from '../../src/main/services/db/migrations'
+import { AUDIT_CHAIN_VERSION, migrations } from '../../src/main/services/db/migrations'
+import { verifyAuditChain } from '../../src/main/services/audit/chain'
 import { TempSpace } from './import-helpers'
 
 const space = new TempSpace()
 afterEach(() => space.cleanup())
 
-describe('migration 4 (FHIR)', () => {
+describe('migration 5 (FHIR)', () => {
   it('keeps every row and reference of a version-3 database, then accepts FHIR patients, any code system and allergies', () => {
     const path = join(space.dir('medrec-migration-'), 'v3.sqlite')
     const old = new Database(path)
@@ -32,6 +33,10 @@ describe('migration 4 (FHIR)', () => {
       expect(['import_runs', 'patients', 'visits', 'diagnoses', 'procedures', 'medications'].map((t) => db.prepare(`SELECT * FROM ${t}`).all())).toEqual(before)
       expect(db.pragma('foreign_key_check')).toEqual([])
       expect(db.pragma('foreign_keys', { simple: true })).toBe(1)
+      // The rebuild runs after the audit chain (version 4): the trail still verifies clean, with a seal per migration.
+      expect(migrations.find((m) => m.rebuildsTables)!.version).toBeGreaterThan(AUDIT_CHAIN_VERSION)
+      expect(verifyAuditChain(db)).toMatchObject({ ok: true, problems: [], firstBrokenRowId: null })
+      expect(db.prepare(`SELECT count(*) FROM audit_log WHERE kind = 'audit-trail-sealed'`).pluck().get()).toBe(2)
       // Deleting the patient still cascades to its visit and codes: the references survived the rebuild.
       db.prepare(`INSERT INTO patients (source, source_patient_id) VALUES ('fhir', 'abc')`).run()
       db.prepare(`INSERT INTO visits (id, patient_id, source, source_visit_id, sort_key, order_label) VALUES (10, (SELECT id FROM patients WHERE source = 'fhir'), 'fhir', 'e', 'k', 'l')`).run()

@@ -2,9 +2,10 @@
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { main } from '../../src/cli/main'
-import { listAudit } from '../../src/main/services/audit/audit'
+import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { openDatabase } from '../../src/main/services/db/database'
 import { getActiveModelId } from '../../src/main/services/models/active-model'
+import type { ClassWithDrugs } from '../../src/shared/domain/drug-recommendation'
 import type { ExplanationResult, ModelList, RecommendationResult } from '../../src/shared/types'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
 
@@ -57,13 +58,15 @@ describe('medrec recommend / explain / models', () => {
     expect(err.join('\n')).toMatch(/was refused:\n {2}fixture-mismatched-io\/model\.onnx: input "diagnoses" is int32/)
   })
 
-  it('recommend prints JSON with the model, provider and combination, and audits it under the given user', async () => {
-    expect(await run('recommend', '10001', '--model', 'fixture-linear', '--json', '--db', seeded.path, '--user', 'dr.grey', '--threshold', '0.4')).toBe(0)
+  it('recommend prints JSON with the model, provider and combination, and audits it under the OS account (a --user name is refused)', async () => {
+    expect(await run('recommend', '10001', '--user', 'dr.grey', '--db', seeded.path)).not.toBe(0)
+    expect(err.join('\n')).toMatch(/Unknown option '--user'/)
+    expect(await run('recommend', '10001', '--model', 'fixture-linear', '--json', '--db', seeded.path, '--threshold', '0.4')).toBe(0)
     const result = JSON.parse(out.join('\n')) as RecommendationResult
     expect(result).toMatchObject({ sourcePatientId: '10001', model: { id: 'fixture-linear' }, provider: { provider: 'cpu' }, threshold: 0.4 })
     expect(result.combination).toEqual(result.drugs.filter((d) => d.probability >= 0.4).map((d) => d.atc3))
     const db = openDatabase(seeded.path)
-    expect(listAudit(db, { limit: 1 })[0]).toMatchObject({ id: result.auditId, userName: 'dr.grey', kind: 'recommendation' })
+    expect(listAudit(db, { limit: 1 })[0]).toMatchObject({ id: result.auditId, userName: currentUserName(), kind: 'recommendation' })
     db.close()
   })
 
@@ -76,10 +79,35 @@ describe('medrec recommend / explain / models', () => {
     expect(text).toContain('DDI: not checked (no knowledge base loaded).')
   })
 
+  it('recommend --visit makes a stored visit current and prints each class with its drug, source and warnings in the JSON fields', async () => {
+    expect(await run('recommend', '10001', '--model', 'fixture-linear', '--json', '--db', seeded.path, '--visit', '10001-2', '--threshold', '0.05', '--allergy', 'M01AE01')).toBe(0)
+    const result = JSON.parse(out.join('\n')) as RecommendationResult
+    expect(result.input.currentVisit).toMatchObject({ from: 'stored', sourceVisitId: '10001-2' })
+    const drugsOf = (atc3: string) => result.classes.find((c) => c.atc3 === atc3)?.drugs.map((d) => [d.atc5, d.source, d.probability])
+    // Visit 2's drugs are current; visit 1's aspirin is history; visit 3 (furosemide) is the future and is not read.
+    expect(drugsOf('N02B')).toEqual([['N02BE01', 'current', null]])
+    expect(drugsOf('A02B')).toEqual([['A02BC01', 'current', null]])
+    expect(drugsOf('B01A')).toEqual([['B01AC06', 'history', null]])
+    expect(drugsOf('M01A')).toEqual([['M01AE01', 'model', expect.any(Number)]])
+    expect(result.classes.find((c) => c.atc3 === 'C03C')?.drugs.some((d) => d.source === 'current') ?? false).toBe(false)
+    expect(result.warnings).toContainEqual(expect.objectContaining({ kind: 'allergy', drugs: ['M01AE01'], severity: 'Contraindicated', interrupting: true }))
+    expect(result).toMatchObject({ dropped: [], substituted: [] })
+    out.length = 0
+    expect(await run('recommend', '10001', '--model', 'fixture-linear', '--db', seeded.path, '--visit', '10001-2', '--threshold', '0.05')).toBe(0)
+    const text = out.join('\n')
+    expect(text).toMatch(/B01A .*\n\s+→ B01AC06 .*\(taken before\)/)
+    expect(text).toMatch(/M01A .*\n\s+→ M01AE01 .*\(within-class choice 0\.\d+\)/)
+    expect(await run('recommend', '10001', '--db', seeded.path, '--visit', '10001-9')).toBe(1)
+    expect(err.join('\n')).toContain('Patient 10001 (id 1) has no visit "10001-9"')
+    expect(await run('recommend', '10001', '--db', seeded.path, '--visit', '10001-2', '--diagnosis', 'ICD-10-CM:I10')).toBe(2)
+  })
+
   it('explain prints Shapley values that add up, per drug', async () => {
     expect(await run('explain', '10001', '--model', 'fixture-linear', '--json', '--db', seeded.path, '--drug', 'N02B')).toBe(0)
-    const result = JSON.parse(out.join('\n')) as ExplanationResult
+    const result = JSON.parse(out.join('\n')) as ExplanationResult & { classDrugs: ClassWithDrugs[] }
     expect(result.drugs.map((d) => d.atc3)).toEqual(['N02B'])
+    // The class resolves to the paracetamol of visit 2 (the current visit 3 has none), as a recommendation would.
+    expect(result.classDrugs).toMatchObject([{ atc3: 'N02B', drugs: [{ atc5: 'N02BE01', source: 'history' }] }])
     const drug = result.drugs[0]!
     expect(drug.modalities.reduce((sum, m) => sum + m.shapley, 0)).toBeCloseTo(drug.probability - drug.baseline, 6)
     expect(drug.codes?.length).toBeGreaterThan(0)

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RecommendationDdiPair } from '../../src/shared/types'
-import { listAudit } from '../../src/main/services/audit/audit'
+import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { getPatientTimeline, NotFoundError } from '../../src/main/services/db/patients-repo'
 import { setActiveModel } from '../../src/main/services/models/active-model'
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { ddiCheckerFromPairs, parseSeverityWord } from '../../src/main/services/recommend/ddi-port'
-import { ddiRate, decodeCombination } from '../../src/main/services/recommend/decode'
+import { decodeDrugs, drugDdiRate, type SafeDecodingOptions } from '../../src/main/services/recommend/drug-decode'
 import { canonicalJson } from '../../src/main/services/recommend/input-hash'
 import { atc3Of, EmptyHistoryError, loadPatientInput } from '../../src/main/services/recommend/patient-input'
 import type { ServiceContext } from '../../src/main/services/recommend/prepare'
@@ -13,11 +13,46 @@ import { DdiUnavailableError, recommend, recommendMany } from '../../src/main/se
 import { ReferenceModel } from '../fixtures/models/reference-model'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
 import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 
 const pair = (a: string, b: string, severity: RecommendationDdiPair['severity'], source = 'test'): RecommendationDdiPair => ({ a, b, severity, source })
 const drugs = (entries: Record<string, number>) => Object.entries(entries).map(([atc3, probability]) => ({ atc3, probability }))
+const ddiRate = drugDdiRate
 
-describe('combination decoding', () => {
+/**
+ * Drug-level decoding of classes that each hold one new drug (named like the class) and no other member: with
+ * nothing to substitute, it must reduce to the greedy class-dropping rule these cases were written for.
+ */
+function decodeCombination(
+  probabilities: Array<{ atc3: string; probability: number }>,
+  threshold: number,
+  interactions: RecommendationDdiPair[],
+  safe: SafeDecodingOptions | null
+) {
+  const classes = probabilities
+    .filter((p) => p.probability >= threshold)
+    .sort((a, b) => b.probability - a.probability || (a.atc3 < b.atc3 ? -1 : 1))
+    .map((p) => ({
+      ...p,
+      name: null,
+      drugs: [{ atc5: p.atc3, name: null, source: 'model' as const, probability: 1 }],
+      alternatives: [],
+      noDrugReason: null,
+      review: null,
+      ranked: [{ atc5: p.atc3, name: null, probability: 1 }]
+    }))
+  const result = decodeDrugs(classes, [], ddiCheckerFromPairs('test', interactions), safe)
+  const combination = result.classes.map((c) => c.atc3)
+  const final = new Set(combination)
+  return {
+    combination,
+    dropped: result.dropped,
+    interactions: result.pairs.filter((p) => final.has(p.a) && final.has(p.b)),
+    ddiRate: drugDdiRate(combination, result.pairs)
+  }
+}
+
+describe('combination decoding (classes with a single member: nothing to substitute)', () => {
   it('without DDI-safe decoding takes every drug at or above the threshold, most probable first', () => {
     const result = decodeCombination(drugs({ A: 0.9, B: 0.5, C: 0.49, D: 0.7 }), 0.5, [pair('A', 'B', 'Major')], null)
     expect(result.combination).toEqual(['A', 'D', 'B'])
@@ -29,7 +64,7 @@ describe('combination decoding', () => {
   it('drops the less probable drug of a blocked pair', () => {
     const result = decodeCombination(drugs({ A: 0.9, B: 0.6, C: 0.8 }), 0.5, [pair('A', 'B', 'Major')], { blockSeverity: 'Major', maxDdiRate: null })
     expect(result.combination).toEqual(['A', 'C'])
-    expect(result.dropped).toEqual([{ atc3: 'B', probability: 0.6, reason: 'severity', conflictsWith: ['A'] }])
+    expect(result.dropped).toMatchObject([{ atc3: 'B', probability: 0.6, drug: 'B', reason: 'severity', conflictsWith: ['A'], triedMembers: [] }])
     expect(result.ddiRate).toBe(0)
   })
 
@@ -118,7 +153,8 @@ describe('recommendation service', () => {
   const seeded = seededDatabase()
   const registry = new ModelRegistry(FIXTURE_MODELS_DIR, { providers: ['cpu'] })
   const reference = new ReferenceModel(join(FIXTURE_MODELS_DIR, 'fixture-linear'))
-  const ctx: ServiceContext = { db: seeded.db, registry, ddi: null }
+  // No within-class model here: a class gets the drug the patient takes or took, or none (see drug-level.test.ts).
+  const ctx: ServiceContext = { db: seeded.db, registry, ddi: null, drugChoice: null }
   const auditCount = () => (seeded.db.prepare('SELECT count(*) AS n FROM audit_log').get() as { n: number }).n
   beforeAll(async () => {
     await setActiveModel(seeded.db, registry, 'fixture-linear')
@@ -139,7 +175,7 @@ describe('recommendation service', () => {
   const codes = ['B01A', 'C07A', 'N02B', 'A02B', 'C03C', 'A10B', 'C10A', 'M01A']
 
   it('recommends from the stored history with the model threshold, and reports model, provider, timing and hash', async () => {
-    const result = await recommend(ctx, '10001', { userName: 'dr.house' })
+    const result = await recommend(ctx, '10001')
     const expected = reference.probabilities(patient10001, [1, 1, 1, 1])
     for (const drug of result.drugs) expect(drug.probability).toBeCloseTo(expected[codes.indexOf(drug.atc3)]!, 5)
     const expectedCombination = codes
@@ -150,7 +186,10 @@ describe('recommendation service', () => {
     expect(expectedCombination.length).toBeGreaterThan(0)
     expect(result.combination).toEqual(expectedCombination)
     expect(result.drugs.filter((d) => d.inCombination).map((d) => d.atc3)).toEqual(expectedCombination)
-    expect(result.model).toEqual({ id: 'fixture-linear', version: '1.0.0-fixture', family: 'logistic' })
+    // The model hash is shown and audited with the result (issue 15: "the model hash is never recorded").
+    const onnxSha256 = (JSON.parse(readFileSync(join(FIXTURE_MODELS_DIR, 'fixture-linear', 'manifest.json'), 'utf8')) as { onnx: { sha256: string } }).onnx.sha256
+    expect(result.model).toEqual({ id: 'fixture-linear', version: '1.0.0-fixture', family: 'logistic', onnxSha256 })
+    expect((listAudit(seeded.db, { limit: 1 })[0]!.outputs as { model: { onnxSha256: string } }).model.onnxSha256).toBe(onnxSha256)
     expect(result.provider.provider).toBe('cpu')
     expect(result.threshold).toBe(0.5)
     expect(result.inputHash).toMatch(/^[0-9a-f]{64}$/)
@@ -162,9 +201,10 @@ describe('recommendation service', () => {
       unknownCodeList: [{ kind: 'diagnosis', system: 'ICD-9-CM', code: 'V5861' }],
       unmappedMedications: 1
     })
-    expect(result.ddi).toMatchObject({ checked: false, ddiRate: null, interactions: [], dropped: [] })
+    expect(result.ddi).toMatchObject({ checked: false, ddiRate: null, interactions: [] })
+    expect(result.dropped).toEqual([])
     const [entry] = listAudit(seeded.db, { patientId: result.patientId, limit: 1 })
-    expect(entry).toMatchObject({ id: result.auditId, kind: 'recommendation', userName: 'dr.house', inputsHash: result.inputHash, modelId: 'fixture-linear' })
+    expect(entry).toMatchObject({ id: result.auditId, kind: 'recommendation', userName: currentUserName(), inputsHash: result.inputHash, modelId: 'fixture-linear' })
     expect((entry!.outputs as { combination: string[] }).combination).toEqual(result.combination)
   })
 
@@ -204,24 +244,35 @@ describe('recommendation service', () => {
     expect(result.input.visitsUsed).toBe(4)
   })
 
-  it('DDI-safe decoding drops by the greedy rule and reports the interactions that remain', async () => {
+  it('DDI-safe decoding checks the drugs of the classes, drops by the greedy rule when no member can substitute, and reports the interactions that remain', async () => {
     const plain = await recommend(ctx, '10001', { audit: false, threshold: 0.05 })
-    const [first, second, third] = plain.combination
+    // Classes whose drug comes from an earlier visit: new to the current visit, so DDI-safe may act on them.
+    const [first, second, third] = plain.classes.filter((c) => c.drugs.length === 1 && c.drugs[0]!.source === 'history')
     expect(third).toBeDefined()
-    const checker = ddiCheckerFromPairs('test source', [pair(first!, second!, 'Major', 'test source'), pair(first!, third!, 'Minor', 'test source')])
+    const drug = (cls: typeof first) => cls!.drugs[0]!.atc5
+    const checker = ddiCheckerFromPairs('test source', [
+      pair(drug(first), drug(second), 'Major', 'test source'),
+      pair(drug(first), drug(third), 'Minor', 'test source')
+    ])
     const safe = await recommend({ ...ctx, ddi: checker }, '10001', { threshold: 0.05, ddiSafe: { blockSeverity: 'Major', maxDdiRate: null } })
-    expect(safe.combination).toEqual(plain.combination.filter((c) => c !== second))
+    expect(safe.combination).toEqual(plain.combination.filter((c) => c !== second!.atc3))
     expect(safe.ddi).toMatchObject({
       checked: true,
       source: 'test source',
       safeDecoding: { blockSeverity: 'Major', maxDdiRate: null },
-      interactions: [pair(first!, third!, 'Minor', 'test source')],
-      dropped: [{ atc3: second, reason: 'severity', conflictsWith: [first] }]
+      interactions: [pair(drug(first), drug(third), 'Minor', 'test source')]
     })
+    expect(safe.dropped).toMatchObject([{ atc3: second!.atc3, drug: drug(second), reason: 'severity', conflictsWith: [drug(first)], triedMembers: [] }])
+    expect(safe.substituted).toEqual([])
     expect(safe.ddi.ddiRate).toBeGreaterThan(0)
     const unchecked = await recommend({ ...ctx, ddi: checker }, '10001', { audit: false, threshold: 0.05 })
     expect(unchecked.combination).toEqual(plain.combination)
     expect(unchecked.ddi.interactions).toHaveLength(2)
+    // Without DDI-safe the Major pair between two drugs new to this visit interrupts; the Minor one is collapsed.
+    expect(unchecked.warnings.filter((w) => w.kind === 'interaction').map((w) => [w.severity, w.interrupting, w.tier])).toEqual([
+      ['Major', true, 'interrupt'],
+      ['Minor', false, 'details']
+    ])
   })
 
   it('runs a batch of patients in one call with the same results as one by one', async () => {

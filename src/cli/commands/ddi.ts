@@ -4,7 +4,7 @@ import type { CliCommand } from '../command'
 import { DEFAULT_DB_HELP, UsageError } from '../command'
 
 const usage = `Usage:
-  medrec ddi <drug...> [--json] [--kb <file>] [--members <n>] [--db <file>] [--user <name>]
+  medrec ddi <drug...> [--json] [--kb <file>] [--members <n>] [--db <file>]
   medrec ddi --sources [--json] [--kb <file>]
   medrec ddi --coverage [--json] [--kb <file>]
   medrec ddi --load-table <file.csv> [--covers all|<groups>] [--kb <file>]
@@ -24,7 +24,6 @@ Options:
                          "npm run knowledge")
   --members <n>          member drug pairs listed per class-level warning (default 10; counts cover all)
   --db <path>            ${DEFAULT_DB_HELP}; holds the audit log
-  --user <name>          who checks, for the audit log (default: the OS user)
   --sources              list the interaction sources with version, license and coverage
   --coverage             measured drug pairs per ATC anatomical group pair and source; "-" marks group
                          pairs the source does not claim to cover
@@ -139,8 +138,7 @@ export const command: CliCommand = {
           'load-table': { type: 'string' },
           covers: { type: 'string' },
           'unload-table': { type: 'string' },
-          db: { type: 'string' },
-          user: { type: 'string' }
+          db: { type: 'string' }
         }
       })
     } catch (error) {
@@ -207,7 +205,6 @@ export const command: CliCommand = {
         const { auditDdiCheck } = await import('../../main/services/audit/audit')
         const auditId = auditDdiCheck(auditDb, {
           drugs: result.drugs.map((d) => d.input),
-          userName: values.user,
           outputs: {
             drugs: result.drugs.map((d) => ({ input: d.input, label: d.label, atcCodes: d.atcCodes })),
             warnings: result.warnings.map((w) => ({ a: w.a, b: w.b, severity: w.severity, tier: w.tier, level: w.level })),

@@ -1,9 +1,11 @@
 import { parseArgs } from 'node:util'
+import type { ClassWithDrugs } from '../../shared/domain/drug-recommendation'
 import type { CausalWeightCode, DrugExplanation, ExplanationResult } from '../../shared/types'
 import { explain } from '../../main/services/explain/explain'
 import { openServices } from '../../main/services/recommend/context'
+import { drugsForClasses } from '../../main/services/recommend/recommend'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
-import { parseCodeArgument, parseUnitInterval } from './recommend'
+import { classLines, parseCodeArgument, parseUnitInterval } from './recommend'
 
 const usage = `Usage: medrec explain <patient> [options]
 
@@ -20,19 +22,20 @@ Options:
   --codes <n>              per-code contributions for the n most probable explained drugs (default 3)
   --diagnosis <SYS:CODE>   the current visit's diagnosis (repeatable), as for "medrec recommend"
   --procedure <SYS:CODE>   the current visit's procedure (repeatable)
-  --user <name>            who asks, for the audit log (default: the OS user)
   --json                   print the full result as JSON
   --db <path>              ${DEFAULT_DB_HELP}
   --models-dir <path>      models folder (default: $MEDREC_MODELS_DIR or models/)`
 
 const signed = (value: number): string => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(4)}`
 
-function printResult(result: ExplanationResult): void {
+function printResult(result: ExplanationResult, classDrugs: ClassWithDrugs[]): void {
   console.log(`Patient ${result.sourcePatientId} (id ${result.patientId}) · model ${result.model.id} ${result.model.version} on ${result.provider.provider}`)
   console.log(`Modalities: ${result.modalities.map((m) => `${m.label} (${m.side})`).join(', ')}`)
   for (const drug of result.drugs) {
     console.log('')
     console.log(`${drug.atc3}  ${drug.name ?? ''}`)
+    const cls = classDrugs.find((c) => c.atc3 === drug.atc3)
+    if (cls) for (const line of classLines({ classes: [cls] }).slice(1)) console.log(line)
     console.log(`  p = ${drug.probability.toFixed(3)}; with every modality masked ${drug.baseline.toFixed(3)}`)
     for (const m of [...drug.modalities].sort((a, b) => Math.abs(b.shapley) - Math.abs(a.shapley))) {
       console.log(`    ${signed(m.shapley)}  ${m.label}`)
@@ -95,7 +98,6 @@ export const command: CliCommand = {
         codes: { type: 'string' },
         diagnosis: { type: 'string', multiple: true },
         procedure: { type: 'string', multiple: true },
-        user: { type: 'string' },
         json: { type: 'boolean', default: false },
         db: { type: 'string' },
         'models-dir': { type: 'string' }
@@ -116,11 +118,14 @@ export const command: CliCommand = {
         drugs: values.drug,
         threshold,
         codeDrugs,
-        currentVisit: diagnoses.length + procedures.length > 0 ? { diagnoses, procedures } : undefined,
-        userName: values.user
+        currentVisit: diagnoses.length + procedures.length > 0 ? { diagnoses, procedures } : undefined
       })
-      if (values.json) console.log(JSON.stringify(result, null, 2))
-      else printResult(result)
+      // The drug each explained class resolves to, as a recommendation would choose it.
+      const classDrugs = drugsForClasses(services.ctx, positionals[0]!, result.drugs, {
+        currentVisit: diagnoses.length + procedures.length > 0 ? { diagnoses, procedures } : undefined
+      })
+      if (values.json) console.log(JSON.stringify({ ...result, classDrugs }, null, 2))
+      else printResult(result, classDrugs)
       return 0
     } finally {
       await services.close()

@@ -1,8 +1,10 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { EhrFormat, ImportProgress, ImportReport } from '../../shared/types'
+import type { EhrFormat, ImportPlan, ImportProgress, ImportReport } from '../../shared/types'
 import { openDatabase } from '../../main/services/db/database'
 import { EHR_FORMATS, importDataset } from '../../main/services/importers'
+import { DatabaseBusyError } from '../../main/services/db/busy'
+import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError, PLAN_TABLES } from '../../main/services/imports/safety'
 import { defaultDatabasePath } from '../../main/services/paths'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
 
@@ -10,9 +12,15 @@ const usage = `Usage: medrec import --format mimic-iv|mimic-iii|eicu|fhir <dir> 
 
 Imports an EHR export into the patient database: patients, visits in time order, diagnoses,
 procedures and medications mapped to ATC. The import is one transaction: if it fails, the
-database is left exactly as it was. Importing unchanged files again is recorded and skipped;
-changed files replace each imported visit's codes and medications (patients and visits keep
-their ids). Progress goes to stderr, the report to stdout.
+database is left exactly as it was. Importing unchanged files again is recorded and skipped.
+An import never removes or alters stored rows unless asked: one that would (changed files, a
+file cut short or with only its header) is refused with what it would change (exit 3); review
+it with --dry-run and apply it with --replace. A visit id stored for another patient is
+rejected, never moved. Progress goes to stderr, the report to stdout.
+
+Exit codes: 0 imported (or unchanged, or dry run), 1 bad input (nothing written), 2 usage,
+3 refused: it would remove or alter stored rows (nothing written), 75 the database is busy
+(retry later; nothing written).
 
   <dir>  MIMIC-IV: the folder holding hosp/ (or hosp/ itself) with admissions.csv.gz,
          patients, diagnoses_icd, procedures_icd, prescriptions, d_icd_diagnoses, d_icd_procedures.
@@ -28,13 +36,19 @@ Options:
   --data-dir <path>  open data folder with knowledge/mappings and knowledge/atc
                      (default: $MEDREC_DATA_DIR or ../shared/data)
   --force            import even if the same files were imported before
+  --dry-run          check everything and print what the import would change; write nothing
+  --replace          allow the import to remove or alter stored rows (prints the plan first)
+  --max-rejected <f> largest share of a file's rows that may be rejected (default ${DEFAULT_MAX_REJECTED_SHARE}, i.e. 1%);
+                     above it the import fails and writes nothing
+  --encoding <e>     text encoding of the files: utf-8 (default; other bytes are an error) or latin1
   --json             print the report as JSON`
 
 const percent = (part: number, whole: number): string => (whole === 0 ? '0.0%' : `${((100 * part) / whole).toFixed(1)}%`)
 
 export function formatImportReport(report: ImportReport): string {
   const lines: string[] = []
-  if (report.status === 'skipped-unchanged') {
+  if (report.status === 'dry-run') lines.push(`Dry run of ${report.format} from ${report.sourceDir}: nothing was written. It would import:`)
+  else if (report.status === 'skipped-unchanged') {
     lines.push(
       `Skipped: these ${report.format} files were already imported (run ${report.previousRunId ?? '?'}); nothing changed. ` +
         'Use --force to import them again. Counts of that run:'
@@ -60,7 +74,24 @@ export function formatImportReport(report: ImportReport): string {
     lines.push(`  warnings       ${report.warnings}`)
     for (const row of (report.warningSamples ?? []).slice(0, 5)) lines.push(`    ${row.file} line ${row.line}: ${row.reason}`)
   }
+  if (report.plan) lines.push(...formatPlan(report.plan))
   return lines.join('\n')
+}
+
+/** What an import changes in stored rows, one line per table, then the patients affected. */
+export function formatPlan(plan: ImportPlan): string[] {
+  const n = (value: number): string => value.toLocaleString('en-US')
+  const lines = ['  stored rows    table         before      after      added    removed    changed']
+  for (const table of PLAN_TABLES) {
+    const c = plan.tables[table]
+    lines.push(`                 ${table.padEnd(12)} ${[c.before, c.after, c.added, c.removed, c.changed].map((v) => n(v).padStart(10)).join(' ')}`)
+  }
+  lines.push(
+    plan.destructive
+      ? `  REPLACES stored rows of ${n(plan.patientsAffected)} of ${n(plan.storedPatients)} patients (needs --replace)`
+      : '  removes or alters no stored row'
+  )
+  return lines
 }
 
 /** One progress line on stderr, rewritten in place on a terminal; in a log, one line per phase and at most one every 2 s within it. */
@@ -80,6 +111,11 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): (p
   }
 }
 
+/** The import would remove or alter stored rows and --replace was not given. */
+export const EXIT_REFUSED = 3
+/** The database was busy (another writer); nothing was written and trying again can succeed (EX_TEMPFAIL). */
+export const EXIT_BUSY = 75
+
 export const command: CliCommand = {
   name: 'import',
   summary: 'import a MIMIC-IV, MIMIC-III or eICU export into the patient database',
@@ -93,37 +129,74 @@ export const command: CliCommand = {
         db: { type: 'string' },
         'data-dir': { type: 'string' },
         force: { type: 'boolean', default: false },
+        'dry-run': { type: 'boolean', default: false },
+        replace: { type: 'boolean', default: false },
+        'max-rejected': { type: 'string' },
+        encoding: { type: 'string' },
         json: { type: 'boolean', default: false }
       }
     })
+    const maxRejected = values['max-rejected'] === undefined ? undefined : Number(values['max-rejected'])
+    if (maxRejected !== undefined && !(maxRejected >= 0 && maxRejected <= 1))
+      throw new UsageError(`--max-rejected "${values['max-rejected']}" must be a share between 0 and 1 (e.g. 0.05 for 5%).`)
+    if (values['dry-run'] && values.replace) throw new UsageError('--dry-run and --replace exclude each other: run the dry run first.')
     const format = values.format as EhrFormat | undefined
     if (!format) throw new UsageError('--format is required (mimic-iv, mimic-iii, eicu or fhir).')
     if (format === 'fhir') {
       if (positionals.length !== 1) throw new UsageError('name one FHIR folder or file to import.')
-      const dbPath = resolve(values.db ?? defaultDatabasePath())
-      const db = openDatabase(dbPath)
-      try {
-        return await (await import('./fhir-import')).runFhirImport(db, { input: positionals[0]!, dataDir: values['data-dir'], force: values.force, json: values.json, dbPath })
-      } finally {
-        db.close()
-      }
+      if (values.encoding !== undefined && !/^utf-?8$/i.test(values.encoding)) throw new UsageError(`--encoding "${values.encoding}": FHIR JSON is always UTF-8.`)
+    } else {
+      if (!EHR_FORMATS.includes(format)) throw new UsageError(`--format "${format}" is not one of ${EHR_FORMATS.join(', ')}.`)
+      if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the folder to import.' : `expected one folder, got ${positionals.length}.`)
     }
-    if (!EHR_FORMATS.includes(format)) throw new UsageError(`--format "${format}" is not one of ${EHR_FORMATS.join(', ')}.`)
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the folder to import.' : `expected one folder, got ${positionals.length}.`)
     const dbPath = resolve(values.db ?? defaultDatabasePath())
     const db = openDatabase(dbPath)
+    const printPlan = (plan: ImportPlan): void => {
+      if (process.stderr.isTTY) process.stderr.write('\r\x1b[K')
+      process.stderr.write(`Replacing stored rows as asked (--replace):\n${formatPlan(plan).join('\n')}\n`)
+    }
     try {
+      if (format === 'fhir') {
+        // The FHIR importer has the same safety options as the CSV formats (staged, refused unless --replace).
+        return await (await import('./fhir-import')).runFhirImport(db, {
+          input: positionals[0]!,
+          dataDir: values['data-dir'],
+          force: values.force || values['dry-run'],
+          dryRun: values['dry-run'],
+          replace: values.replace,
+          maxRejectedShare: maxRejected,
+          onPlan: printPlan,
+          json: values.json,
+          dbPath
+        })
+      }
       const progress = progressPrinter()
       const report = await importDataset(db, {
         format,
         dir: positionals[0]!,
         dataDir: values['data-dir'],
-        force: values.force,
-        onProgress: progress
+        force: values.force || values['dry-run'],
+        dryRun: values['dry-run'],
+        replace: values.replace,
+        maxRejectedShare: maxRejected,
+        encoding: values.encoding,
+        onProgress: progress,
+        onPlan: printPlan
       })
       if (process.stderr.isTTY) process.stderr.write('\r\x1b[K')
       console.log(values.json ? JSON.stringify(report, null, 2) : `${formatImportReport(report)}\n  database       ${dbPath}`)
       return 0
+    } catch (error) {
+      if (process.stderr.isTTY) process.stderr.write('\r\x1b[K')
+      if (error instanceof ImportRefusedError) {
+        console.error(`medrec import: refused. ${error.message}\n${formatPlan(error.plan).join('\n')}`)
+        return EXIT_REFUSED
+      }
+      if (error instanceof DatabaseBusyError) {
+        console.error(`medrec import: ${error.message}`)
+        return EXIT_BUSY
+      }
+      throw error
     } finally {
       db.close()
     }

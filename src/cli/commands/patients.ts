@@ -24,12 +24,12 @@ export function parseCount(text: string | undefined, option: string, fallback: n
 }
 
 /** Opens an existing database read-only, with a clear message when there is none. */
-export function openExistingDatabase(path: string | undefined): { db: Db; path: string } {
+export function openExistingDatabase(path: string | undefined, options: { writable?: boolean } = {}): { db: Db; path: string } {
   const dbPath = resolve(path ?? defaultDatabasePath())
   if (!existsSync(dbPath)) {
     throw new UsageError(`no database at ${dbPath}: build the demo with "npm run setup" or import data with "medrec import", or pass --db.`)
   }
-  return { db: openDatabase(dbPath, { readonly: true }), path: dbPath }
+  return { db: openDatabase(dbPath, { readonly: !options.writable }), path: dbPath }
 }
 
 export const command: CliCommand = {

@@ -1,28 +1,35 @@
 import { parseArgs } from 'node:util'
-import type { ColdStartSummary, RecommendationDdiPair, RecommendationResult } from '../../shared/types'
+import type { AllergyEntry } from '../../shared/domain/drug-recommendation'
+import type { ColdStartSummary, RecommendationResult } from '../../shared/types'
 import { openServices } from '../../main/services/recommend/context'
-import { parseSeverityWord, severityRank } from '../../main/services/recommend/ddi-port'
+import { parseSeverityWord } from '../../main/services/recommend/ddi-port'
 import type { CodeRef } from '../../main/services/inference/encode'
 import { recommend } from '../../main/services/recommend/recommend'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
 
 const usage = `Usage: medrec recommend <patient> [options]
 
-Recommends a medication combination (ATC3 classes) for a patient's current visit from the stored
-history. <patient> is the app's patient id or the source's patient id (e.g. a MIMIC subject_id).
-Every recommendation is written to the audit log.
+Recommends a medication combination for a patient's current visit from the stored history: ATC3
+classes, each resolved to a drug (ATC5): the one the patient takes, else took most recently, else the
+within-class choice (models/drug-choice). Interactions are checked between drugs. <patient> is the
+app's patient id or the source's patient id (e.g. a MIMIC subject_id). Every recommendation is written
+to the audit log.
 
 Options:
   --model <id>             model to use (default: the active model, see "medrec models")
   --threshold <t>          decision threshold in (0, 1) (default: the model's)
-  --ddi-safe               never co-recommend a pair at or above --block-severity, and keep the DDI rate
-                           at or under --max-ddi-rate, dropping the drugs that cost least expected benefit
+  --ddi-safe               never add a drug interacting at or above --block-severity: first another
+                           member of its class, only then drop the class; drugs the patient takes are
+                           never dropped (flagged for review); keep the DDI rate under --max-ddi-rate
   --block-severity <s>     Contraindicated | Major | Moderate | Minor | Unknown (default: Major)
   --max-ddi-rate <r>       DDI rate target in [0, 1] (default: none)
   --diagnosis <SYS:CODE>   the current visit's diagnosis (repeatable), e.g. ICD-10-CM:I10; with
                            --diagnosis/--procedure every stored visit becomes history
   --procedure <SYS:CODE>   the current visit's procedure (repeatable)
-  --user <name>            who asks, for the audit log (default: the OS user)
+  --visit <id>             the stored visit to treat as current (source visit id or app id; default:
+                           the latest); later visits are left out
+  --allergy <ATC|name>     an allergy to check drugs against (repeatable): an ATC code of any level
+                           (class match for levels 1-4) or an ingredient name
   --json                   print the full result as JSON
   --db <path>              ${DEFAULT_DB_HELP}
   --models-dir <path>      models folder (default: $MEDREC_MODELS_DIR or models/)`
@@ -46,6 +53,14 @@ export function parseUnitInterval(text: string, option: string, inclusive: boole
 
 const percent = (p: number): string => p.toFixed(3)
 
+/** "J01C" or "B01AC06" → an allergen by ATC code; anything else → an ingredient name. */
+export function parseAllergyArgument(text: string): AllergyEntry {
+  const trimmed = text.trim()
+  if (!trimmed) throw new UsageError('--allergy needs an ATC code or an ingredient name.')
+  const upper = trimmed.toUpperCase()
+  return /^[A-Z](\d\d([A-Z]([A-Z](\d\d)?)?)?)?$/.test(upper) ? { substance: upper, atc: upper } : { substance: trimmed, atc: null }
+}
+
 const shortTitle = (title: string): string => (title.length > 48 ? `${title.slice(0, 47)}…` : title)
 
 /** NLA-MMR: which codes new to the model counted through their titles, and which stayed 'unknown'. */
@@ -59,6 +74,40 @@ export function coldStartLine(summary: ColdStartSummary | undefined): string | n
       : 'no code new to the model has a title'
   const untitled = summary.unknown.length > 0 ? `; ${summary.unknown.length} without a title counted as unknown` : ''
   return `Cold start: ${embedded}${untitled}`
+}
+
+const sourceText = { current: 'taking now', history: 'taken before', model: 'within-class choice' } as const
+
+/** Each class with its drug(s) and the next members of the class; the same lines "explain" prints. */
+export function classLines(result: Pick<RecommendationResult, 'classes'>): string[] {
+  const lines: string[] = []
+  for (const cls of result.classes) {
+    lines.push(`  ${cls.atc3}  ${percent(cls.probability)}  ${cls.name ?? ''}`)
+    if (cls.drugs.length === 0) lines.push(`      (no drug chosen: ${cls.noDrugReason ?? 'unknown'})`)
+    for (const d of cls.drugs) {
+      lines.push(`      → ${d.atc5}  ${d.name ?? ''}  (${sourceText[d.source]}${d.probability !== null ? ` ${percent(d.probability)}` : ''})`)
+    }
+    if (cls.review) lines.push(`      ! kept for review: interacts (${cls.review.severity}) with ${cls.review.conflictsWith.join(', ')}`)
+    if (cls.alternatives.length > 0) {
+      lines.push(`      alternatives: ${cls.alternatives.slice(0, 3).map((a) => `${a.atc5} ${a.name ?? ''} ${percent(a.probability)}`).join(', ')}`)
+    }
+  }
+  return lines
+}
+
+/** Interrupting warnings first, then inline, then a count of the collapsed ones. */
+export function warningLines(result: Pick<RecommendationResult, 'warnings'>): string[] {
+  const lines: string[] = []
+  const interrupting = result.warnings.filter((w) => w.interrupting)
+  const inline = result.warnings.filter((w) => !w.interrupting && w.tier === 'inline')
+  const collapsed = result.warnings.length - interrupting.length - inline.length
+  const line = (w: RecommendationResult['warnings'][number]): string => `  ${w.severity.padEnd(15)} ${w.detail} [${w.sources.join('; ')}]`
+  lines.push(`Interrupting warnings (${interrupting.length}):`)
+  for (const w of interrupting) lines.push(line(w))
+  if (inline.length > 0) lines.push(`Other warnings (${inline.length}):`)
+  for (const w of inline) lines.push(line(w))
+  if (collapsed > 0) lines.push(`  … and ${collapsed} minor warning(s) or class-level note(s) (see --json)`)
+  return lines
 }
 
 function printResult(result: RecommendationResult): void {
@@ -84,32 +133,21 @@ function printResult(result: RecommendationResult): void {
   )
   console.log('')
   console.log(`Recommended (${result.combination.length}):`)
-  if (result.combination.length === 0) console.log('  (no drug reaches the threshold)')
-  for (const drug of result.drugs.filter((d) => d.inCombination)) console.log(`  ${drug.atc3}  ${percent(drug.probability)}  ${drug.name ?? ''}`)
-  if (result.ddi.dropped.length > 0) {
-    console.log('Left out by DDI-safe decoding:')
-    for (const d of result.ddi.dropped) {
-      console.log(`  ${d.atc3}  ${percent(d.probability)}  ${d.reason === 'severity' ? 'blocked interaction' : 'DDI rate target'} with ${d.conflictsWith.join(', ')}`)
-    }
+  if (result.combination.length === 0) console.log('  (no class reaches the threshold)')
+  for (const line of classLines(result)) console.log(line)
+  for (const s of result.substituted) console.log(`Substituted in ${s.atc3}: ${s.from} → ${s.to} (${s.reason})`)
+  for (const d of result.dropped) {
+    console.log(`Left out by DDI-safe decoding: ${d.atc3} ${percent(d.probability)} (${d.reason === 'severity' ? d.explanation : `DDI rate target, with ${d.conflictsWith.join(', ')}`})`)
   }
   if (!result.ddi.checked) console.log('DDI: not checked (no knowledge base loaded).')
   else {
-    // One line per pair, most severe first, each source with what it says.
-    const byPair = new Map<string, RecommendationDdiPair[]>()
-    for (const p of result.ddi.interactions) {
-      const key = [p.a, p.b].sort().join('–')
-      byPair.set(key, [...(byPair.get(key) ?? []), p])
-    }
-    const worst = (pairs: RecommendationDdiPair[]) => Math.max(...pairs.map((p) => severityRank(p.severity)))
-    const lines = [...byPair.entries()].sort((x, y) => worst(y[1]) - worst(x[1]) || (x[0] < y[0] ? -1 : 1))
-    const n = result.combination.length
-    console.log(`DDI rate of the combination: ${result.ddi.ddiRate} (${byPair.size} of ${(n * (n - 1)) / 2} pairs interact)`)
-    for (const [pair, sources] of lines) {
-      const ordered = [...sources].sort((x, y) => severityRank(y.severity) - severityRank(x.severity))
-      console.log(`  ${pair}  ${ordered[0]!.severity}  (${ordered.map((p) => `${p.source}: ${p.severity}`).join('; ')})`)
-    }
-    console.log(`  Sources checked: ${result.ddi.source}. No warning is not proof of safety.`)
+    const drugs = new Set(result.classes.flatMap((c) => c.drugs.map((d) => d.atc5)))
+    const interacting = new Set(result.ddi.interactions.map((p) => [p.a, p.b].sort().join('|'))).size
+    console.log(`Drug-pair DDI rate of the combination: ${result.ddi.ddiRate} (${interacting} of ${(drugs.size * (drugs.size - 1)) / 2} drug pairs interact)`)
   }
+  for (const line of warningLines(result)) console.log(line)
+  if (result.ddi.checked) console.log(`  Sources checked: ${result.ddi.source}. No warning is not proof of safety.`)
+  if ('unavailable' in result.drugChoice) console.log(`Within-class drug choice unavailable: ${result.drugChoice.unavailable}`)
   const below = result.drugs.filter((d) => !d.inCombination).slice(0, 5)
   if (below.length > 0) console.log(`Next most probable: ${below.map((d) => `${d.atc3} ${percent(d.probability)}`).join(', ')}`)
   console.log('')
@@ -132,7 +170,8 @@ export const command: CliCommand = {
         'max-ddi-rate': { type: 'string' },
         diagnosis: { type: 'string', multiple: true },
         procedure: { type: 'string', multiple: true },
-        user: { type: 'string' },
+        visit: { type: 'string' },
+        allergy: { type: 'string', multiple: true },
         json: { type: 'boolean', default: false },
         db: { type: 'string' },
         'models-dir': { type: 'string' }
@@ -149,6 +188,10 @@ export const command: CliCommand = {
     }
     const diagnoses = (values.diagnosis ?? []).map((c) => parseCodeArgument(c, '--diagnosis'))
     const procedures = (values.procedure ?? []).map((c) => parseCodeArgument(c, '--procedure'))
+    if (values.visit !== undefined && diagnoses.length + procedures.length > 0) {
+      throw new UsageError('--visit chooses a stored visit as the current one; --diagnosis/--procedure give a new one: use one or the other.')
+    }
+    const allergies = (values.allergy ?? []).map(parseAllergyArgument)
 
     const services = await openServices({ databasePath: values.db, modelsDirectory: values['models-dir'], requireDdi: values['ddi-safe'] })
     try {
@@ -157,7 +200,8 @@ export const command: CliCommand = {
         threshold,
         ddiSafe: values['ddi-safe'] ? { blockSeverity, maxDdiRate } : null,
         currentVisit: diagnoses.length + procedures.length > 0 ? { diagnoses, procedures } : undefined,
-        userName: values.user
+        visit: values.visit,
+        allergies
       })
       if (values.json) console.log(JSON.stringify(result, null, 2))
       else printResult(result)

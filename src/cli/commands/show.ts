@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
 import type { CodedEntry, MedicationEntry, PatientTimeline } from '../../shared/types'
+import { auditRecordView } from '../../main/services/audit/audit'
 import { findPatient, getPatientTimeline } from '../../main/services/db/patients-repo'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
 import { openExistingDatabase } from './patients'
@@ -47,10 +48,12 @@ export const command: CliCommand = {
       options: { json: { type: 'boolean', default: false }, db: { type: 'string' } }
     })
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the patient (app id or source id).' : `expected one patient, got ${positionals.length}.`)
-    const { db } = openExistingDatabase(values.db)
+    const { db } = openExistingDatabase(values.db, { writable: true }) // the record view is audited
     try {
       const patient = findPatient(db, positionals[0]!)
       const timeline = getPatientTimeline(db, patient.id)
+      // Opening a record is audited, as in the app.
+      auditRecordView(db, { id: timeline.patient.id, sourcePatientId: timeline.patient.sourcePatientId }, 'cli show')
       console.log(values.json ? JSON.stringify(timeline, null, 2) : formatTimeline(timeline))
       return 0
     } finally {

@@ -20,7 +20,10 @@ export interface DispatcherOptions {
 
 const isApiMethod = (method: string): method is ApiMethod => Object.hasOwn(apiArgSchemas, method)
 
-const failure = (code: ApiErrorPayload['code'], message: string): ApiResponse => ({ ok: false, error: { code, message } })
+const failure = (code: ApiErrorPayload['code'], message: string, field?: string): ApiResponse => ({
+  ok: false,
+  error: field === undefined ? { code, message } : { code, message, field }
+})
 
 function expectedArgumentCount(schema: z.ZodType): number | null {
   return schema instanceof z.ZodTuple ? schema.def.items.length : null
@@ -37,14 +40,41 @@ function describeIssues(method: ApiMethod, args: unknown[], issues: z.core.$ZodI
         : `expected ${expected} argument${expected === 1 ? '' : 's'}, got ${args.length}`
     }
     const field = fieldPath.length > 0 ? ` (${fieldPath.map(String).join('.')})` : ''
-    return `argument ${Number(index) + 1}${field}: ${issue.message}`
+    // zod says "Invalid input: expected number, received undefined" for a field that is simply absent.
+    const missing = /^Invalid input: expected (\w+), received undefined$/.exec(issue.message)
+    return `argument ${Number(index) + 1}${field}: ${missing ? `missing (expected ${missing[1]})` : issue.message}`
   })
   return `Invalid arguments for ${method}: ${[...new Set(parts)].join('; ')}.`
 }
 
+/**
+ * Services signal what went wrong by the error's name (services/errors.ts, and the domain errors below), so
+ * they never import the API. Anything not listed is a real fault.
+ */
+const CODE_OF_ERROR_NAME: Record<string, ApiErrorPayload['code']> = {
+  InvalidRequestError: 'invalid',
+  UnknownDrugError: 'invalid', // a drug, class or code nobody knows, named by the caller
+  NotFoundError: 'not-found',
+  RefusedError: 'refused',
+  EmptyHistoryError: 'refused', // a patient without codes: nothing to recommend from
+  DdiUnavailableError: 'refused' // DDI-safe decoding asked for without a knowledge base
+}
+
+/** "argument 1 (ddiSafe.maxDdiRate)": the first field the schema refused. */
+function firstField(issues: z.core.$ZodIssue[]): string | undefined {
+  const path = issues[0]?.path
+  if (!path || path.length === 0) return undefined
+  const [index, ...rest] = path
+  return `argument ${Number(index) + 1}${rest.length > 0 ? ` (${rest.map(String).join('.')})` : ''}`
+}
+
 function errorCodeOf(error: unknown): ApiErrorPayload['code'] {
-  // Services signal a missing record with an Error named NotFoundError (see patients-repo.ts).
-  return error instanceof Error && error.name === 'NotFoundError' ? 'not-found' : 'internal'
+  return (error instanceof Error && CODE_OF_ERROR_NAME[error.name]) || 'internal'
+}
+
+function fieldOf(error: unknown): string | undefined {
+  const field = (error as { field?: unknown } | null)?.field
+  return typeof field === 'string' ? field : undefined
 }
 
 export function createApiDispatcher(handlers: ApiHandlers, options: DispatcherOptions = {}): ApiDispatcher {
@@ -53,10 +83,10 @@ export function createApiDispatcher(handlers: ApiHandlers, options: DispatcherOp
     async dispatch(method, args) {
       if (!isApiMethod(method)) return failure('unknown-method', `Unknown API method "${method}".`)
       if (!Array.isArray(args)) {
-        return failure('invalid-arguments', `Invalid arguments for ${method}: expected a list of arguments, got ${typeof args}.`)
+        return failure('invalid', `Invalid arguments for ${method}: expected a list of arguments, got ${typeof args}.`)
       }
       const parsed = apiArgSchemas[method].safeParse(args)
-      if (!parsed.success) return failure('invalid-arguments', describeIssues(method, args, parsed.error.issues))
+      if (!parsed.success) return failure('invalid', describeIssues(method, args, parsed.error.issues), firstField(parsed.error.issues))
       const handler = handlers[method] as (...validArgs: unknown[]) => unknown
       try {
         return { ok: true, result: await handler(...(parsed.data as unknown[])) }
@@ -64,7 +94,7 @@ export function createApiDispatcher(handlers: ApiHandlers, options: DispatcherOp
         const code = errorCodeOf(error)
         if (code === 'internal') reportInternal(method, error)
         const message = error instanceof Error ? error.message : String(error)
-        return failure(code, code === 'internal' ? `${method} failed: ${message}` : message)
+        return failure(code, code === 'internal' ? `${method} failed: ${message}` : message, code === 'invalid' ? fieldOf(error) : undefined)
       }
     }
   }

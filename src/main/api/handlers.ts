@@ -2,10 +2,12 @@
 // and the tests build exactly what the app runs. Add a method: extend ApiMethods in
 // src/shared/api.ts, its schema in api-schemas.ts, and its entry here.
 import { DATA_ATTRIBUTIONS } from '../../shared/attributions'
+import { auditRecordView } from '../services/audit/audit'
 import type { Db } from '../services/db/database'
 import { getPatientTimeline, listPatients } from '../services/db/patients-repo'
 import { exportRecommendationAsFhir } from '../services/interop/fhir-export'
 import { WorkspaceServices } from '../services/workspace/workspace-services'
+import { createEvaluateHandlers } from './evaluate-handlers'
 import { createApiDispatcher, type ApiDispatcher, type ApiHandlers, type DispatcherOptions } from './dispatcher'
 import { createWorkspaceHandlers } from './workspace-handlers'
 
@@ -29,13 +31,19 @@ export function createApiHandlers(context: ApiContext): ApiHandlers {
       dataAttributions: [...DATA_ATTRIBUTIONS]
     }),
     'patients:list': (query) => listPatients(db, query),
-    'patients:timeline': (patientId) => getPatientTimeline(db, patientId),
+    'patients:timeline': (patientId) => {
+      // Opening a record is audited (who looked at which patient, when).
+      const timeline = getPatientTimeline(db, patientId)
+      auditRecordView(db, { id: timeline.patient.id, sourcePatientId: timeline.patient.sourcePatientId }, 'app')
+      return timeline
+    },
     'interop:fhir-export': async (request) =>
       (await exportRecommendationAsFhir(workspace.context(), request.patientId, {
         sources: workspace.knowledge()?.ddi.sources() ?? [],
         includeReview: request.includeReview
       })) as unknown as { resourceType: 'Bundle' } & Record<string, unknown>,
-    ...createWorkspaceHandlers(workspace)
+    ...createWorkspaceHandlers(workspace),
+    ...createEvaluateHandlers({ db, databasePath: context.databasePath, workspace })
   }
 }
 

@@ -3,7 +3,7 @@
 import type { WorkspaceApiMethods } from '../../shared/workspace-api'
 import { checkReview, reviewHistory, submitReview } from '../services/review/review'
 import { getActiveModelId } from '../services/models/active-model'
-import { InvalidRequestError } from '../services/workspace/errors'
+import { RefusedError } from '../services/workspace/errors'
 import { modelCard } from '../services/workspace/model-card'
 import { acknowledgeWarnings, classMolecules, workspaceExplain, workspaceRecommend } from '../services/workspace/recommend-view'
 import { getWorkspaceSettings, updateWorkspaceSettings } from '../services/workspace/settings'
@@ -23,7 +23,7 @@ export function createWorkspaceHandlers(workspace: WorkspaceServices): Pick<ApiH
     'drugs:molecules': (query) => classMolecules(workspace, query.atc3, query.limit),
     'drugs:search': (query) => {
       const knowledge = workspace.knowledge()
-      if (!knowledge) throw new InvalidRequestError(`Drug search needs the knowledge base: ${workspace.knowledgeUnavailable ?? ''}`)
+      if (!knowledge) throw new RefusedError(`Drug search needs the knowledge base: ${workspace.knowledgeUnavailable ?? ''}`)
       return knowledge.catalog.search(query.text, query.limit)
     },
     'review:check': (request) => checkReview(workspace, request),

@@ -30,3 +30,13 @@ export function resourcesDir(): string {
 export function modelsDir(): string {
   return resolve(process.env.MEDREC_MODELS_DIR ?? join(projectRoot(), 'models'))
 }
+
+/**
+ * The Python that runs the training package: $MEDREC_PYTHON, else the project's own virtual environment that
+ * `npm run setup` fills from training/requirements.txt, else python3 on PATH.
+ */
+export function projectPython(): string {
+  if (process.env.MEDREC_PYTHON) return process.env.MEDREC_PYTHON
+  const venvPython = join(projectRoot(), '.venv', 'bin', 'python')
+  return existsSync(venvPython) ? venvPython : 'python3'
+}

@@ -1,5 +1,5 @@
 // What a FHIR import reports (services/imports/fhir). Plain data: shown by the CLI, stored in import_runs.
-import type { DrugMappingMethod } from '../types'
+import type { DrugMappingMethod, ImportPlan } from '../types'
 
 /** A resource left out, with where it was: NDJSON files have lines, bundles have entries (1-based). */
 export interface FhirRejectedResource {
@@ -15,7 +15,8 @@ export interface FhirImportReport {
   runId: number
   format: 'fhir'
   source: string
-  status: 'completed' | 'skipped-unchanged'
+  /** 'dry-run': nothing was written; `plan` says what the import would change. */
+  status: 'completed' | 'skipped-unchanged' | 'dry-run'
   previousRunId: number | null
   files: { bundles: number; ndjson: number }
   /** Resources read, by resourceType (every type, read or skipped). */
@@ -42,4 +43,6 @@ export interface FhirImportReport {
   rejectedSamples: FhirRejectedResource[]
   durationMs: number
   inputFingerprint: string
+  /** What the import changes in stored rows (dry runs and completed imports). */
+  plan?: ImportPlan
 }

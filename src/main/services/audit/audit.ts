@@ -1,16 +1,34 @@
-// The audit log: every recommendation, explanation and DDI check as it was shown, who asked and when.
-// The table (migration 2) is append-only: triggers abort any UPDATE or DELETE.
+// The audit log: every recommendation, explanation and DDI check as it was shown, every review, record view,
+// settings change and model activation, who did it and when. The table (migrations 2 and 4) is append-only
+// and hash-chained (chain.ts). Who is the operating-system account plus the display name configured in the
+// settings (audit.display-name), never a name the caller passes.
 import { createHash } from 'node:crypto'
 import { userInfo } from 'node:os'
 import type { Db } from '../db/database'
 import { canonicalJson } from '../recommend/input-hash'
+import { chainHead, rowHash, schemaFingerprint, SEAL_KIND } from './chain'
 
-export type AuditKind = 'recommendation' | 'explanation' | 'ddi-check' | 'warning-acknowledgement' | 'review' | 'cds-hooks-call' | 'cds-hooks-feedback'
+export type AuditKind =
+  | 'recommendation'
+  | 'explanation'
+  | 'ddi-check'
+  | 'warning-acknowledgement'
+  | 'review'
+  | 'review-check'
+  | 'record-view'
+  | 'settings-change'
+  | 'model-activation'
+  | 'cds-hooks-call'
+  | 'cds-hooks-feedback'
+  | typeof SEAL_KIND
 
 export interface AuditEntryInput {
   kind: AuditKind
-  /** Who asked; defaults to the operating-system user. */
-  userName?: string
+  /**
+   * For entries written by a service on a remote client's behalf: the client's authenticated identity
+   * (e.g. the verified issuer of a CDS Hooks JWT). Never a name the request merely states.
+   */
+  client?: string
   patientId: number | null
   sourcePatientId: string | null
   /** sha256 (hex) of the canonical inputs. */
@@ -27,7 +45,12 @@ export interface AuditEntry {
   id: number
   kind: string
   createdAt: string
+  /** The operating-system account. */
   userName: string
+  /** The display name configured when the entry was written, null when none was. */
+  displayName: string | null
+  /** The authenticated remote client a service acted for, null for the app and the CLI. */
+  client: string | null
   patientId: number | null
   sourcePatientId: string | null
   inputsHash: string
@@ -47,34 +70,107 @@ export function currentUserName(): string {
   return process.env.USER ?? process.env.USERNAME ?? 'unknown'
 }
 
-/** The prepared INSERT per connection: preparing it costs more than the insert (CDS Hooks audits every call). */
-const insertStatements = new WeakMap<Db, { run(...params: unknown[]): { lastInsertRowid: number | bigint } }>()
+const DISPLAY_NAME_KEY = 'audit.display-name'
 
-/** Appends one entry and returns its id. Callers write it in the same transaction as anything it records. */
+/** The display name recorded beside the OS account (settings, changed through settings:update; audited). */
+export function getDisplayName(db: Db): string | null {
+  const row = db.prepare('SELECT value FROM settings WHERE key = ?').get(DISPLAY_NAME_KEY) as { value: string } | undefined
+  return row?.value ?? null
+}
+
+export function setDisplayName(db: Db, name: string | null): void {
+  if (name === null) db.prepare('DELETE FROM settings WHERE key = ?').run(DISPLAY_NAME_KEY)
+  else {
+    db.prepare(
+      `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
+    ).run(DISPLAY_NAME_KEY, name, new Date().toISOString())
+  }
+}
+
+/** Who the audit records: the OS account and the configured display name. */
+export function auditIdentity(db: Db): { userName: string; displayName: string | null } {
+  return { userName: currentUserName(), displayName: getDisplayName(db) }
+}
+
+/** "Dr Grey (grey)" or the account alone: how results show who acted. */
+export function describeActor(identity: { userName: string; displayName: string | null }): string {
+  return identity.displayName ? `${identity.displayName} (${identity.userName})` : identity.userName
+}
+
+/**
+ * Appends one entry at the head of the hash chain and returns its id. Callers write it in the same
+ * transaction as anything it records; the read of the head and the insert are one savepoint.
+ */
 export function appendAudit(db: Db, entry: AuditEntryInput): number {
   if (!/^[0-9a-f]{64}$/.test(entry.inputsHash)) throw new Error(`Audit entry needs a sha256 hex inputs hash, got "${entry.inputsHash}".`)
-  const userName = entry.userName?.trim() || currentUserName()
-  let insert = insertStatements.get(db)
-  if (!insert) {
-    insert = db.prepare(
-      `INSERT INTO audit_log (kind, created_at, user_name, patient_id, source_patient_id, inputs_hash, model_id, model_version, outputs_json)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-    )
-    insertStatements.set(db, insert)
-  }
-  const result = insert
-    .run(
-      entry.kind,
-      entry.createdAt ?? new Date().toISOString(),
-      userName,
-      entry.patientId,
-      entry.sourcePatientId,
-      entry.inputsHash,
-      entry.modelId,
-      entry.modelVersion,
-      JSON.stringify(entry.outputs)
-    )
-  return Number(result.lastInsertRowid)
+  const { userName, displayName } = auditIdentity(db)
+  // IMMEDIATE: the head is read under the write lock, so two processes appending at once cannot both extend
+  // the same head (nested in a caller's transaction this is a savepoint of it).
+  return db.transaction(() => {
+    const { nextId, prevHash } = chainHead(db)
+    const row = {
+      id: nextId,
+      kind: entry.kind,
+      created_at: entry.createdAt ?? new Date().toISOString(),
+      user_name: userName,
+      display_name: displayName,
+      client: entry.client ?? null,
+      patient_id: entry.patientId,
+      source_patient_id: entry.sourcePatientId,
+      inputs_hash: entry.inputsHash,
+      model_id: entry.modelId,
+      model_version: entry.modelVersion,
+      outputs_json: JSON.stringify(entry.outputs)
+    }
+    db.prepare(
+      `INSERT INTO audit_log (id, kind, created_at, user_name, display_name, client, patient_id, source_patient_id, inputs_hash, model_id, model_version, outputs_json, prev_hash, row_hash)
+       VALUES (@id, @kind, @created_at, @user_name, @display_name, @client, @patient_id, @source_patient_id, @inputs_hash, @model_id, @model_version, @outputs_json, @prev_hash, @row_hash)`
+    ).run({ ...row, prev_hash: prevHash, row_hash: rowHash(row, prevHash) })
+    return nextId
+  }).immediate()
+}
+
+const hashOf = (value: unknown): string => createHash('sha256').update(canonicalJson(value)).digest('hex')
+
+/** Records where the guards stand after a migration (chain.ts verifies against the latest seal). */
+export function sealAuditTrail(db: Db, reason: string): number {
+  const fingerprint = schemaFingerprint(db)
+  return appendAudit(db, {
+    kind: SEAL_KIND,
+    patientId: null,
+    sourcePatientId: null,
+    inputsHash: hashOf({ seal: reason }),
+    modelId: null,
+    modelVersion: null,
+    outputs: { reason, ...fingerprint }
+  })
+}
+
+/** A patient's record was opened (timeline shown in the app, `medrec show`). */
+export function auditRecordView(db: Db, patient: { id: number; sourcePatientId: string }, via: string): number {
+  return appendAudit(db, {
+    kind: 'record-view',
+    patientId: patient.id,
+    sourcePatientId: patient.sourcePatientId,
+    inputsHash: hashOf({ recordView: patient.id }),
+    modelId: null,
+    modelVersion: null,
+    outputs: { via }
+  })
+}
+
+/** A settings change with the values before and after (DDI-safe off, threshold override, provider, display name). */
+export function auditSettingsChange(db: Db, change: { before: unknown; after: unknown; patch: unknown }): number {
+  return appendAudit(db, {
+    kind: 'settings-change',
+    patientId: null,
+    sourcePatientId: null,
+    inputsHash: hashOf({ settingsPatch: change.patch }),
+    modelId: null,
+    modelVersion: null,
+    outputs: change
+  })
 }
 
 interface AuditRow {
@@ -88,6 +184,8 @@ interface AuditRow {
   model_id: string | null
   model_version: string | null
   outputs_json: string
+  display_name: string | null
+  client: string | null
 }
 
 /** Most recent first; optionally one patient's entries only. */
@@ -102,6 +200,8 @@ export function listAudit(db: Db, query: { patientId?: number; limit?: number } 
     kind: row.kind,
     createdAt: row.created_at,
     userName: row.user_name,
+    displayName: row.display_name,
+    client: row.client,
     patientId: row.patient_id,
     sourcePatientId: row.source_patient_id,
     inputsHash: row.inputs_hash,
@@ -117,11 +217,10 @@ export function listAudit(db: Db, query: { patientId?: number; limit?: number } 
  */
 export function auditDdiCheck(
   db: Db,
-  check: { drugs: readonly string[]; outputs: unknown; userName?: string; patientId?: number | null; sourcePatientId?: string | null }
+  check: { drugs: readonly string[]; outputs: unknown; patientId?: number | null; sourcePatientId?: string | null }
 ): number {
   return appendAudit(db, {
     kind: 'ddi-check',
-    userName: check.userName,
     patientId: check.patientId ?? null,
     sourcePatientId: check.sourcePatientId ?? null,
     inputsHash: createHash('sha256').update(canonicalJson({ ddiCheck: check.drugs })).digest('hex'),

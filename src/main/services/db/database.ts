@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3'
-import { migrations } from './migrations'
+import { sealAuditTrail } from '../audit/audit'
+import { BUSY_TIMEOUT_MS } from './busy'
+import { AUDIT_CHAIN_VERSION, migrations } from './migrations'
 
 export type Db = Database.Database
 
@@ -14,7 +16,8 @@ export function openDatabase(path: string, options: { readonly?: boolean } = {})
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
   }
-  db.pragma('busy_timeout = 5000')
+  // Fail fast (a retryable DatabaseBusyError where callers wrap it) rather than block for seconds.
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
   const current = db.pragma('user_version', { simple: true }) as number
   const latest = migrations.at(-1)?.version ?? 0
   if (current > latest) {
@@ -39,9 +42,12 @@ function applyMigrations(db: Db, current: number): void {
     try {
       db.transaction(() => {
         db.exec(migration.sql)
+        migration.run?.(db)
         if (migration.rebuildsTables && (db.pragma('foreign_key_check') as unknown[]).length > 0)
           throw new Error(`Migration ${migration.version} would leave rows pointing at missing rows; nothing was changed.`)
         db.pragma(`user_version = ${migration.version}`)
+        // Each migration changes the schema: the audit trail records where its guards now stand (audit/chain.ts).
+        if (migration.version >= AUDIT_CHAIN_VERSION) sealAuditTrail(db, `schema migrated to version ${migration.version}: ${migration.description}`)
       })()
     } finally {
       db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`)

@@ -1,5 +1,7 @@
 // Versioned schema migrations. Each entry runs once, in order, inside a transaction; the applied
 // version is kept in PRAGMA user_version. Never edit a released migration: append a new one.
+import { chainExistingRows, createAuditTriggers } from '../audit/chain'
+import type { Db } from './database'
 
 export interface Migration {
   version: number
@@ -10,7 +12,12 @@ export interface Migration {
    * off, as SQLite's table-rebuild procedure requires, and checked with foreign_key_check before commit.
    */
   rebuildsTables?: boolean
+  /** Work SQL cannot do (hashing), run after `sql` in the same transaction. */
+  run?: (db: Db) => void
 }
+
+/** The migration that hash-chains the audit log; from it on every migration seals the trail (database.ts). */
+export const AUDIT_CHAIN_VERSION = 4
 
 export const migrations: Migration[] = [
   {
@@ -146,14 +153,35 @@ export const migrations: Migration[] = [
     `
   },
   {
-    version: 4,
+    version: AUDIT_CHAIN_VERSION,
+    description: 'audit log: hash chain (prev_hash, row_hash), display name beside the OS account, inserts that replace refused',
+    sql: `
+      ALTER TABLE audit_log ADD COLUMN display_name TEXT;
+      -- The authenticated remote client (e.g. a CDS Hooks client's verified JWT issuer) when the entry came
+      -- through a service rather than the app or the CLI; null otherwise.
+      ALTER TABLE audit_log ADD COLUMN client TEXT;
+      ALTER TABLE audit_log ADD COLUMN prev_hash TEXT;
+      ALTER TABLE audit_log ADD COLUMN row_hash TEXT;
+      -- Rows written before the chain existed get their hashes here, so the update guard goes for a moment.
+      DROP TRIGGER IF EXISTS audit_log_no_update;
+      DROP TRIGGER IF EXISTS audit_log_no_delete;
+    `,
+    run(db) {
+      chainExistingRows(db)
+      createAuditTriggers(db)
+      // After the triggers, so a dropped and recreated trigger is never the last sqlite_master entry.
+      db.exec('CREATE INDEX audit_log_by_kind ON audit_log (kind, id)')
+    }
+  },
+  {
+    version: 5,
     description: 'FHIR imports: patients and import runs from FHIR, codes of any system, allergies',
     rebuildsTables: true,
     sql: `
       -- FHIR codes keep their own system (SNOMED CT, LOINC, a URI), so code_system is no longer one of
       -- four ICD names, and patients and import runs may come from a FHIR import. SQLite cannot alter a
       -- CHECK: each table is rebuilt with the same columns and indexes and its rows copied (ids kept).
-      CREATE TABLE import_runs_v4 (
+      CREATE TABLE import_runs_v5 (
         id INTEGER PRIMARY KEY,
         format TEXT NOT NULL CHECK (format IN ('mimic-iv', 'mimic-iii', 'eicu', 'fhir')),
         source_dir TEXT NOT NULL,
@@ -163,43 +191,43 @@ export const migrations: Migration[] = [
         status TEXT NOT NULL CHECK (status IN ('completed', 'skipped-unchanged')),
         report_json TEXT NOT NULL
       );
-      INSERT INTO import_runs_v4 SELECT * FROM import_runs;
+      INSERT INTO import_runs_v5 SELECT * FROM import_runs;
       DROP TABLE import_runs;
-      ALTER TABLE import_runs_v4 RENAME TO import_runs;
+      ALTER TABLE import_runs_v5 RENAME TO import_runs;
 
-      CREATE TABLE patients_v4 (
+      CREATE TABLE patients_v5 (
         id INTEGER PRIMARY KEY,
         source TEXT NOT NULL CHECK (source IN ('mimic-iv', 'mimic-iii', 'eicu', 'fhir')),
         source_patient_id TEXT NOT NULL,
         sex TEXT,
         UNIQUE (source, source_patient_id)
       );
-      INSERT INTO patients_v4 SELECT * FROM patients;
+      INSERT INTO patients_v5 SELECT * FROM patients;
       DROP TABLE patients;
-      ALTER TABLE patients_v4 RENAME TO patients;
+      ALTER TABLE patients_v5 RENAME TO patients;
       CREATE INDEX patients_by_source_id ON patients (source_patient_id COLLATE NOCASE);
 
-      CREATE TABLE diagnoses_v4 (
+      CREATE TABLE diagnoses_v5 (
         visit_id INTEGER NOT NULL REFERENCES visits(id) ON DELETE CASCADE,
         seq INTEGER NOT NULL,
         code_system TEXT NOT NULL CHECK (length(code_system) > 0),
         code TEXT NOT NULL,
         PRIMARY KEY (visit_id, code_system, code)
       ) WITHOUT ROWID;
-      INSERT INTO diagnoses_v4 SELECT * FROM diagnoses;
+      INSERT INTO diagnoses_v5 SELECT * FROM diagnoses;
       DROP TABLE diagnoses;
-      ALTER TABLE diagnoses_v4 RENAME TO diagnoses;
+      ALTER TABLE diagnoses_v5 RENAME TO diagnoses;
 
-      CREATE TABLE procedures_v4 (
+      CREATE TABLE procedures_v5 (
         visit_id INTEGER NOT NULL REFERENCES visits(id) ON DELETE CASCADE,
         seq INTEGER NOT NULL,
         code_system TEXT NOT NULL CHECK (length(code_system) > 0),
         code TEXT NOT NULL,
         PRIMARY KEY (visit_id, code_system, code)
       ) WITHOUT ROWID;
-      INSERT INTO procedures_v4 SELECT * FROM procedures;
+      INSERT INTO procedures_v5 SELECT * FROM procedures;
       DROP TABLE procedures;
-      ALTER TABLE procedures_v4 RENAME TO procedures;
+      ALTER TABLE procedures_v5 RENAME TO procedures;
 
       -- Allergies and intolerances (FHIR AllergyIntolerance) per patient, for allergy checks.
       CREATE TABLE allergies (

@@ -1,9 +1,9 @@
 import type { CodeKind, CodedEntry, CodeSystem, DrugMappingMethod, EhrFormat, MedicationEntry, PatientPage, PatientSummary, PatientTimeline, VisitDetail } from '../../../shared/types'
+import { NotFoundError } from '../errors'
 import type { Db } from './database'
 
-export class NotFoundError extends Error {
-  override name = 'NotFoundError'
-}
+// The one NotFoundError (services/errors.ts), re-exported where callers have always found it.
+export { NotFoundError }
 
 interface PatientRow {
   id: number

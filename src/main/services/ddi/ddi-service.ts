@@ -219,6 +219,48 @@ export class DdiService {
     return result
   }
 
+  /**
+   * Drug pairs among ATC level-5 codes, one entry per pair and source with that source's most severe member
+   * pair: what drug-level recommendation needs. Codes no source drug carries have no pairs.
+   */
+  drugInteractions(atc5Codes: readonly string[]): { a: string; b: string; severity: Severity; source: DdiSourceInfo }[] {
+    const codes = [...new Set(atc5Codes.map((c) => c.toUpperCase()))].filter((c) => ATC5.test(c)).sort()
+    const result: { a: string; b: string; severity: Severity; source: DdiSourceInfo }[] = []
+    for (let i = 0; i < codes.length; i++) {
+      const drugsA = this.drugsByCode.get(codes[i]!) ?? []
+      if (drugsA.length === 0) continue
+      for (let j = i + 1; j < codes.length; j++) {
+        const worst = new Map<number, Severity>()
+        for (const x of drugsA) {
+          for (const y of this.drugsByCode.get(codes[j]!) ?? []) {
+            const pairId = this.pairs.find(x, y)
+            if (pairId === undefined) continue
+            const sourceId = this.pairs.source(pairId)
+            const severity = this.pairs.severity(pairId)
+            const before = worst.get(sourceId)
+            if (before === undefined || severityRank(severity) > severityRank(before)) worst.set(sourceId, severity)
+          }
+        }
+        for (const [sourceId, severity] of worst) {
+          const source = this.sourcesById.get(sourceId)
+          if (source) result.push({ a: codes[i]!, b: codes[j]!, severity, source: this.publicSource(source) })
+        }
+      }
+    }
+    return result
+  }
+
+  /**
+   * Whether some loaded source claims to list every interaction of these two ATC5 drugs, so that the absence of a
+   * pair means the source knows of none (see covers()). False for a code the ATC index lacks.
+   */
+  coversDrugPair(atc5A: string, atc5B: string): boolean {
+    const a = this.resolveOne(atc5A)
+    const b = this.resolveOne(atc5B)
+    if ('reason' in a || 'reason' in b) return false
+    return [...this.sourcesById.values()].some((source) => this.covers(source, a, b))
+  }
+
   /** Resolves inputs (ATC5, ATC3 or names); throws UnknownDrugError listing every unknown input. */
   resolve(inputs: readonly string[]): DdiCheckedDrug[] {
     return this.resolveAll(inputs).map((r) => r.drug)

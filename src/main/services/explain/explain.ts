@@ -6,14 +6,21 @@
 // largest patient-specific causal weights (patient-causal.ts).
 import type { CodeContribution, DrugExplanation, ExplanationResult, ModalityContribution } from '../../../shared/types'
 import { appendAudit } from '../audit/audit'
-import { type CodeRef, codeKey, encodePatient, type VisitCodes } from '../inference/encode'
+import { type CodeRef, codeKey } from '../inference/encode'
 import { inputsHash } from '../recommend/input-hash'
 import { type CurrentVisitCodes, titleKey } from '../recommend/patient-input'
 import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round, type ServiceContext } from '../recommend/prepare'
 import { coldStartHashPart, ModelRunner } from '../recommend/cold-start-runner'
 import { UNKNOWN_INDEX } from '../models/vocabulary'
 import { explainCausalWeights } from './patient-causal'
+import { distinctOccludedRows, occludeEncoded } from './occlusion'
 import { coalitionMasks, shapleyValues } from './shapley'
+
+/**
+ * Rows of the one explanation run: 2^8 coalitions plus up to 256 occlusions fit; more (12 modalities) are
+ * split so intermediate tensors stay bounded.
+ */
+export const EXPLANATION_ROWS_PER_RUN = 512
 
 export class UnknownDrugError extends Error {
   override name = 'UnknownDrugError'
@@ -27,7 +34,6 @@ export interface ExplainOptions {
   /** How many of the explained drugs (most probable first) get per-code contributions; default 3. */
   codeDrugs?: number
   currentVisit?: CurrentVisitCodes
-  userName?: string
   audit?: boolean
 }
 
@@ -61,14 +67,6 @@ function distinctFedCodes(prepared: PreparedInput): DistinctCode[] {
   return codes
 }
 
-function withoutCode(visits: readonly VisitCodes[], code: DistinctCode): VisitCodes[] {
-  return visits.map((visit) => ({
-    diagnoses: code.kind === 'diagnosis' ? visit.diagnoses.filter((r) => codeKey(r) !== code.key) : visit.diagnoses,
-    procedures: code.kind === 'procedure' ? visit.procedures.filter((r) => codeKey(r) !== code.key) : visit.procedures,
-    medications: code.kind === 'medication' ? visit.medications.filter((m) => codeKey({ system: null, code: m }) !== code.key) : visit.medications
-  }))
-}
-
 function vocabularyFor(prepared: PreparedInput, kind: CodeKindName) {
   return kind === 'diagnosis' ? prepared.model.vocab.diagnosis : kind === 'procedure' ? prepared.model.vocab.procedure : prepared.model.vocab.medication
 }
@@ -95,14 +93,37 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
   const fromTitle = new Set(coldStart?.embedded.map((c) => titleKey(c.kind, c)))
   const m = manifest.modalities.length
   const k = medicationEntries.length
+  const occlusionStarted = performance.now()
 
-  // Shapley: the patient under every coalition of modalities, in one run.
+  // One run for everything: the patient under every coalition of modalities (Shapley), then, with every
+  // modality present, the patient with each distinct fed code removed in turn (per-code occlusion). The
+  // occluded rows come from the encoded tensors (occlusion.ts), not from re-encoding the visits.
+  const codeDrugCount = Math.max(0, options.codeDrugs ?? 3)
+  const codes = codeDrugCount > 0 ? distinctFedCodes(prepared) : []
+  const occluded = codes.map((code) => occludeEncoded(model.vocab, manifest.limits, prepared.input.visits, prepared.encoded, code))
   const masks = coalitionMasks(m)
   const coalitions = 1 << m
-  const subsetProbabilities = await runner.predictFor(0, new Array(coalitions).fill(prepared.encoded), masks)
-  const probabilityOf = (coalition: number, column: number): number => subsetProbabilities[coalition * k + column] ?? 0
   const all = coalitions - 1
-  const shapleyDone = performance.now()
+  // Identical occluded inputs run once (the cold-start graph reads more than the tensors: it runs them all).
+  const { distinct, rowOf } = runner.usesColdStart(0)
+    ? { distinct: occluded, rowOf: Int32Array.from(occluded, (_, i) => i) }
+    : distinctOccludedRows(prepared.encoded, occluded)
+  const rowMasks = new Float32Array((coalitions + distinct.length) * m).fill(1)
+  rowMasks.set(masks)
+  const rows = new Array(coalitions).fill(prepared.encoded).concat(distinct)
+  const rowsBuilt = performance.now()
+  let probabilities: Float32Array
+  try {
+    probabilities = await runner.predictFor(0, rows, rowMasks, EXPLANATION_ROWS_PER_RUN)
+  } finally {
+    await runner.release()
+  }
+  const probabilityOf = (coalition: number, column: number): number => probabilities[coalition * k + column] ?? 0
+  const occludedProbability = (row: number, column: number): number => {
+    const at = rowOf[row] ?? -1
+    return at < 0 ? probabilityOf(all, column) : (probabilities[(coalitions + at) * k + column] ?? 0)
+  }
+  const runDone = performance.now()
 
   const chosenColumns: number[] = requested.length > 0
     ? [...new Set(requested.map((d) => columnOf.get(d) ?? 0))]
@@ -115,14 +136,7 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
   }
   chosenColumns.sort((a, b) => probabilityOf(all, b) - probabilityOf(all, a))
 
-  // Per-code occlusion for the top drugs: every distinct fed code removed in turn, in one run.
-  const codeDrugCount = Math.max(0, options.codeDrugs ?? 3)
   const codeColumns = new Set(chosenColumns.slice(0, codeDrugCount))
-  const codes = codeColumns.size > 0 ? distinctFedCodes(prepared) : []
-  const occluded = codes.map((code) => encodePatient(model.vocab, manifest.limits, withoutCode(prepared.input.visits, code)))
-  const occludedProbabilities = await runner.predictFor(0, occluded)
-  await runner.release()
-  const occlusionDone = performance.now()
   const causal = await explainCausalWeights(prepared)
 
   const drugs: DrugExplanation[] = chosenColumns.map((column) => {
@@ -144,7 +158,7 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
             title: prepared.input.titles.get(titleKey(code.kind, code.ref)) ?? null,
             unknown: vocabularyFor(prepared, code.kind).indexOf(code.ref.system, code.ref.code) === UNKNOWN_INDEX && !fromTitle.has(titleKey(code.kind, code.ref)),
             ...(fromTitle.has(titleKey(code.kind, code.ref)) ? { fromTitle: true } : {}),
-            contribution: round(full - (occludedProbabilities[row * k + column] ?? 0), 9)
+            contribution: round(full - occludedProbability(row, column), 9)
           }))
           .sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution))
       : null
@@ -171,7 +185,7 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
   const result: ExplanationResult = {
     patientId: prepared.input.patient.id,
     sourcePatientId: prepared.input.patient.sourcePatientId,
-    model: { id: manifest.id, version: manifest.version, family: manifest.family },
+    model: { id: manifest.id, version: manifest.version, family: manifest.family, onnxSha256: manifest.onnx.sha256 },
     provider: session.provider,
     inputHash: hash,
     createdAt,
@@ -180,8 +194,10 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
     causal: causal.info,
     input: coldStart ? { ...prepared.summary, coldStart } : prepared.summary,
     timing: {
-      shapleyMs: round(shapleyDone - started - runner.loadMs, 3), // a first cold-start load happens once per model
-      occlusionMs: round(occlusionDone - shapleyDone, 3),
+      // Coalitions and occlusions share one run: shapleyMs is reading, encoding and that run, occlusionMs the
+      // building of the occluded rows within it. A first cold-start load happens once per model.
+      shapleyMs: round(runDone - started - runner.loadMs, 3),
+      occlusionMs: round(rowsBuilt - occlusionStarted, 3),
       totalMs: round(finished - started - runner.loadMs, 3),
       subsetRows: coalitions,
       occlusionRows: occluded.length
@@ -192,7 +208,6 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
     const { auditId: _unused, timing: _timing, ...shown } = result
     result.auditId = appendAudit(ctx.db, {
       kind: 'explanation',
-      userName: options.userName,
       patientId: result.patientId,
       sourcePatientId: result.sourcePatientId,
       inputsHash: hash,

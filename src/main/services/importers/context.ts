@@ -3,7 +3,7 @@
 import type { DrugMappingMethod, ImportProgress, RejectedRow } from '../../../shared/types'
 import type { Db } from '../db/database'
 import type { DrugMapper, DrugMapping } from '../reference'
-import { readCsv, type CsvBatch } from './csv'
+import { readCsv, type CsvBatch, type CsvReadOptions } from './csv'
 import type { Layout, LayoutFile } from './layout'
 import type { ImportStore } from './store'
 
@@ -17,9 +17,17 @@ export class RowLog {
   readonly warningSamples: RejectedRow[] = []
   /** Rows deliberately left out, by reason (e.g. cancelled eICU orders). */
   readonly skipped: Record<string, number> = {}
+  /** Per file (as named in messages): data rows read and rows rejected, for the rejected-share limit. */
+  readonly rowsRead = new Map<string, number>()
+  readonly rejectedByFile = new Map<string, number>()
+
+  read(file: string, rows: number): void {
+    this.rowsRead.set(file, (this.rowsRead.get(file) ?? 0) + rows)
+  }
 
   reject(file: string, line: number, reason: string): void {
     this.rejected++
+    this.rejectedByFile.set(file, (this.rejectedByFile.get(file) ?? 0) + 1)
     if (this.rejectedSamples.length < SAMPLE_LIMIT) this.rejectedSamples.push({ file, line, reason })
   }
 
@@ -49,7 +57,9 @@ export class ProgressTracker {
 
   constructor(
     private readonly totalBytes: number,
-    private readonly listener: ((p: ImportProgress) => void) | undefined
+    private readonly listener: ((p: ImportProgress) => void) | undefined,
+    /** How files are decoded and bounded, and the log that counts the rows read per file. */
+    private readonly reading: { options: CsvReadOptions; log: RowLog } | null = null
   ) {}
 
   phase(phase: string, file: string | null, rowsRead = 0): void {
@@ -61,8 +71,9 @@ export class ProgressTracker {
     let rows = 0
     let bytes = 0
     this.phase(phase, file.displayName)
-    for await (const batch of readCsv(file, file.columns, (b) => (bytes = b))) {
+    for await (const batch of readCsv(file, file.columns, (b) => (bytes = b), this.reading?.options)) {
       rows += batch.count + batch.malformed.length
+      this.reading?.log.read(file.displayName, batch.count + batch.malformed.length)
       yield batch
       this.emit(
         { phase, file: file.displayName, rowsRead: rows, fraction: this.totalBytes > 0 ? (this.bytesBefore + bytes) / this.totalBytes : null },

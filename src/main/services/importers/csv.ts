@@ -6,7 +6,6 @@
 // fast path that scans commas with indexOf and slices only the columns the importer asked for; lines
 // with quotes (RFC 4180: "a, b", doubled "" quotes, newlines inside quotes) take a careful path.
 import { createReadStream } from 'node:fs'
-import { StringDecoder } from 'node:string_decoder'
 import { createGunzip } from 'node:zlib'
 import { ImportError } from './errors'
 
@@ -38,6 +37,22 @@ export interface CsvBatch {
 /** Progress of one file: compressed bytes read so far. */
 export type BytesRead = (bytes: number) => void
 
+/** How the bytes of a file are read: its text encoding and the longest field accepted. */
+export interface CsvReadOptions {
+  /** 'utf-8' (checked: invalid bytes are an error naming the line) or a single-byte encoding such as 'latin1'. */
+  encoding?: string
+  /** A longer field rejects its record (default MAX_FIELD_CHARS). */
+  maxFieldChars?: number
+}
+
+/** No column an importer reads holds more than a few hundred characters; 64 Ki leaves room for long titles. */
+export const MAX_FIELD_CHARS = 65_536
+/**
+ * A record still open after this many characters (no newline, or a quote that never closes) is not
+ * held any longer: its first line is rejected and reading goes on at the next line. Bounds memory.
+ */
+export const MAX_RECORD_CHARS = 16 * 1024 * 1024
+
 const READ_CHUNK = 1 << 20
 const GUNZIP_CHUNK = 1 << 18
 
@@ -61,10 +76,17 @@ export class CsvParser {
   private width = 0
   private batch: CsvBatch = emptyBatch(0)
 
+  private readonly maxField: number
+  /** True while skipping the rest of an over-long line (see MAX_RECORD_CHARS). */
+  private skipping = false
+
   constructor(
     private readonly displayName: string,
-    private readonly onHeader: (header: string[]) => string[] | null
-  ) {}
+    private readonly onHeader: (header: string[]) => string[] | null,
+    options: CsvReadOptions = {}
+  ) {
+    this.maxField = options.maxFieldChars ?? MAX_FIELD_CHARS
+  }
 
   /** Parses what it can of `text` and returns the complete records so far. */
   push(text: string): CsvBatch {
@@ -90,9 +112,23 @@ export class CsvParser {
     const n = s.length
     let pos = 0
     let nextQuote = s.indexOf('"')
+    if (this.skipping) {
+      const nl = s.indexOf('\n')
+      if (nl === -1) {
+        this.carry = ''
+        return
+      }
+      this.skipping = false
+      this.line++
+      pos = nl + 1
+    }
     while (pos < n) {
       const nl = s.indexOf('\n', pos)
-      if (nl === -1 && !final) break
+      if (nl === -1 && !final) {
+        if (n - pos > MAX_RECORD_CHARS) this.skipLongLine()
+        else this.carry = s.slice(pos)
+        return
+      }
       const end = nl === -1 ? n : nl
       if (nextQuote !== -1 && nextQuote < pos) nextQuote = s.indexOf('"', pos)
       if (nextQuote === -1 || nextQuote > end) {
@@ -105,8 +141,25 @@ export class CsvParser {
         continue
       }
       const record = parseQuotedRecord(s, pos, final)
-      if (record === null) break // the record continues in the next chunk
-      if (record === 'unterminated') {
+      if (record === null && n - pos <= MAX_RECORD_CHARS) break // the record continues in the next chunk
+      // A quote that opens a field and does not close where the record can end (never, or only
+      // lines later with the wrong column count) is a stray quote: only its own line is rejected, and
+      // reading resumes on the next line, so one bad character never swallows the rows after it.
+      const spansLines = record === null || record === 'unterminated' || record.newlines > 0
+      const wrongShape = record === null || record === 'unterminated' || (this.header !== null && record.fields.length !== this.slotOfColumn.length)
+      if (spansLines && wrongShape && this.header !== null) {
+        this.malformed(this.line, 'a quote opens a field that is not closed on this line (a stray quote, or the file is cut short)')
+        if (nl === -1) {
+          // The line has not ended yet: drop the rest of it as it arrives.
+          this.skipping = !final
+          this.carry = ''
+          return
+        }
+        this.line++
+        pos = nl + 1
+        continue
+      }
+      if (record === null || record === 'unterminated') {
         throw new ImportError(
           `${this.displayName} line ${this.line}: a quoted field is never closed (the file may be truncated or not CSV).`,
           this.displayName,
@@ -117,7 +170,40 @@ export class CsvParser {
       this.line += 1 + record.newlines
       pos = record.next
     }
-    this.carry = pos < n ? s.slice(pos) : ''
+    this.done(pos < n ? pos : n, s)
+  }
+
+  private done(pos: number, s: string): void {
+    this.carry = pos < s.length ? s.slice(pos) : ''
+  }
+
+  /** The open line is longer than MAX_RECORD_CHARS: reject it and drop text up to its newline. */
+  private skipLongLine(): void {
+    this.malformed(this.line, `the line is longer than ${MAX_RECORD_CHARS.toLocaleString('en-US')} characters (not a CSV record)`)
+    this.skipping = true
+    this.carry = ''
+  }
+
+  private malformed(line: number, reason: string): void {
+    if (this.header === null) {
+      throw new ImportError(`${this.displayName} line ${line}: ${reason}; the header cannot be read.`, this.displayName, line)
+    }
+    this.batch.malformed.push({ line, reason })
+  }
+
+  /** Null when every field fits, else the reason naming the first field that does not. */
+  private oversizedField(lengths: (column: number) => number, columns: number): string | null {
+    for (let column = 0; column < columns; column++) {
+      const length = lengths(column)
+      if (length > this.maxField) {
+        const name = this.header?.[column]
+        return (
+          `column ${column + 1}${name ? ` (${normaliseHeader(name)})` : ''} is ${length.toLocaleString('en-US')} characters long, ` +
+          `above the limit of ${this.maxField.toLocaleString('en-US')}`
+        )
+      }
+    }
+    return null
   }
 
   private simpleRecord(s: string, start: number, lineEnd: number): void {
@@ -132,9 +218,11 @@ export class CsvParser {
     const fields = batch.fields
     let column = 0
     let fieldStart = start
+    let longest = 0
     for (;;) {
       let comma = s.indexOf(',', fieldStart)
       if (comma === -1 || comma > lineEnd) comma = lineEnd
+      if (comma - fieldStart > longest) longest = comma - fieldStart
       if (column < columns) {
         const slot = slots[column]!
         if (slot >= 0) fields[base + slot] = s.slice(fieldStart, comma)
@@ -145,6 +233,11 @@ export class CsvParser {
     }
     if (column !== columns) {
       batch.malformed.push({ line: this.line, reason: `expected ${columns} columns, found ${column}` })
+      return
+    }
+    if (longest > this.maxField) {
+      const fields = s.slice(start, lineEnd).split(',')
+      batch.malformed.push({ line: this.line, reason: this.oversizedField((c) => fields[c]!.length, fields.length)! })
       return
     }
     // A line of only commas is an empty record; keep it (the importer rejects it for its empty ids).
@@ -170,6 +263,11 @@ export class CsvParser {
     const batch = this.batch
     if (values.length !== this.slotOfColumn.length) {
       batch.malformed.push({ line, reason: `expected ${this.slotOfColumn.length} columns, found ${values.length}` })
+      return
+    }
+    const oversized = this.oversizedField((c) => values[c]!.length, values.length)
+    if (oversized) {
+      batch.malformed.push({ line, reason: oversized })
       return
     }
     const base = batch.count * this.width
@@ -280,7 +378,8 @@ export async function readCsvHeader(source: CsvSource): Promise<string[]> {
     header = h
     return null
   })
-  for await (const text of decodedChunks(source, 64 * 1024)) {
+  // Rows after the header are checked when read; here an invalid byte among them must not stop the check.
+  for await (const text of decodedChunks(source, 64 * 1024, undefined, 'utf-8', false)) {
     parser.push(text)
     if (header) return header
   }
@@ -300,19 +399,23 @@ export function missingColumns(header: readonly string[], required: readonly str
  * naming the file for a missing file, a missing required column, a truncated or corrupt gzip
  * stream, or a quoted field that never closes.
  */
-export async function* readCsv(source: CsvSource, columns: CsvColumns, onBytes?: BytesRead): AsyncGenerator<CsvBatch> {
+export async function* readCsv(source: CsvSource, columns: CsvColumns, onBytes?: BytesRead, options: CsvReadOptions = {}): AsyncGenerator<CsvBatch> {
   const wanted = [...columns.required, ...(columns.optional ?? [])].map((c) => c.toLowerCase())
-  const parser = new CsvParser(source.displayName, (header) => {
-    const missing = missingColumns(header, columns.required)
-    if (missing.length > 0) throw headerError(source, header, missing)
-    const present = new Set(header.map(normaliseHeader))
-    return wanted.map((name) => (present.has(name) ? name : ''))
-  })
+  const parser = new CsvParser(
+    source.displayName,
+    (header) => {
+      const missing = missingColumns(header, columns.required)
+      if (missing.length > 0) throw headerError(source, header, missing)
+      const present = new Set(header.map(normaliseHeader))
+      return wanted.map((name) => (present.has(name) ? name : ''))
+    },
+    options
+  )
   const fill = (batch: CsvBatch): CsvBatch => {
     for (const slot of parser.optionalMissing) for (let r = 0; r < batch.count; r++) batch.fields[r * batch.width + slot] = ''
     return batch
   }
-  for await (const text of decodedChunks(source, READ_CHUNK, onBytes)) {
+  for await (const text of decodedChunks(source, READ_CHUNK, onBytes, options.encoding)) {
     const batch = parser.push(text)
     if (batch.count > 0 || batch.malformed.length > 0) yield fill(batch)
   }
@@ -330,8 +433,18 @@ export function headerError(source: CsvSource, header: readonly string[], missin
   )
 }
 
-/** The file as UTF-8 text chunks, through gunzip when it ends in .gz; errors name the file. */
-async function* decodedChunks(source: CsvSource, chunkSize: number, onBytes?: BytesRead): AsyncGenerator<string> {
+/**
+ * The file as text chunks, through gunzip when it ends in .gz; errors name the file. UTF-8 (the
+ * default) is checked: a byte sequence that is not UTF-8 stops the read with the line it is on and the
+ * option to use, instead of becoming U+FFFD in stored data.
+ */
+async function* decodedChunks(
+  source: CsvSource,
+  chunkSize: number,
+  onBytes?: BytesRead,
+  encoding = 'utf-8',
+  checked = true
+): AsyncGenerator<string> {
   const file = createReadStream(source.path, { highWaterMark: chunkSize })
   const gzipped = source.path.toLowerCase().endsWith('.gz')
   const gunzip = gzipped ? createGunzip({ chunkSize: GUNZIP_CHUNK }) : null
@@ -340,17 +453,36 @@ async function* decodedChunks(source: CsvSource, chunkSize: number, onBytes?: By
     file.pipe(gunzip)
   }
   const stream = gunzip ?? file
-  const decoder = new StringDecoder('utf8')
+  const utf8 = checked && isUtf8Label(encoding)
+  const decoder = textDecoder(source, encoding, utf8)
   let reported = 0
+  /** Newlines in the bytes decoded so far, to name the line of an invalid byte. */
+  let newlines = 0
+  let previous: Buffer = Buffer.alloc(0)
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       if (onBytes && file.bytesRead !== reported) {
         reported = file.bytesRead
         onBytes(reported)
       }
-      yield decoder.write(chunk)
+      let text: string
+      try {
+        text = decoder.decode(chunk, { stream: true })
+      } catch {
+        throw notUtf8(source, previous, chunk, newlines)
+      }
+      if (utf8) {
+        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) newlines++
+        previous = chunk.subarray(Math.max(0, chunk.length - 3))
+      }
+      yield text
     }
-    const rest = decoder.end()
+    let rest: string
+    try {
+      rest = decoder.decode()
+    } catch {
+      throw notUtf8(source, previous, Buffer.alloc(0), newlines)
+    }
     if (rest) yield rest
   } catch (error) {
     throw streamError(source, error, gzipped)
@@ -358,6 +490,58 @@ async function* decodedChunks(source: CsvSource, chunkSize: number, onBytes?: By
     file.destroy()
     gunzip?.destroy()
   }
+}
+
+const isUtf8Label = (encoding: string): boolean => /^utf-?8$/i.test(encoding)
+
+function textDecoder(source: CsvSource, encoding: string, fatal: boolean): { decode(input?: Uint8Array, options?: { stream?: boolean }): string } {
+  try {
+    // fatal: invalid UTF-8 throws. Single-byte encodings (latin1 = windows-1252 in the WHATWG table)
+    // map every byte to a character, so they never throw.
+    return new TextDecoder(encoding, { fatal })
+  } catch {
+    throw new ImportError(`${source.displayName}: unknown text encoding "${encoding}" (use utf-8 or latin1).`, source.displayName)
+  }
+}
+
+/** The error for the first invalid UTF-8 sequence: the line it is on (header = line 1) and the byte. */
+function notUtf8(source: CsvSource, previousTail: Buffer, chunk: Buffer, newlinesBefore: number): ImportError {
+  const bytes = Buffer.concat([previousTail, chunk])
+  const at = firstInvalidUtf8(bytes)
+  let line = newlinesBefore + 1
+  // Newlines of the previous chunk's tail are already counted.
+  for (let i = previousTail.length; i < Math.min(at, bytes.length); i++) if (bytes[i] === 10) line++
+  const byte = at < bytes.length ? ` (byte 0x${bytes[at]!.toString(16).toUpperCase().padStart(2, '0')})` : ' (the file ends inside a character)'
+  return new ImportError(
+    `${source.displayName} line ${line}: not valid UTF-8${byte}. If the export is Latin-1 (ISO-8859-1 or Windows-1252), ` +
+      'import it with --encoding latin1; nothing was imported.',
+    source.displayName,
+    line
+  )
+}
+
+/**
+ * Offset of the first byte that does not start or continue a valid UTF-8 sequence (bytes.length if
+ * none): the same bytes TextDecoder's fatal mode refuses (overlong forms, surrogates, above U+10FFFF).
+ */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0
+  while (i < bytes.length) {
+    const b = bytes[i]!
+    if (b < 0x80) {
+      i++
+      continue
+    }
+    const extra = b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1
+    if (extra < 0 || i + extra >= bytes.length) return i
+    // The second byte's range is narrower after E0, ED, F0 and F4.
+    const second = bytes[i + 1]!
+    const [low, high] = b === 0xe0 ? [0xa0, 0xbf] : b === 0xed ? [0x80, 0x9f] : b === 0xf0 ? [0x90, 0xbf] : b === 0xf4 ? [0x80, 0x8f] : [0x80, 0xbf]
+    if (second < low || second > high) return i
+    for (let k = 2; k <= extra; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i
+    i += extra + 1
+  }
+  return bytes.length
 }
 
 function streamError(source: CsvSource, error: unknown, gzipped: boolean): Error {

@@ -47,3 +47,15 @@ function validParts(value: string): boolean {
 function isLeapYear(year: number): boolean {
   return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
 }
+
+/**
+ * For a value that is not a valid date but would be with month and day swapped ("2170-20-11"), the
+ * swapped reading; else null. Such a value means the export writes YYYY-DD-MM, which also misreads
+ * every date whose day is 12 or less without any sign, so the importers stop on the first one.
+ */
+export function validOnlySwapped(value: string): string | null {
+  if (parseSourceTime(value) !== null) return null
+  const m = DATE_TIME.exec(value)
+  if (!m) return null
+  return parseSourceTime(`${value.slice(0, 5)}${m[3]}-${m[2]}${value.slice(10)}`)
+}

@@ -17,6 +17,8 @@ interface Stay {
   year: number
   minutesSinceHospitalAdmission: number
   unitVisitNumber: number
+  /** Line in patient.csv, for a rejection found when the stay is written. */
+  line: number
 }
 
 export async function importEicu(ctx: ImportContext): Promise<void> {
@@ -79,7 +81,8 @@ async function importStays(ctx: ImportContext): Promise<Map<string, number>> {
         sex: sexOf(gender),
         year: Number(year),
         minutesSinceHospitalAdmission: -Number(admitOffset),
-        unitVisitNumber: Number(unitVisit)
+        unitVisitNumber: Number(unitVisit),
+        line
       })
       byPerson.set(uniquePid, stays)
     }
@@ -97,6 +100,15 @@ async function importStays(ctx: ImportContext): Promise<Map<string, number>> {
     const patientId = ctx.store.patient(uniquePid, stays.find((s) => s.sex !== null)?.sex ?? null)
     const hospitalStayNumber = new Map<string, number>()
     for (const stay of stays) {
+      const owner = ctx.store.storedForAnotherPatient(stay.stayId, patientId)
+      if (owner !== null) {
+        ctx.log.reject(
+          file.displayName,
+          stay.line,
+          `unit stay patientunitstayid ${stay.stayId} is stored for another patient (uniquepid ${owner}), not ${uniquePid}: an import never moves visits between patients`
+        )
+        continue
+      }
       if (!hospitalStayNumber.has(stay.hospitalStayId)) hospitalStayNumber.set(stay.hospitalStayId, hospitalStayNumber.size + 1)
       const visitId = ctx.store.visit({
         patientId,

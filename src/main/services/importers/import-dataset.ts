@@ -4,10 +4,11 @@
 // - Validate first: every file of the layout is located and its header checked, and the reference
 //   tables are loaded, before anything is written. A missing file, a wrong layout (e.g. the eICU
 //   folder given as MIMIC-IV) or a missing column is an ImportError naming the file.
-// - All or nothing: the whole import is one SQLite transaction. A file-level problem found while
-//   reading (a truncated gzip, a quoted field that never closes) or a crash rolls everything back, so
-//   the store is exactly as before, and re-running the import completes it cleanly ("resumable"
-//   without manual cleanup).
+// - All or nothing: the import is written to a staging file and applied to the database in one
+//   short SQLite transaction (imports/staging.ts). A file-level problem found while reading (a
+//   truncated gzip, invalid UTF-8) or a crash leaves the store exactly as before, and re-running the
+//   import completes it cleanly ("resumable" without manual cleanup). Readers and the app's own
+//   writes (audit rows) are never blocked while the files are read.
 // - Row-level problems (wrong column count, unparseable date, a diagnosis of an unknown admission,
 //   an invalid code) reject that row; the report counts them and lists the first ones with file,
 //   line and reason.
@@ -16,6 +17,12 @@
 //   and writes nothing else. Changed files re-import as upserts: patients and visits keep their ids
 //   and each imported visit's codes and medications are replaced wholesale, so importing the same
 //   content again (force) leaves the same content. Visits absent from the new files are kept.
+// - Never silently destructive (imports/safety.ts): an import that would remove or alter stored rows
+//   is refused (ImportRefusedError, nothing written) unless `replace` is set; `dryRun` returns the
+//   plan (counts per table, patients affected) and writes nothing. A visit id stored for another
+//   patient is rejected, never moved. A file whose rejected share is above `maxRejectedShare` (1%)
+//   fails the import. Bytes that are not UTF-8 stop the import unless an `encoding` is declared, and
+//   a date valid only with month and day swapped stops it too (the file's other dates are suspect).
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { basename, resolve } from 'node:path'
@@ -23,6 +30,9 @@ import type { EhrFormat, ImportProgress, ImportReport } from '../../../shared/ty
 import type { Db } from '../db/database'
 import { dataDir as defaultDataDir } from '../paths'
 import { DrugMapper, loadReferenceData } from '../reference'
+import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError, rejectedShareError } from '../imports/safety'
+import { ImportStaging } from '../imports/staging'
+import type { ImportPlan } from '../../../shared/types'
 import { MappingTally, ProgressTracker, RowLog, type ImportContext } from './context'
 import { importEicu } from './eicu'
 import { ImportError } from './errors'
@@ -47,9 +57,22 @@ export interface ImportOptions {
   onProgress?: (progress: ImportProgress) => void
   /** Re-import even when the same files were imported before. */
   force?: boolean
+  /** Allow the import to remove or alter stored rows (otherwise such an import is refused). */
+  replace?: boolean
+  /** Run every check and compute the plan, then roll back: the report has status 'dry-run' and the plan. */
+  dryRun?: boolean
+  /** Largest share of a file's rows that may be rejected (default 0.01). */
+  maxRejectedShare?: number
+  /** Text encoding of the files: 'utf-8' (default, checked) or e.g. 'latin1'. */
+  encoding?: string
+  /** Longest field accepted; a longer one rejects its row (default MAX_FIELD_CHARS). */
+  maxFieldChars?: number
+  /** Called with the plan just before a replacing import commits (the CLI prints it). */
+  onPlan?: (plan: ImportPlan) => void
 }
 
 export async function importDataset(db: Db, options: ImportOptions): Promise<ImportReport> {
+  if (options.format === 'fhir') throw new ImportError('FHIR exports have their own importer (importFhir in imports/fhir).')
   const started = performance.now()
   const dir = resolve(options.dir)
   const dataDir = resolve(options.dataDir ?? defaultDataDir())
@@ -58,41 +81,49 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
   const layout = await resolveLayout(options.format, dir)
   const reference = await loadReferenceData(dataDir)
   progress.phase('Fingerprinting inputs', null)
-  const fingerprint = await fingerprintInputs(layout, reference.files)
+  const encoding = options.encoding ?? 'utf-8'
+  const fingerprint = await fingerprintInputs(layout, reference.files, encoding)
+  const maxRejectedShare = options.maxRejectedShare ?? DEFAULT_MAX_REJECTED_SHARE
+  if (!(maxRejectedShare >= 0 && maxRejectedShare <= 1)) throw new ImportError(`maxRejectedShare must be between 0 and 1, got ${maxRejectedShare}.`)
 
   const previous = db
     .prepare(`SELECT id, report_json FROM import_runs WHERE format = ? AND input_fingerprint = ? AND status = 'completed' ORDER BY id DESC LIMIT 1`)
     .get(options.format, fingerprint) as { id: number; report_json: string } | undefined
-  if (previous && !options.force) return recordSkippedRun(db, options.format, dir, fingerprint, previous, started)
+  if (previous && !options.force) {
+    if (options.dryRun) return { ...(JSON.parse(previous.report_json) as ImportReport), status: 'skipped-unchanged', previousRunId: previous.id }
+    return recordSkippedRun(db, options.format, dir, fingerprint, previous, started)
+  }
 
   if (db.inTransaction) throw new ImportError('Another write is in progress on this database connection; run the import on its own connection.')
   const totalBytes = Object.values(layout.files).reduce((sum, f) => sum + f.size, 0)
-  const tracker = new ProgressTracker(totalBytes, options.onProgress)
+  const log = new RowLog()
+  const tracker = new ProgressTracker(totalBytes, options.onProgress, {
+    options: { encoding, maxFieldChars: options.maxFieldChars },
+    log
+  })
   const startedAt = new Date().toISOString()
-  // Bulk-load settings for this connection, restored afterwards: a bigger page cache keeps the
-  // indexes being appended to in memory (bounded: 128 MB); foreign-key checks off, because every
-  // child row gets a visit id the same transaction just wrote or read (checking them again costs
-  // a B-tree lookup per row, tens of millions at scale), and the import never deletes a parent.
-  const cacheSize = db.pragma('cache_size', { simple: true }) as number
-  const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number
-  db.pragma('cache_size = -131072')
-  db.pragma('foreign_keys = OFF')
+  // Everything is written to a staging file first; the live database is locked only by apply()
+  // (imports/staging.ts says why). The staging connection takes the bulk-load settings: a bigger page
+  // cache keeps the indexes being appended to in memory (bounded: 128 MB).
+  const staging = ImportStaging.open(db, options.format)
+  const stage = staging.db
+  stage.pragma('cache_size = -131072')
   try {
-    beginWrite(db)
+    stage.exec('BEGIN')
     const runId = Number(
-      db
+      stage
         .prepare(
           `INSERT INTO import_runs (format, source_dir, input_fingerprint, started_at, status, report_json) VALUES (?, ?, ?, ?, 'completed', '{}')`
         )
         .run(options.format, dir, fingerprint, startedAt).lastInsertRowid
     )
     const ctx: ImportContext = {
-      db,
+      db: stage,
       runId,
       layout,
-      store: new ImportStore(db, options.format, runId),
+      store: new ImportStore(stage, options.format, runId),
       mapper: new DrugMapper(reference.tables),
-      log: new RowLog(),
+      log,
       tally: new MappingTally(),
       progress: tracker,
       mappedBySharedId: 0
@@ -100,31 +131,24 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
     tracker.phase('Writing ATC names', null)
     ctx.store.atcNames(reference.atcNames)
     if (options.format === 'eicu') await importEicu(ctx)
-    else if (options.format === 'fhir') throw new ImportError('FHIR exports have their own importer (importFhir in imports/fhir).')
     else await importMimic(ctx, options.format)
     tracker.phase('Finishing', null)
     const report = buildReport(ctx, layout, fingerprint, started)
     ctx.store.finish()
-    db.prepare(`UPDATE import_runs SET finished_at = ?, report_json = ? WHERE id = ?`).run(new Date().toISOString(), JSON.stringify(report), runId)
-    db.exec('COMMIT')
+    const tooManyRejected = rejectedShareError(log, maxRejectedShare)
+    if (tooManyRejected) throw tooManyRejected
+    stage.exec('COMMIT')
+    const plan = staging.plan(runId)
+    report.plan = plan
+    if (options.dryRun) return { ...report, status: 'dry-run', runId: 0 }
+    if (plan.destructive && !options.replace) throw new ImportRefusedError(plan)
+    if (plan.destructive) options.onPlan?.(plan)
+    stage.prepare(`UPDATE import_runs SET finished_at = ?, report_json = ? WHERE id = ?`).run(new Date().toISOString(), JSON.stringify(report), runId)
+    tracker.phase('Applying', null)
+    staging.apply(runId)
     return report
-  } catch (error) {
-    if (db.inTransaction) db.exec('ROLLBACK')
-    throw error
   } finally {
-    db.pragma(`cache_size = ${cacheSize}`)
-    db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`)
-  }
-}
-
-/** BEGIN IMMEDIATE, turning a busy database into an ImportError the user can act on. */
-export function beginWrite(db: Db): void {
-  try {
-    db.exec('BEGIN IMMEDIATE')
-  } catch (error) {
-    if ((error as { code?: string }).code?.startsWith('SQLITE_BUSY'))
-      throw new ImportError('The database is busy: another import or the app is writing to it. Try again when it has finished.')
-    throw error
+    staging.close()
   }
 }
 
@@ -189,9 +213,10 @@ function recordSkippedRun(
 }
 
 /** sha256 over the importer version, then each file's role, name, size and bytes (inputs, then reference tables). */
-async function fingerprintInputs(layout: Layout, referenceFiles: string[]): Promise<string> {
+async function fingerprintInputs(layout: Layout, referenceFiles: string[], encoding: string): Promise<string> {
   const hash = createHash('sha256')
-  hash.update(`medrec-importer ${IMPORTER_VERSION} ${layout.format}\n`)
+  // The encoding changes what the same bytes import as; UTF-8 keeps the fingerprints of earlier runs.
+  hash.update(`medrec-importer ${IMPORTER_VERSION} ${layout.format}${/^utf-?8$/i.test(encoding) ? '' : ` ${encoding.toLowerCase()}`}\n`)
   const files = [
     ...Object.values(layout.files).map((f) => ({ label: `${f.role}:${basename(f.path)}`, path: f.path })),
     ...referenceFiles.map((path) => ({ label: `reference:${basename(path)}`, path }))

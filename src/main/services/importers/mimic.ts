@@ -8,7 +8,8 @@
 import type { CodeKind, CodeSystem } from '../../../shared/types'
 import { codeProblem, mimicCodeSystem } from './codes'
 import { rejectMalformed, type ImportContext } from './context'
-import { parseSourceTime } from './dates'
+import { parseSourceTime, validOnlySwapped } from './dates'
+import { ImportError } from './errors'
 
 interface Flavor {
   /** Column holding the ICD code in diagnoses/procedures and the dictionaries. */
@@ -34,6 +35,19 @@ export async function importMimic(ctx: ImportContext, version: 'mimic-iv' | 'mim
 }
 
 const clean = (value: string): string => value.trim()
+
+/** Stops the import on a date that is valid only with month and day swapped (see validOnlySwapped). */
+function refuseSwappedDate(file: string, line: number, column: string, raw: string): void {
+  const swapped = validOnlySwapped(raw)
+  if (swapped === null) return
+  throw new ImportError(
+    `${file} line ${line}: ${column} "${raw}" is valid only with month and day swapped (${swapped.replace('T', ' ')}). ` +
+      'The export seems to write dates as YYYY-DD-MM, so its other dates cannot be trusted either; nothing was imported. ' +
+      'Export dates as YYYY-MM-DD.',
+    file,
+    line
+  )
+}
 
 async function importTitles(ctx: ImportContext, flavor: Flavor, kind: CodeKind, role: string): Promise<void> {
   const file = ctx.layout.files[role]!
@@ -116,13 +130,24 @@ async function importAdmissions(ctx: ImportContext, patients: Map<string, number
         ctx.log.reject(file.displayName, line, `duplicate admission hadm_id ${hadm}`)
         continue
       }
+      const owner = ctx.store.storedForAnotherPatient(hadm, patientId)
+      if (owner !== null) {
+        ctx.log.reject(
+          file.displayName,
+          line,
+          `admission hadm_id ${hadm} is stored for another patient (subject_id ${owner}), not ${subject}: an import never moves visits between patients`
+        )
+        continue
+      }
       const admitTime = parseSourceTime(admitRaw)
       if (!admitTime) {
+        refuseSwappedDate(file.displayName, line, 'admittime', admitRaw)
         ctx.log.reject(file.displayName, line, `unparseable admittime "${admitRaw}" (expected YYYY-MM-DD HH:MM:SS)`)
         continue
       }
       const dischargeTime = dischargeRaw === '' ? null : parseSourceTime(dischargeRaw)
       if (dischargeRaw !== '' && !dischargeTime) {
+        refuseSwappedDate(file.displayName, line, 'dischtime', dischargeRaw)
         ctx.log.reject(file.displayName, line, `unparseable dischtime "${dischargeRaw}" (expected YYYY-MM-DD HH:MM:SS)`)
         continue
       }
@@ -212,6 +237,7 @@ async function importPrescriptions(ctx: ImportContext, flavor: Flavor, visits: M
       const startRaw = clean(batch.fields[base + 4]!)
       const startTime = startRaw === '' ? null : parseSourceTime(startRaw)
       if (startRaw !== '' && !startTime) {
+        refuseSwappedDate(file.displayName, line, flavor.prescriptionStart, startRaw)
         ctx.log.reject(file.displayName, line, `unparseable ${flavor.prescriptionStart} "${startRaw}"`)
         continue
       }

@@ -101,6 +101,7 @@ export class ImportStore {
   private readonly titleKeep: BatchedInsert
   /** True when this source already has visits: re-imported visits then get their children replaced. */
   private readonly replacing: boolean
+  private readonly visitOwnerStatement
 
   constructor(
     private readonly db: Db,
@@ -115,14 +116,19 @@ export class ImportStore {
     this.upsertVisitStatement = db.prepare(
       `INSERT INTO visits (patient_id, source, source_visit_id, admit_time, discharge_time, sort_key, order_label, import_run_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (source, source_visit_id) DO UPDATE SET patient_id = excluded.patient_id, admit_time = excluded.admit_time,
+       ON CONFLICT (source, source_visit_id) DO UPDATE SET admit_time = excluded.admit_time,
          discharge_time = excluded.discharge_time, sort_key = excluded.sort_key, order_label = excluded.order_label,
          import_run_id = excluded.import_run_id
+         WHERE patient_id = excluded.patient_id
        RETURNING id`
     )
     this.findVisitStatement = db.prepare(`SELECT id FROM visits WHERE source = ? AND source_visit_id = ?`).pluck()
     this.deleteChildren = ['diagnoses', 'procedures', 'medications'].map((table) => db.prepare(`DELETE FROM ${table} WHERE visit_id = ?`))
     this.replacing = db.prepare(`SELECT 1 FROM visits WHERE source = ? LIMIT 1`).pluck().get(source) !== undefined
+    this.visitOwnerStatement = db.prepare(
+      `SELECT v.patient_id AS patientId, p.source_patient_id AS sourcePatientId FROM visits v JOIN patients p ON p.id = v.patient_id
+       WHERE v.source = ? AND v.source_visit_id = ?`
+    )
     this.diagnoses = new BatchedInsert(db, plainInsert('INSERT OR IGNORE INTO diagnoses (visit_id, seq, code_system, code)'), 4)
     this.procedures = new BatchedInsert(db, plainInsert('INSERT OR IGNORE INTO procedures (visit_id, seq, code_system, code)'), 4)
     // A medication row repeats its drug's name, codes and mapping, the same for thousands of rows.
@@ -166,8 +172,20 @@ export class ImportStore {
   }
 
   /**
+   * The source id of the patient a visit id is stored for, when that is not `patientId`: an export
+   * reusing another patient's visit id is rejected by the importers, never moved (null: no conflict).
+   */
+  storedForAnotherPatient(sourceVisitId: string, patientId: number): string | null {
+    if (!this.replacing) return null
+    const stored = this.visitOwnerStatement.get(this.source, sourceVisitId) as { patientId: number; sourcePatientId: string } | undefined
+    return stored && stored.patientId !== patientId ? stored.sourcePatientId : null
+  }
+
+  /**
    * Inserts or updates a visit. A visit imported before keeps its id, and its diagnoses, procedures
-   * and medications are deleted here so this import's rows replace them wholesale (idempotent).
+   * and medications are deleted here so this import's rows replace them wholesale (idempotent). A
+   * visit stored for another patient is never moved: callers check storedForAnotherPatient() first,
+   * and the upsert refuses it as a last guard.
    */
   visit(v: VisitInput): number {
     this.visits++
@@ -187,7 +205,8 @@ export class ImportStore {
       v.sortKey,
       v.orderLabel,
       this.runId
-    ) as { id: number }
+    ) as { id: number } | undefined
+    if (!row) throw new Error(`visit ${v.sourceVisitId} is stored for another patient; an import never moves visits between patients`)
     return row.id
   }
 

@@ -44,18 +44,18 @@ export class ModelSession {
   /**
    * Probabilities for `rows` in one run: a flat Float32Array of rows × medications (row r, column i at
    * r * medicationCount + i). `modalityMasks` (rows × modalities, 1 = present) defaults to all present.
-   * A row may repeat a patient (explanations run one patient under many masks).
+   * A row may repeat a patient (explanations run one patient under many masks). `rowsPerRun` caps one run.
    */
-  async predict(rows: readonly EncodedPatient[], modalityMasks?: Float32Array): Promise<Float32Array> {
+  async predict(rows: readonly EncodedPatient[], modalityMasks?: Float32Array, rowsPerRun = MAX_ROWS_PER_RUN): Promise<Float32Array> {
     const n = rows.length
     const m = this.modalityCount
     if (modalityMasks && modalityMasks.length !== n * m) {
       throw new Error(`modality masks hold ${modalityMasks.length} values, expected ${n} rows × ${m} modalities`)
     }
-    if (n <= MAX_ROWS_PER_RUN) return this.run(rows, modalityMasks)
+    if (n <= rowsPerRun) return this.run(rows, modalityMasks)
     const out = new Float32Array(n * this.medicationCount)
-    for (let start = 0; start < n; start += MAX_ROWS_PER_RUN) {
-      const end = Math.min(n, start + MAX_ROWS_PER_RUN)
+    for (let start = 0; start < n; start += rowsPerRun) {
+      const end = Math.min(n, start + rowsPerRun)
       const part = await this.run(rows.slice(start, end), modalityMasks?.subarray(start * m, end * m))
       out.set(part, start * this.medicationCount)
     }
@@ -66,7 +66,6 @@ export class ModelSession {
     const n = rows.length
     if (n === 0) return new Float32Array(0)
     const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = this.limits
-    const m = this.modalityCount
     const diagnoses = new BigInt64Array(n * maxVisits * maxDiagnoses)
     const procedures = new BigInt64Array(n * maxVisits * maxProcedures)
     const medications = new BigInt64Array(n * maxVisits * maxMedications)
@@ -77,11 +76,26 @@ export class ModelSession {
       medications.set(row.medications, r * row.medications.length)
       visitMask.set(row.visitMask, r * maxVisits)
     })
+    return this.runTensors(n, { diagnoses, procedures, medications, visitMask }, modalityMasks)
+  }
+
+  /**
+   * Probabilities for the first `n` rows of tensors already laid out as the model takes them (rows ×
+   * visits × codes; e.g. a BatchEncoder's, which may hold more rows than n).
+   */
+  async runTensors(
+    n: number,
+    tensors: { diagnoses: BigInt64Array; procedures: BigInt64Array; medications: BigInt64Array; visitMask: Float32Array },
+    modalityMasks?: Float32Array
+  ): Promise<Float32Array> {
+    if (n === 0) return new Float32Array(0)
+    const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = this.limits
+    const m = this.modalityCount
     const feeds: Record<string, ort.Tensor> = {
-      diagnoses: new ort.Tensor('int64', diagnoses, [n, maxVisits, maxDiagnoses]),
-      procedures: new ort.Tensor('int64', procedures, [n, maxVisits, maxProcedures]),
-      medications: new ort.Tensor('int64', medications, [n, maxVisits, maxMedications]),
-      visit_mask: new ort.Tensor('float32', visitMask, [n, maxVisits]),
+      diagnoses: new ort.Tensor('int64', tensors.diagnoses.subarray(0, n * maxVisits * maxDiagnoses), [n, maxVisits, maxDiagnoses]),
+      procedures: new ort.Tensor('int64', tensors.procedures.subarray(0, n * maxVisits * maxProcedures), [n, maxVisits, maxProcedures]),
+      medications: new ort.Tensor('int64', tensors.medications.subarray(0, n * maxVisits * maxMedications), [n, maxVisits, maxMedications]),
+      visit_mask: new ort.Tensor('float32', tensors.visitMask.subarray(0, n * maxVisits), [n, maxVisits]),
       modality_mask: new ort.Tensor('float32', modalityMasks ?? new Float32Array(n * m).fill(1), [n, m])
     }
     const outputs = await this.session.run(feeds, ['probabilities'])

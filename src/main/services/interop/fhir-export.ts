@@ -204,9 +204,9 @@ export function recommendationBundle(input: FhirExportInput): FhirBundle {
 export async function exportRecommendationAsFhir(
   ctx: ServiceContext,
   patient: number | string,
-  options: { sources: readonly DdiSourceInfo[]; includeReview?: boolean; modelId?: string | null; userName?: string } = { sources: [] }
+  options: { sources: readonly DdiSourceInfo[]; includeReview?: boolean; modelId?: string | null } = { sources: [] }
 ): Promise<FhirBundle> {
-  const recommendation = await recommend(ctx, patient, { modelId: options.modelId ?? undefined, userName: options.userName })
+  const recommendation = await recommend(ctx, patient, { modelId: options.modelId ?? undefined })
   const { manifest } = await ctx.registry.get(recommendation.model.id)
   const review = options.includeReview === false ? null : (reviewHistory(ctx.db, recommendation.patientId, 1)[0] ?? null)
   return recommendationBundle({

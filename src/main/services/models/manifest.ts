@@ -5,7 +5,9 @@ import { join } from 'node:path'
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import type { ManifestTensor, ModelManifest, TensorDtype } from '../../../shared/types'
+import { THRESHOLD_RANGE } from '../../../shared/domain/thresholds'
 import { projectRoot } from '../paths'
+import { normalizeCode } from './vocabulary'
 
 // ajv-formats is CommonJS: depending on the loader its default export arrives as the plugin itself or
 // wrapped in { default }.
@@ -100,6 +102,16 @@ function contractProblems(manifest: ModelManifest): string[] {
     }
   }
   if (medicationCount === 0) problems.push('the medication vocabulary is empty')
+  if (manifest.threshold < THRESHOLD_RANGE.min || manifest.threshold > THRESHOLD_RANGE.max) {
+    problems.push(
+      `threshold ${manifest.threshold} is outside ${THRESHOLD_RANGE.min}–${THRESHOLD_RANGE.max}: a decision threshold that far out recommends (almost) every class or none`
+    )
+  }
+  for (const kind of ['diagnosis', 'procedure', 'medication'] as const) {
+    const codes = manifest.vocabularies[kind].entries.map((e) => `${e.system ?? ''}|${normalizeCode(e.code)}`)
+    const twice = codes.filter((c, i) => codes.indexOf(c) !== i)
+    if (twice.length > 0) problems.push(`the ${kind} vocabulary lists ${[...new Set(twice)].slice(0, 5).join(', ')} more than once`)
+  }
   const modalityIds = manifest.modalities.map((m) => m.id)
   const repeated = modalityIds.filter((id, i) => modalityIds.indexOf(id) !== i)
   if (repeated.length > 0) problems.push(`modalities ${[...new Set(repeated)].join(', ')} are listed twice`)

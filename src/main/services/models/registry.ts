@@ -7,11 +7,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { InferenceSession } from 'onnxruntime-node'
 import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, RefusedModel } from '../../../shared/types'
+import type { EncodedPatient } from '../inference/encode'
 import { ModelSession } from '../inference/session'
 import { providerOrder, type ProviderName, type SessionTuning } from '../inference/providers'
 import { modelsDir } from '../paths'
-import { checkManifest, expectedInputDims } from './manifest'
-import { type ModelVocabularies, vocabulariesOf } from './vocabulary'
+import { checkManifest, expectedInputDims, PROBABILITIES_OUTPUT } from './manifest'
+import { loadTrustedKeys, type SignatureCheck, verifyModelFolder, type TrustedKey } from './signature'
+import { type ModelVocabularies, VOCAB_OFFSET, vocabulariesOf } from './vocabulary'
 
 export interface RegisteredModel {
   manifest: ModelManifest
@@ -19,22 +21,45 @@ export interface RegisteredModel {
   summary: ModelSummary
   vocab: ModelVocabularies
   session: ModelSession
+  /** The trusted key whose signature the folder carries. */
+  signedBy: string
 }
 
 export class ModelNotFoundError extends Error {
-  override name = 'ModelNotFoundError'
+  override name = 'NotFoundError'
+}
+
+/** A model that exists but failed a check (signature, hashes, ranges, ONNX shapes): a refusal by rule, with every reason. */
+export class ModelRefusedError extends Error {
+  override name = 'RefusedError'
+  constructor(
+    message: string,
+    readonly reasons: readonly string[]
+  ) {
+    super(message)
+  }
 }
 
 export interface RegistryOptions {
   /** Execution providers to try, in order (the CPU is always the last resort). */
   providers?: readonly ProviderName[]
   tuning?: SessionTuning
+  /** Public keys whose signatures are accepted; default: the project's and the hospital's (signature.ts). */
+  trustedKeys?: readonly TrustedKey[]
+  /**
+   * The knowledge base's name of an ATC class, or null when it does not know the code. Given, a medication
+   * entry titled differently from its code's name (labels swapped between classes) refuses the model.
+   */
+  atcName?: (code: string) => string | null
 }
 
 interface Scan {
   models: RegisteredModel[]
   refused: RefusedModel[]
 }
+
+/** A models folder may name its default model in this file (one id). */
+export const DEFAULT_MODEL_FILE = 'DEFAULT'
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 
@@ -114,8 +139,73 @@ export function fedSizeMismatches(manifest: ModelManifest, actual: readonly Infe
   return problems
 }
 
+/** The ONNX graph's real number of output columns, when fixed, must equal the medication vocabulary's size. */
+export function outputSizeMismatches(manifest: ModelManifest, actual: readonly InferenceSession.ValueMetadata[]): string[] {
+  const meta = actual.find((m) => m.name === PROBABILITIES_OUTPUT)
+  const columns = meta?.isTensor ? meta.shape[1] : undefined
+  const count = manifest.vocabularies.medication.entries.length
+  return typeof columns === 'number' && columns !== count
+    ? [`output "${PROBABILITIES_OUTPUT}" has ${columns} columns in the ONNX model but the medication vocabulary has ${count} entries`]
+    : []
+}
+
+/**
+ * One run with the highest index of every vocabulary in the first visit: a vocabulary longer than the
+ * model's embedding table fails here (index out of bounds) instead of on the first patient with a rare
+ * code, and the output must be one probability in [0, 1] per medication entry.
+ */
+export async function vocabularyProbeProblems(manifest: ModelManifest, session: ModelSession): Promise<string[]> {
+  const { limits, vocabularies } = manifest
+  const probe = {
+    diagnoses: new BigInt64Array(limits.maxVisits * limits.maxDiagnoses),
+    procedures: new BigInt64Array(limits.maxVisits * limits.maxProcedures),
+    medications: new BigInt64Array(limits.maxVisits * limits.maxMedications),
+    visitMask: new Float32Array(limits.maxVisits),
+    fed: [],
+    summary: {} as EncodedPatient['summary']
+  } satisfies EncodedPatient
+  const highest = (count: number): bigint => BigInt(count - 1 + VOCAB_OFFSET)
+  if (vocabularies.diagnosis.entries.length > 0) probe.diagnoses[0] = highest(vocabularies.diagnosis.entries.length)
+  if (vocabularies.procedure.entries.length > 0) probe.procedures[0] = highest(vocabularies.procedure.entries.length)
+  probe.medications[0] = highest(vocabularies.medication.entries.length)
+  probe.visitMask[0] = 1
+  let output: Float32Array
+  try {
+    output = await session.predict([probe])
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error)
+    return [
+      `a run with the highest index of each vocabulary (diagnosis ${vocabularies.diagnosis.entries.length}, procedure ${vocabularies.procedure.entries.length}, medication ${vocabularies.medication.entries.length} entries) fails: the vocabularies do not fit the model (${message})`
+    ]
+  }
+  const count = vocabularies.medication.entries.length
+  if (output.length !== count) return [`a probe run returned ${output.length} probabilities for ${count} medication entries`]
+  const bad = output.findIndex((p) => !(p >= 0 && p <= 1))
+  return bad >= 0 ? [`a probe run returned ${output[bad]} for medication entry ${bad}, not a probability`] : []
+}
+
+/**
+ * Medication entries whose title is not the knowledge base's name of their code: labels swapped or edited.
+ * One name containing the other passes (WHO revisions append qualifiers such as "(GORD)").
+ */
+export function labelProblems(manifest: ModelManifest, atcName: ((code: string) => string | null) | undefined): string[] {
+  if (!atcName) return []
+  const normalize = (text: string): string => text.trim().replace(/\s+/g, ' ').toLowerCase()
+  const problems: string[] = []
+  manifest.vocabularies.medication.entries.forEach((entry, i) => {
+    const known = atcName(entry.code)
+    if (known === null || entry.title === undefined) return
+    const [own, title] = [normalize(known), normalize(entry.title)]
+    if (!own.includes(title) && !title.includes(own)) {
+      problems.push(`medication entry ${i} "${entry.code}" is titled "${entry.title}" but the knowledge base names ${entry.code} "${known}" (vocabulary labels swapped or edited)`)
+    }
+  })
+  return problems
+}
+
 export class ModelRegistry {
   private scanning: Promise<Scan> | null = null
+  private keys: readonly TrustedKey[] | null = null
 
   constructor(
     readonly directory: string = modelsDir(),
@@ -135,8 +225,24 @@ export class ModelRegistry {
 
   async list(activeModelId: string | null = null): Promise<ModelList> {
     const { models, refused } = await this.scan()
-    const active = models.some((m) => m.manifest.id === activeModelId) ? activeModelId : null
-    return { models: models.map((m) => m.summary), refused, activeModelId: active }
+    const stored = activeModelId !== null && (models.some((m) => m.manifest.id === activeModelId) || refused.some((r) => r.id === activeModelId))
+    return {
+      models: models.map((m) => m.summary),
+      refused,
+      // A refused active model stays the active choice (recommending stops and says why); an unknown id is dropped.
+      activeModelId: stored ? activeModelId : null,
+      defaultModelId: this.defaultModelId()
+    }
+  }
+
+  /**
+   * The model used when nobody chose one: the id in the folder's DEFAULT file (models/DEFAULT for the shipped
+   * models; the README names the same one), else null (then the first valid model by id).
+   */
+  defaultModelId(): string | null {
+    const path = join(this.directory, DEFAULT_MODEL_FILE)
+    if (!existsSync(path)) return null
+    return readFileSync(path, 'utf8').trim() || null
   }
 
   /** A valid model by id; a refused or absent one is an error that says why. */
@@ -145,7 +251,7 @@ export class ModelRegistry {
     const model = models.find((m) => m.manifest.id === id)
     if (model) return model
     const rejection = refused.find((r) => r.id === id)
-    if (rejection) throw new ModelNotFoundError(`Model "${id}" was refused:\n  ${rejection.reasons.join('\n  ')}`)
+    if (rejection) throw new ModelRefusedError(`Model "${id}" was refused:\n  ${rejection.reasons.join('\n  ')}`, rejection.reasons)
     const known = models.map((m) => m.manifest.id)
     throw new ModelNotFoundError(
       `No model "${id}" in ${this.directory}.` + (known.length > 0 ? ` Valid models: ${known.join(', ')}.` : ' There is no valid model.')
@@ -153,12 +259,24 @@ export class ModelRegistry {
   }
 
   /**
-   * The model to use: the one asked for, else the user's active choice, else the first valid model by id.
-   * An active choice that is no longer valid is an error rather than a silent switch to another model.
+   * The model to use: the one asked for, else the user's active choice, else the folder's default, else the
+   * first valid model by id. An active or default model that is refused is an error naming the reasons,
+   * never a silent switch to another model: recommending stops until someone chooses one.
    */
   async resolve(requestedId: string | null | undefined, activeModelId: string | null): Promise<RegisteredModel> {
     if (requestedId) return this.get(requestedId)
-    if (activeModelId) return this.get(activeModelId)
+    const chosen = activeModelId ?? this.defaultModelId()
+    if (chosen) {
+      try {
+        return await this.get(chosen)
+      } catch (error) {
+        if (!(error instanceof ModelRefusedError || error instanceof ModelNotFoundError)) throw error
+        const role = activeModelId ? 'The active model' : `The default model (${join(this.directory, DEFAULT_MODEL_FILE)})`
+        const next = 'Recommending stops until another model is chosen (medrec models --activate <id>, or the Models view).'
+        if (error instanceof ModelRefusedError) throw new ModelRefusedError(`${role} "${chosen}" was refused:\n  ${error.reasons.join('\n  ')}\n${next}`, error.reasons)
+        throw new ModelRefusedError(`${role} "${chosen}" is not in ${this.directory}. ${next}`, [])
+      }
+    }
     const { models, refused } = await this.scan()
     const first = models[0]
     if (!first) {
@@ -184,13 +302,14 @@ export class ModelRegistry {
       .sort()
     for (const folder of folders) {
       const result = await this.load(folder)
+      if (result === null) continue
       if ('reasons' in result) refused.push(result)
       else models.push(result)
     }
     return { models, refused }
   }
 
-  private async load(folder: string): Promise<RegisteredModel | RefusedModel> {
+  private async load(folder: string): Promise<RegisteredModel | RefusedModel | null> {
     const directory = join(this.directory, folder)
     const refuse = (id: string | null, reasons: string[]): RefusedModel => ({ directory, id, reasons })
     const manifestPath = join(directory, 'manifest.json')
@@ -202,6 +321,8 @@ export class ModelRegistry {
     } catch (error) {
       return refuse(null, [`${folder}/manifest.json: not valid JSON (${error instanceof Error ? error.message : String(error)})`])
     }
+    // A shared artefact beside the models (models/drug-choice: "artefact" in its manifest) is not a model.
+    if (typeof raw === 'object' && raw !== null && typeof (raw as { artefact?: unknown }).artefact === 'string') return null
     const check = checkManifest(raw)
     if (!check.ok) return refuse(check.id, check.problems.map((p) => `${folder}/manifest.json: ${p}`))
     const manifest = check.manifest
@@ -211,6 +332,17 @@ export class ModelRegistry {
     const onnxBytes = this.hashedFile(folder, manifest.onnx.file, manifest.onnx.sha256, reasons)
     for (const extra of manifest.extraFiles ?? []) this.hashedFile(folder, extra.file, extra.sha256, reasons)
     if (!existsSync(join(directory, manifest.metricsFile))) reasons.push(`${folder}/${manifest.metricsFile}: missing (named by manifest.json "metricsFile")`)
+    else if (manifest.metricsSha256) this.hashedFile(folder, manifest.metricsFile, manifest.metricsSha256, reasons)
+    reasons.push(...labelProblems(manifest, this.options.atcName).map((p) => `${folder}/manifest.json: ${p}`))
+    // The signature is checked whatever else failed, so a forged folder is named as such.
+    let signature: SignatureCheck
+    try {
+      signature = verifyModelFolder(directory, folder, manifest.id, this.trustedKeys())
+    } catch (error) {
+      // A broken trusted-keys folder refuses every model with the reason instead of failing the whole scan.
+      signature = { ok: false, problems: [`${folder}: the trusted keys cannot be read: ${error instanceof Error ? error.message : String(error)}`] }
+    }
+    if (!signature.ok) reasons.push(...signature.problems)
     if (!onnxBytes || reasons.length > 0) return refuse(manifest.id, reasons)
 
     let session: ModelSession
@@ -223,13 +355,21 @@ export class ModelRegistry {
     const mismatches = [
       ...ioMismatches(manifest.inputs, session.session.inputMetadata, 'input'),
       ...ioMismatches(manifest.outputs, session.session.outputMetadata, 'output'),
-      ...fedSizeMismatches(manifest, session.session.inputMetadata)
+      ...fedSizeMismatches(manifest, session.session.inputMetadata),
+      ...outputSizeMismatches(manifest, session.session.outputMetadata)
     ]
+    if (mismatches.length === 0) mismatches.push(...(await vocabularyProbeProblems(manifest, session)))
     if (mismatches.length > 0) {
       await session.release()
       return refuse(manifest.id, mismatches.map((m) => `${folder}/${manifest.onnx.file}: ${m}`))
     }
-    return { manifest, directory, summary: summaryOf(manifest, directory), vocab: vocabulariesOf(manifest), session }
+    const signedBy = signature.ok ? signature.keyId : ''
+    return { manifest, directory, summary: summaryOf(manifest, directory), vocab: vocabulariesOf(manifest), session, signedBy }
+  }
+
+  private trustedKeys(): readonly TrustedKey[] {
+    this.keys ??= this.options.trustedKeys ?? loadTrustedKeys()
+    return this.keys
   }
 
   /** Reads a file named by the manifest and checks its sha256; returns the bytes that were hashed. */

@@ -117,8 +117,8 @@ export class ModelRunner {
   }
 
   /** Probabilities (rows × medications) for rows that all belong to prepared patient `patient` (explanations). */
-  async predictFor(patient: number, rows: readonly EncodedPatient[], modalityMasks?: Float32Array): Promise<Float32Array> {
-    if (!this.usesColdStart(patient)) return this.model.session.predict(rows, modalityMasks)
+  async predictFor(patient: number, rows: readonly EncodedPatient[], modalityMasks?: Float32Array, rowsPerRun?: number): Promise<Float32Array> {
+    if (!this.usesColdStart(patient)) return this.model.session.predict(rows, modalityMasks, rowsPerRun)
     return (await this.coldStartModel!.predict(rows, this.titleOf, modalityMasks)).probabilities
   }
 

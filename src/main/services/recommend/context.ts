@@ -1,13 +1,16 @@
 // Opens what the recommendation and explanation services run on: the patient database, the model
 // registry and, where the knowledge base has been built, the DDI checker. Used by the CLI and the app.
 import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { openDatabase } from '../db/database'
 import { DdiService } from '../ddi/ddi-service'
 import { defaultKnowledgeBasePath } from '../knowledge/build'
+import { atcName, openKnowledgeBase } from '../knowledge/knowledge-base'
 import { ModelRegistry } from '../models/registry'
 import { defaultDatabasePath, modelsDir } from '../paths'
 import { ColdStartModels } from './cold-start-runner'
 import { ddiCheckerFromService } from './ddi-port'
+import { loadDrugChoice } from './drug-choice-model'
 import type { ServiceContext } from './prepare'
 
 export interface OpenServicesOptions {
@@ -36,15 +39,21 @@ export async function openServices(options: OpenServicesOptions = {}): Promise<O
   }
   const db = openDatabase(databasePath)
   const ddiService = kbPath !== null && existsSync(kbPath) ? DdiService.open(kbPath) : null
-  const registry = new ModelRegistry(options.modelsDirectory ?? modelsDir())
+  const modelsDirectory = options.modelsDirectory ?? modelsDir()
+  // Medication labels are checked against the knowledge base's ATC names when it is there (swapped labels refuse a model).
+  const names = kbPath !== null && existsSync(kbPath) ? openKnowledgeBase(kbPath) : null
+  const registry = new ModelRegistry(modelsDirectory, names ? { atcName: (code) => atcName(names, code) } : {})
   const coldStart = new ColdStartModels()
+  // The within-class drug choice is the shared artefact beside the models (models/drug-choice).
+  const drugChoice = loadDrugChoice(join(modelsDirectory, 'drug-choice'))
   return {
-    ctx: { db, registry, ddi: ddiService ? ddiCheckerFromService(ddiService) : null, coldStart },
+    ctx: { db, registry, ddi: ddiService ? ddiCheckerFromService(ddiService) : null, coldStart, drugChoice },
     databasePath,
     async close() {
       await coldStart.close()
       await registry.close()
       ddiService?.close()
+      names?.close()
       db.close()
     }
   }

@@ -6,8 +6,18 @@ import type { RecommendationDdiPair, RecommendationDdiSeverity } from '../../../
 export interface DdiChecker {
   /** The knowledge source named on every warning (e.g. "DDInter (open copy, …)"). */
   readonly source: string
-  /** Interactions between any two of `atc3Codes` (each unordered pair at most once per source). */
+  /**
+   * Class pairs between any two of `atc3Codes`, lifted from their member drug pairs (each unordered pair at most
+   * once per source): only for the note on a class for which no drug could be chosen.
+   */
   check(atc3Codes: readonly string[]): RecommendationDdiPair[]
+  /** Drug pairs between any two of `atc5Codes` (each unordered pair at most once per source): what warnings and DDI-safe decoding use. */
+  checkDrugs(atc5Codes: readonly string[]): RecommendationDdiPair[]
+  /**
+   * Whether a loaded source lists every interaction of this drug pair, so that no pair means none is known. A
+   * substitute must be covered with the drugs its predecessor conflicted with: a gap in the sources is no escape.
+   */
+  coversDrugPair(atc5A: string, atc5B: string): boolean
 }
 
 /** Least to most severe; 'Unknown' (an interaction of unstated severity) ranks lowest. */
@@ -27,28 +37,39 @@ export function parseSeverityWord(text: string): RecommendationDdiSeverity | nul
   return SEVERITY_ASCENDING.find((s) => s.toLowerCase() === wanted) ?? null
 }
 
-/** A checker over a fixed list of pairs: for tests and for callers that already hold the interactions. */
-export function ddiCheckerFromPairs(source: string, pairs: readonly RecommendationDdiPair[]): DdiChecker {
-  return {
-    source,
-    check(atc3Codes) {
-      const wanted = new Set(atc3Codes)
-      return pairs.filter((p) => p.a !== p.b && wanted.has(p.a) && wanted.has(p.b))
-    }
+/**
+ * A checker over a fixed list of pairs (class pairs with ATC3 codes, drug pairs with ATC5 codes): for tests and for
+ * callers that already hold the interactions.
+ */
+export function ddiCheckerFromPairs(
+  source: string,
+  pairs: readonly RecommendationDdiPair[],
+  coversDrugPair: (a: string, b: string) => boolean = () => true
+): DdiChecker {
+  const among = (codes: readonly string[]): RecommendationDdiPair[] => {
+    const wanted = new Set(codes)
+    return pairs.filter((p) => p.a !== p.b && wanted.has(p.a) && wanted.has(p.b))
   }
+  return { source, check: among, checkDrugs: among, coversDrugPair }
 }
 
-/** The part of the DDI service (services/ddi) that decoding uses: ATC3 class pairs, one entry per source. */
+type SourcedPair = { a: string; b: string; severity: RecommendationDdiSeverity; source: { name: string } }
+
+/** The part of the DDI service (services/ddi) that recommendation uses: drug pairs, and class pairs for notes. */
 export interface ClassInteractionService {
-  classInteractions(atc3Codes: readonly string[]): Array<{ a: string; b: string; severity: RecommendationDdiSeverity; source: { name: string } }>
+  classInteractions(atc3Codes: readonly string[]): SourcedPair[]
+  drugInteractions(atc5Codes: readonly string[]): SourcedPair[]
+  coversDrugPair(atc5A: string, atc5B: string): boolean
   sources(): Array<{ name: string }>
 }
 
 /** Adapts the DDI service to the checker recommendation needs; every pair keeps its source's name. */
 export function ddiCheckerFromService(service: ClassInteractionService): DdiChecker {
+  const plain = (pairs: SourcedPair[]): RecommendationDdiPair[] => pairs.map((p) => ({ a: p.a, b: p.b, severity: p.severity, source: p.source.name }))
   return {
     source: service.sources().map((s) => s.name).join('; '),
-    check: (atc3Codes) =>
-      service.classInteractions(atc3Codes).map((p) => ({ a: p.a, b: p.b, severity: p.severity, source: p.source.name }))
+    check: (atc3Codes) => plain(service.classInteractions(atc3Codes)),
+    checkDrugs: (atc5Codes) => plain(service.drugInteractions(atc5Codes)),
+    coversDrugPair: (a, b) => service.coversDrugPair(a, b)
   }
 }

@@ -35,6 +35,8 @@ export interface PatientModelInput {
   unmappedMedications: number
   /** Titles of the patient's codes, by "kind:codeKey" (kind: diagnosis | procedure | medication). */
   titles: Map<string, string>
+  /** The app ids of the stored visits read, oldest first (up to the chosen current visit). */
+  storedVisitIds: number[]
 }
 
 /** The ATC3 class of a medication row, as training derives it; null when the row has none. */
@@ -134,14 +136,30 @@ function groupByVisit<T extends { visit_id: number }>(rows: T[]): Map<number, T[
   return byVisit
 }
 
+/** The stored visits up to and including `visit` (its source visit id, else its app id); later visits are the future. */
+function visitsUpTo(rows: VisitRow[], visit: string, ref: PatientRef): VisitRow[] {
+  const wanted = visit.trim()
+  let index = rows.findIndex((row) => row.source_visit_id === wanted)
+  if (index < 0 && /^\d+$/.test(wanted)) index = rows.findIndex((row) => row.id === Number(wanted))
+  if (index < 0) {
+    const known = rows.slice(-5).map((row) => row.source_visit_id)
+    throw new NotFoundError(
+      `Patient ${ref.sourcePatientId} (id ${ref.id}) has no visit "${wanted}" (its ${rows.length} visit(s)${known.length > 0 ? `, latest: ${known.join(', ')}` : ''}).`
+    )
+  }
+  return rows.slice(0, index + 1)
+}
+
 /**
  * Reads the patient's visits. With `current`, every stored visit is history and `current` is appended as
- * the visit to recommend for; otherwise the last stored visit is the current one.
+ * the visit to recommend for; otherwise the last stored visit (or `visit`, a stored visit's source or app id:
+ * later visits are then left out) is the current one.
  */
-export function loadPatientInput(db: Db, patient: number | string, current?: CurrentVisitCodes): PatientModelInput {
+export function loadPatientInput(db: Db, patient: number | string, current?: CurrentVisitCodes, visit?: string): PatientModelInput {
   const ref = resolvePatient(db, patient)
   const s = statements(db)
-  const visitRows = s.visits.all(ref.id) as VisitRow[]
+  const allVisitRows = s.visits.all(ref.id) as VisitRow[]
+  const visitRows = visit === undefined ? allVisitRows : visitsUpTo(allVisitRows, visit, ref)
   const diagnoses = groupByVisit(s.diagnoses.all(ref.id) as CodeRow[])
   const procedures = groupByVisit(s.procedures.all(ref.id) as CodeRow[])
   const medications = groupByVisit(s.medications.all(ref.id) as MedicationRow[])
@@ -184,7 +202,7 @@ export function loadPatientInput(db: Db, patient: number | string, current?: Cur
     for (const ref of current.diagnoses) addCallerTitle('diagnosis', ref)
     for (const ref of current.procedures) addCallerTitle('procedure', ref)
     visits.push({ diagnoses: current.diagnoses, procedures: current.procedures, medications: [] })
-    return { patient: ref, visits, currentVisit: { from: 'caller' }, unmappedMedications, titles }
+    return { patient: ref, visits, currentVisit: { from: 'caller' }, unmappedMedications, titles, storedVisitIds: visitRows.map((v) => v.id) }
   }
   const last = visitRows.at(-1)
   if (!last) {
@@ -197,6 +215,7 @@ export function loadPatientInput(db: Db, patient: number | string, current?: Cur
     visits,
     currentVisit: { from: 'stored', visitId: last.id, sourceVisitId: last.source_visit_id },
     unmappedMedications,
-    titles
+    titles,
+    storedVisitIds: visitRows.map((v) => v.id)
   }
 }

@@ -5,6 +5,7 @@ import { type EncodedPatient, encodePatient, hasAnyCode } from '../inference/enc
 import { getActiveModelId } from '../models/active-model'
 import type { ModelRegistry, RegisteredModel } from '../models/registry'
 import type { DdiChecker } from './ddi-port'
+import type { DrugChoiceModel } from './drug-choice-model'
 import type { ColdStartModels } from './cold-start-runner'
 import { type CurrentVisitCodes, EmptyHistoryError, loadPatientInput, type PatientModelInput } from './patient-input'
 
@@ -13,6 +14,11 @@ export interface ServiceContext {
   db: Db
   registry: ModelRegistry
   ddi: DdiChecker | null
+  /**
+   * The within-class drug choice (loadDrugChoice: the model, or why it is unavailable); absent: models/drug-choice;
+   * null: none on purpose (only drugs the patient takes or took are chosen).
+   */
+  drugChoice?: DrugChoiceModel | { unavailable: string } | null
   /** NLA-MMR cold-start graphs, loaded on first need and kept (cold-start-runner.ts); absent: loaded per call. */
   coldStart?: ColdStartModels
 }
@@ -28,8 +34,9 @@ export async function chooseModel(ctx: ServiceContext, modelId?: string | null):
   return ctx.registry.resolve(modelId, getActiveModelId(ctx.db))
 }
 
-export function prepareInput(model: RegisteredModel, db: Db, patient: number | string, current?: CurrentVisitCodes): PreparedInput {
-  const input = loadPatientInput(db, patient, current)
+/** `visit`: the stored visit to treat as current (source or app visit id); default the latest. */
+export function prepareInput(model: RegisteredModel, db: Db, patient: number | string, current?: CurrentVisitCodes, visit?: string): PreparedInput {
+  const input = loadPatientInput(db, patient, current, visit)
   const encoded = encodePatient(model.vocab, model.manifest.limits, input.visits)
   if (!hasAnyCode(encoded)) {
     throw new EmptyHistoryError(

@@ -15,13 +15,13 @@ import type {
   ReviewSubmission,
   ReviewWarningView
 } from '../../../shared/workspace-types'
-import { appendAudit, currentUserName } from '../audit/audit'
+import { appendAudit, auditIdentity, describeActor } from '../audit/audit'
 import type { Db } from '../db/database'
 import { getPatientSummary } from '../db/patients-repo'
 import { canonicalJson } from '../recommend/input-hash'
 import { recommend } from '../recommend/recommend'
 import { currentMedicationInputs, currentMedications } from '../workspace/current-medications'
-import { InvalidRequestError } from '../workspace/errors'
+import { InvalidRequestError, RefusedError } from '../workspace/errors'
 import { splitResolvable, warningKey, warningSources } from '../workspace/warnings'
 import type { WorkspaceServices } from '../workspace/workspace-services'
 
@@ -36,7 +36,11 @@ function flagFor(probability: number | null, threshold: number): ProposedDrugFla
   return probability < threshold * UNUSUAL_SHARE_OF_THRESHOLD ? 'unusual' : 'possible'
 }
 
-export async function checkReview(workspace: WorkspaceServices, request: ReviewCheckRequest): Promise<ReviewCheck> {
+/**
+ * Checks a proposed prescription. Each check is audited (kind 'review-check': what was proposed, the warnings
+ * shown, the model's flags); a submitted review checks again without a second entry.
+ */
+export async function checkReview(workspace: WorkspaceServices, request: ReviewCheckRequest, options: { audit?: boolean } = {}): Promise<ReviewCheck> {
   const patient = getPatientSummary(workspace.db, request.patientId)
   const knowledge = workspace.knowledge()
   const proposedInputs = [...new Set(request.proposed.map((p) => p.trim()).filter(Boolean))]
@@ -50,7 +54,7 @@ export async function checkReview(workspace: WorkspaceServices, request: ReviewC
   if (knowledge) {
     const proposedSplit = splitResolvable(knowledge.ddi, proposedInputs)
     const firstUnknown = proposedSplit.unknown[0]
-    if (firstUnknown) throw new InvalidRequestError(`Proposed drug ${firstUnknown.reason}`)
+    if (firstUnknown) throw new InvalidRequestError(`Proposed drug ${firstUnknown.reason}`, `proposed[${proposedInputs.indexOf(firstUnknown.input)}]`)
     const currentSplit = splitResolvable(knowledge.ddi, currentInputsAll)
     notChecked = currentSplit.unknown
     const check = knowledge.ddi.check([...proposedInputs, ...currentSplit.known], { maxMembers: MEMBERS_SHOWN_PER_EVIDENCE })
@@ -77,6 +81,7 @@ export async function checkReview(workspace: WorkspaceServices, request: ReviewC
   let modelError: string | null = null
   let probabilities = new Map<string, number>()
   let combination: string[] = []
+  let drugsByClass = new Map<string, Array<{ atc5: string; name: string | null }>>()
   try {
     const result = await recommend(workspace.context(), request.patientId, {
       modelId: request.modelId ?? null,
@@ -85,6 +90,7 @@ export async function checkReview(workspace: WorkspaceServices, request: ReviewC
     })
     probabilities = new Map(result.drugs.map((d) => [d.atc3, d.probability]))
     combination = result.combination
+    drugsByClass = new Map(result.classes.map((c) => [c.atc3, c.drugs.map((d) => ({ atc5: d.atc5, name: d.name }))]))
     model = { ...result.model, threshold: result.threshold, unusualBelow: result.threshold * UNUSUAL_SHARE_OF_THRESHOLD }
   } catch (error) {
     modelError = error instanceof Error ? error.message : String(error)
@@ -115,9 +121,9 @@ export async function checkReview(workspace: WorkspaceServices, request: ReviewC
   const likelyMissing = combination
     .filter((c) => !covered.has(c))
     .slice(0, MAX_LIKELY_MISSING)
-    .map((atc3) => ({ atc3, name: catalog?.name(atc3) ?? null, probability: probabilities.get(atc3) ?? 0 }))
+    .map((atc3) => ({ atc3, name: catalog?.name(atc3) ?? null, probability: probabilities.get(atc3) ?? 0, drugs: drugsByClass.get(atc3) ?? [] }))
 
-  return {
+  const result: ReviewCheck = {
     patientId: patient.id,
     sourcePatientId: patient.sourcePatientId,
     proposed,
@@ -130,6 +136,23 @@ export async function checkReview(workspace: WorkspaceServices, request: ReviewC
     model,
     modelError
   }
+  if (options.audit ?? true) {
+    appendAudit(workspace.db, {
+      kind: 'review-check',
+      patientId: patient.id,
+      sourcePatientId: patient.sourcePatientId,
+      inputsHash: createHash('sha256').update(canonicalJson({ reviewCheck: proposedInputs, current: currentInputsAll })).digest('hex'),
+      modelId: model?.id ?? null,
+      modelVersion: model?.version ?? null,
+      outputs: {
+        proposed: proposed.map((p) => ({ input: p.input, label: p.label, flag: p.flag, probability: p.probability })),
+        warnings: warnings.map((w) => ({ key: w.key, severity: w.severity, tier: w.tier })),
+        likelyMissing: likelyMissing.map((m) => m.atc3),
+        modelError
+      }
+    })
+  }
+  return result
 }
 
 function outcomeOf(decisions: ReviewRecord['decisions']): ReviewOutcome {
@@ -142,20 +165,21 @@ function outcomeOf(decisions: ReviewRecord['decisions']): ReviewOutcome {
  * requires a decision on every interrupting and inline warning, and appends the review to the audit log.
  */
 export async function submitReview(workspace: WorkspaceServices, submission: ReviewSubmission): Promise<ReviewRecord> {
-  const check = await checkReview(workspace, submission)
-  if (!check.ddi) throw new InvalidRequestError(`The review cannot be recorded without interaction checks: ${check.ddiUnavailable ?? 'no knowledge base'}`)
+  const check = await checkReview(workspace, submission, { audit: false })
+  if (!check.ddi) throw new RefusedError(`The review cannot be recorded without interaction checks: ${check.ddiUnavailable ?? 'no knowledge base'}`)
   const byKey = new Map(check.warnings.map((w, i) => [w.key, { view: w, warning: check.ddi!.warnings[i]! }]))
   for (const decision of submission.decisions) {
     if (!byKey.has(decision.warningKey)) {
       throw new InvalidRequestError(
-        `Decision for "${decision.warningKey}", which is not a warning of this prescription (its warnings: ${[...byKey.keys()].join(', ') || 'none'}). Check the prescription again.`
+        `Decision for "${decision.warningKey}", which is not a warning of this prescription (its warnings: ${[...byKey.keys()].join(', ') || 'none'}). Check the prescription again.`,
+        `decisions[${submission.decisions.indexOf(decision)}].warningKey`
       )
     }
   }
   const decided = new Set(submission.decisions.map((d) => d.warningKey))
   const missing = check.warnings.filter((w) => w.decisionRequired && !decided.has(w.key))
   if (missing.length > 0) {
-    throw new InvalidRequestError(
+    throw new RefusedError(
       `A decision (accept or override with a reason) is required for every major and moderate warning; missing: ${missing.map((w) => `${w.key} (${w.severity})`).join(', ')}.`
     )
   }
@@ -171,7 +195,7 @@ export async function submitReview(workspace: WorkspaceServices, submission: Rev
       sources: warningSources(warning)
     }
   })
-  const userName = submission.userName?.trim() || currentUserName()
+  const userName = describeActor(auditIdentity(workspace.db))
   const createdAt = new Date().toISOString()
   const record: Omit<ReviewRecord, 'auditId'> = {
     createdAt,
@@ -187,7 +211,6 @@ export async function submitReview(workspace: WorkspaceServices, submission: Rev
   }
   const auditId = appendAudit(workspace.db, {
     kind: 'review',
-    userName,
     patientId: check.patientId,
     sourcePatientId: check.sourcePatientId,
     inputsHash: createHash('sha256')

@@ -1,6 +1,7 @@
 // The workspace's persisted settings: active model (the registry's own key, see models/active-model.ts),
 // execution-provider preference, threshold override and DDI-safe defaults. They live in the patient
 // database's settings table (migration 2) so the app and the CLI read the same choices.
+import { auditSettingsChange, getDisplayName, setDisplayName } from '../audit/audit'
 import type { Db } from '../db/database'
 import { clearActiveModel, getActiveModelId, setActiveModel } from '../models/active-model'
 import type { ModelRegistry } from '../models/registry'
@@ -14,9 +15,10 @@ export const PROVIDER_PREFERENCES: readonly ProviderPreference[] = ['auto', 'cpu
 export const BLOCK_SEVERITIES: readonly BlockSeverity[] = ['Contraindicated', 'Major', 'Moderate', 'Minor']
 
 /**
- * DDI-safe decoding is on by default and blocks only contraindicated pairs: at the ATC3 class level almost
- * every pair of two common classes has some Major member pair in DDInter, so blocking at Major would drop
- * most of a combination (measured on the demo cohort: see the workspace report). The user can tighten it.
+ * DDI-safe decoding is on by default and blocks contraindicated drug pairs (substituting within the class first,
+ * never dropping a drug the patient takes); Major pairs with a new drug stay as interrupting warnings for the
+ * clinician to weigh, since most are managed rather than avoided. The user can block at Major:
+ * npm run bench:alerts shows that at drug level this drops no class a demo patient takes.
  */
 export const DEFAULT_DDI_SAFE: DdiSafeSettings = { enabled: true, blockSeverity: 'Contraindicated', maxDdiRate: null }
 
@@ -59,21 +61,28 @@ export function getWorkspaceSettings(db: Db): WorkspaceSettings {
     activeModelId: getActiveModelId(db),
     providerPreference: PROVIDER_PREFERENCES.includes(provider as ProviderPreference) ? (provider as ProviderPreference) : 'auto',
     thresholdOverride: threshold > 0 && threshold < 1 ? threshold : null,
-    ddiSafe: parseDdiSafe(readValue(db, DDI_SAFE_KEY))
+    ddiSafe: parseDdiSafe(readValue(db, DDI_SAFE_KEY)),
+    displayName: getDisplayName(db)
   }
 }
 
 /**
  * Applies the patch. The active model goes first: the registry checks it (a refused or unknown model is
- * an error naming why, and nothing is written); the other fields are then written in one transaction.
+ * an error naming why, and nothing is written; an accepted one is audited as a model activation); the
+ * other fields are then written, with one audit entry holding the settings before and after, in one
+ * transaction.
  */
 export async function updateWorkspaceSettings(db: Db, registry: ModelRegistry, patch: WorkspaceSettingsPatch): Promise<WorkspaceSettings> {
   if (patch.activeModelId) await setActiveModel(db, registry, patch.activeModelId)
+  const { activeModelId: _handledAbove, ...rest } = patch
   db.transaction(() => {
+    const before = getWorkspaceSettings(db)
     if (patch.activeModelId === null) clearActiveModel(db)
+    if (patch.displayName !== undefined) setDisplayName(db, patch.displayName)
     if (patch.providerPreference !== undefined) writeValue(db, PROVIDER_KEY, patch.providerPreference === 'auto' ? null : patch.providerPreference)
     if (patch.thresholdOverride !== undefined) writeValue(db, THRESHOLD_KEY, patch.thresholdOverride === null ? null : String(patch.thresholdOverride))
     if (patch.ddiSafe !== undefined) writeValue(db, DDI_SAFE_KEY, JSON.stringify(patch.ddiSafe))
+    if (Object.keys(rest).length > 0 || patch.activeModelId === null) auditSettingsChange(db, { patch, before, after: getWorkspaceSettings(db) })
   })()
   return getWorkspaceSettings(db)
 }

@@ -2,6 +2,7 @@
 // provider preference changes), the DDI service and a drug catalogue over the knowledge base. One per
 // patient database; the app, the e2e test host and the tests create it the same way.
 import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Db } from '../db/database'
 import { DdiService } from '../ddi/ddi-service'
 import { defaultKnowledgeBasePath } from '../knowledge/build'
@@ -10,6 +11,7 @@ import { ModelRegistry } from '../models/registry'
 import { modelsDir } from '../paths'
 import { ColdStartModels } from '../recommend/cold-start-runner'
 import { ddiCheckerFromService } from '../recommend/ddi-port'
+import { loadDrugChoice } from '../recommend/drug-choice-model'
 import type { ServiceContext } from '../recommend/prepare'
 import type { ProviderPreference } from '../../../shared/workspace-types'
 import { DrugCatalog } from './drug-catalog'
@@ -51,7 +53,11 @@ export class WorkspaceServices {
     const preference = getWorkspaceSettings(this.db).providerPreference
     if (!this.registryInstance || this.registryPreference !== preference) {
       const previous = this.registryInstance
-      this.registryInstance = new ModelRegistry(this.modelsDirectory, preference === 'auto' ? {} : { providers: [preference] })
+      this.registryInstance = new ModelRegistry(this.modelsDirectory, {
+        ...(preference === 'auto' ? {} : { providers: [preference] }),
+        // Medication labels are checked against the knowledge base's ATC names (swapped labels refuse a model).
+        atcName: (code) => this.knowledge()?.catalog.name(code) ?? null
+      })
       this.registryPreference = preference
       void previous?.close()
       void this.coldStartModels.close()
@@ -88,7 +94,14 @@ export class WorkspaceServices {
   /** What the recommendation and explanation services take. */
   context(): ServiceContext {
     const knowledge = this.knowledge()
-    return { db: this.db, registry: this.registry(), ddi: knowledge ? ddiCheckerFromService(knowledge.ddi) : null, coldStart: this.coldStartModels }
+    return {
+      db: this.db,
+      registry: this.registry(),
+      ddi: knowledge ? ddiCheckerFromService(knowledge.ddi) : null,
+      coldStart: this.coldStartModels,
+      // The within-class drug choice shared by every model, beside them (models/drug-choice).
+      drugChoice: loadDrugChoice(join(this.modelsDirectory, 'drug-choice'))
+    }
   }
 
   async close(): Promise<void> {

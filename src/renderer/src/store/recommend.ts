@@ -129,12 +129,19 @@ export const useRecommend = create<RecommendState>((set, get) => ({
   async acknowledge(keys) {
     const { result, patientId } = get()
     if (!result || patientId === null) return
+    const recommendationAuditId = result.recommendation.auditId
+    // Recommendations shown in the workspace are always audited; an acknowledgement cites that entry.
+    if (recommendationAuditId === null) {
+      set({ ackError: 'This recommendation was not recorded in the audit log, so its warnings cannot be acknowledged. Run it again.' })
+      return
+    }
     set({ ackSaving: true, ackError: null })
     try {
       const ack = await api()['recommend:acknowledge']({
         patientId,
-        recommendationAuditId: result.recommendation.auditId,
+        recommendationAuditId,
         combination: result.recommendation.combination,
+        drugs: result.recommendation.classes.flatMap((c) => c.drugs.map((d) => d.atc5)),
         warningKeys: keys
       })
       if (get().result !== result) return

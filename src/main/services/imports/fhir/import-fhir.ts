@@ -1,6 +1,6 @@
 // FHIR R4 import: transaction/collection bundles and Bulk Data NDJSON into the patient store, with the
 // guarantees of the CSV importers (importers/import-dataset.ts), whose store and transaction code it uses:
-// - All or nothing: one SQLite transaction. Malformed JSON, a wrong resourceType for a bundle file or a
+// - All or nothing: written to a staging file and applied in one short transaction (imports/staging.ts). Malformed JSON, a wrong resourceType for a bundle file or a
 //   truncated gzip stop the import with the file and line, and the store is left exactly as it was.
 // - Resource-level problems (a MedicationRequest whose patient or encounter is neither in this import nor
 //   in the store, a Condition without a code) reject that resource with file, line or entry, and reason.
@@ -13,10 +13,12 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { basename, resolve } from 'node:path'
 import type { FhirImportReport, FhirRejectedResource } from '../../../../shared/domain/fhir'
+import type { ImportPlan } from '../../../../shared/types'
 import type { Db } from '../../db/database'
 import { MappingTally, SAMPLE_LIMIT } from '../../importers/context'
 import { ImportError } from '../../importers/errors'
-import { beginWrite } from '../../importers/import-dataset'
+import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError } from '../safety'
+import { ImportStaging } from '../staging'
 import { ImportStore, type DrugInput } from '../../importers/store'
 import { dataDir as defaultDataDir } from '../../paths'
 import { DrugMapper, loadReferenceData } from '../../reference'
@@ -32,6 +34,14 @@ export interface FhirImportOptions {
   input: string
   dataDir?: string
   force?: boolean
+  /** The same safety as the CSV importers (import-dataset.ts): refuse altering stored rows unless `replace`. */
+  replace?: boolean
+  /** Run every check and compute the plan, write nothing: status 'dry-run' with the plan. */
+  dryRun?: boolean
+  /** Largest share of the resources read that may be rejected (default 0.01). */
+  maxRejectedShare?: number
+  /** Called with the plan just before a replacing import commits (the CLI prints it). */
+  onPlan?: (plan: ImportPlan) => void
   onProgress?: (progress: { file: string; resources: number }) => void
 }
 
@@ -327,25 +337,30 @@ export async function importFhir(db: Db, options: FhirImportOptions): Promise<Fh
   const previous = db
     .prepare(`SELECT id, report_json FROM import_runs WHERE format = 'fhir' AND input_fingerprint = ? AND status = 'completed' ORDER BY id DESC LIMIT 1`)
     .get(fingerprint) as { id: number; report_json: string } | undefined
-  if (previous && !options.force) return recordSkippedRun(db, input, fingerprint, previous, started)
+  const maxRejectedShare = options.maxRejectedShare ?? DEFAULT_MAX_REJECTED_SHARE
+  if (!(maxRejectedShare >= 0 && maxRejectedShare <= 1)) throw new ImportError(`maxRejectedShare must be between 0 and 1, got ${maxRejectedShare}.`)
+  if (previous && !options.force) {
+    if (options.dryRun) return { ...(JSON.parse(previous.report_json) as FhirImportReport), status: 'skipped-unchanged', previousRunId: previous.id }
+    return recordSkippedRun(db, input, fingerprint, previous, started)
+  }
   if (db.inTransaction) throw new ImportError('Another write is in progress on this database connection; run the import on its own connection.')
 
   // Patients, encounters and Medication resources first (see the header); bundles are self-contained.
   const ranked = await Promise.all(files.map(async (file) => ({ file, rank: file.kind === 'bundle' ? 1.5 : rankOf(await firstResourceType(file)) })))
   const ordered = ranked.sort((a, b) => a.rank - b.rank).map((r) => r.file)
 
-  const cacheSize = db.pragma('cache_size', { simple: true }) as number
-  const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number
-  db.pragma('cache_size = -131072')
-  db.pragma('foreign_keys = OFF') // every child row gets a parent id this transaction wrote or read (as import-dataset.ts)
+  // Written to a staging file first and applied in one short transaction, as the CSV importers do.
+  const staging = ImportStaging.open(db, 'fhir')
+  const stage = staging.db
+  stage.pragma('cache_size = -131072')
   try {
-    beginWrite(db)
+    stage.exec('BEGIN')
     const runId = Number(
-      db
+      stage
         .prepare(`INSERT INTO import_runs (format, source_dir, input_fingerprint, started_at, status, report_json) VALUES ('fhir', ?, ?, ?, 'completed', '{}')`)
         .run(input, fingerprint, new Date().toISOString()).lastInsertRowid
     )
-    const run = new FhirImport(db, runId, new DrugMapper(reference.tables))
+    const run = new FhirImport(stage, runId, new DrugMapper(reference.tables))
     run.store.atcNames(reference.atcNames)
     run.onProgress = options.onProgress
     for (const file of ordered) {
@@ -385,15 +400,28 @@ export async function importFhir(db: Db, options: FhirImportOptions): Promise<Fh
       inputFingerprint: fingerprint
     }
     run.store.finish()
-    db.prepare(`UPDATE import_runs SET finished_at = ?, report_json = ? WHERE id = ?`).run(new Date().toISOString(), JSON.stringify(report), runId)
-    db.exec('COMMIT')
+    const read = Object.values(run.resourcesRead).reduce((sum, n) => sum + n, 0)
+    if (read > 0 && run.rejected / read > maxRejectedShare) {
+      const first = run.rejectedSamples.slice(0, 3).map((r) => `${r.file} ${r.line !== null ? `line ${r.line}` : `entry ${r.entry}`}: ${r.reason}`)
+      throw new ImportError(
+        `${input}: ${run.rejected} of ${read} resources rejected (${((100 * run.rejected) / read).toFixed(1)}%), above the limit of ` +
+          `${+(maxRejectedShare * 100).toFixed(4)}% (--max-rejected). Nothing was changed.` +
+          (first.length ? ` First: ${first.join('; ')}.` : ''),
+        input
+      )
+    }
+    stage.exec('COMMIT')
+    const plan = staging.plan(runId)
+    report.plan = plan
+    if (options.dryRun) return { ...report, status: 'dry-run', runId: 0 }
+    if (plan.destructive && !options.replace) throw new ImportRefusedError(plan)
+    if (plan.destructive) options.onPlan?.(plan)
+    stage.prepare(`UPDATE import_runs SET finished_at = ?, report_json = ? WHERE id = ?`).run(new Date().toISOString(), JSON.stringify(report), runId)
+    staging.apply(runId)
     return report
-  } catch (error) {
-    if (db.inTransaction) db.exec('ROLLBACK')
-    throw error
   } finally {
-    db.pragma(`cache_size = ${cacheSize}`)
-    db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`)
+    if (stage.inTransaction) stage.exec('ROLLBACK')
+    staging.close()
   }
 }
 

@@ -5,6 +5,7 @@ import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, join, relative } from 'node:path'
 import { createInterface } from 'node:readline'
+import { Transform } from 'node:stream'
 import { gunzipSync, createGunzip } from 'node:zlib'
 import { ImportError } from '../../importers/errors'
 import { isObject, type Json } from './resources'
@@ -149,11 +150,19 @@ function parseJson(textContent: string, file: string, lineOffset: number): unkno
 
 async function fileText(file: FhirFile): Promise<string> {
   const bytes = await readFile(file.path)
-  if (!/\.gz$/i.test(file.path)) return bytes.toString('utf8')
+  let raw: Buffer = bytes
+  if (/\.gz$/i.test(file.path)) {
+    try {
+      raw = gunzipSync(bytes)
+    } catch (error) {
+      throw new ImportError(`${file.displayName}: not a readable gzip file (${(error as Error).message}). Nothing was imported.`, file.displayName)
+    }
+  }
+  // FHIR JSON is UTF-8 (RFC 8259): other bytes stop the import instead of turning into U+FFFD.
   try {
-    return gunzipSync(bytes).toString('utf8')
-  } catch (error) {
-    throw new ImportError(`${file.displayName}: not a readable gzip file (${(error as Error).message}). Nothing was imported.`, file.displayName)
+    return new TextDecoder('utf-8', { fatal: true }).decode(raw)
+  } catch {
+    throw new ImportError(`${file.displayName}: bytes that are not UTF-8 (FHIR JSON must be UTF-8). Nothing was imported.`, file.displayName)
   }
 }
 
@@ -178,8 +187,28 @@ export async function readBundle(file: FhirFile): Promise<Json> {
 function lineStream(file: FhirFile): AsyncIterable<string> {
   const raw = createReadStream(file.path, { highWaterMark: 1 << 20 })
   const input = /\.gz$/i.test(file.path) ? raw.pipe(createGunzip()) : raw
+  // Strict UTF-8 (FHIR JSON is UTF-8): invalid bytes fail the read instead of turning into U+FFFD.
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+  const text = new Transform({
+    readableObjectMode: false,
+    transform(chunk: Buffer, _encoding, done) {
+      try {
+        done(null, decoder.decode(chunk, { stream: true }))
+      } catch {
+        done(new Error('bytes that are not UTF-8 (FHIR JSON must be UTF-8)'))
+      }
+    },
+    flush(done) {
+      try {
+        done(null, decoder.decode())
+      } catch {
+        done(new Error('bytes that are not UTF-8 (FHIR JSON must be UTF-8)'))
+      }
+    }
+  })
   raw.on('error', (error) => input.destroy(error))
-  return createInterface({ input, crlfDelay: Infinity })
+  input.on('error', (error: Error) => text.destroy(error))
+  return createInterface({ input: input.pipe(text), crlfDelay: Infinity })
 }
 
 /** Each non-empty line of an NDJSON file as parsed JSON with its 1-based line number. Malformed JSON throws. */

@@ -75,7 +75,7 @@ export function createCdsServer(options: CdsServerOptions): FastifyInstance {
     remember(cards, service.id, context.patientId)
     appendAudit(options.db, {
       kind: 'cds-hooks-call',
-      userName: client,
+      client,
       patientId: null,
       sourcePatientId: context.patientId,
       inputsHash: sha256({ hook: service.hook, context, prefetchKeys: Object.keys((body.prefetch as Json | undefined) ?? {}) }),
@@ -98,7 +98,7 @@ export function createCdsServer(options: CdsServerOptions): FastifyInstance {
         const card = issued.get(entry.card)
         appendAudit(options.db, {
           kind: 'cds-hooks-feedback',
-          userName: client,
+          client,
           patientId: null,
           sourcePatientId: card?.patientId ?? null,
           inputsHash: sha256({ service: service.id, ...entry }),

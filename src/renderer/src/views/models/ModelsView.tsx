@@ -5,6 +5,7 @@ import { useEffect, useState } from 'react'
 import type { ModelCard, MetricValue } from '../../../../shared/workspace-types'
 import { api, errorText } from '../../api'
 import { ProgressBar } from '../../components/ProgressBar'
+import { EvaluatePanel } from '../../features/evaluate/EvaluatePanel'
 import { Empty, ErrorState } from '../../components/StatusMessage'
 import { useSettings } from '../../store/settings'
 import { milliseconds, percent, providerText } from '../../workspace-format'
@@ -19,7 +20,7 @@ export function ModelsView() {
   }, [loadModels])
 
   const list = models?.models ?? []
-  const shown = chosen ?? models?.activeModelId ?? list[0]?.id ?? null
+  const shown = chosen ?? models?.activeModelId ?? models?.defaultModelId ?? list[0]?.id ?? null
   return (
     <div className="models-view">
       <nav className="models-list" aria-label="Models">
@@ -41,7 +42,7 @@ export function ModelsView() {
                   <span className="model-choice-id">{model.id}</span>
                   <span className="model-choice-meta">
                     {model.family} v{model.version}
-                    {model.id === models.activeModelId || (models.activeModelId === null && model.id === list[0]?.id) ? ' · active' : ''}
+                    {model.id === models.activeModelId || (models.activeModelId === null && model.id === (models.defaultModelId ?? list[0]?.id)) ? ' · active' : ''}
                   </span>
                 </button>
               </li>
@@ -191,6 +192,8 @@ function ModelCardPanel({ modelId }: { modelId: string }) {
           {card.metrics.groundTruth.map((g) => `${g.label} ${g.key === 'meds' ? g.value.toFixed(1) : percent(g.value)}`).join(' · ')}
         </p>
       ) : null}
+
+      <EvaluatePanel modelId={summary.id} />
 
       <h2>Training data and licenses</h2>
       <p>

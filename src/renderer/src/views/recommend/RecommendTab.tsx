@@ -279,22 +279,19 @@ function InterruptList({ check, warnings }: { check: NonNullable<WorkspaceRecomm
   )
 }
 
-/** Moderate warnings that involve this class, shown inline in its row. */
-function InlineWarnings({ result, warnings, atc3 }: { result: WorkspaceRecommendation; warnings: IndexedWarning[]; atc3: string }) {
+/** Moderate warnings that involve this class's drugs, shown inline in its row. */
+function InlineWarnings({ result, warnings, cls }: { result: WorkspaceRecommendation; warnings: IndexedWarning[]; cls: RecommendedClass }) {
   const check = result.ddiCheck
   if (!check) return null
-  const mine = warnings.filter(
-    ({ warning }) => warning.tier === 'inline' && (check.drugs[warning.a]?.input === atc3 || check.drugs[warning.b]?.input === atc3)
-  )
+  const own = new Set(cls.drugs.map((d) => d.atc5))
+  const isOwn = (index: number) => own.has(check.drugs[index]?.input ?? '')
+  const mine = warnings.filter(({ warning }) => warning.tier === 'inline' && (isOwn(warning.a) || isOwn(warning.b)))
   if (mine.length === 0) return null
-  const partner = (warning: DdiWarning) => {
-    const other = check.drugs[warning.a]?.input === atc3 ? warning.b : warning.a
-    return check.drugs[other]
-  }
+  const partner = (warning: DdiWarning) => check.drugs[isOwn(warning.a) ? warning.b : warning.a]
   return (
     <details className="inline-warning">
       <summary>
-        <SeverityBadge severity="Moderate" /> with {mine.length === 1 ? drugLabel(partner(mine[0]!.warning)?.label ?? '') : `${mine.length} classes`}
+        <SeverityBadge severity="Moderate" /> with {mine.length === 1 ? drugLabel(partner(mine[0]!.warning)?.label ?? '') : `${mine.length} drugs`}
       </summary>
       <ul className="inline-warning-list">
         {mine.map(({ warning, key }) => (
@@ -325,6 +322,49 @@ function MemberTip({ cls }: { cls: RecommendedClass }) {
   )
 }
 
+const SOURCE_TEXT = { current: 'taking now', history: 'taken before', model: 'within-class choice' } as const
+
+/** The drug(s) chosen for a class (ingredient + ATC5), where each came from, and the next members of the class. */
+function ClassDrugs({ cls }: { cls: RecommendedClass }) {
+  return (
+    <div className="class-drugs">
+      {cls.drugs.length === 0 ? (
+        <p className="class-drug is-none">No drug chosen: {cls.noDrugReason ?? 'unknown reason'}</p>
+      ) : (
+        <ul className="class-drug-list" aria-label={`Drugs for ${cls.atc3}`}>
+          {cls.drugs.map((d) => (
+            <li key={d.atc5} className="class-drug" data-atc5={d.atc5}>
+              <strong>{d.name ?? d.atc5}</strong> <code className="code">{d.atc5}</code>{' '}
+              <span className="muted">
+                {SOURCE_TEXT[d.source]}
+                {d.probability !== null ? ` ${percent(d.probability)}` : ''}
+              </span>
+              {cls.substitutedFrom ? <span className="substituted-note"> · substituted for {cls.substitutedFrom} (interaction)</span> : null}
+            </li>
+          ))}
+        </ul>
+      )}
+      {cls.review ? (
+        <p className="review-flag" role="note">
+          Kept for review: interacts ({cls.review.severity}) with {cls.review.conflictsWith.join(', ')}
+        </p>
+      ) : null}
+      {cls.alternatives.length > 0 ? (
+        <details className="alternatives">
+          <summary>Alternatives ({cls.alternatives.length})</summary>
+          <ul>
+            {cls.alternatives.map((a) => (
+              <li key={a.atc5}>
+                {a.name ?? a.atc5} <code className="code">{a.atc5}</code> <span className="muted">{percent(a.probability)}</span>
+              </li>
+            ))}
+          </ul>
+        </details>
+      ) : null}
+    </div>
+  )
+}
+
 function CombinationTable({ result, warnings }: { result: WorkspaceRecommendation; warnings: IndexedWarning[] }) {
   const { selected, select } = useRecommend()
   const rows = result.classes
@@ -332,7 +372,7 @@ function CombinationTable({ result, warnings }: { result: WorkspaceRecommendatio
     return (
       <Empty>
         No class reaches the threshold of {percent(result.recommendation.threshold, 0)} for this patient
-        {result.recommendation.ddi.dropped.length > 0 ? ', after DDI-safe decoding' : ''}. Lower the threshold to see more.
+        {result.recommendation.dropped.length > 0 ? ', after DDI-safe decoding' : ''}. Lower the threshold to see more.
       </Empty>
     )
   }
@@ -377,7 +417,8 @@ function CombinationTable({ result, warnings }: { result: WorkspaceRecommendatio
                   </button>
                   <MemberTip cls={cls} />
                 </div>
-                <InlineWarnings result={result} warnings={warnings} atc3={cls.atc3} />
+                <ClassDrugs cls={cls} />
+                <InlineWarnings result={result} warnings={warnings} cls={cls} />
               </td>
               <td>
                 <ProbabilityBar probability={cls.probability} threshold={result.recommendation.threshold} />
@@ -413,7 +454,7 @@ export function ProbabilityBar({ probability, threshold }: { probability: number
 }
 
 function DroppedAndNearMisses({ result }: { result: WorkspaceRecommendation }) {
-  const dropped = result.recommendation.ddi.dropped
+  const dropped = result.recommendation.dropped
   const names = new Map(result.recommendation.drugs.map((d) => [d.atc3, d.name]))
   return (
     <>
@@ -425,7 +466,7 @@ function DroppedAndNearMisses({ result }: { result: WorkspaceRecommendation }) {
               <li key={d.atc3}>
                 <code className="code">{d.atc3}</code> {atcName(names.get(d.atc3))} ({percent(d.probability)}) —{' '}
                 {d.reason === 'severity'
-                  ? `interacts at or above ${result.recommendation.ddi.safeDecoding?.blockSeverity ?? 'the blocked severity'} with ${d.conflictsWith.join(', ')}`
+                  ? d.explanation
                   : `kept the DDI rate under ${percent(result.recommendation.ddi.safeDecoding?.maxDdiRate ?? 0, 0)} (interacts with ${d.conflictsWith.join(', ')})`}
               </li>
             ))}
@@ -470,10 +511,24 @@ function DetailsPanels({ result, warnings }: { result: WorkspaceRecommendation; 
         {minor.length > 0 ? <WarningList check={check} warnings={minor} /> : null}
       </details>
       <details className="details-panel">
-        <summary>Major interactions between classes the patient already takes ({existingMajor.length})</summary>
+        <summary>Existing co-prescriptions: major interactions between drugs the patient already takes ({existingMajor.length})</summary>
         <p className="hint">Not introduced by this recommendation; listed so that the full picture is at hand.</p>
         {existingMajor.length > 0 ? <WarningList check={check} warnings={existingMajor} /> : null}
       </details>
+      <DuplicationPanel result={result} />
+      {result.classNotes.length > 0 ? (
+        <details className="details-panel">
+          <summary>Class-level notes for classes without a chosen drug ({result.classNotes.length})</summary>
+          <p className="hint">Lifted from member drug pairs of the two classes: a signal to check once a drug is chosen, not a drug-level warning.</p>
+          <ul className="warning-list">
+            {result.classNotes.map((note) => (
+              <li key={note.drugs.join('+')}>
+                <SeverityBadge severity={note.severity} /> {note.detail} <span className="muted">({note.sources.join('; ')})</span>
+              </li>
+            ))}
+          </ul>
+        </details>
+      ) : null}
       <details className="details-panel">
         <summary>
           Current medications ({current.classes.length} class{current.classes.length === 1 ? '' : 'es'}
@@ -493,6 +548,29 @@ function DetailsPanels({ result, warnings }: { result: WorkspaceRecommendation; 
       </details>
       <CoverageNote check={check} />
     </>
+  )
+}
+
+/** Two drugs of one ATC level-4 group or one ingredient among the recommended and current drugs; open when the recommendation adds one. */
+function DuplicationPanel({ result }: { result: WorkspaceRecommendation }) {
+  const duplications = result.recommendation.warnings.filter((w) => w.kind === 'duplication')
+  if (duplications.length === 0) return null
+  const introduced = duplications.filter((w) => w.scope === 'new').length
+  return (
+    <details className="details-panel" open={introduced > 0}>
+      <summary>
+        Therapeutic duplication ({duplications.length}
+        {introduced > 0 ? `, ${introduced} introduced by this recommendation` : ''})
+      </summary>
+      <ul className="warning-list">
+        {duplications.map((w) => (
+          <li key={w.drugs.join('+')}>
+            <SeverityBadge severity={w.severity} /> {w.detail}
+            {w.scope === 'existing' ? ' (both already taken)' : ''} <span className="muted">({w.sources.join('; ')})</span>
+          </li>
+        ))}
+      </ul>
+    </details>
   )
 }
 

@@ -270,6 +270,18 @@ function ModelAssessment({ check }: { check: ReviewCheck }) {
             {check.likelyMissing.map((m) => (
               <li key={m.atc3}>
                 <code className="code">{m.atc3}</code> {atcName(m.name)} ({percent(m.probability)})
+                {m.drugs.length > 0 ? (
+                  <>
+                    {' '}
+                    — e.g.{' '}
+                    {m.drugs.map((d, i) => (
+                      <span key={d.atc5}>
+                        {i > 0 ? ', ' : ''}
+                        {d.name ?? d.atc5} <code className="code">{d.atc5}</code>
+                      </span>
+                    ))}
+                  </>
+                ) : null}
               </li>
             ))}
           </ul>

@@ -1,6 +1,7 @@
 // Settings kept in the patient database: active model, execution-provider preference, threshold and the
 // DDI-safe defaults new recommendations start from.
 import { useEffect, useState, type FormEvent } from 'react'
+import { THRESHOLD_RANGE } from '../../../../shared/domain/thresholds'
 import type { BlockSeverity, ProviderPreference, WorkspaceSettings } from '../../../../shared/workspace-types'
 import { ProgressBar } from '../../components/ProgressBar'
 import { ErrorState } from '../../components/StatusMessage'
@@ -38,7 +39,8 @@ export function SettingsView() {
       activeModelId: draft.activeModelId,
       providerPreference: draft.providerPreference,
       thresholdOverride: draft.thresholdOverride,
-      ddiSafe: draft.ddiSafe
+      ddiSafe: draft.ddiSafe,
+      displayName: draft.displayName?.trim() || null
     })
     // The open patient's next recommendation starts from the new defaults.
     if (ok) useRecommend.setState({ patientId: null, options: null })
@@ -60,7 +62,7 @@ export function SettingsView() {
             value={draft.activeModelId ?? ''}
             onChange={(event) => setDraft({ ...draft, activeModelId: event.target.value || null })}
           >
-            <option value="">First valid model{modelOptions[0] ? ` (${modelOptions[0].id})` : ''}</option>
+            <option value="">Default model{models?.defaultModelId ? ` (${models.defaultModelId})` : modelOptions[0] ? ` (${modelOptions[0].id})` : ''}</option>
             {modelOptions.map((m) => (
               <option key={m.id} value={m.id}>
                 {m.id} — {m.family} v{m.version}
@@ -85,6 +87,21 @@ export function SettingsView() {
         </fieldset>
 
         <fieldset>
+          <legend>Audit log</legend>
+          <label htmlFor="setting-display-name" className="field-label">
+            Display name
+          </label>
+          <input
+            id="setting-display-name"
+            type="text"
+            maxLength={100}
+            value={draft.displayName ?? ''}
+            onChange={(event) => setDraft({ ...draft, displayName: event.target.value || null })}
+          />
+          <p className="hint">Recorded beside your computer account in the audit log; changing it is itself audited.</p>
+        </fieldset>
+
+        <fieldset>
           <legend>Threshold</legend>
           <label className="checkbox-label">
             <input
@@ -100,11 +117,13 @@ export function SettingsView() {
               <input
                 id="setting-threshold"
                 type="number"
-                min={0.01}
-                max={0.99}
+                min={THRESHOLD_RANGE.min}
+                max={THRESHOLD_RANGE.max}
                 step={0.01}
                 value={draft.thresholdOverride}
-                onChange={(event) => setDraft({ ...draft, thresholdOverride: Math.min(0.99, Math.max(0.01, Number(event.target.value) || 0.5)) })}
+                onChange={(event) =>
+                  setDraft({ ...draft, thresholdOverride: Math.min(THRESHOLD_RANGE.max, Math.max(THRESHOLD_RANGE.min, Number(event.target.value) || 0.5)) })
+                }
               />
               <span className="muted">{percent(draft.thresholdOverride, 0)}</span>
             </div>
@@ -153,8 +172,9 @@ export function SettingsView() {
             </select>
           </div>
           <p className="hint">
-            Interactions are graded between ATC3 classes by their member drugs: blocking at “Major or worse” drops most combinations, because
-            nearly every pair of common classes has some major member pair. Warnings are shown either way.
+            Interactions are graded between the drugs chosen for each class and the drugs the patient takes. A blocked drug is first replaced by
+            another member of its class; a class is left out only when no member avoids the interaction, and a drug the patient already takes is
+            never left out. Warnings are shown either way.
           </p>
         </fieldset>
 

@@ -1,0 +1,151 @@
+// Many patients' model inputs read in bulk: one query per table for the whole batch (patients, visits,
+// diagnoses, procedures, medications), instead of five queries per patient. Rows are grouped in one pass
+// and assembled exactly as loadPatientInput (patient-input.ts) assembles one patient's input from the
+// stored visits (the last stored visit is the current one); a test checks the two agree on every demo
+// patient. Titles are joined only when asked (NLA-MMR's cold start reads them; other models never do).
+import type { Db } from '../db/database'
+import type { CodeRef, VisitCodes } from '../inference/encode'
+import { atc3Of, type PatientModelInput, titleKey } from './patient-input'
+
+export interface PatientBatchRead {
+  /** Inputs of the patients found with at least one visit, in the order asked. */
+  inputs: PatientModelInput[]
+  /** Patients not scored: unknown id, or no stored visit. */
+  missing: Array<{ patient: number; reason: string }>
+}
+
+interface VisitRow {
+  id: number
+  patient_id: number
+  source_visit_id: string
+}
+interface CodeRow {
+  visit_id: number
+  code_system: string
+  code: string
+  title: string | null
+}
+interface MedicationRow {
+  visit_id: number
+  atc3: string | null
+  atc5: string | null
+  name: string | null
+}
+
+function prepareStatements(db: Db) {
+  const ids = 'SELECT value FROM json_each(?)'
+  const codes = (table: 'diagnoses' | 'procedures', kind: 'diagnosis' | 'procedure', titles: boolean) =>
+    db.prepare(
+      titles
+        ? `SELECT c.visit_id, c.code_system, c.code, t.title
+           FROM visits v JOIN ${table} c ON c.visit_id = v.id
+           LEFT JOIN code_titles t ON t.kind = '${kind}' AND t.code_system = c.code_system AND t.code = c.code
+           WHERE v.patient_id IN (${ids}) ORDER BY c.visit_id, c.seq, c.code`
+        : `SELECT c.visit_id, c.code_system, c.code, NULL AS title
+           FROM visits v JOIN ${table} c ON c.visit_id = v.id
+           WHERE v.patient_id IN (${ids}) ORDER BY c.visit_id, c.seq, c.code`
+    )
+  return {
+    patients: db.prepare(`SELECT id, source_patient_id FROM patients WHERE id IN (${ids})`),
+    visits: db.prepare(`SELECT id, patient_id, source_visit_id FROM visits WHERE patient_id IN (${ids}) ORDER BY patient_id, sort_key, id`),
+    diagnoses: codes('diagnoses', 'diagnosis', false),
+    procedures: codes('procedures', 'procedure', false),
+    titledDiagnoses: codes('diagnoses', 'diagnosis', true),
+    titledProcedures: codes('procedures', 'procedure', true),
+    medications: db.prepare(
+      `SELECT m.visit_id, m.atc3, m.atc5, NULL AS name
+       FROM visits v JOIN medications m ON m.visit_id = v.id
+       WHERE v.patient_id IN (${ids}) ORDER BY m.visit_id, m.id`
+    ),
+    titledMedications: db.prepare(
+      `SELECT m.visit_id, m.atc3, m.atc5, a.name
+       FROM visits v JOIN medications m ON m.visit_id = v.id
+       LEFT JOIN atc_names a ON a.code = upper(COALESCE(NULLIF(m.atc3, ''), substr(m.atc5, 1, 4)))
+       WHERE v.patient_id IN (${ids}) ORDER BY m.visit_id, m.id`
+    )
+  }
+}
+
+const statementsByDb = new WeakMap<Db, ReturnType<typeof prepareStatements>>()
+
+function statements(db: Db): ReturnType<typeof prepareStatements> {
+  let prepared = statementsByDb.get(db)
+  if (!prepared) {
+    prepared = prepareStatements(db)
+    statementsByDb.set(db, prepared)
+  }
+  return prepared
+}
+
+function groupByVisit<T extends { visit_id: number }>(rows: T[]): Map<number, T[]> {
+  const byVisit = new Map<number, T[]>()
+  for (const row of rows) {
+    const list = byVisit.get(row.visit_id)
+    if (list) list.push(row)
+    else byVisit.set(row.visit_id, [row])
+  }
+  return byVisit
+}
+
+/** The model inputs of `patients` (the app's ids), each from its stored visits. */
+export function loadPatientInputs(db: Db, patients: readonly number[], options: { titles?: boolean } = {}): PatientBatchRead {
+  const s = statements(db)
+  const withTitles = options.titles ?? false
+  const idList = JSON.stringify(patients)
+  const sourceIds = new Map((s.patients.all(idList) as Array<{ id: number; source_patient_id: string }>).map((r) => [r.id, r.source_patient_id]))
+  const visitsByPatient = new Map<number, VisitRow[]>()
+  for (const row of s.visits.all(idList) as VisitRow[]) {
+    const list = visitsByPatient.get(row.patient_id)
+    if (list) list.push(row)
+    else visitsByPatient.set(row.patient_id, [row])
+  }
+  const diagnoses = groupByVisit((withTitles ? s.titledDiagnoses : s.diagnoses).all(idList) as CodeRow[])
+  const procedures = groupByVisit((withTitles ? s.titledProcedures : s.procedures).all(idList) as CodeRow[])
+  const medications = groupByVisit((withTitles ? s.titledMedications : s.medications).all(idList) as MedicationRow[])
+
+  const inputs: PatientModelInput[] = []
+  const missing: PatientBatchRead['missing'] = []
+  for (const id of patients) {
+    const sourcePatientId = sourceIds.get(id)
+    if (sourcePatientId === undefined) {
+      missing.push({ patient: id, reason: `No patient with id ${id}.` })
+      continue
+    }
+    const visitRows = visitsByPatient.get(id)
+    if (!visitRows) {
+      missing.push({ patient: id, reason: `Patient ${sourcePatientId} (id ${id}) has no stored visits.` })
+      continue
+    }
+    const titles = new Map<string, string>()
+    const toRefs = (rows: CodeRow[] | undefined, kind: 'diagnosis' | 'procedure'): CodeRef[] =>
+      (rows ?? []).map((row) => {
+        const ref = { system: row.code_system, code: row.code }
+        if (row.title) titles.set(titleKey(kind, ref), row.title)
+        return ref
+      })
+    let unmappedMedications = 0
+    const visits: VisitCodes[] = visitRows.map(({ id: visitId }, i) => {
+      const classes = new Set<string>()
+      for (const row of medications.get(visitId) ?? []) {
+        const atc3 = atc3Of(row)
+        if (!atc3) {
+          if (i < visitRows.length - 1) unmappedMedications++ // the current visit's medications are not inputs
+          continue
+        }
+        classes.add(atc3)
+        if (row.name) titles.set(titleKey('medication', { system: null, code: atc3 }), row.name)
+      }
+      return { diagnoses: toRefs(diagnoses.get(visitId), 'diagnosis'), procedures: toRefs(procedures.get(visitId), 'procedure'), medications: [...classes].sort() }
+    })
+    const last = visitRows[visitRows.length - 1]!
+    inputs.push({
+      patient: { id, sourcePatientId },
+      visits,
+      currentVisit: { from: 'stored', visitId: last.id, sourceVisitId: last.source_visit_id },
+      storedVisitIds: visitRows.map((row) => row.id),
+      unmappedMedications,
+      titles
+    })
+  }
+  return { inputs, missing }
+}
