@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util'
 import { buildKnowledgeBase, defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
 import { dataDir } from '../src/main/services/paths'
+import { compileDrugSynonyms } from './drug-synonyms'
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +27,8 @@ Builds the drug knowledge base (WHO ATC, DDInter, TWOSIDES, SMILES, curated tabl
 }
 
 try {
-  const report = buildKnowledgeBase(values.out ?? defaultKnowledgeBasePath(), values.data ?? dataDir(), {
+  const kbPath = values.out ?? defaultKnowledgeBasePath()
+  const report = buildKnowledgeBase(kbPath, values.data ?? dataDir(), {
     curatedTablePath: values['no-curated'] ? null : undefined,
     log: values.json ? undefined : (line) => console.log(line)
   })
@@ -38,6 +40,11 @@ try {
     )
     if (report.warnings.length > 0) console.log(`${report.warnings.length} warning(s), first: ${report.warnings.slice(0, 5).join(' | ')}`)
   }
+  // The drug resolver's synonym table (FDA UNII names and brands), from the Python package's data file.
+  const synonyms = compileDrugSynonyms(kbPath, values.data ?? dataDir())
+  // With --json, stdout is the report alone.
+  if (values.json) console.error(synonyms)
+  else console.log(synonyms)
 } catch (error) {
   console.error(`knowledge build failed: ${error instanceof Error ? error.message : String(error)}`)
   process.exit(1)

@@ -110,6 +110,19 @@ export interface ImportReport {
   storedMedicationRows?: number
   /** What the import changes in stored rows (per table, patients affected); with status 'dry-run', what it would change. */
   plan?: ImportPlan
+  /** The drug resolver's outcomes over source medication rows (services/drugs). */
+  drugResolution?: {
+    resolved: number
+    combination: number
+    nonDrug: number
+    ambiguous: number
+    unresolved: number
+    /** Of unresolved: rows with no drug name (only a HICL number). */
+    noName?: number
+    byPath: Record<string, number>
+  }
+  /** Code titles this import did not write because the stored title is as good or better (never degraded). */
+  titleConflicts?: { kept: number; replaced: number; samples: Array<{ code: string; kept: string; offered: string }> }
 }
 
 /** One table's rows before and after an import; `removed`/`changed` count stored rows the import removes or alters. */

@@ -4,6 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { HAS_OPEN_DATA } from './import-helpers'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createApiDispatcher, type ApiDispatcher, type ApiHandlers } from '../../src/main/api/dispatcher'
 import { createApiHandlers } from '../../src/main/api/handlers'
@@ -298,6 +299,16 @@ describe('workspace API', () => {
       expect(byWord.map((h) => [h.code, h.level])).toEqual([['B01A', 3]])
       expect(resultOf<DrugSearchHit[]>(await call('drugs:search', { text: 'zzzz', limit: 5 }))).toEqual([])
     })
+
+    // The drug resolver reads the WHO index from the open data folder.
+    it.skipIf(!HAS_OPEN_DATA)('finds brands and ward abbreviations through the drug resolver, labelled with what was typed', async () => {
+      const byBrand = resultOf<DrugSearchHit[]>(await call('drugs:search', { text: 'Tylenol 325 mg', limit: 5 }))
+      expect(byBrand[0]).toMatchObject({ code: 'N02BE01', matchedAlias: 'Tylenol 325 mg' })
+      const byAbbreviation = resultOf<DrugSearchHit[]>(await call('drugs:search', { text: 'APAP', limit: 5 }))
+      expect(byAbbreviation[0]).toMatchObject({ code: 'N02BE01', matchedAlias: 'APAP' })
+      // A container is not offered as a drug.
+      expect(resultOf<DrugSearchHit[]>(await call('drugs:search', { text: 'Insulin Syringe', limit: 5 })).map((h) => h.code)).not.toContain('A10AB01')
+    })
   })
 
   describe('pharmacist review', () => {
@@ -433,13 +444,15 @@ describe('workspace API', () => {
       const theirs = resultOf<WorkspaceRecommendation>(await call('recommend:run', { patientId: other, threshold: 0.05 }))
       const mine = resultOf<WorkspaceRecommendation>(await call('recommend:run', { patientId: patient, threshold: 0.05, ddiSafe: null }))
       const ask = (recommendationAuditId: unknown) =>
-        call('recommend:acknowledge', { patientId: patient, recommendationAuditId, combination: mine.recommendation.combination, warningKeys: ['B01A + M01A'] })
+        call('recommend:acknowledge', { patientId: patient, recommendationAuditId, combination: mine.recommendation.combination, drugs: [], warningKeys: ['B01A + M01A'] })
       expectError(await ask(theirs.recommendation.auditId), 'refused', 'that recommendation was for another patient')
       expectError(await ask(999_999), 'invalid', 'recommendationAuditId 999999: no such audit entry')
       expectError(await ask(null), 'invalid', 'argument 1 (recommendationAuditId)')
       const settingsRow = latest('settings-change')
       if (settingsRow) expectError(await ask(settingsRow.id), 'invalid', 'is of kind "settings-change", not a recommendation')
-      resultOf(await ask(mine.recommendation.auditId))
+      // The patient's own recommendation passes the citation check: what is left to refuse is the warning key, which at
+      // drug level names no warning of this combination (class keys such as B01A + M01A are gone).
+      expectError(await ask(mine.recommendation.auditId), 'invalid', '"B01A + M01A" is not a warning of this combination')
     })
 
     it('settings changes are audited with the values before and after, under the configured display name', async () => {

@@ -64,6 +64,13 @@ describe.skipIf(!ready)('NLA-MMR cold start in recommendation and explanation', 
 
   let demo: TestDatabase | undefined
 
+  /** True when the patient's stored visits, all taken as history of a new visit, hold only codes the model knows. */
+  function allKnownAsHistory(db: Db, id: number): boolean {
+    const entry = nla.manifest.vocabularies.diagnosis.entries[0]!
+    const visit = { diagnoses: [{ system: entry.system ?? null, code: entry.code }], procedures: [] }
+    return prepareInput(nla, db, id, visit).summary.unknownCodeList.length === 0
+  }
+
   beforeAll(async () => {
     demo = await testDatabase()
     dir = mkdtempSync(join(tmpdir(), 'medrec-cold-start-'))
@@ -86,7 +93,8 @@ describe.skipIf(!ready)('NLA-MMR cold start in recommendation and explanation', 
       } catch {
         continue // no stored visit or no code
       }
-      if (known === undefined && prepared.summary.unknownCodeList.length === 0) known = id
+      // Known also with a caller-given current visit, when every stored visit (medications too) is history.
+      if (known === undefined && prepared.summary.unknownCodeList.length === 0 && allKnownAsHistory(db, id)) known = id
       if (titled === undefined && titledNewCodes(prepared, titleOf).length > 0) titled = id
       if (titled !== undefined && known !== undefined) break
     }

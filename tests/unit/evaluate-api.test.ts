@@ -51,7 +51,7 @@ describe.skipIf(!ready)('evaluate API', () => {
 
   it('refuses bad arguments naming the field', async () => {
     const bad = await api.dispatch('evaluate:start', [{ modelIds: ['logistic'], since: '03/12/2026', replicates: 10 }])
-    expect(bad).toMatchObject({ ok: false, error: { code: 'invalid-arguments' } })
+    expect(bad).toMatchObject({ ok: false, error: { code: 'invalid' } })
     expect(!bad.ok && bad.error.message).toContain('argument 1 (since)')
     const negative = await api.dispatch('evaluate:start', [{ modelIds: [], since: null, replicates: -1 }])
     expect(!negative.ok && negative.error.message).toContain('(replicates)')

@@ -73,7 +73,8 @@ describe.skipIf(!HAS_OPEN_DATA)('reading while writing', () => {
     expect(ended.out).toMatch(/done \{"status":"completed","visits":5\}/)
     // The import applied whole, and the audit rows written meanwhile are all still there.
     expect(db.prepare(`SELECT count(*) FROM visits WHERE source = 'eicu'`).pluck().get()).toBe(5)
-    expect(db.prepare(`SELECT count(*) FROM audit_log`).pluck().get()).toBe(5)
+    // (The audit trail also holds the schema seals its migrations wrote: count the rows written here.)
+    expect(db.prepare(`SELECT count(*) FROM audit_log WHERE kind = 'recommendation'`).pluck().get()).toBe(5)
   })
 
   it('a busy database fails a write within the busy timeout (under 250 ms), never after 5 s', () => {

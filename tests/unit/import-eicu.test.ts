@@ -20,6 +20,8 @@ describe.skipIf(!HAS_OPEN_DATA)('eICU import', () => {
       mappedDrugs: 5,
       unmappedDrugs: 2,
       mappedBy: { name: 5, gsn: 0, ndc: 0, unmapped: 2 },
+      // LOPRESSOR is a brand the drug resolver knows; the unnamed row maps through HICL 18; ZZZ is unknown.
+      drugResolution: { resolved: 4, combination: 0, nonDrug: 0, ambiguous: 0, unresolved: 3, noName: 2 },
       rejectedRows: 3,
       warnings: 1,
       codesWithoutTitle: 0
@@ -100,7 +102,16 @@ describe.skipIf(!HAS_OPEN_DATA)('the eICU demo', () => {
         `${JSON.stringify(report.skippedRows)}; rejected ${report.rejectedRows}`
     )
     expect(report).toMatchObject({ patients: 1841, visits: 2520, codesWithoutTitle: 0 })
-    expect(report.mappedDrugs / rows).toBeGreaterThan(0.85)
+    // Containers and IV carriers are flagged non-drug (kept unmapped), not mapped to sodium chloride.
+    const resolution = report.drugResolution!
+    console.log(`eICU demo drug resolver: ${JSON.stringify({ ...resolution, byPath: undefined })}`)
+    expect(report.mappedDrugs / rows).toBeGreaterThan(0.8)
+    expect((report.mappedDrugs + resolution.nonDrug) / rows).toBeGreaterThan(0.87)
+    expect(resolution.nonDrug).toBeGreaterThan(4000)
+    expect(resolution.combination).toBeGreaterThan(1000)
+    // Named rows the resolver could not place (the rest of the unmapped rows have no name, only a HICL).
+    expect(resolution.noName).toBeGreaterThan(25000)
+    expect(resolution.ambiguous + resolution.unresolved - resolution.noName!).toBeLessThan(0.02 * rows)
     // Every rejected row is a medication row with neither a name nor a HICL number.
     expect(new Set(report.rejectedSamples.map((r) => r.reason))).toEqual(new Set(['medication with neither drugname nor drughiclseqno']))
     const multiStay = db.prepare(`SELECT count(*) FROM (SELECT patient_id FROM visits GROUP BY patient_id HAVING count(*) > 1)`).pluck().get()

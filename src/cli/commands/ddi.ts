@@ -178,6 +178,8 @@ export const command: CliCommand = {
 
     const { DdiService, UnknownDrugError } = await import('../../main/services/ddi')
     const service = DdiService.open(kbPath)
+    const { defaultDrugResolver } = await import('../../main/services/drugs')
+    service.useResolver(defaultDrugResolver())
     try {
       if (values.sources) {
         const sources = service.sources()
@@ -194,6 +196,9 @@ export const command: CliCommand = {
       // The audit log is required for a check: a missing patient database fails before anything is checked.
       const auditDb = await openAuditDatabase(values.db)
       try {
+        // The pharmacist's local overrides (medrec drugs override) apply to checks too.
+        const { applyOverrides } = await import('../../main/services/drugs/overrides')
+        applyOverrides(defaultDrugResolver(), auditDb)
         let result
         try {
           result = service.check(positionals, { maxMembers })

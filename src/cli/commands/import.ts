@@ -65,6 +65,19 @@ export function formatImportReport(report: ImportReport): string {
       `by name ${report.mappedBy.name} (${percent(report.mappedBy.name, meds)})` +
       (report.mappedBySharedId ? `, of which ${report.mappedBySharedId} through a shared HICL number` : '')
   )
+  const r = report.drugResolution
+  if (r) {
+    lines.push(
+      `    drug resolver: ${r.resolved} resolved (${r.combination} combination products, one stored row per ingredient), ` +
+        `${r.nonDrug} non-drug (containers, carriers), ${r.ambiguous} ambiguous, ${r.unresolved} unresolved` +
+        (r.noName ? ` (${r.noName} of them without a name, mapped through a shared HICL where its named rows agree)` : '')
+    )
+  }
+  const t = report.titleConflicts
+  if (t && t.kept + t.replaced > 0) {
+    lines.push(`  code titles: ${t.kept} differing title(s) kept (offered one not better), ${t.replaced} replaced by a better one`)
+    for (const c of t.samples.slice(0, 5)) lines.push(`    ${c.code}: kept "${c.kept}", not "${c.offered}"`)
+  }
   if (report.codesWithoutTitle) lines.push(`  ${report.codesWithoutTitle} distinct code(s) have no title in the dictionaries (kept)`)
   for (const [reason, count] of Object.entries(report.skippedRows ?? {})) lines.push(`  skipped ${count}: ${reason}`)
   lines.push(`  rejected rows  ${report.rejectedRows}`)

@@ -13,3 +13,4 @@ registerCommand('show', "show a patient's visits, codes and medications in time 
 registerCommand('export', "export a patient's recommendation and review as a FHIR R4 Bundle", async () => (await import('./export')).command)
 registerCommand('serve', 'run the CDS Hooks 2.0 service for an EHR', async () => (await import('./serve')).command)
 registerCommand('evaluate', "score models on this database's own patients, with baselines and intervals", async () => (await import('./evaluate')).command)
+registerCommand('drugs', 'resolve drug strings to ingredients and ATC codes; mapping reports; local overrides', async () => (await import('./drugs')).command)

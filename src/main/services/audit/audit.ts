@@ -20,6 +20,7 @@ export type AuditKind =
   | 'model-activation'
   | 'cds-hooks-call'
   | 'cds-hooks-feedback'
+  | 'drug-override'
   | typeof SEAL_KIND
 
 export interface AuditEntryInput {

@@ -14,6 +14,7 @@ import { listSources, openKnowledgeBase, type KnowledgeDb } from '../knowledge/k
 import { coverageClaims, groupsOf } from '../knowledge/lift'
 import { nameKey } from '../knowledge/names'
 import { mostSevere, SEVERITIES, severityRank, type Severity, type SourceCoverage } from '../knowledge/schema'
+import type { DrugResolver } from '../drugs/resolver'
 import { PairIndex } from './pair-index'
 
 /** Contraindicated/Major interrupt the user, Moderate shows inline, Minor/Unknown sit in the details. */
@@ -192,6 +193,15 @@ export class DdiService {
   /** Opens the knowledge base (default resources/knowledge.sqlite or $MEDREC_KB) read-only. */
   static open(kbPath: string = defaultKnowledgeBasePath()): DdiService {
     return new DdiService(openKnowledgeBase(kbPath))
+  }
+
+  /** The one drug resolver (services/drugs): local overrides, then names the knowledge base does not list. */
+  private resolver: DrugResolver | null = null
+
+  /** Names pharmacists use (US names, brands, abbreviations, combinations, local overrides) go through it. */
+  useResolver(resolver: DrugResolver): this {
+    this.resolver = resolver
+    return this
   }
 
   close(): void {
@@ -385,9 +395,23 @@ export class DdiService {
       return { input, reason: `"${text}" is an ATC code of level ${this.atc.get(upper)!.level}; give a level-3 class or a level-5 drug.`, suggestions: [] }
     }
     const key = nameKey(text)
+    const resolution = this.resolver?.resolve({ text })
+    // A local override wins over the knowledge base's own names.
+    if (resolution?.status === 'resolved' && resolution.paths.includes('override')) return this.fromResolution(input, resolution)
     const named = this.names.get(key)
     const tableDrugs = this.drugsByNameKey.get(key) ?? []
     if (!named && tableDrugs.length === 0) {
+      // A misspelling is suggested, not silently checked: the person typing can confirm it.
+      if (resolution?.status === 'resolved' && !resolution.paths.includes('misspelling')) return this.fromResolution(input, resolution)
+      if (resolution?.status === 'resolved') {
+        const suggestions = this.suggestNames(key)
+        for (const i of resolution.ingredients) if (!suggestions.some((s) => s.toLowerCase() === i.name)) suggestions.push(i.name)
+        return { input, reason: `"${text}" is neither an ATC code nor a drug name the knowledge base knows.`, suggestions }
+      }
+      if (resolution?.status === 'non-drug') return { input, reason: `"${text}" is not a drug: ${resolution.reason}.`, suggestions: [] }
+      if (resolution?.status === 'ambiguous') {
+        return { input, reason: `"${text}" is ambiguous: ${resolution.reason}; give the drug's name or ATC code.`, suggestions: resolution.candidates.map((c) => c.name) }
+      }
       return { input, reason: `"${text}" is neither an ATC code nor a drug name the knowledge base knows.`, suggestions: this.suggestNames(key) }
     }
     const codes = new Set(named?.codes ?? [])
@@ -406,6 +430,22 @@ export class DdiService {
       },
       atc3: null,
       atc3s: [...new Set(sortedCodes.map((c) => c.slice(0, 4)))],
+      drugIds: [...drugIds],
+      filedIn: this.filedIn([...drugIds])
+    }
+  }
+
+  /** A drug input from the resolver: every ingredient's code, so each is checked for interactions. */
+  private fromResolution(input: string, resolution: Extract<ReturnType<DrugResolver['resolve']>, { status: 'resolved' }>): ResolvedInput {
+    const codes = [...new Set(resolution.ingredients.map((i) => i.atc5))].sort()
+    const drugIds = new Set<number>()
+    for (const code of codes) for (const id of this.drugsByCode.get(code) ?? []) drugIds.add(id)
+    const names = resolution.ingredients.map((i) => i.name).join(' + ')
+    const how = resolution.paths.filter((p) => p !== 'exact-inn').join(', ')
+    return {
+      drug: { input, label: `${names} (${codes.join(', ')}${how ? `; ${how}` : ''})`, kind: 'name', atcCodes: codes, groups: groupsOf(codes) },
+      atc3: null,
+      atc3s: [...new Set(codes.map((c) => c.slice(0, 4)))],
       drugIds: [...drugIds],
       filedIn: this.filedIn([...drugIds])
     }

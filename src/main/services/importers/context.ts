@@ -2,7 +2,8 @@
 // progress reporting.
 import type { DrugMappingMethod, ImportProgress, RejectedRow } from '../../../shared/types'
 import type { Db } from '../db/database'
-import type { DrugMapper, DrugMapping } from '../reference'
+import { countResolution, emptyResolutionCounts } from '../drugs/import-mapping'
+import type { DrugMapping } from '../reference'
 import { readCsv, type CsvBatch, type CsvReadOptions } from './csv'
 import type { Layout, LayoutFile } from './layout'
 import type { ImportStore } from './store'
@@ -44,9 +45,12 @@ export class RowLog {
 
 export class MappingTally {
   readonly mappedBy: Record<DrugMappingMethod, number> = { ndc: 0, gsn: 0, name: 0, unmapped: 0 }
+  /** The drug resolver's outcomes over source rows (resolved, non-drug, ambiguous, unresolved; by path). */
+  readonly resolution = emptyResolutionCounts()
 
   count(mapping: DrugMapping): void {
     this.mappedBy[mapping.method]++
+    countResolution(this.resolution, mapping)
   }
 }
 
@@ -99,7 +103,12 @@ export interface ImportContext {
   runId: number
   layout: Layout
   store: ImportStore
-  mapper: DrugMapper
+  /** Every drug string goes through the one drug resolver (services/drugs). */
+  mapper: {
+    map(row: { name: string; ndc?: string | null; gsn?: string | null; route?: string | null }): DrugMapping
+    /** The substance an ATC5 code belongs to (route variants of one drug share it). */
+    substanceOf?(atc5: string): string | null
+  }
   log: RowLog
   tally: MappingTally
   progress: ProgressTracker

@@ -232,6 +232,8 @@ async function importMedications(ctx: ImportContext, visits: Map<string, number>
   // a HICL but no drugname, and brand names ("LOPRESSOR") often miss the name tables: such rows take
   // the code their HICL's other rows agree on.
   const hiclVotes = new Map<string, Map<string, number>>()
+  /** Names the resolver flagged non-drug (NS, syringes): never mapped through a shared HICL. */
+  const nonDrugNames = new Set<string>()
   for await (const batch of ctx.progress.batches(file, 'Importing medications')) {
     rejectMalformed(ctx, file, batch)
     const w = batch.width
@@ -254,49 +256,74 @@ async function importMedications(ctx: ImportContext, visits: Map<string, number>
         ctx.log.reject(file.displayName, line, 'medication with neither drugname nor drughiclseqno')
         continue
       }
-      const drug = { rawName: name, ndc: null, gsn: null, otherId: hicl === '' ? null : hicl }
-      const mapping = ctx.store.medication(visitId, drug, null, () => ctx.mapper.map({ name }))
+      const route = batch.fields[i * w + 4]?.trim() || null
+      const drug = { rawName: name, ndc: null, gsn: null, otherId: hicl === '' ? null : hicl, route }
+      const mapping = ctx.store.medication(visitId, drug, null, () => ctx.mapper.map({ name, route }))
       ctx.tally.count(mapping)
+      if (mapping.outcome === 'non-drug') nonDrugNames.add(name)
       if (mapping.method !== 'unmapped' && hicl !== '') {
-        const code = mapping.atc5 ?? mapping.atc3!
+        // A combination votes with all its ingredients ("N02BE01+R05DA03").
+        const code = mapping.ingredients ? mapping.ingredients.map((i) => i.atc5).join('+') : (mapping.atc5 ?? mapping.atc3!)
         const votes = hiclVotes.get(hicl) ?? new Map<string, number>()
         votes.set(code, (votes.get(code) ?? 0) + 1)
         hiclVotes.set(hicl, votes)
       }
     }
   }
-  mapByHicl(ctx, hiclVotes)
+  mapByHicl(ctx, hiclVotes, nonDrugNames)
 }
 
-/** Maps still-unmapped rows of this run by their HICL where its named rows clearly agree (≥ 2/3 of votes). */
-function mapByHicl(ctx: ImportContext, hiclVotes: Map<string, Map<string, number>>): void {
+/**
+ * Maps still-unmapped rows of this run by their HICL where its named rows clearly agree (≥ 2/3 of votes).
+ * Votes for route variants of one substance (oral A12BA01 and IV B05XA01 potassium chloride) count
+ * together; the winning substance's most voted code is used. Rows whose name the resolver flagged
+ * non-drug are never mapped this way.
+ */
+function mapByHicl(ctx: ImportContext, hiclVotes: Map<string, Map<string, number>>, nonDrugNames: ReadonlySet<string>): void {
   ctx.progress.phase('Mapping medications by HICL', null)
+  const signature = (key: string): string =>
+    key
+      .split('+')
+      .map((c) => ctx.mapper.substanceOf?.(c) ?? c)
+      .sort()
+      .join('+')
   const winners = new Map<string, string>()
   for (const [hicl, votes] of hiclVotes) {
     let total = 0
-    let best = ''
-    let bestCount = 0
+    const bySignature = new Map<string, { count: number; best: string; bestCount: number }>()
     for (const [code, count] of votes) {
       total += count
-      if (count > bestCount || (count === bestCount && code < best)) {
-        best = code
-        bestCount = count
+      const sig = signature(code)
+      const entry = bySignature.get(sig) ?? { count: 0, best: code, bestCount: 0 }
+      entry.count += count
+      if (count > entry.bestCount || (count === entry.bestCount && code < entry.best)) {
+        entry.best = code
+        entry.bestCount = count
       }
+      bySignature.set(sig, entry)
     }
-    if (bestCount * 3 >= total * 2) winners.set(hicl, best)
+    const top = [...bySignature.values()].sort((a, b) => b.count - a.count || a.best.localeCompare(b.best))[0]
+    if (top && top.count * 3 >= total * 2) winners.set(hicl, top.best)
   }
   ctx.store.flush()
   const unmapped = ctx.db
     .prepare(
-      `SELECT m.id, m.other_id, m.order_count FROM medications m JOIN visits v ON v.id = m.visit_id
+      `SELECT m.id, m.raw_name, m.other_id, m.order_count FROM medications m JOIN visits v ON v.id = m.visit_id
        WHERE v.import_run_id = ? AND m.mapping_method = 'unmapped' AND m.other_id IS NOT NULL`
     )
-    .all(ctx.runId) as Array<{ id: number; other_id: string; order_count: number }>
+    .all(ctx.runId) as Array<{ id: number; raw_name: string; other_id: string; order_count: number }>
   const update = ctx.db.prepare(`UPDATE medications SET atc5 = ?, atc3 = ?, mapping_method = 'name' WHERE id = ?`)
+  // The further ingredients of a combination: a copy of the row with the other code.
+  const addIngredient = ctx.db.prepare(
+    `INSERT INTO medications (visit_id, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method, start_time, order_count)
+     SELECT visit_id, raw_name, ndc, gsn, other_id, ?, ?, 'name', start_time, order_count FROM medications WHERE id = ?`
+  )
   for (const row of unmapped) {
-    const code = winners.get(row.other_id)
-    if (!code) continue
-    update.run(code.length === 7 ? code : null, code.slice(0, 4), row.id)
+    const key = winners.get(row.other_id)
+    if (!key || nonDrugNames.has(row.raw_name)) continue
+    const [first, ...rest] = key.split('+') as [string, ...string[]]
+    update.run(first.length === 7 ? first : null, first.slice(0, 4), row.id)
+    for (const code of rest) addIngredient.run(code, code.slice(0, 4), row.id)
     // Tallies count source rows; a stored row stands for order_count of them.
     ctx.tally.mappedBy.unmapped -= row.order_count
     ctx.tally.mappedBy.name += row.order_count

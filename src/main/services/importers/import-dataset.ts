@@ -29,7 +29,12 @@ import { basename, resolve } from 'node:path'
 import type { EhrFormat, ImportProgress, ImportReport } from '../../../shared/types'
 import type { Db } from '../db/database'
 import { dataDir as defaultDataDir } from '../paths'
-import { DrugMapper, loadReferenceData } from '../reference'
+import { existsSync } from 'node:fs'
+import { createDrugResolver, curatedNamesPath } from '../drugs/load'
+import { ResolverDrugMapper } from '../drugs/import-mapping'
+import { applyOverrides, listOverrides } from '../drugs/overrides'
+import { defaultKnowledgeBasePath } from '../knowledge/build'
+import { loadReferenceData } from '../reference'
 import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError, rejectedShareError } from '../imports/safety'
 import { ImportStaging } from '../imports/staging'
 import type { ImportPlan } from '../../../shared/types'
@@ -43,8 +48,10 @@ import { ImportStore } from './store'
 /**
  * Bump when the importer's output for the same input changes, so unchanged files re-import.
  * 2: every source row of a drug in a visit folds into one medications row (1 folded only consecutive rows).
+ * 3: drugs map through the one drug resolver (services/drugs): one row per ingredient of a combination,
+ *    route-appropriate codes, containers/carriers left unmapped; titles are never replaced by worse ones.
  */
-export const IMPORTER_VERSION = 2
+export const IMPORTER_VERSION = 3
 
 export const EHR_FORMATS: readonly EhrFormat[] = ['mimic-iv', 'mimic-iii', 'eicu']
 
@@ -80,9 +87,14 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
   progress.phase('Checking files', null)
   const layout = await resolveLayout(options.format, dir)
   const reference = await loadReferenceData(dataDir)
+  const kbPath = defaultKnowledgeBasePath()
+  const resolver = createDrugResolver({ dataDir, kbPath: existsSync(kbPath) ? kbPath : null })
+  applyOverrides(resolver, db)
   progress.phase('Fingerprinting inputs', null)
   const encoding = options.encoding ?? 'utf-8'
-  const fingerprint = await fingerprintInputs(layout, reference.files, encoding)
+  // The resolver's curated names and the database's overrides decide the mapping too: a change re-imports.
+  const overrides = JSON.stringify(listOverrides(db).map((o) => [o.rawKey, o.target]))
+  const fingerprint = await fingerprintInputs(layout, [...reference.files, curatedNamesPath()], encoding, overrides)
   const maxRejectedShare = options.maxRejectedShare ?? DEFAULT_MAX_REJECTED_SHARE
   if (!(maxRejectedShare >= 0 && maxRejectedShare <= 1)) throw new ImportError(`maxRejectedShare must be between 0 and 1, got ${maxRejectedShare}.`)
 
@@ -122,7 +134,7 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
       runId,
       layout,
       store: new ImportStore(stage, options.format, runId),
-      mapper: new DrugMapper(reference.tables),
+      mapper: new ResolverDrugMapper(resolver),
       log,
       tally: new MappingTally(),
       progress: tracker,
@@ -181,7 +193,9 @@ function buildReport(ctx: ImportContext, layout: Layout, fingerprint: string, st
     skippedRows,
     codesWithoutTitle: ctx.store.codesWithoutTitle(),
     mappedBySharedId: ctx.mappedBySharedId,
-    storedMedicationRows: counts.storedMedicationRows
+    storedMedicationRows: counts.storedMedicationRows,
+    drugResolution: ctx.tally.resolution,
+    titleConflicts: ctx.store.titleConflicts
   }
 }
 
@@ -213,10 +227,11 @@ function recordSkippedRun(
 }
 
 /** sha256 over the importer version, then each file's role, name, size and bytes (inputs, then reference tables). */
-async function fingerprintInputs(layout: Layout, referenceFiles: string[], encoding: string): Promise<string> {
+async function fingerprintInputs(layout: Layout, referenceFiles: string[], encoding: string, overrides = ''): Promise<string> {
   const hash = createHash('sha256')
   // The encoding changes what the same bytes import as; UTF-8 keeps the fingerprints of earlier runs.
   hash.update(`medrec-importer ${IMPORTER_VERSION} ${layout.format}${/^utf-?8$/i.test(encoding) ? '' : ` ${encoding.toLowerCase()}`}\n`)
+  if (overrides !== '' && overrides !== '[]') hash.update(`overrides ${overrides}\n`)
   const files = [
     ...Object.values(layout.files).map((f) => ({ label: `${f.role}:${basename(f.path)}`, path: f.path })),
     ...referenceFiles.map((path) => ({ label: `reference:${basename(path)}`, path }))

@@ -66,7 +66,7 @@ const EICU_FILES: FileSpec[] = [
   {
     role: 'medication',
     base: 'medication',
-    columns: { required: ['patientunitstayid', 'drugname', 'drughiclseqno'], optional: ['drugordercancelled'] }
+    columns: { required: ['patientunitstayid', 'drugname', 'drughiclseqno'], optional: ['drugordercancelled', 'routeadmin'] }
   }
 ]
 

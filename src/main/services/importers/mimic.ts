@@ -219,11 +219,12 @@ async function importCodes(
 
 async function importPrescriptions(ctx: ImportContext, flavor: Flavor, visits: Map<string, number>): Promise<void> {
   const file = ctx.layout.files.prescriptions!
-  const spec = { ...file, columns: { required: ['hadm_id', 'drug', 'ndc', 'gsn', flavor.prescriptionStart] } }
+  // The route column (when present) picks the route-appropriate ATC code (inhaled vs oral salbutamol).
+  const spec = { ...file, columns: { required: ['hadm_id', 'drug', 'ndc', 'gsn', flavor.prescriptionStart], optional: ['route'] } }
   for await (const batch of ctx.progress.batches(spec, 'Importing prescriptions')) {
     rejectMalformed(ctx, file, batch)
     for (let i = 0; i < batch.count; i++) {
-      const base = i * 5
+      const base = i * batch.width
       const hadm = clean(batch.fields[base]!)
       const line = batch.lines[i]!
       const visitId = visits.get(hadm)
@@ -246,8 +247,9 @@ async function importPrescriptions(ctx: ImportContext, flavor: Flavor, visits: M
         continue
       }
       // MIMIC writes NDC 0 for "none".
-      const drug = { rawName: name, ndc: ndc === '' || ndc === '0' ? null : ndc, gsn: gsn === '' ? null : gsn, otherId: null }
-      const mapping = ctx.store.medication(visitId, drug, startTime, () => ctx.mapper.map({ name, ndc, gsn }))
+      const route = clean(batch.fields[base + 5] ?? '') || null
+      const drug = { rawName: name, ndc: ndc === '' || ndc === '0' ? null : ndc, gsn: gsn === '' ? null : gsn, otherId: null, route }
+      const mapping = ctx.store.medication(visitId, drug, startTime, () => ctx.mapper.map({ name, ndc, gsn, route }))
       ctx.tally.count(mapping)
     }
   }

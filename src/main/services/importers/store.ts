@@ -14,6 +14,7 @@
 import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/types'
 import type { Db } from '../db/database'
 import type { DrugMapping } from '../reference'
+import { isBetterTitle } from './title-quality'
 
 const CODE_SYSTEMS: CodeSystem[] = ['ICD-9-CM', 'ICD-10-CM', 'ICD-10-PCS', 'other']
 
@@ -61,6 +62,11 @@ export interface DrugInput {
   ndc: string | null
   gsn: string | null
   otherId: string | null
+  /**
+   * The source's route column, given to the resolver (not stored, and not part of the drug's identity:
+   * the first row of a drug in an import decides its mapping, so a drug still folds into one row per visit).
+   */
+  route?: string | null
 }
 
 /** Distinct drugs held at once before the product table is emptied (bounds memory on any input). */
@@ -102,6 +108,8 @@ export class ImportStore {
   /** True when this source already has visits: re-imported visits then get their children replaced. */
   private readonly replacing: boolean
   private readonly visitOwnerStatement
+  /** Authoritative titles that differed from the stored one: kept (offered one not better) or replaced. */
+  readonly titleConflicts = { kept: 0, replaced: 0, samples: [] as Array<{ code: string; kept: string; offered: string }> }
 
   constructor(
     private readonly db: Db,
@@ -136,10 +144,11 @@ export class ImportStore {
     // start time): SQLite copies the strings itself, which halves the cost per row (measured 2.1 vs
     // 4.2 µs of CPU) at tens of millions of prescription rows.
     db.exec(`CREATE TEMP TABLE IF NOT EXISTS import_drug_products (
-      id INTEGER PRIMARY KEY, raw_name TEXT NOT NULL, ndc TEXT, gsn TEXT, other_id TEXT, atc5 TEXT, atc3 TEXT, mapping_method TEXT NOT NULL)`)
+      id INTEGER NOT NULL, ingredient INTEGER NOT NULL, raw_name TEXT NOT NULL, ndc TEXT, gsn TEXT, other_id TEXT, atc5 TEXT, atc3 TEXT,
+      mapping_method TEXT NOT NULL, PRIMARY KEY (id, ingredient))`)
     db.exec('DELETE FROM temp.import_drug_products')
     this.insertProduct = db.prepare(
-      'INSERT INTO temp.import_drug_products (id, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+      'INSERT INTO temp.import_drug_products (id, ingredient, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
     )
     // The staged rows' rowid is their order in the file. No index: rows are only appended, then read
     // once, sorted, by the fold.
@@ -153,13 +162,24 @@ export class ImportStore {
        FROM (SELECT visit_id, product_id, min(start_time) AS start_time, count(*) AS order_count, min(rowid) AS first_row
              FROM temp.import_medication_orders GROUP BY visit_id, product_id) AS o
        JOIN temp.import_drug_products AS p ON p.id = o.product_id
-       ORDER BY o.visit_id, o.first_row`
+       ORDER BY o.visit_id, o.first_row, p.ingredient`
     )
+    // Called by SQLite only where a stored title differs from the offered one: decides and counts.
+    db.function('medrec_title_replaces', { deterministic: false }, (code: unknown, offered: unknown, stored: unknown) => {
+      const better = isBetterTitle(String(offered), String(stored))
+      if (better) this.titleConflicts.replaced++
+      else {
+        this.titleConflicts.kept++
+        if (this.titleConflicts.samples.length < 20) this.titleConflicts.samples.push({ code: String(code), kept: String(stored), offered: String(offered) })
+      }
+      return better ? 1 : 0
+    })
     this.titleOverwrite = new BatchedInsert(
       db,
       plainInsert(
         'INSERT INTO code_titles (kind, code_system, code, title)',
-        'ON CONFLICT (kind, code_system, code) DO UPDATE SET title = excluded.title WHERE title <> excluded.title'
+        `ON CONFLICT (kind, code_system, code) DO UPDATE SET title = excluded.title
+         WHERE title <> excluded.title AND medrec_title_replaces(code, excluded.title, title)`
       ),
       4
     )
@@ -263,7 +283,11 @@ export class ImportStore {
       }
       const mapping = mapDrug(drug)
       id = this.productIds.size + 1
-      this.insertProduct.run(id, drug.rawName, drug.ndc, drug.gsn, drug.otherId, mapping.atc5, mapping.atc3, mapping.method)
+      // A combination product (oxycodone/acetaminophen) is stored as one medications row per ingredient.
+      const ingredients = mapping.ingredients ?? [{ atc5: mapping.atc5, atc3: mapping.atc3 }]
+      ingredients.forEach((ingredient, index) =>
+        this.insertProduct.run(id, index, drug.rawName, drug.ndc, drug.gsn, drug.otherId, ingredient.atc5, ingredient.atc3, mapping.method)
+      )
       this.productIds.set(key, id)
       this.productMappings[id] = mapping
     }

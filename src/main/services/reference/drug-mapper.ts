@@ -27,6 +27,11 @@ export interface DrugMapping {
   /** ATC level 3, four characters (e.g. N02B). */
   atc3: string | null
   method: DrugMappingMethod
+  /** Every ingredient of a combination product (the drug resolver); one stored row each. */
+  ingredients?: Array<{ atc5: string; atc3: string }>
+  /** The drug resolver's outcome and resolution paths, for the import report. */
+  outcome?: 'resolved' | 'non-drug' | 'ambiguous' | 'unresolved'
+  paths?: string[]
 }
 
 export interface DrugMappingTables {

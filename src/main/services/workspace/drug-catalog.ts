@@ -4,6 +4,7 @@
 // few thousand strings (well under a millisecond).
 import type { AtcDrug, DrugSearchHit } from '../../../shared/workspace-types'
 import { atc3Members, atc3Smiles, type KnowledgeDb, listSources } from '../knowledge/knowledge-base'
+import type { DrugResolver } from '../drugs/resolver'
 import { nameKey, US_TO_WHO_NAMES } from '../knowledge/names'
 
 interface CatalogEntry {
@@ -37,6 +38,14 @@ export class DrugCatalog {
   private byCode: Map<string, CatalogEntry> | null = null
 
   constructor(private readonly kb: KnowledgeDb) {}
+
+  /** The one drug resolver: brands, abbreviations, misspellings and combinations the WHO names miss. */
+  private resolver: DrugResolver | null = null
+
+  useResolver(resolver: DrugResolver): this {
+    this.resolver = resolver
+    return this
+  }
 
   private load(): { entries: CatalogEntry[]; aliases: AliasEntry[]; byCode: Map<string, CatalogEntry> } {
     if (!this.entries || !this.aliases || !this.byCode) {
@@ -107,6 +116,10 @@ export class DrugCatalog {
       const rank = query.length >= 2 ? nameRank(entry.key) : null
       if (rank !== null) offer(entry.code, rank, null)
     }
+    // What a pharmacist types ("Percocet", "KCl", "albuterol inhaler"): the resolver's ingredients, as
+    // exact-name hits labelled with the text that matched; a non-drug or ambiguous string adds nothing.
+    const resolved = query.length >= 2 ? this.resolver?.resolve({ text }) : undefined
+    if (resolved?.status === 'resolved') for (const ingredient of resolved.ingredients) if (byCode.has(ingredient.atc5)) offer(ingredient.atc5, Rank.ExactName, text.trim())
     if (query.length >= 3) {
       for (const alias of aliases) {
         const rank = nameRank(alias.key)

@@ -5,10 +5,12 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Db } from '../db/database'
 import { DdiService } from '../ddi/ddi-service'
+import { createDrugResolver } from '../drugs/load'
+import { applyOverrides } from '../drugs/overrides'
 import { defaultKnowledgeBasePath } from '../knowledge/build'
 import { openKnowledgeBase, type KnowledgeDb } from '../knowledge/knowledge-base'
 import { ModelRegistry } from '../models/registry'
-import { modelsDir } from '../paths'
+import { dataDir, modelsDir } from '../paths'
 import { ColdStartModels } from '../recommend/cold-start-runner'
 import { ddiCheckerFromService } from '../recommend/ddi-port'
 import { loadDrugChoice } from '../recommend/drug-choice-model'
@@ -79,6 +81,7 @@ export class WorkspaceServices {
       try {
         const kb = openKnowledgeBase(path)
         this.knowledgeInstance = { ddi: DdiService.open(path), catalog: new DrugCatalog(kb), kb }
+        attachDrugResolver(this.knowledgeInstance, path, this.db)
       } catch (error) {
         this.knowledgeError = `The drug interaction knowledge base could not be opened: ${error instanceof Error ? error.message : String(error)}`
       }
@@ -112,5 +115,20 @@ export class WorkspaceServices {
     this.knowledgeInstance?.kb.close()
     this.knowledgeInstance = null
     this.knowledgeTried = false
+  }
+}
+
+/**
+ * The drug picker and the checks read names through the one drug resolver, with this database's local
+ * overrides. Without the open data folder (WHO index) they keep the knowledge base's own names only.
+ */
+function attachDrugResolver(knowledge: Knowledge, kbPath: string, db: Db): void {
+  try {
+    const resolver = createDrugResolver({ dataDir: dataDir(), kbPath })
+    applyOverrides(resolver, db)
+    knowledge.ddi.useResolver(resolver)
+    knowledge.catalog.useResolver(resolver)
+  } catch {
+    // No WHO index at MEDREC_DATA_DIR: names beyond the knowledge base's stay unknown (reported as such).
   }
 }
