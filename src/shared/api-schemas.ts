@@ -15,6 +15,7 @@ export const apiArgSchemas = {
     }).strict()
   ]),
   'patients:timeline': z.tuple([z.number().int().positive()]),
+  'interop:fhir-export': z.tuple([z.object({ patientId: z.number().int().positive(), includeReview: z.boolean().optional() }).strict()]),
   ...workspaceArgSchemas,
   ...evaluateArgSchemas
 } satisfies Record<ApiMethod, z.ZodType>

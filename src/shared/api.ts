@@ -8,6 +8,8 @@ export interface ApiMethods extends WorkspaceApiMethods, EvaluateApiMethods {
   'app:info': { args: []; result: AppInfo }
   'patients:list': { args: [query: { search?: string; offset: number; limit: number }]; result: PatientPage }
   'patients:timeline': { args: [patientId: number]; result: PatientTimeline }
+  /** A recommendation (and the latest pharmacist review) as a FHIR R4 Bundle (services/interop/fhir-export.ts). */
+  'interop:fhir-export': { args: [request: { patientId: number; includeReview?: boolean }]; result: { resourceType: 'Bundle' } & Record<string, unknown> }
 }
 
 export type ApiMethod = keyof ApiMethods
@@ -39,6 +41,6 @@ export type ApiResponse<T = unknown> = { ok: true; result: T } | { ok: false; er
  * The method names at runtime: preload builds window.api from this list and ipc.ts registers one
  * handler per entry. Add a new method here too; the check below fails to compile until you do.
  */
-export const API_METHODS = ['app:info', 'patients:list', 'patients:timeline', ...WORKSPACE_API_METHODS, ...EVALUATE_API_METHODS] as const satisfies readonly ApiMethod[]
+export const API_METHODS = ['app:info', 'patients:list', 'patients:timeline', 'interop:fhir-export', ...WORKSPACE_API_METHODS, ...EVALUATE_API_METHODS] as const satisfies readonly ApiMethod[]
 type MethodsMissingFromList = Exclude<ApiMethod, (typeof API_METHODS)[number]>
 const _everyMethodListed: [MethodsMissingFromList] extends [never] ? true : MethodsMissingFromList = true

@@ -1,10 +1,13 @@
 // Domain types shared by main, preload, renderer and CLI. No runtime imports here.
 import type { ClassWithDrugs, DrugWarning, DroppedClass, SubstitutedDrug } from './domain/drug-recommendation'
 
-export type EhrFormat = 'mimic-iv' | 'mimic-iii' | 'eicu'
+export type EhrFormat = 'mimic-iv' | 'mimic-iii' | 'eicu' | 'fhir'
 
 /** Code systems of diagnoses and procedures. ICD-9-CM covers both volumes (diagnoses and procedures). */
-export type CodeSystem = 'ICD-9-CM' | 'ICD-10-CM' | 'ICD-10-PCS' | 'other'
+export type CodeSystem = 'ICD-9-CM' | 'ICD-10-CM' | 'ICD-10-PCS' | 'other' | 'SNOMED CT' | FhirSystemUri
+
+/** A FHIR coding system kept as written when MedRec has no short name for it (e.g. http://loinc.org). */
+export type FhirSystemUri = `http://${string}` | `https://${string}` | `urn:${string}`
 
 export type CodeKind = 'diagnosis' | 'procedure'
 

@@ -35,7 +35,8 @@ export function validCalls(patientId: number, recommendationAuditId = 1): Record
     'review:submit': [{ patientId, proposed: ['B01AA03'], decisions: [] }],
     'review:history': [patientId],
     'evaluate:start': [{ modelIds: ['fixture-linear'], since: null, replicates: 0 }],
-    'evaluate:status': ['no-such-job']
+    'evaluate:status': ['no-such-job'],
+    'interop:fhir-export': [{ patientId, includeReview: true }]
   }
 }
 

@@ -72,7 +72,7 @@ describe('hash-chained audit trail', () => {
   it('an untouched trail verifies, with a seal row from the migration and the head printed', async () => {
     const path = trail()
     const result = verify(path)
-    expect(result).toMatchObject({ ok: true, problems: [], firstBrokenRowId: null, rowCount: 4 })
+    expect(result).toMatchObject({ ok: true, problems: [], firstBrokenRowId: null, rowCount: 5 })
     const { code, out } = await cli('audit', 'verify', '--db', path)
     expect(code).toBe(0)
     expect(out).toContain(`Head: ${result.head!.id}:${result.head!.hash}`)
@@ -112,7 +112,7 @@ describe('hash-chained audit trail', () => {
     expect(result.ok).toBe(false)
     expect(result.firstBrokenRowId).toBe(3)
     expect(result.problems).toContain('row 3: its content does not match its row_hash: the row was edited')
-    expect(result.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^trigger audit_log_no_update was dropped and recreated after row 1 sealed the trail/)]))
+    expect(result.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^trigger audit_log_no_update was dropped and recreated after row 2 sealed the trail/)]))
     const { code, out } = await cli('audit', 'verify', '--db', path)
     expect(code).toBe(1)
     expect(out).toContain('FAILED: the chain first breaks at row 3.')
@@ -126,8 +126,8 @@ describe('hash-chained audit trail', () => {
     expect(result.firstBrokenRowId).toBeNull()
     expect(result.problems).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^trigger audit_log_no_delete was dropped and recreated after row 1 sealed the trail \(sqlite_master entry \d+ then, \d+ now\)$/),
-        expect.stringMatching(/^the schema changed outside the app's migrations after row 1 sealed the trail/)
+        expect.stringMatching(/^trigger audit_log_no_delete was dropped and recreated after row 2 sealed the trail \(sqlite_master entry \d+ then, \d+ now\)$/),
+        expect.stringMatching(/^the schema changed outside the app's migrations after row 2 sealed the trail/)
       ])
     )
     // Dropped and left dropped: named as missing.
@@ -171,7 +171,7 @@ describe('hash-chained audit trail', () => {
     expect(tail.problems).toContain(`row ${head2.id}, the head you recorded, is missing: rows were deleted from the end`)
     const { code } = await cli('audit', 'verify', '--db', path2, '--expect-head', `${head2.id}:${head2.hash}`)
     expect(code).toBe(1)
-    expect(head.id).toBe(4)
+    expect(head.id).toBe(5)
   })
 
   it.skipIf(!HAS_OPEN_DATA)('an import (temporary tables, one long transaction) leaves the trail verifiable: no false alarm', async () => {
@@ -205,11 +205,13 @@ describe('hash-chained audit trail', () => {
       expect(rows.map((r) => [r.id, r.kind, r.user_name])).toEqual([
         [1, 'ddi-check', 'old-user'],
         [2, 'review', 'old-user'],
-        [3, 'audit-trail-sealed', currentUserName()]
+        // One seal per migration from the chain on (version 4, then the FHIR tables of version 5).
+        [3, 'audit-trail-sealed', currentUserName()],
+        [4, 'audit-trail-sealed', currentUserName()]
       ])
       expect(rows[0]!.prev_hash).toBe(GENESIS_HASH)
       expect(rows[1]!.prev_hash).toBe(rows[0]!.row_hash)
-      expect(verifyAuditChain(db)).toMatchObject({ ok: true, rowCount: 3 })
+      expect(verifyAuditChain(db)).toMatchObject({ ok: true, rowCount: 4 })
     } finally {
       db.close()
     }
@@ -251,9 +253,10 @@ describe('hash-chained audit trail', () => {
       const csv = auditCsv(db)
       const lines = csv.trimEnd().split('\r\n')
       expect(lines[0]).toBe('id,kind,created_at,user_name,display_name,client,patient_id,source_patient_id,inputs_hash,model_id,model_version,outputs_json,prev_hash,row_hash')
-      expect(lines).toHaveLength(5)
+      expect(lines).toHaveLength(6)
       expect(lines[1]).toMatch(/^1,audit-trail-sealed,.*,0{64},[0-9a-f]{64}$/)
-      expect(lines[2]).toMatch(/^2,recommendation,.*,"{""combination"":\[""B01A""\],""n"":1}",[0-9a-f]{64},[0-9a-f]{64}$/)
+      expect(lines[2]).toMatch(/^2,audit-trail-sealed,.*,[0-9a-f]{64},[0-9a-f]{64}$/)
+      expect(lines[3]).toMatch(/^3,recommendation,.*,"{""combination"":\[""B01A""\],""n"":1}",[0-9a-f]{64},[0-9a-f]{64}$/)
       const bundle = auditFhirBundle(db, { patientId: 1 }) as { resourceType: string; type: string; entry: Array<{ resource: Record<string, unknown> }> }
       expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'collection' })
       expect(bundle.entry).toHaveLength(3)
@@ -274,7 +277,7 @@ describe('hash-chained audit trail', () => {
     }
     const { code, out } = await cli('audit', 'export', '--format', 'fhir', '--db', path)
     expect(code).toBe(0)
-    expect((JSON.parse(out) as { entry: unknown[] }).entry).toHaveLength(4)
+    expect((JSON.parse(out) as { entry: unknown[] }).entry).toHaveLength(5)
     expect((await cli('audit', 'export', '--format', 'xml', '--db', path)).code).toBe(2)
   })
 

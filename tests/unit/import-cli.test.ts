@@ -70,7 +70,7 @@ describe.skipIf(!HAS_OPEN_DATA)('medrec import, patients, show', () => {
   })
 
   it('explains bad usage and bad input', async () => {
-    expect((await medrec('import', '--help')).out).toMatch(/Usage: medrec import --format mimic-iv\|mimic-iii\|eicu <dir>/)
+    expect((await medrec('import', '--help')).out).toMatch(/Usage: medrec import --format mimic-iv\|mimic-iii\|eicu\|fhir <dir>/)
     expect((await medrec('patients', '--help')).out).toMatch(/--search <s>/)
     expect((await medrec('show', '--help')).out).toMatch(/Usage: medrec show <patient>/)
     const noFormat = await medrec('import', space.dir(), '--db', dbPath)

@@ -8,7 +8,7 @@ import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError, PLAN_TABLES } from '../
 import { defaultDatabasePath } from '../../main/services/paths'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
 
-const usage = `Usage: medrec import --format mimic-iv|mimic-iii|eicu <dir> [options]
+const usage = `Usage: medrec import --format mimic-iv|mimic-iii|eicu|fhir <dir> [options]
 
 Imports an EHR export into the patient database: patients, visits in time order, diagnoses,
 procedures and medications mapped to ATC. The import is one transaction: if it fails, the
@@ -27,9 +27,11 @@ Exit codes: 0 imported (or unchanged, or dry run), 1 bad input (nothing written)
          MIMIC-III: the folder with ADMISSIONS, PATIENTS, DIAGNOSES_ICD, PROCEDURES_ICD,
          PRESCRIPTIONS, D_ICD_DIAGNOSES, D_ICD_PROCEDURES (.csv or .csv.gz).
          eICU: the folder with patient, diagnosis, treatment, medication (.csv.gz).
+         FHIR R4: a folder (searched recursively) or one file: transaction/collection bundles
+         (.json, .json.gz) and Bulk Data NDJSON (.ndjson, .ndjson.gz). See docs/ehr-integration.md.
 
 Options:
-  --format <f>       mimic-iv, mimic-iii or eicu (required)
+  --format <f>       mimic-iv, mimic-iii, eicu or fhir (required)
   --db <path>        ${DEFAULT_DB_HELP}
   --data-dir <path>  open data folder with knowledge/mappings and knowledge/atc
                      (default: $MEDREC_DATA_DIR or ../shared/data)
@@ -152,12 +154,35 @@ export const command: CliCommand = {
       throw new UsageError(`--max-rejected "${values['max-rejected']}" must be a share between 0 and 1 (e.g. 0.05 for 5%).`)
     if (values['dry-run'] && values.replace) throw new UsageError('--dry-run and --replace exclude each other: run the dry run first.')
     const format = values.format as EhrFormat | undefined
-    if (!format) throw new UsageError('--format is required (mimic-iv, mimic-iii or eicu).')
-    if (!EHR_FORMATS.includes(format)) throw new UsageError(`--format "${format}" is not one of ${EHR_FORMATS.join(', ')}.`)
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the folder to import.' : `expected one folder, got ${positionals.length}.`)
+    if (!format) throw new UsageError('--format is required (mimic-iv, mimic-iii, eicu or fhir).')
+    if (format === 'fhir') {
+      if (positionals.length !== 1) throw new UsageError('name one FHIR folder or file to import.')
+      if (values.encoding !== undefined && !/^utf-?8$/i.test(values.encoding)) throw new UsageError(`--encoding "${values.encoding}": FHIR JSON is always UTF-8.`)
+    } else {
+      if (!EHR_FORMATS.includes(format)) throw new UsageError(`--format "${format}" is not one of ${EHR_FORMATS.join(', ')}.`)
+      if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'name the folder to import.' : `expected one folder, got ${positionals.length}.`)
+    }
     const dbPath = resolve(values.db ?? defaultDatabasePath())
     const db = openDatabase(dbPath)
+    const printPlan = (plan: ImportPlan): void => {
+      if (process.stderr.isTTY) process.stderr.write('\r\x1b[K')
+      process.stderr.write(`Replacing stored rows as asked (--replace):\n${formatPlan(plan).join('\n')}\n`)
+    }
     try {
+      if (format === 'fhir') {
+        // The FHIR importer has the same safety options as the CSV formats (staged, refused unless --replace).
+        return await (await import('./fhir-import')).runFhirImport(db, {
+          input: positionals[0]!,
+          dataDir: values['data-dir'],
+          force: values.force || values['dry-run'],
+          dryRun: values['dry-run'],
+          replace: values.replace,
+          maxRejectedShare: maxRejected,
+          onPlan: printPlan,
+          json: values.json,
+          dbPath
+        })
+      }
       const progress = progressPrinter()
       const report = await importDataset(db, {
         format,
@@ -169,10 +194,7 @@ export const command: CliCommand = {
         maxRejectedShare: maxRejected,
         encoding: values.encoding,
         onProgress: progress,
-        onPlan: (plan) => {
-          if (process.stderr.isTTY) process.stderr.write('\r\x1b[K')
-          process.stderr.write(`Replacing stored rows as asked (--replace):\n${formatPlan(plan).join('\n')}\n`)
-        }
+        onPlan: printPlan
       })
       if (process.stderr.isTTY) process.stderr.write('\r\x1b[K')
       console.log(values.json ? JSON.stringify(report, null, 2) : `${formatImportReport(report)}\n  database       ${dbPath}`)

@@ -10,5 +10,7 @@ registerCommand('import', 'import a MIMIC-IV, MIMIC-III or eICU export into the 
 registerCommand('patients', 'list or search patients', async () => (await import('./patients')).command)
 registerCommand('audit', 'verify the hash-chained audit trail; export it as CSV or FHIR AuditEvent', async () => (await import('./audit')).command)
 registerCommand('show', "show a patient's visits, codes and medications in time order", async () => (await import('./show')).command)
+registerCommand('export', "export a patient's recommendation and review as a FHIR R4 Bundle", async () => (await import('./export')).command)
+registerCommand('serve', 'run the CDS Hooks 2.0 service for an EHR', async () => (await import('./serve')).command)
 registerCommand('evaluate', "score models on this database's own patients, with baselines and intervals", async () => (await import('./evaluate')).command)
 registerCommand('drugs', 'resolve drug strings to ingredients and ATC codes; mapping reports; local overrides', async () => (await import('./drugs')).command)

@@ -5,6 +5,7 @@ import { DATA_ATTRIBUTIONS } from '../../shared/attributions'
 import { auditRecordView } from '../services/audit/audit'
 import type { Db } from '../services/db/database'
 import { getPatientTimeline, listPatients } from '../services/db/patients-repo'
+import { exportRecommendationAsFhir } from '../services/interop/fhir-export'
 import { WorkspaceServices } from '../services/workspace/workspace-services'
 import { createEvaluateHandlers } from './evaluate-handlers'
 import { createApiDispatcher, type ApiDispatcher, type ApiHandlers, type DispatcherOptions } from './dispatcher'
@@ -36,6 +37,11 @@ export function createApiHandlers(context: ApiContext): ApiHandlers {
       auditRecordView(db, { id: timeline.patient.id, sourcePatientId: timeline.patient.sourcePatientId }, 'app')
       return timeline
     },
+    'interop:fhir-export': async (request) =>
+      (await exportRecommendationAsFhir(workspace.context(), request.patientId, {
+        sources: workspace.knowledge()?.ddi.sources() ?? [],
+        includeReview: request.includeReview
+      })) as unknown as { resourceType: 'Bundle' } & Record<string, unknown>,
     ...createWorkspaceHandlers(workspace),
     ...createEvaluateHandlers({ db, databasePath: context.databasePath, workspace })
   }

@@ -3,7 +3,8 @@ import type { EhrFormat } from '../../shared/types'
 const SOURCE_LABELS: Record<EhrFormat, string> = {
   'mimic-iv': 'MIMIC-IV',
   'mimic-iii': 'MIMIC-III',
-  eicu: 'eICU'
+  eicu: 'eICU',
+  fhir: 'FHIR R4'
 }
 
 export function sourceLabel(source: EhrFormat): string {

@@ -18,6 +18,8 @@ export type AuditKind =
   | 'record-view'
   | 'settings-change'
   | 'model-activation'
+  | 'cds-hooks-call'
+  | 'cds-hooks-feedback'
   | 'drug-override'
   | typeof SEAL_KIND
 

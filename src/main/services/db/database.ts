@@ -37,13 +37,21 @@ export function openDatabase(path: string, options: { readonly?: boolean } = {})
 function applyMigrations(db: Db, current: number): void {
   for (const migration of migrations) {
     if (migration.version <= current) continue
-    db.transaction(() => {
-      db.exec(migration.sql)
-      migration.run?.(db)
-      db.pragma(`user_version = ${migration.version}`)
-      // Each migration changes the schema: the audit trail records where its guards now stand (audit/chain.ts).
-      if (migration.version >= AUDIT_CHAIN_VERSION) sealAuditTrail(db, `schema migrated to version ${migration.version}: ${migration.description}`)
-    })()
+    const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number
+    if (migration.rebuildsTables) db.pragma('foreign_keys = OFF') // a no-op inside a transaction, so set before
+    try {
+      db.transaction(() => {
+        db.exec(migration.sql)
+        migration.run?.(db)
+        if (migration.rebuildsTables && (db.pragma('foreign_key_check') as unknown[]).length > 0)
+          throw new Error(`Migration ${migration.version} would leave rows pointing at missing rows; nothing was changed.`)
+        db.pragma(`user_version = ${migration.version}`)
+        // Each migration changes the schema: the audit trail records where its guards now stand (audit/chain.ts).
+        if (migration.version >= AUDIT_CHAIN_VERSION) sealAuditTrail(db, `schema migrated to version ${migration.version}: ${migration.description}`)
+      })()
+    } finally {
+      db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`)
+    }
   }
 }
 

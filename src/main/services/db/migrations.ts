@@ -7,6 +7,11 @@ export interface Migration {
   version: number
   description: string
   sql: string
+  /**
+   * Rebuilds tables that others reference (SQLite cannot change a CHECK in place): run with foreign keys
+   * off, as SQLite's table-rebuild procedure requires, and checked with foreign_key_check before commit.
+   */
+  rebuildsTables?: boolean
   /** Work SQL cannot do (hashing), run after `sql` in the same transaction. */
   run?: (db: Db) => void
 }
@@ -167,5 +172,81 @@ export const migrations: Migration[] = [
       // After the triggers, so a dropped and recreated trigger is never the last sqlite_master entry.
       db.exec('CREATE INDEX audit_log_by_kind ON audit_log (kind, id)')
     }
+  },
+  {
+    version: 5,
+    description: 'FHIR imports: patients and import runs from FHIR, codes of any system, allergies',
+    rebuildsTables: true,
+    sql: `
+      -- FHIR codes keep their own system (SNOMED CT, LOINC, a URI), so code_system is no longer one of
+      -- four ICD names, and patients and import runs may come from a FHIR import. SQLite cannot alter a
+      -- CHECK: each table is rebuilt with the same columns and indexes and its rows copied (ids kept).
+      CREATE TABLE import_runs_v5 (
+        id INTEGER PRIMARY KEY,
+        format TEXT NOT NULL CHECK (format IN ('mimic-iv', 'mimic-iii', 'eicu', 'fhir')),
+        source_dir TEXT NOT NULL,
+        input_fingerprint TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL CHECK (status IN ('completed', 'skipped-unchanged')),
+        report_json TEXT NOT NULL
+      );
+      INSERT INTO import_runs_v5 SELECT * FROM import_runs;
+      DROP TABLE import_runs;
+      ALTER TABLE import_runs_v5 RENAME TO import_runs;
+
+      CREATE TABLE patients_v5 (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL CHECK (source IN ('mimic-iv', 'mimic-iii', 'eicu', 'fhir')),
+        source_patient_id TEXT NOT NULL,
+        sex TEXT,
+        UNIQUE (source, source_patient_id)
+      );
+      INSERT INTO patients_v5 SELECT * FROM patients;
+      DROP TABLE patients;
+      ALTER TABLE patients_v5 RENAME TO patients;
+      CREATE INDEX patients_by_source_id ON patients (source_patient_id COLLATE NOCASE);
+
+      CREATE TABLE diagnoses_v5 (
+        visit_id INTEGER NOT NULL REFERENCES visits(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        code_system TEXT NOT NULL CHECK (length(code_system) > 0),
+        code TEXT NOT NULL,
+        PRIMARY KEY (visit_id, code_system, code)
+      ) WITHOUT ROWID;
+      INSERT INTO diagnoses_v5 SELECT * FROM diagnoses;
+      DROP TABLE diagnoses;
+      ALTER TABLE diagnoses_v5 RENAME TO diagnoses;
+
+      CREATE TABLE procedures_v5 (
+        visit_id INTEGER NOT NULL REFERENCES visits(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        code_system TEXT NOT NULL CHECK (length(code_system) > 0),
+        code TEXT NOT NULL,
+        PRIMARY KEY (visit_id, code_system, code)
+      ) WITHOUT ROWID;
+      INSERT INTO procedures_v5 SELECT * FROM procedures;
+      DROP TABLE procedures;
+      ALTER TABLE procedures_v5 RENAME TO procedures;
+
+      -- Allergies and intolerances (FHIR AllergyIntolerance) per patient, for allergy checks.
+      CREATE TABLE allergies (
+        id INTEGER PRIMARY KEY,
+        patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        source_allergy_id TEXT NOT NULL,
+        code_system TEXT,
+        code TEXT,
+        title TEXT NOT NULL,
+        -- AllergyIntolerance.category (food, medication, environment, biologic), comma-separated.
+        category TEXT,
+        criticality TEXT,
+        clinical_status TEXT,
+        recorded_at TEXT,
+        import_run_id INTEGER REFERENCES import_runs(id),
+        UNIQUE (source, source_allergy_id)
+      );
+      CREATE INDEX allergies_by_patient ON allergies (patient_id);
+    `
   }
 ]

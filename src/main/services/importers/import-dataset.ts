@@ -79,6 +79,7 @@ export interface ImportOptions {
 }
 
 export async function importDataset(db: Db, options: ImportOptions): Promise<ImportReport> {
+  if (options.format === 'fhir') throw new ImportError('FHIR exports have their own importer (importFhir in imports/fhir).')
   const started = performance.now()
   const dir = resolve(options.dir)
   const dataDir = resolve(options.dataDir ?? defaultDataDir())

@@ -70,9 +70,10 @@ const EICU_FILES: FileSpec[] = [
   }
 ]
 
-const FILES: Record<EhrFormat, FileSpec[]> = { 'mimic-iv': MIMIC_IV_FILES, 'mimic-iii': MIMIC_III_FILES, eicu: EICU_FILES }
+// FHIR has no CSV layout: it has its own importer (imports/fhir).
+const FILES: Partial<Record<EhrFormat, FileSpec[]>> = { 'mimic-iv': MIMIC_IV_FILES, 'mimic-iii': MIMIC_III_FILES, eicu: EICU_FILES }
 
-const FORMAT_NAMES: Record<EhrFormat, string> = { 'mimic-iv': 'MIMIC-IV', 'mimic-iii': 'MIMIC-III', eicu: 'eICU' }
+const FORMAT_NAMES: Record<EhrFormat, string> = { 'mimic-iv': 'MIMIC-IV', 'mimic-iii': 'MIMIC-III', eicu: 'eICU', fhir: 'FHIR R4' }
 
 export function formatName(format: EhrFormat): string {
   return FORMAT_NAMES[format]

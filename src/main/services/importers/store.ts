@@ -232,12 +232,19 @@ export class ImportStore {
 
   diagnosis(visitId: number, seq: number, system: CodeSystem, code: string): void {
     this.diagnoses.add(visitId, seq, system, code)
-    this.usedCodes.diagnosis.get(system)!.add(code)
+    this.usedCodesOf('diagnosis', system).add(code)
   }
 
   procedure(visitId: number, seq: number, system: CodeSystem, code: string): void {
     this.procedures.add(visitId, seq, system, code)
-    this.usedCodes.procedure.get(system)!.add(code)
+    this.usedCodesOf('procedure', system).add(code)
+  }
+
+  /** FHIR brings systems beyond the four ICD ones: their sets are made on first use. */
+  private usedCodesOf(kind: CodeKind, system: CodeSystem): Set<string> {
+    let codes = this.usedCodes[kind].get(system)
+    if (!codes) this.usedCodes[kind].set(system, (codes = new Set()))
+    return codes
   }
 
   /** Distinct codes this import wrote, by kind and system (a few thousand; nested to avoid key strings per row). */

@@ -136,7 +136,15 @@ export class ImportStaging {
       changed: count(`SELECT count(*) FROM (${changedPatients})`)
     }
     for (const id of ids(changedPatients)) affected.add(id)
-    const destructive = PLAN_TABLES.some((t) => tables[t].removed > 0 || tables[t].changed > 0)
+    // FHIR allergies are upserted by (source, id): one whose stored values differ is altered, so it counts
+    // as destructive like a changed patient (the plan's table rows stay the five CSV tables).
+    const changedAllergies = `SELECT a.patient_id FROM staging.allergies s JOIN main.allergies a ON a.source = s.source AND a.source_allergy_id = s.source_allergy_id
+      WHERE s.import_run_id = ${Number(runId)} AND (a.patient_id IS NOT s.patient_id OR a.code_system IS NOT s.code_system OR a.code IS NOT s.code
+        OR a.title IS NOT s.title OR a.category IS NOT s.category OR a.criticality IS NOT s.criticality
+        OR a.clinical_status IS NOT s.clinical_status OR a.recorded_at IS NOT s.recorded_at)`
+    const allergiesChanged = count(`SELECT count(*) FROM (${changedAllergies})`)
+    for (const id of ids(`SELECT DISTINCT patient_id FROM (${changedAllergies})`)) affected.add(id)
+    const destructive = allergiesChanged > 0 || PLAN_TABLES.some((t) => tables[t].removed > 0 || tables[t].changed > 0)
     return { tables, patientsAffected: affected.size, storedPatients: before.patients, destructive }
   }
 
@@ -188,6 +196,13 @@ export class ImportStaging {
         const columns = CHILD_COLUMNS[table]
         live.exec(`INSERT INTO main.${table} (${columns}) SELECT ${columns} FROM staging.${table}${table === 'medications' ? ' ORDER BY id' : ''}`)
       }
+      // Allergies (FHIR only) after their patients; upserted by (source, id) as the FHIR importer does.
+      live.exec(`INSERT INTO main.allergies (patient_id, source, source_allergy_id, code_system, code, title, category, criticality, clinical_status, recorded_at, import_run_id)
+        SELECT patient_id, source, source_allergy_id, code_system, code, title, category, criticality, clinical_status, recorded_at, import_run_id
+        FROM staging.allergies WHERE import_run_id = ${Number(runId)} ORDER BY id
+        ON CONFLICT (source, source_allergy_id) DO UPDATE SET patient_id = excluded.patient_id, code_system = excluded.code_system,
+          code = excluded.code, title = excluded.title, category = excluded.category, criticality = excluded.criticality,
+          clinical_status = excluded.clinical_status, recorded_at = excluded.recorded_at, import_run_id = excluded.import_run_id`)
       live.exec(`INSERT INTO main.code_titles SELECT * FROM temp.import_title_changes WHERE true
         ON CONFLICT (kind, code_system, code) DO UPDATE SET title = excluded.title`)
       live.exec(`INSERT INTO main.atc_names SELECT * FROM temp.import_atc_changes WHERE true ON CONFLICT (code) DO UPDATE SET name = excluded.name`)
