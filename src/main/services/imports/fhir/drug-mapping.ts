@@ -1,8 +1,9 @@
-// The FHIR importer's one door to drug mapping. Today it is the shared name/NDC mapper of the CSV
-// importers (services/reference); when the drug resolver (services/drugs/resolver.ts) lands, only the
-// body of mapFhirDrug changes.
+// The FHIR importer's one door to drug mapping: the one drug resolver (services/drugs), with the RxNorm
+// code when the source has one (so a local 'rxnorm:<code>' override applies).
+import { toMapping } from '../../drugs/import-mapping'
+import type { DrugResolver } from '../../drugs/resolver'
 import type { DrugInput } from '../../importers/store'
-import type { DrugMapper, DrugMapping } from '../../reference'
+import type { DrugMapping } from '../../reference'
 import { codingOf, conceptText } from './resources'
 
 export const RXNORM_SYSTEM = 'http://www.nlm.nih.gov/research/umls/rxnorm'
@@ -16,6 +17,7 @@ export function fhirDrugInput(concept: unknown): DrugInput | null {
   return { rawName: name, ndc: codingOf(concept, NDC_SYSTEM), gsn: null, otherId: rxnorm ? `RxNorm:${rxnorm}` : null }
 }
 
-export function mapFhirDrug(mapper: DrugMapper, drug: DrugInput): DrugMapping {
-  return mapper.map({ name: drug.rawName, ndc: drug.ndc, gsn: drug.gsn })
+export function mapFhirDrug(resolver: DrugResolver, drug: DrugInput): DrugMapping {
+  const rxnorm = drug.otherId?.startsWith('RxNorm:') ? drug.otherId.slice('RxNorm:'.length) : null
+  return toMapping(resolver.resolve({ text: drug.rawName, ndc: drug.ndc, gsn: drug.gsn, rxnorm }))
 }

@@ -10,7 +10,7 @@
 // Order matters for references: NDJSON files are read Patient, then Encounter, then Medication, then
 // the rest (Bulk Data writes one type per file); a bundle's entries are read in the same order.
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, existsSync } from 'node:fs'
 import { basename, resolve } from 'node:path'
 import type { FhirImportReport, FhirRejectedResource } from '../../../../shared/domain/fhir'
 import type { ImportPlan } from '../../../../shared/types'
@@ -21,13 +21,17 @@ import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError } from '../safety'
 import { ImportStaging } from '../staging'
 import { ImportStore, type DrugInput } from '../../importers/store'
 import { dataDir as defaultDataDir } from '../../paths'
-import { DrugMapper, loadReferenceData } from '../../reference'
+import { loadReferenceData } from '../../reference'
+import { createDrugResolver, curatedNamesPath } from '../../drugs/load'
+import { applyOverrides, listOverrides } from '../../drugs/overrides'
+import type { DrugResolver } from '../../drugs/resolver'
+import { defaultKnowledgeBasePath } from '../../knowledge/build'
 import { fhirDrugInput, mapFhirDrug } from './drug-mapping'
 import { firstResourceType, listFhirFiles, readBundle, readNdjson, type FhirFile } from './read'
 import { conceptText, firstCode, isObject, preferredCode, referenceKey, startOf, type Json } from './resources'
 
 /** Bump when the output for the same input changes, so unchanged files re-import. */
-export const FHIR_IMPORTER_VERSION = 1
+export const FHIR_IMPORTER_VERSION = 2
 
 export interface FhirImportOptions {
   /** A folder (searched recursively) or one file. */
@@ -89,7 +93,7 @@ class FhirImport {
   constructor(
     private readonly db: Db,
     readonly runId: number,
-    private readonly mapper: DrugMapper
+    private readonly resolver: DrugResolver
   ) {
     this.store = new ImportStore(db, 'fhir', runId)
     this.storedPatient = db.prepare(`SELECT id FROM patients WHERE source = 'fhir' AND source_patient_id = ?`).pluck()
@@ -297,7 +301,7 @@ class FhirImport {
       }
     }
     const time = startOf(resource.authoredOn, resource.effectiveDateTime, resource.effectivePeriod, resource.dateAsserted)
-    this.tally.count(this.store.medication(visit.visitId, drug, time, (d) => mapFhirDrug(this.mapper, d)))
+    this.tally.count(this.store.medication(visit.visitId, drug, time, (d) => mapFhirDrug(this.resolver, d)))
     this.medicationResources++
   }
 
@@ -332,8 +336,14 @@ export async function importFhir(db: Db, options: FhirImportOptions): Promise<Fh
   const started = performance.now()
   const input = resolve(options.input)
   const files = listFhirFiles(input)
-  const reference = await loadReferenceData(resolve(options.dataDir ?? defaultDataDir()))
-  const fingerprint = await fingerprintInputs(files, reference.files)
+  const dataDir = resolve(options.dataDir ?? defaultDataDir())
+  const reference = await loadReferenceData(dataDir)
+  // Drugs go through the one drug resolver, with this database's local overrides, as in the CSV importers.
+  const kbPath = defaultKnowledgeBasePath()
+  const resolver = createDrugResolver({ dataDir, kbPath: existsSync(kbPath) ? kbPath : null })
+  applyOverrides(resolver, db)
+  const overrides = JSON.stringify(listOverrides(db).map((o) => [o.rawKey, o.target]))
+  const fingerprint = await fingerprintInputs(files, [...reference.files, curatedNamesPath()], overrides)
   const previous = db
     .prepare(`SELECT id, report_json FROM import_runs WHERE format = 'fhir' AND input_fingerprint = ? AND status = 'completed' ORDER BY id DESC LIMIT 1`)
     .get(fingerprint) as { id: number; report_json: string } | undefined
@@ -360,7 +370,7 @@ export async function importFhir(db: Db, options: FhirImportOptions): Promise<Fh
         .prepare(`INSERT INTO import_runs (format, source_dir, input_fingerprint, started_at, status, report_json) VALUES ('fhir', ?, ?, ?, 'completed', '{}')`)
         .run(input, fingerprint, new Date().toISOString()).lastInsertRowid
     )
-    const run = new FhirImport(stage, runId, new DrugMapper(reference.tables))
+    const run = new FhirImport(stage, runId, resolver)
     run.store.atcNames(reference.atcNames)
     run.onProgress = options.onProgress
     for (const file of ordered) {
@@ -445,9 +455,10 @@ function recordSkippedRun(db: Db, input: string, fingerprint: string, previous: 
 }
 
 /** sha256 over the importer version, each input file's name, size and bytes, then the reference tables. */
-async function fingerprintInputs(files: FhirFile[], referenceFiles: string[]): Promise<string> {
+async function fingerprintInputs(files: FhirFile[], referenceFiles: string[], overrides = ''): Promise<string> {
   const hash = createHash('sha256')
   hash.update(`medrec-fhir-importer ${FHIR_IMPORTER_VERSION}\n`)
+  if (overrides !== '' && overrides !== '[]') hash.update(`overrides ${overrides}\n`)
   for (const file of [...files.map((f) => ({ label: f.displayName, path: f.path })), ...referenceFiles.map((path) => ({ label: `reference:${basename(path)}`, path }))]) {
     hash.update(`${file.label}\n`)
     let size = 0

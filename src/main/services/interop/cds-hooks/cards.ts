@@ -8,7 +8,7 @@ import type { DdiCheckResult, DdiSeverity, DdiSourceInfo } from '../../../../sha
 import { UnknownDrugError, type DdiService } from '../../ddi/ddi-service'
 import { mapFhirDrug } from '../../imports/fhir/drug-mapping'
 import type { KnowledgeDb } from '../../knowledge/knowledge-base'
-import type { DrugMapper } from '../../reference'
+import type { DrugResolver } from '../../drugs/resolver'
 import { OVERRIDE_REASONS, type CdsCard, type CdsSuggestion, type HookName } from './definitions'
 import { ATC_SYSTEM, type MedicationItem, type PatientPicture } from './patient-context'
 
@@ -42,7 +42,7 @@ export class CdsCardBuilder {
   constructor(
     private readonly ddi: DdiService,
     kb: KnowledgeDb,
-    private readonly mapper: DrugMapper
+    private readonly resolver: DrugResolver
   ) {
     // ATC5 codes under a class prefix whose drug an interaction source files (lists every interaction of).
     this.membersOf = kb
@@ -68,7 +68,7 @@ export class CdsCardBuilder {
       }
     }
     let result: { input: string | null; reason: string | null } = { input: null, reason: `"${item.label}" maps to no ATC code and is not a name the knowledge base knows` }
-    const mapping = item.drug ? mapFhirDrug(this.mapper, item.drug) : null
+    const mapping = item.drug ? mapFhirDrug(this.resolver, item.drug) : null
     for (const candidate of [item.atc, mapping?.atc5, item.drug?.rawName, mapping?.atc3]) {
       if (candidate && (ATC5.test(candidate) || ATC3.test(candidate) || candidate === item.drug?.rawName) && known(candidate)) {
         result = { input: candidate, reason: null }

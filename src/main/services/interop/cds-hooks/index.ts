@@ -6,7 +6,8 @@ import { DdiService } from '../../ddi/ddi-service'
 import { defaultKnowledgeBasePath } from '../../knowledge/build'
 import { openKnowledgeBase } from '../../knowledge/knowledge-base'
 import { dataDir as defaultDataDir } from '../../paths'
-import { createDrugMapper } from '../../reference'
+import { createDrugResolver } from '../../drugs/load'
+import { applyOverrides } from '../../drugs/overrides'
 import { CdsAuthenticator, type CdsAuthConfig } from './auth'
 import { CdsCardBuilder } from './cards'
 import { createCdsServer } from './server'
@@ -33,8 +34,10 @@ export async function openCdsService(options: OpenCdsOptions): Promise<OpenedCds
   const ddi = DdiService.open(kbPath)
   const kb = openKnowledgeBase(kbPath)
   try {
-    const mapper = await createDrugMapper(options.dataDir ?? defaultDataDir())
-    const app = createCdsServer({ db, cards: new CdsCardBuilder(ddi, kb, mapper), auth: options.auth ? new CdsAuthenticator(options.auth) : null })
+    // Ordered drugs resolve through the one drug resolver, with this database's local overrides.
+    const resolver = createDrugResolver({ dataDir: options.dataDir ?? defaultDataDir(), kbPath })
+    applyOverrides(resolver, db)
+    const app = createCdsServer({ db, cards: new CdsCardBuilder(ddi, kb, resolver), auth: options.auth ? new CdsAuthenticator(options.auth) : null })
     return {
       app,
       async close() {
