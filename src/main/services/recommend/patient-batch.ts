@@ -5,7 +5,7 @@
 // patient. Titles are joined only when asked (NLA-MMR's cold start reads them; other models never do).
 import type { Db } from '../db/database'
 import type { CodeRef, VisitCodes } from '../inference/encode'
-import { atc3Of, type PatientModelInput, titleKey } from './patient-input'
+import { atc3Of, type CodeRow, type MedicationRow, type PatientModelInput, titleKey } from './patient-input'
 
 export interface PatientBatchRead {
   /** Inputs of the patients found with at least one visit, in the order asked. */
@@ -18,18 +18,6 @@ interface VisitRow {
   id: number
   patient_id: number
   source_visit_id: string
-}
-interface CodeRow {
-  visit_id: number
-  code_system: string
-  code: string
-  title: string | null
-}
-interface MedicationRow {
-  visit_id: number
-  atc3: string | null
-  atc5: string | null
-  name: string | null
 }
 
 function prepareStatements(db: Db) {

@@ -55,13 +55,14 @@ interface VisitRow {
   id: number
   source_visit_id: string
 }
-interface CodeRow {
+/** Rows of the patient store as the model-input readers select them (patient-input.ts, patient-batch.ts). */
+export interface CodeRow {
   visit_id: number
   code_system: string
   code: string
   title: string | null
 }
-interface MedicationRow {
+export interface MedicationRow {
   visit_id: number
   atc3: string | null
   atc5: string | null
