@@ -6,6 +6,7 @@
 import type { Db } from '../db/database'
 import type { CodeRef, VisitCodes } from '../inference/encode'
 import { atc3Of, type CodeRow, type MedicationRow, type PatientModelInput, titleKey } from './patient-input'
+import { perConnection } from '../db/statements'
 
 export interface PatientBatchRead {
   /** Inputs of the patients found with at least one visit, in the order asked. */
@@ -54,16 +55,7 @@ function prepareStatements(db: Db) {
   }
 }
 
-const statementsByDb = new WeakMap<Db, ReturnType<typeof prepareStatements>>()
-
-function statements(db: Db): ReturnType<typeof prepareStatements> {
-  let prepared = statementsByDb.get(db)
-  if (!prepared) {
-    prepared = prepareStatements(db)
-    statementsByDb.set(db, prepared)
-  }
-  return prepared
-}
+const statements = perConnection(prepareStatements)
 
 function groupByVisit<T extends { visit_id: number }>(rows: T[]): Map<number, T[]> {
   const byVisit = new Map<number, T[]>()

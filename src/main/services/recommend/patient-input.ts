@@ -12,6 +12,7 @@ import type { Db } from '../db/database'
 import { NotFoundError } from '../db/patients-repo'
 import { type CodeRef, codeKey, type VisitCodes } from '../inference/encode'
 import { normalizeCode } from '../models/vocabulary'
+import { perConnection } from '../db/statements'
 
 export class EmptyHistoryError extends Error {
   override name = 'EmptyHistoryError'
@@ -98,16 +99,7 @@ function prepareStatements(db: Db) {
   }
 }
 
-const statementsByDb = new WeakMap<Db, ReturnType<typeof prepareStatements>>()
-
-function statements(db: Db): ReturnType<typeof prepareStatements> {
-  let prepared = statementsByDb.get(db)
-  if (!prepared) {
-    prepared = prepareStatements(db)
-    statementsByDb.set(db, prepared)
-  }
-  return prepared
-}
+const statements = perConnection(prepareStatements)
 
 /**
  * A number is the app's patient id; a string is first tried as the source's patient id (e.g. a MIMIC
