@@ -773,6 +773,9 @@ def publish(
         exports = [(result, config, folds, seed, database, reference, output, result is best) for result in [best, *also]]
         for line in runner.run(_export_job, exports):
             print(line)
+        # The one source of truth for the default model: the registry, CLI and app read models/DEFAULT, and a test
+        # checks that the README names the same model.
+        (output / "DEFAULT").write_text(best.model_id + "\n", encoding="utf-8")
         missing = [m for m in arguments.export.split(",") if m and m not in {r.model_id for r in results}]
         if missing:
             print(f"Not exported (not evaluated in this run): {', '.join(missing)}")

@@ -32,6 +32,7 @@ def test_benchmark_evaluates_models_writes_the_table_and_ships_the_best(syntheti
     shipped = record["defaultModel"]
     best = max(record["models"], key=lambda m: sum(f["validationJaccard"] for f in m["folds"]))
     assert shipped == best["model"]  # chosen on validation, not on the test folds
+    assert (tmp_path / "DEFAULT").read_text().strip() == shipped  # the one source of truth the app reads
     manifest = json.loads((tmp_path / shipped / "manifest.json").read_text())
     validate_manifest(manifest)
     assert "(all folds but the calibration share)" in manifest["provenance"]["trainedOn"]
