@@ -194,6 +194,20 @@ export interface ModelModality {
   side: 'patient' | 'drug'
 }
 
+export interface ModelCalibrationEntry {
+  file: string
+  sha256: string
+  method: 'temperature' | 'platt' | 'isotonic'
+  fittedOn: string
+}
+
+/** What a result says about its probabilities: calibrated (and how, on which patients) or the model's raw output. */
+export interface ProbabilityScale {
+  calibrated: boolean
+  method: ModelCalibrationEntry['method'] | null
+  fittedOn: string | null
+}
+
 /** models/<id>/manifest.json, as described by models/manifest.schema.json. */
 export interface ModelManifest {
   schemaVersion: 1
@@ -216,6 +230,8 @@ export interface ModelManifest {
   modalities: ModelModality[]
   threshold: number
   thresholdChosenOn?: string
+  /** Post-hoc calibration applied to every output probability (the threshold is on the calibrated scale). */
+  calibration?: ModelCalibrationEntry
   provenance: {
     sources: Array<{ name: string; license: string; attribution: string; url?: string }>
     split: string
@@ -238,6 +254,7 @@ export interface ModelSummary {
   modalities: ModelModality[]
   medicationCount: number
   threshold: number
+  probabilities: ProbabilityScale
   provenance: ModelManifest['provenance']
 }
 
@@ -324,6 +341,10 @@ export interface RecommendationResult {
   model: { id: string; version: string; family: string; onnxSha256: string }
   provider: ProviderReport
   threshold: number
+  /** Whether the probabilities are calibrated, and by which method (the manifest's calibration). */
+  probabilities?: ProbabilityScale
+  /** Set when the threshold came from a guaranteed miss rate (conformal, on the model's validation patients). */
+  missRate?: { alpha: number; assumption: string } | null
   /** sha256 of the canonical model inputs and options (see services/recommend/input-hash.ts). */
   inputHash: string
   createdAt: string
@@ -444,6 +465,8 @@ export interface ExplanationResult {
   /** The model as run: its ONNX sha256 goes into the audit entry with the result. */
   model: { id: string; version: string; family: string; onnxSha256: string }
   provider: ProviderReport
+  /** Whether the explained probabilities are calibrated (the same scale as the recommendation's). */
+  probabilities?: ProbabilityScale
   inputHash: string
   createdAt: string
   modalities: ModelModality[]

@@ -641,8 +641,11 @@ def run(arguments: argparse.Namespace) -> int:
         if unknown:
             print(f"Unknown model(s) {', '.join(unknown)}; registered: {', '.join(MODEL_REGISTRY)}.", file=sys.stderr)
             return 2
+        left_out = [m for m in models if m not in wanted]
         models = {m: c for m, c in models.items() if m in wanted}
         skipped = {m: reason for m, reason in skipped.items() if m in wanted}
+        # Said in BENCHMARK.md, so a table without them is not mistaken for a run of every model.
+        skipped.update({m: "left out of this run (--models)" for m in left_out})
     # data_dir: models that read open data themselves (MKMed's pre-training) use the same folder as the knowledge.
     config = ModelConfig(seed=seed, options={"data_dir": str(root)})
     if arguments.max_epochs is not None:

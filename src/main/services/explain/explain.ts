@@ -11,6 +11,7 @@ import { inputsHash } from '../recommend/input-hash'
 import { type CurrentVisitCodes, titleKey } from '../recommend/patient-input'
 import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round, type ServiceContext } from '../recommend/prepare'
 import { coldStartHashPart, ModelRunner } from '../recommend/cold-start-runner'
+import { probabilityScale } from '../models/registry'
 import { UNKNOWN_INDEX } from '../models/vocabulary'
 import { explainCausalWeights } from './patient-causal'
 import { distinctOccludedRows, occludeEncoded } from './occlusion'
@@ -187,6 +188,7 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
     sourcePatientId: prepared.input.patient.sourcePatientId,
     model: { id: manifest.id, version: manifest.version, family: manifest.family, onnxSha256: manifest.onnx.sha256 },
     provider: session.provider,
+    probabilities: probabilityScale(manifest),
     inputHash: hash,
     createdAt,
     modalities: manifest.modalities,

@@ -6,8 +6,9 @@ import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { InferenceSession } from 'onnxruntime-node'
-import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, RefusedModel } from '../../../shared/types'
+import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, ProbabilityScale, RefusedModel } from '../../../shared/types'
 import type { EncodedPatient } from '../inference/encode'
+import { type Calibration, loadCalibration } from '../inference/calibration'
 import { ModelSession } from '../inference/session'
 import { providerOrder, type ProviderName, type SessionTuning } from '../inference/providers'
 import { modelsDir } from '../paths'
@@ -75,8 +76,15 @@ function summaryOf(manifest: ModelManifest, directory: string): ModelSummary {
     modalities: manifest.modalities,
     medicationCount: manifest.vocabularies.medication.entries.length,
     threshold: manifest.threshold,
+    probabilities: probabilityScale(manifest),
     provenance: manifest.provenance
   }
+}
+
+/** What a model's probabilities are: calibrated by the manifest's calibration, or raw. */
+export function probabilityScale(manifest: ModelManifest): ProbabilityScale {
+  const c = manifest.calibration
+  return c ? { calibrated: true, method: c.method, fittedOn: c.fittedOn } : { calibrated: false, method: null, fittedOn: null }
 }
 
 const describeShape = (shape: ReadonlyArray<number | string>): string => `[${shape.join(', ')}]`
@@ -331,6 +339,18 @@ export class ModelRegistry {
 
     const onnxBytes = this.hashedFile(folder, manifest.onnx.file, manifest.onnx.sha256, reasons)
     for (const extra of manifest.extraFiles ?? []) this.hashedFile(folder, extra.file, extra.sha256, reasons)
+    let calibration: Calibration | null = null
+    if (manifest.calibration) {
+      const bytes = this.hashedFile(folder, manifest.calibration.file, manifest.calibration.sha256, reasons)
+      try {
+        if (bytes) calibration = loadCalibration(JSON.parse(Buffer.from(bytes).toString('utf8')), manifest.vocabularies.medication.entries.length)
+        if (calibration && calibration.method !== manifest.calibration.method) {
+          reasons.push(`${folder}/${manifest.calibration.file}: method "${calibration.method}" but manifest.json declares "${manifest.calibration.method}"`)
+        }
+      } catch (error) {
+        reasons.push(`${folder}/${manifest.calibration.file}: not a usable calibration (${error instanceof Error ? error.message : String(error)})`)
+      }
+    }
     if (!existsSync(join(directory, manifest.metricsFile))) reasons.push(`${folder}/${manifest.metricsFile}: missing (named by manifest.json "metricsFile")`)
     else if (manifest.metricsSha256) this.hashedFile(folder, manifest.metricsFile, manifest.metricsSha256, reasons)
     reasons.push(...labelProblems(manifest, this.options.atcName).map((p) => `${folder}/manifest.json: ${p}`))
@@ -347,7 +367,7 @@ export class ModelRegistry {
 
     let session: ModelSession
     try {
-      session = await ModelSession.load(onnxBytes, manifest, providerOrder(this.options.providers), this.options.tuning)
+      session = await ModelSession.load(onnxBytes, manifest, providerOrder(this.options.providers), this.options.tuning, calibration)
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error)
       return refuse(manifest.id, [`${folder}/${manifest.onnx.file}: onnxruntime cannot load it (${message.split('\n')[0]})`])
