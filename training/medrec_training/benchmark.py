@@ -207,8 +207,9 @@ def render_markdown(
         )
     if default_model:
         lines.append(
-            f"\nShipped: `models/{default_model}/` — the best mean validation Jaccard, retrained on all folds for the "
-            "mean best epoch count, with the mean validation threshold."
+            f"\nShipped: `models/{default_model}/` (and `models/DEFAULT`) — the best mean validation Jaccard (calibrated), "
+            f"retrained for the mean best epoch count on all patients but a seeded {int(VALIDATION_SHARE * 100)}% share, on "
+            "which its calibration, threshold and miss-rate thresholds are fitted."
         )
     if ddi_names:
         lines += ["", "## DDI matrices", ""]

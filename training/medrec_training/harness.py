@@ -235,18 +235,24 @@ class CalibratedFit:
     miss_rate_thresholds: list[dict[str, float]]  # conformal, on the calibrated validation probabilities
 
 
-def calibrate_fit(fit: FitResult, validation: EncodedSamples, seed: int) -> CalibratedFit:
-    """Calibration chosen and fitted on the validation patients, then the threshold and the miss-rate thresholds."""
-    raw = predict(fit.model, validation)
-    choice = choose_calibration(validation.targets, raw, validation.patient_ids, seed=seed)
+def calibrate_probabilities(fit: FitResult, truth: np.ndarray, raw: np.ndarray, patient_ids: np.ndarray, seed: int) -> CalibratedFit:
+    """Calibration chosen and fitted on these validation visits (raw model probabilities), then the threshold and
+    the miss-rate thresholds on the calibrated probabilities."""
+    from types import SimpleNamespace
+
+    choice = choose_calibration(truth, raw, patient_ids, seed=seed)
     calibrated = choice.calibration.apply(raw)
-    threshold, jaccard = choose_threshold(validation, calibrated)
-    units = validation.patient_ids.tolist()
+    threshold, jaccard = choose_threshold(SimpleNamespace(targets=truth, patient_ids=patient_ids), calibrated)
+    units = np.asarray(patient_ids).tolist()
     thresholds = []
     for alpha in MISS_RATE_ALPHAS:
-        found = miss_rate_threshold(validation.targets, calibrated, units, alpha)
+        found = miss_rate_threshold(truth, calibrated, units, alpha)
         thresholds.append({"alpha": alpha, "threshold": found.threshold, "calibrationMissRate": found.calibration_miss_rate, "bound": found.bound})
     return CalibratedFit(fit, choice, threshold, jaccard, thresholds)
+
+
+def calibrate_fit(fit: FitResult, validation: EncodedSamples, seed: int) -> CalibratedFit:
+    return calibrate_probabilities(fit, validation.targets, predict(fit.model, validation), validation.patient_ids, seed)
 
 
 def evaluate_split(
