@@ -51,7 +51,7 @@ from .harness import (
     split_description,
     train_final,
 )
-from .metrics import Interval
+from .metrics import Interval, confidence_interval
 from .models import MODEL_REGISTRY, available_models
 from .models.base import MedRecModel, ModelConfig
 from .paths import data_dir, default_database_path, models_dir
@@ -99,13 +99,14 @@ def render_markdown(
     database: Path,
     run_facts: RunFacts | None = None,
     cross_site: list[dict] | None = None,
+    generated_at: str | None = None,
 ) -> str:
     ddi_names = list(data.ddi_matrices)
     header = ["Model", "Jaccard", "F1", "PRAUC", "#meds", *[f"DDI {n}" for n in ddi_names], "ECE", "Parameters", "Train time (s)", "CPU time (s)"]
     lines = [
         "# Medication recommendation benchmark",
         "",
-        f"Generated {datetime.now(timezone.utc).replace(microsecond=0).isoformat()} by `python -m medrec_training.benchmark`.",
+        f"Generated {generated_at or datetime.now(timezone.utc).replace(microsecond=0).isoformat()} by `python -m medrec_training.benchmark`.",
         "",
         "## Data and split",
         "",
@@ -185,6 +186,7 @@ def render_markdown(
     lines += _personalisation_section(results)
     lines += _literature_section(data, results)
     lines += _cross_site_section(cross_site)
+    lines += _comparison_section(results)
     if run_facts is not None:
         fold_cpu = sum(result.cpu_seconds() for result in results)
         lines += [
@@ -380,6 +382,34 @@ def _cross_site_section(cross_site: list[dict] | None) -> list[str]:
             f"{row['mimic-iv->eicu']['jaccard']:.4f} | {row['mimic-iv->eicu']['jaccard'] - row['cv']:+.4f} | "
             f"{row['eicu->mimic-iv']['ece']:.4f} | {row['mimic-iv->eicu']['ece']:.4f} |"
         )
+    return lines
+
+
+def _comparison_section(results: list[CrossValidation], baseline: str = "logistic") -> list[str]:
+    """Each model's test Jaccard minus the baseline's, paired by fold (same test patients), with a 95% t-interval."""
+    reference = next((r for r in results if r.model_id == baseline), None)
+    if reference is None:
+        return []
+    lines = [
+        "",
+        f"## Compared with {reference.model_class.display_name.lower()}",
+        "",
+        f"Test-fold Jaccard minus {reference.model_class.display_name.lower()}'s on the same fold (paired by fold), mean and "
+        "95% t-interval over the folds. A model beats it beyond its interval only if the whole interval lies above 0.",
+        "",
+        "| Model | ΔJaccard | 95% interval | Beyond the interval? |",
+        "|---|---|---|---|",
+    ]
+    base = {f.fold: f.metrics["jaccard"] for f in reference.folds}
+    for result in results:
+        if result is reference:
+            continue
+        differences = [f.metrics["jaccard"] - base[f.fold] for f in result.folds if f.fold in base]
+        if len(differences) < 2:
+            continue
+        interval = confidence_interval(differences)
+        verdict = "**better**" if interval.low > 0 else ("worse" if interval.high < 0 else "no (interval includes 0)")
+        lines.append(f"| {result.model_class.display_name} | {interval.mean:+.4f} | [{interval.low:+.4f}, {interval.high:+.4f}] | {verdict} |")
     return lines
 
 
@@ -787,8 +817,9 @@ def publish(
     record["run"] = {"workers": run_facts.workers, "threads": run_facts.threads, "cpus": run_facts.cpus, "wallSeconds": round(run_facts.wall_seconds, 1)}
     (output / BENCHMARK_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     markdown = render_markdown(
-        data, results, reference, None if arguments.no_export else best.model_id, folds, seed, skipped, database, run_facts, cross_site
-    )
+        data, results, reference, None if arguments.no_export else best.model_id, folds, seed, skipped, database, run_facts, cross_site,
+        record["generatedAt"],
+    )  # fmt: skip
     (output / "BENCHMARK.md").write_text(markdown, encoding="utf-8")
 
 
@@ -809,6 +840,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-knowledge", action="store_true", help="skip drug knowledge (no DDI rates, no knowledge-based models)")
     parser.add_argument("--no-export", action="store_true", help="evaluate only; do not write a model folder")
+    parser.add_argument("--render-only", action="store_true", help="rewrite BENCHMARK.md from benchmark.json without training")
     parser.add_argument("--no-cross-site", action="store_true", help="skip the cross-site table (train on eICU, test on MIMIC-IV and back)")
     parser.add_argument(
         "--export",
@@ -823,10 +855,62 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return arguments
 
 
+def fold_from_json(fold: dict) -> FoldResult:
+    return FoldResult(
+        fold["fold"],
+        fold["metrics"],
+        fold["multiVisitMetrics"],
+        fold["threshold"],
+        fold["bestEpoch"],
+        fold["epochsRun"],
+        fold["validationJaccard"],
+        fold["trainSeconds"],
+        fold["cpuSeconds"],
+        uncalibrated_metrics=fold.get("uncalibratedMetrics", {}),
+        calibration_method=fold.get("calibrationMethod", ""),
+        calibration_scores=fold.get("calibrationCrossFittedEce", {}),
+        miss_rates=fold.get("missRates", {}),
+        personalisation=fold.get("personalisation", {}),
+        literature_metrics=fold.get("literatureCohortMetrics", {}),
+    )
+
+
+def render_only(arguments: argparse.Namespace) -> int:
+    """Rewrite BENCHMARK.md from benchmark.json (no training): for a changed table layout or wording."""
+    from .models import load_model_class
+
+    database = Path(arguments.database) if arguments.database else default_database_path()
+    root = Path(arguments.data_dir) if arguments.data_dir else data_dir()
+    output = Path(arguments.models_dir) if arguments.models_dir else models_dir()
+    record = json.loads((output / BENCHMARK_RECORD).read_text(encoding="utf-8"))
+    data = prepare_data(
+        database,
+        structures_file=root / "knowledge" / "molecules" / "atc3_smiles.json",
+        folds=arguments.folds,
+        knowledge_loader=None if arguments.no_knowledge else knowledge_loader(root),
+    )
+    if data.cohort.describe() != record["cohort"]:
+        print(f"{database} is not the database of {output / BENCHMARK_RECORD} ({record['cohort']})", file=sys.stderr)
+        return 1
+    results = [
+        CrossValidation(entry["model"], load_model_class(entry["model"]), [fold_from_json(f) for f in entry["folds"]], entry["parameters"])
+        for entry in record["models"]
+    ]
+    run = record.get("run")
+    facts = RunFacts(run["workers"], run["threads"], run["cpus"], run["wallSeconds"]) if run else None
+    markdown = render_markdown(
+        data, results, record["reference"], record.get("defaultModel"), arguments.folds, arguments.seed, record.get("skipped", {}),
+        database, facts, record.get("crossSite"), record["generatedAt"],
+    )  # fmt: skip
+    (output / "BENCHMARK.md").write_text(markdown, encoding="utf-8")
+    print(f"Rewrote {output / 'BENCHMARK.md'} from {output / BENCHMARK_RECORD}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     try:
-        return run(arguments)
+        return render_only(arguments) if arguments.render_only else run(arguments)
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

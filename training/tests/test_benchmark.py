@@ -52,6 +52,12 @@ def test_benchmark_evaluates_models_writes_the_table_and_ships_the_best(syntheti
     assert "Patients with two or more evaluated visits" in markdown
     assert "## Calibration" in markdown and "## Guaranteed miss rate" in markdown and "## Personalisation" in markdown
     assert "## Literature cohort" in markdown
+    assert "## Compared with logistic regression" in markdown and "| Most frequent drugs | " in markdown.split("## Compared with")[1]
+    # BENCHMARK.md can be rewritten from benchmark.json alone, with the same content
+    (tmp_path / "BENCHMARK.md").write_text("stale", encoding="utf-8")
+    arguments = ["--database", str(synthetic_database), "--models-dir", str(tmp_path), "--folds", "2", "--no-knowledge", "--render-only"]
+    assert main(arguments) == 0
+    assert (tmp_path / "BENCHMARK.md").read_text() == markdown
     fold = record["models"][0]["folds"][0]
     assert set(fold["missRates"]) == {"0.05", "0.10", "0.20"} and fold["calibrationMethod"]
     assert fold["personalisation"]["distinctSets"] >= 1
