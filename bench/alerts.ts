@@ -15,10 +15,10 @@
 // Before DDI-safe is the class-level greedy decoding that recommendation used until drug-level decoding replaced
 // it (git show 35e30eb:src/main/services/recommend/decode.ts), restated below. Figures are printed, never asserted.
 import { parseArgs } from 'node:util'
-import { DdiService } from '../src/main/services/ddi/ddi-service'
-import { defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
+import { DdiService } from '../src/main/services/interactions/ddi-service'
+import { defaultKnowledgeBasePath } from '../src/main/services/drugs/knowledge-build'
 import { openServices } from '../src/main/services/recommend/context'
-import { isAtLeast } from '../src/main/services/recommend/ddi-port'
+import { isAtLeast } from '../src/main/services/interactions/checker'
 import { EmptyHistoryError } from '../src/main/services/recommend/patient-input'
 import { recommendMany } from '../src/main/services/recommend/recommend'
 import type { RecommendationResult } from '../src/shared/types'

@@ -18,8 +18,8 @@ import { ColdStartModels } from '../src/main/services/recommend/cold-start-runne
 import { titleKey } from '../src/main/services/recommend/patient-input'
 import { prepareInput, type ServiceContext } from '../src/main/services/recommend/prepare'
 import { recommend } from '../src/main/services/recommend/recommend'
-import { ColdStartModel, codeText } from '../src/main/services/text-encoder/cold-start'
-import { TextEncoder } from '../src/main/services/text-encoder/text-encoder'
+import { ColdStartModel, codeText } from '../src/main/services/inference/text/cold-start'
+import { TextEncoder } from '../src/main/services/inference/text/text-encoder'
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 const fmt = (ms: number): string => (ms < 10 ? ms.toFixed(2) : ms.toFixed(1))

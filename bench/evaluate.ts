@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { openDatabase } from '../src/main/services/db/database'
 import { evaluateDatabase } from '../src/main/services/evaluate/evaluate'
-import { defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
+import { defaultKnowledgeBasePath } from '../src/main/services/drugs/knowledge-build'
 import { ModelRegistry } from '../src/main/services/models/registry'
 import { defaultDatabasePath, modelsDir, projectRoot } from '../src/main/services/paths'
 

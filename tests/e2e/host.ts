@@ -13,7 +13,7 @@ import type { ApiDispatcher } from '../../src/main/api/dispatcher'
 import { createApi } from '../../src/main/api/handlers'
 import { CONTENT_SECURITY_POLICY } from '../../src/main/content-security-policy'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
-import { WorkspaceServices } from '../../src/main/services/workspace/workspace-services'
+import { WorkspaceServices } from '../../src/main/services/open-services'
 import { projectRoot } from '../../src/main/services/paths'
 
 export interface BuiltApp {

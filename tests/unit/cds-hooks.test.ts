@@ -10,7 +10,7 @@ import { z } from 'zod'
 import { openDatabase } from '../../src/main/services/db/database'
 import { importFhir } from '../../src/main/services/imports/fhir'
 import { openCdsService, type OpenedCdsService } from '../../src/main/services/interop/cds-hooks'
-import { defaultKnowledgeBasePath } from '../../src/main/services/knowledge/build'
+import { defaultKnowledgeBasePath } from '../../src/main/services/drugs/knowledge-build'
 import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 
 // CDS Hooks 2.0 response shapes (https://cds-hooks.hl7.org/2.0/#cds-service-response), strict where the spec is.

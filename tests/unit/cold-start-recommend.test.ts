@@ -18,7 +18,7 @@ import { inputsHash } from '../../src/main/services/recommend/input-hash'
 import { type PreparedInput, prepareInput, round, type ServiceContext } from '../../src/main/services/recommend/prepare'
 import { recommend, recommendMany } from '../../src/main/services/recommend/recommend'
 import { UNKNOWN_INDEX } from '../../src/main/services/models/vocabulary'
-import { ColdStartModel, codeText } from '../../src/main/services/text-encoder/cold-start'
+import { ColdStartModel, codeText } from '../../src/main/services/inference/text/cold-start'
 import type { RecommendationResult } from '../../src/shared/types'
 import { testDatabase, type TestDatabase } from '../e2e/demo-database'
 

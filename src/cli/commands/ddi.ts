@@ -146,7 +146,7 @@ export const command: CliCommand = {
     }
     const { values, positionals } = parsed
     const { coverageMatrix, defaultKnowledgeBasePath, loadInteractionTable, openKnowledgeBase, unloadInteractionTable } = await import(
-      '../../main/services/knowledge'
+      '../../main/services/drugs/knowledge'
     )
     const kbPath = values.kb ?? defaultKnowledgeBasePath()
 
@@ -176,7 +176,7 @@ export const command: CliCommand = {
       return removed ? 0 : 1
     }
 
-    const { DdiService, UnknownDrugError } = await import('../../main/services/ddi')
+    const { DdiService, UnknownDrugError } = await import('../../main/services/interactions')
     const service = DdiService.open(kbPath)
     const { defaultDrugResolver } = await import('../../main/services/drugs')
     service.useResolver(defaultDrugResolver())

@@ -2,8 +2,8 @@
 import type { EvaluateApiMethods } from '../../shared/evaluate-api'
 import type { Db } from '../services/db/database'
 import { EvaluationJobs } from '../services/evaluate/jobs'
-import { defaultKnowledgeBasePath } from '../services/knowledge/build'
-import type { WorkspaceServices } from '../services/workspace/workspace-services'
+import { defaultKnowledgeBasePath } from '../services/drugs/knowledge-build'
+import type { WorkspaceServices } from '../services/open-services'
 import type { ApiHandlers } from './dispatcher'
 
 export function createEvaluateHandlers(context: { db: Db; databasePath: string; workspace: WorkspaceServices }): Pick<ApiHandlers, keyof EvaluateApiMethods> {

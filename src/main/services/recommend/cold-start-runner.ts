@@ -8,7 +8,7 @@ import type { ColdStartSummary } from '../../../shared/types'
 import { codeKey, type EncodedPatient } from '../inference/encode'
 import type { ProviderName } from '../inference/providers'
 import type { RegisteredModel } from '../models/registry'
-import { ColdStartModel, codeText, type NewCodeKind, type TitleOf } from '../text-encoder/cold-start'
+import { ColdStartModel, codeText, type NewCodeKind, type TitleOf } from '../inference/text/cold-start'
 import { titleKey } from './patient-input'
 import type { PreparedInput, ServiceContext } from './prepare'
 

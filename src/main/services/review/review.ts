@@ -20,10 +20,10 @@ import type { Db } from '../db/database'
 import { getPatientSummary } from '../db/patients-repo'
 import { canonicalJson } from '../recommend/input-hash'
 import { recommend } from '../recommend/recommend'
-import { currentMedicationInputs, currentMedications } from '../workspace/current-medications'
-import { InvalidRequestError, RefusedError } from '../workspace/errors'
-import { splitResolvable, warningKey, warningSources } from '../workspace/warnings'
-import type { WorkspaceServices } from '../workspace/workspace-services'
+import { currentMedicationInputs, currentMedications } from '../recommend/current-medications'
+import { InvalidRequestError, RefusedError } from '../errors'
+import { splitResolvable, warningKey, warningSources } from '../interactions/warning-keys'
+import type { WorkspaceServices } from '../open-services'
 
 /** A proposed drug is "unusual" for this patient when the model gives its class less than this share of the threshold. */
 export const UNUSUAL_SHARE_OF_THRESHOLD = 0.2

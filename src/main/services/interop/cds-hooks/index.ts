@@ -2,9 +2,9 @@
 // tables (the same ones the importers use), for `medrec serve`, the tests and the bench.
 import type { FastifyInstance } from 'fastify'
 import { openDatabase } from '../../db/database'
-import { DdiService } from '../../ddi/ddi-service'
-import { defaultKnowledgeBasePath } from '../../knowledge/build'
-import { openKnowledgeBase } from '../../knowledge/knowledge-base'
+import { DdiService } from '../../interactions/ddi-service'
+import { defaultKnowledgeBasePath } from '../../drugs/knowledge-build'
+import { openKnowledgeBase } from '../../drugs/knowledge-base'
 import { dataDir as defaultDataDir } from '../../paths'
 import { createDrugResolver } from '../../drugs/load'
 import { applyOverrides } from '../../drugs/overrides'

@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
 import { projectRoot } from '../paths'
-import { readCsvFile, readCsvObjects } from './csv'
-import { importInteractionTable } from './interaction-table'
-import { liftSourceToClasses, measureCoverage } from './lift'
-import { matchDrugNames, nameKey, WhoNameIndex, type MatchMethod } from './names'
-import { KB_SCHEMA_SQL, KB_SCHEMA_VERSION, parseSeverity, severityRank, type Severity } from './schema'
+import { readCsvFile, readCsvObjects } from '../imports/csv-file'
+import { importInteractionTable } from '../interactions/interaction-table'
+import { liftSourceToClasses, measureCoverage } from '../interactions/class-lift'
+import { matchDrugNames, nameKey, WhoNameIndex, type MatchMethod } from './who-names'
+import { KB_SCHEMA_SQL, KB_SCHEMA_VERSION, parseSeverity, severityRank, type Severity } from './knowledge-schema'
 import {
   CURATED_SOURCE_DEFAULTS,
   DDINTER_SOURCE,
@@ -16,7 +16,7 @@ import {
   TWOSIDES_TOP40_SOURCE,
   WHO_ATC_SOURCE,
   type SourceDefinition
-} from './sources'
+} from './knowledge-sources'
 
 export interface BuildOptions {
   /** The curated table to include; default resources/curated-ddi.csv of the project; null to leave it out. */

@@ -4,8 +4,8 @@
 // They are small (~20k rows in all) and cached per data folder for the life of the process.
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { readCsv } from '../importers/csv'
-import { ImportError } from '../importers/errors'
+import { readCsv } from '../imports/csv'
+import { ImportError } from '../imports/errors'
 import { loadAtcNames, loadOralDddCodes } from './atc-names'
 import { buildNameDictionaries, DrugMapper, isClassLevelAtc, normaliseNdc, splitGsn, type DrugMappingTables } from './drug-mapper'
 

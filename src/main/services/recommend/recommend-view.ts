@@ -17,14 +17,14 @@ import type {
 import { appendAudit, auditIdentity, describeActor } from '../audit/audit'
 import { getPatientSummary } from '../db/patients-repo'
 import { explain } from '../explain/explain'
-import { canonicalJson } from '../recommend/input-hash'
-import { recommend } from '../recommend/recommend'
-import { tierFor } from '../ddi/ddi-service'
+import { canonicalJson } from './input-hash'
+import { recommend } from './recommend'
+import { tierFor } from '../interactions/ddi-service'
 import { currentMedicationInputs, currentMedications } from './current-medications'
-import { InvalidRequestError, RefusedError } from './errors'
-import { drawMolecules } from './molecules'
-import { splitResolvable, warningKey, warningSources } from './warnings'
-import type { WorkspaceServices } from './workspace-services'
+import { InvalidRequestError, RefusedError } from '../errors'
+import { drawMolecules } from '../molecules/molecules'
+import { splitResolvable, warningKey, warningSources } from '../interactions/warning-keys'
+import type { WorkspaceServices } from '../open-services'
 
 const MEMBERS_SHOWN_PER_EVIDENCE = 6
 const NEAR_MISSES = 8

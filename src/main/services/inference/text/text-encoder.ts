@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import ort from 'onnxruntime-node'
 import { z } from 'zod'
-import { createSessionWithFallback, type ProviderName } from '../inference/providers'
+import { createSessionWithFallback, type ProviderName } from '../providers'
 import { WordPieceTokenizer } from './wordpiece'
 
 export const TEXT_ENCODER_CONFIG_FILE = 'text_encoder.json'

@@ -3,9 +3,9 @@
 // index (about 7,000 codes) and the alias names are read once into memory; a search is then a scan of a
 // few thousand strings (well under a millisecond).
 import type { AtcDrug, DrugSearchHit } from '../../../shared/workspace-types'
-import { atc3Members, atc3Smiles, type KnowledgeDb, listSources } from '../knowledge/knowledge-base'
-import type { DrugResolver } from '../drugs/resolver'
-import { nameKey, US_TO_WHO_NAMES } from '../knowledge/names'
+import { atc3Members, atc3Smiles, type KnowledgeDb, listSources } from './knowledge-base'
+import type { DrugResolver } from './resolver'
+import { nameKey, US_TO_WHO_NAMES } from './who-names'
 
 interface CatalogEntry {
   code: string

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3'
-import { ATC_GROUPS, severityRank, SEVERITIES, type Severity, type SourceCoverage } from './schema'
+import { ATC_GROUPS, severityRank, SEVERITIES, type Severity, type SourceCoverage } from '../drugs/knowledge-schema'
 
 /** The ATC anatomical groups a set of codes lies in; '?' for a drug without any ATC code. */
 export function groupsOf(codes: Iterable<string>): string[] {

@@ -4,7 +4,7 @@
 import type { CurrentMedications } from '../../../shared/workspace-types'
 import type { Db } from '../db/database'
 import { getPatientSummary } from '../db/patients-repo'
-import { atc3Of } from '../recommend/patient-input'
+import { atc3Of } from './patient-input'
 
 interface VisitRow {
   id: number

@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { MetricGroup, MetricValue, ModelCard } from '../../../shared/workspace-types'
-import { getActiveModelId } from '../models/active-model'
-import type { ModelRegistry } from '../models/registry'
+import { getActiveModelId } from './active-model'
+import type { ModelRegistry } from './registry'
 import type { Db } from '../db/database'
 
 /** Labels of the metrics the training pipeline writes (training/medrec_training/metrics.py). */

@@ -10,8 +10,8 @@
 // Every warning names its drugs, severity and source.
 import type { AllergyEntry, DrugWarning } from '../../../shared/domain/drug-recommendation'
 import type { RecommendationDdiPair, RecommendationDdiSeverity } from '../../../shared/types'
-import { type DdiChecker, isAtLeast, severityRank } from './ddi-port'
-import type { ClassChoice } from './drug-choice'
+import { type DdiChecker, isAtLeast, severityRank } from './checker'
+import type { ClassChoice } from '../recommend/drug-choice'
 
 export interface WarningInput {
   /** The final classes with their drugs. */

@@ -3,7 +3,7 @@
 import type { DrugMappingMethod, ImportProgress, RejectedRow } from '../../../shared/types'
 import type { Db } from '../db/database'
 import { countResolution, emptyResolutionCounts } from '../drugs/import-mapping'
-import type { DrugMapping } from '../reference'
+import type { DrugMapping } from '../drugs/reference-data'
 import { readCsv, type CsvBatch, type CsvReadOptions } from './csv'
 import type { Layout, LayoutFile } from './layout'
 import type { ImportStore } from './store'

@@ -55,7 +55,7 @@ export function ddiCheckerFromPairs(
 
 type SourcedPair = { a: string; b: string; severity: RecommendationDdiSeverity; source: { name: string } }
 
-/** The part of the DDI service (services/ddi) that recommendation uses: drug pairs, and class pairs for notes. */
+/** The part of the DDI service (services/interactions) that recommendation uses: drug pairs, and class pairs for notes. */
 export interface ClassInteractionService {
   classInteractions(atc3Codes: readonly string[]): SourcedPair[]
   drugInteractions(atc5Codes: readonly string[]): SourcedPair[]

@@ -2,7 +2,7 @@
 // (so an acknowledgement or decision names the pair it is about), and splitting inputs into those the
 // knowledge base resolves and those it does not know.
 import type { DdiCheckResult, DdiWarning } from '../../../shared/types'
-import { type DdiService, UnknownDrugError } from '../ddi/ddi-service'
+import { type DdiService, UnknownDrugError } from './ddi-service'
 
 /** "B01A + M01A": the pair's two inputs, upper case, sorted; the same pair checked again gets the same key. */
 export function warningKey(result: DdiCheckResult, warning: DdiWarning): string {

@@ -1,7 +1,7 @@
 // The drug knowledge base: a SQLite file built from open data (buildKnowledgeBase, `npm run knowledge`),
 // read with openKnowledgeBase, extended by hospital interaction tables (loadInteractionTable).
-export { buildKnowledgeBase, defaultCuratedTablePath, defaultKnowledgeBasePath, type BuildOptions, type BuildReport } from './build'
-export { InteractionTableError, parseInteractionTable, type TableLoadReport, type TableRowError } from './interaction-table'
+export { buildKnowledgeBase, defaultCuratedTablePath, defaultKnowledgeBasePath, type BuildOptions, type BuildReport } from './knowledge-build'
+export { InteractionTableError, parseInteractionTable, type TableLoadReport, type TableRowError } from '../interactions/interaction-table'
 export {
   atc3Members,
   atc3Smiles,
@@ -16,4 +16,4 @@ export {
   type CoverageCell,
   type KnowledgeSource
 } from './knowledge-base'
-export { KB_SCHEMA_VERSION, SEVERITIES, type Severity, type SourceCoverage } from './schema'
+export { KB_SCHEMA_VERSION, SEVERITIES, type Severity, type SourceCoverage } from './knowledge-schema'

@@ -1,4 +1,4 @@
-import type { SourceCoverage, SourceKind } from './schema'
+import type { SourceCoverage, SourceKind } from './knowledge-schema'
 
 /** A row of the sources table as the builder writes it (id and loaded_at are set on insert). */
 export interface SourceDefinition {

@@ -9,11 +9,11 @@ import type {
   DdiTier,
   DdiWarning
 } from '../../../shared/types'
-import { defaultKnowledgeBasePath } from '../knowledge/build'
-import { listSources, openKnowledgeBase, type KnowledgeDb } from '../knowledge/knowledge-base'
-import { coverageClaims, groupsOf } from '../knowledge/lift'
-import { nameKey } from '../knowledge/names'
-import { mostSevere, SEVERITIES, severityRank, type Severity, type SourceCoverage } from '../knowledge/schema'
+import { defaultKnowledgeBasePath } from '../drugs/knowledge-build'
+import { listSources, openKnowledgeBase, type KnowledgeDb } from '../drugs/knowledge-base'
+import { coverageClaims, groupsOf } from './class-lift'
+import { nameKey } from '../drugs/who-names'
+import { mostSevere, SEVERITIES, severityRank, type Severity, type SourceCoverage } from '../drugs/knowledge-schema'
 import type { DrugResolver } from '../drugs/resolver'
 import { PairIndex } from './pair-index'
 

@@ -13,7 +13,7 @@
 // the folded rows are written in visit order, so each visit's rows sit together for the timeline.
 import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/types'
 import type { Db } from '../db/database'
-import type { DrugMapping } from '../reference'
+import type { DrugMapping } from '../drugs/reference-data'
 import { isBetterTitle } from './title-quality'
 
 const CODE_SYSTEMS: CodeSystem[] = ['ICD-9-CM', 'ICD-10-CM', 'ICD-10-PCS', 'other']

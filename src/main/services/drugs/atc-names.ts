@@ -1,7 +1,7 @@
 // ATC class names for every level, from the WHO ATC index (<dataDir>/knowledge/atc/WHO_ATC-DDD_*.csv),
 // with the ethos-paper atc_coding table filling codes the current WHO index no longer lists (the
 // mapping tables still use some retired codes).
-import { readCsv } from '../importers/csv'
+import { readCsv } from '../imports/csv'
 
 /** WHO writes levels 1-3 in capitals; these words keep them when the name is put in sentence case. */
 const KEEP_UPPER = new Set(['ACE', 'GORD', 'ACTH', 'ADHD', 'AIDS', 'HIV', 'ATC', 'HMG', 'COA', 'DPP', 'GLP', 'SGLT2', 'ARB', 'II', 'III', 'IV', 'VI', 'VII'])
