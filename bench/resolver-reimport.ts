@@ -11,8 +11,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createDrugResolver } from '../src/main/services/drugs/load'
 import { buildDemoDatabase } from '../src/main/services/imports'
-import { defaultKnowledgeBasePath } from '../src/main/services/drugs/knowledge-build'
-import { dataDir } from '../src/main/services/paths'
+import { dataDir, defaultKnowledgeBasePath } from '../src/main/services/paths'
 
 const { values } = parseArgs({ options: { before: { type: 'string' }, after: { type: 'string' } } })
 if (!values.before || !existsSync(values.before)) {

@@ -8,8 +8,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createDrugResolver } from '../src/main/services/drugs/load'
 import { readLabelledSet, score, type LabelledRow, type Prediction, type Scores } from '../src/main/services/drugs/resolver-evaluation'
-import { defaultKnowledgeBasePath } from '../src/main/services/drugs/knowledge-build'
-import { dataDir, projectRoot } from '../src/main/services/paths'
+import { dataDir, projectRoot, defaultKnowledgeBasePath } from '../src/main/services/paths'
 import { createDrugMapper } from '../src/main/services/drugs/reference-data'
 
 const { values } = parseArgs({ options: { labels: { type: 'string' }, 'all-wrong': { type: 'boolean', default: false } } })

@@ -3,10 +3,9 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { defaultCuratedTablePath } from '../../src/main/services/drugs/knowledge-build'
 import { readCsvObjects } from '../../src/main/services/imports/csv-file'
 import { parseSeverity } from '../../src/main/services/drugs/knowledge-schema'
-import { dataDir } from '../../src/main/services/paths'
+import { dataDir, defaultCuratedTablePath } from '../../src/main/services/paths'
 
 const rows = readCsvObjects(defaultCuratedTablePath(), ['drug_a', 'drug_b', 'severity', 'effect', 'citation', 'source_name', 'source_license']).rows
 const atcDir = join(dataDir(), 'knowledge', 'atc')

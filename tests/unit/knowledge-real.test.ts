@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DdiService } from '../../src/main/services/interactions'
-import { buildKnowledgeBase, defaultCuratedTablePath, type BuildReport } from '../../src/main/services/drugs/knowledge-build'
+import { buildKnowledgeBase, type BuildReport } from '../../src/main/services/drugs/knowledge-build'
 import { readCsvObjects } from '../../src/main/services/imports/csv-file'
 import { classPairs, coverageMatrix, openKnowledgeBase, type KnowledgeDb } from '../../src/main/services/drugs/knowledge-base'
-import { dataDir } from '../../src/main/services/paths'
+import { dataDir, defaultCuratedTablePath } from '../../src/main/services/paths'
 
 const hasData = existsSync(join(dataDir(), 'knowledge', 'ddinter'))
 

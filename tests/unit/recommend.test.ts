@@ -1,3 +1,4 @@
+import type { ServiceContext } from '../../src/main/services/service-context'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RecommendationDdiPair } from '../../src/shared/types'
 import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
@@ -8,7 +9,6 @@ import { ddiCheckerFromPairs, parseSeverityWord } from '../../src/main/services/
 import { decodeDrugs, drugDdiRate, type SafeDecodingOptions } from '../../src/main/services/recommend/drug-decode'
 import { canonicalJson } from '../../src/main/services/recommend/input-hash'
 import { atc3Of, EmptyHistoryError, loadPatientInput } from '../../src/main/services/recommend/patient-input'
-import type { ServiceContext } from '../../src/main/services/recommend/prepare'
 import { DdiUnavailableError, recommend, recommendMany } from '../../src/main/services/recommend/recommend'
 import { ReferenceModel } from '../fixtures/models/reference-model'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'

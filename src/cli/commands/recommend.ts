@@ -1,7 +1,7 @@
+import { openServices } from '../../main/services/open-services'
 import { parseArgs } from 'node:util'
 import type { AllergyEntry } from '../../shared/domain/drug-recommendation'
 import type { ColdStartSummary, RecommendationResult } from '../../shared/types'
-import { openServices } from '../../main/services/recommend/context'
 import { parseSeverityWord } from '../../main/services/interactions/checker'
 import type { CodeRef } from '../../main/services/inference/encode'
 import { recommend } from '../../main/services/recommend/recommend'

@@ -7,10 +7,10 @@ import { RefusedError } from '../services/errors'
 import { modelCard } from '../services/models/model-card'
 import { acknowledgeWarnings, classMolecules, workspaceExplain, workspaceRecommend } from '../services/recommend/recommend-view'
 import { getWorkspaceSettings, updateWorkspaceSettings } from '../services/settings/settings'
-import type { WorkspaceServices } from '../services/open-services'
+import type { MedrecServices } from '../services/open-services'
 import type { ApiHandlers } from './dispatcher'
 
-export function createWorkspaceHandlers(workspace: WorkspaceServices): Pick<ApiHandlers, keyof WorkspaceApiMethods> {
+export function createWorkspaceHandlers(workspace: MedrecServices): Pick<ApiHandlers, keyof WorkspaceApiMethods> {
   const { db } = workspace
   return {
     'models:list': () => workspace.registry().list(getActiveModelId(db)),

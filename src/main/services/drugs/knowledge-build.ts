@@ -2,7 +2,7 @@ import Database from 'better-sqlite3'
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
-import { projectRoot } from '../paths'
+import { defaultCuratedTablePath } from '../paths'
 import { readCsvFile, readCsvObjects } from '../imports/csv-file'
 import { importInteractionTable } from '../interactions/interaction-table'
 import { liftSourceToClasses, measureCoverage } from '../interactions/class-lift'
@@ -56,14 +56,7 @@ export interface BuildReport {
   warnings: string[]
 }
 
-/** Where the app and the CLI look for the knowledge base unless told otherwise. */
-export function defaultKnowledgeBasePath(): string {
-  return resolve(process.env.MEDREC_KB ?? join(projectRoot(), 'resources', 'knowledge.sqlite'))
-}
 
-export function defaultCuratedTablePath(): string {
-  return join(projectRoot(), 'resources', 'curated-ddi.csv')
-}
 
 const ATC_LEVEL_BY_LENGTH: Record<number, number> = { 1: 1, 3: 2, 4: 3, 5: 4, 7: 5 }
 const PARENT_LENGTH: Record<number, number> = { 2: 1, 3: 3, 4: 4, 5: 5 }

@@ -1,6 +1,6 @@
 // The drug knowledge base: a SQLite file built from open data (buildKnowledgeBase, `npm run knowledge`),
 // read with openKnowledgeBase, extended by hospital interaction tables (loadInteractionTable).
-export { buildKnowledgeBase, defaultCuratedTablePath, defaultKnowledgeBasePath, type BuildOptions, type BuildReport } from './knowledge-build'
+export { buildKnowledgeBase, type BuildOptions, type BuildReport } from './knowledge-build'
 export { InteractionTableError, parseInteractionTable, type TableLoadReport, type TableRowError } from '../interactions/interaction-table'
 export {
   atc3Members,

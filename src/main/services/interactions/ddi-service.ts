@@ -1,3 +1,4 @@
+import { defaultKnowledgeBasePath } from '../paths'
 import type {
   DdiCheckedDrug,
   DdiCheckResult,
@@ -9,7 +10,6 @@ import type {
   DdiTier,
   DdiWarning
 } from '../../../shared/types'
-import { defaultKnowledgeBasePath } from '../drugs/knowledge-build'
 import { listSources, openKnowledgeBase, type KnowledgeDb } from '../drugs/knowledge-base'
 import { coverageClaims, groupsOf } from './class-lift'
 import { nameKey } from '../drugs/who-names'

@@ -24,7 +24,7 @@ import { currentMedicationInputs, currentMedications } from './current-medicatio
 import { InvalidRequestError, RefusedError } from '../errors'
 import { drawMolecules } from '../molecules/molecules'
 import { splitResolvable, warningKey, warningSources } from '../interactions/warning-keys'
-import type { WorkspaceServices } from '../open-services'
+import type { MedrecServices } from '../open-services'
 
 const MEMBERS_SHOWN_PER_EVIDENCE = 6
 const NEAR_MISSES = 8
@@ -34,7 +34,7 @@ const NEAR_MISSES = 8
  * drug-pair evidence only (class-level signals are not a statement about these drugs), or null without a
  * knowledge base. Codes the knowledge base does not know are left out.
  */
-function checkDrugs(workspace: WorkspaceServices, drugs: readonly string[]): DdiCheckResult | null {
+function checkDrugs(workspace: MedrecServices, drugs: readonly string[]): DdiCheckResult | null {
   const knowledge = workspace.knowledge()
   if (!knowledge) return null
   const { known } = splitResolvable(knowledge.ddi, [...new Set(drugs)].filter((code) => ATC5.test(code)))
@@ -55,7 +55,7 @@ function currentDrugCodes(current: CurrentMedications): string[] {
   return currentMedicationInputs(current).filter((code) => ATC5.test(code))
 }
 
-export async function workspaceRecommend(workspace: WorkspaceServices, request: RecommendRequest): Promise<WorkspaceRecommendation> {
+export async function workspaceRecommend(workspace: MedrecServices, request: RecommendRequest): Promise<WorkspaceRecommendation> {
   const ctx = workspace.context()
   const recommendation = await recommend(ctx, request.patientId, {
     modelId: request.modelId ?? null,
@@ -111,7 +111,7 @@ export async function workspaceRecommend(workspace: WorkspaceServices, request: 
  * the audit entry holds the warnings as the service states them, and a key that is not an interrupting
  * warning of this combination is refused.
  */
-export function acknowledgeWarnings(workspace: WorkspaceServices, request: AcknowledgeRequest): AcknowledgeResult {
+export function acknowledgeWarnings(workspace: MedrecServices, request: AcknowledgeRequest): AcknowledgeResult {
   const patient = getPatientSummary(workspace.db, request.patientId)
   citedRecommendation(workspace, request.recommendationAuditId, patient.id)
   const current = currentMedications(workspace.db, request.patientId)
@@ -150,7 +150,7 @@ export function acknowledgeWarnings(workspace: WorkspaceServices, request: Ackno
 }
 
 /** An acknowledgement cites the audited recommendation it answers, which must be this patient's. */
-function citedRecommendation(workspace: WorkspaceServices, auditId: number, patientId: number): void {
+function citedRecommendation(workspace: MedrecServices, auditId: number, patientId: number): void {
   const row = workspace.db.prepare('SELECT kind, patient_id FROM audit_log WHERE id = ?').get(auditId) as { kind: string; patient_id: number | null } | undefined
   if (!row) throw new InvalidRequestError(`recommendationAuditId ${auditId}: no such audit entry; cite the recommendation whose warnings you read.`, 'recommendationAuditId')
   if (row.kind !== 'recommendation') {
@@ -161,7 +161,7 @@ function citedRecommendation(workspace: WorkspaceServices, auditId: number, pati
   }
 }
 
-export async function workspaceExplain(workspace: WorkspaceServices, request: ExplainRequest): Promise<ExplanationView> {
+export async function workspaceExplain(workspace: MedrecServices, request: ExplainRequest): Promise<ExplanationView> {
   const explanation = await explain(workspace.context(), request.patientId, {
     modelId: request.modelId ?? null,
     drugs: [request.atc3],
@@ -171,7 +171,7 @@ export async function workspaceExplain(workspace: WorkspaceServices, request: Ex
   return { explanation, members: workspace.knowledge()?.catalog.members(request.atc3) ?? [] }
 }
 
-export async function classMolecules(workspace: WorkspaceServices, atc3: string, limit: number): Promise<ClassMolecules> {
+export async function classMolecules(workspace: MedrecServices, atc3: string, limit: number): Promise<ClassMolecules> {
   const knowledge = workspace.knowledge()
   if (!knowledge) throw new RefusedError(`No molecule can be drawn: ${workspace.knowledgeUnavailable ?? 'no knowledge base'}`)
   const code = atc3.toUpperCase()
