@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readCsvObjects } from '../../src/main/services/imports/csv-file'
+import { readCsvObjects } from '../../src/main/services/imports/csv'
 import { parseSeverity } from '../../src/main/services/drugs/knowledge-schema'
 import { dataDir, defaultCuratedTablePath } from '../../src/main/services/paths'
 

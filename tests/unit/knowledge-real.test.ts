@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DdiService } from '../../src/main/services/interactions'
 import { buildKnowledgeBase, type BuildReport } from '../../src/main/services/drugs/knowledge-build'
-import { readCsvObjects } from '../../src/main/services/imports/csv-file'
+import { readCsvObjects } from '../../src/main/services/imports/csv'
 import { classPairs, coverageMatrix, openKnowledgeBase, type KnowledgeDb } from '../../src/main/services/drugs/knowledge-base'
 import { dataDir, defaultCuratedTablePath } from '../../src/main/services/paths'
 

@@ -3,7 +3,7 @@
 // ingredient slots separated by ';', each slot the ATC5 codes accepted for that ingredient separated by
 // '|' (aspirin: B01AC06|N02BA01). A resolved row is correct when every predicted code is accepted by some
 // slot and every slot is covered by a predicted code (all ingredients of a combination found, no extra one).
-import { readCsvObjects } from '../imports/csv-file'
+import { readCsvObjects } from '../imports/csv'
 
 export interface LabelledRow {
   line: number

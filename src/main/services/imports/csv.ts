@@ -1,11 +1,13 @@
-// Streaming CSV reading for the EHR importers: files are read as streams (gunzipped on the fly when
+// The one CSV reader. Streaming for the EHR importers (readCsv): files are read as streams (gunzipped on the fly when
 // they end in .gz), never whole into memory, and parsed by a quote-aware parser that keeps the line
 // number of every record so rejected rows and errors can name file and line.
 //
 // Speed matters (a million-visit cohort has tens of millions of rows): a line without quotes takes a
 // fast path that scans commas with indexOf and slices only the columns the importer asked for; lines
 // with quotes (RFC 4180: "a, b", doubled "" quotes, newlines inside quotes) take a careful path.
-import { createReadStream } from 'node:fs'
+// Whole-file reading for the small reference tables (parseCsv, readCsvObjects: knowledge base build, drug
+// resolver tables, hospital interaction tables, drug master files) uses the same record parser.
+import { createReadStream, readFileSync } from 'node:fs'
 import { createGunzip } from 'node:zlib'
 import { ImportError } from './errors'
 
@@ -366,6 +368,64 @@ function parseQuotedRecord(s: string, pos: number, final: boolean): QuotedRecord
     else if (i >= n && !final) return null
     return { fields, next: i, newlines }
   }
+}
+
+/** One parsed CSV record with the 1-based line number where it starts (for error messages). */
+export interface CsvRecord {
+  line: number
+  fields: string[]
+}
+
+/**
+ * Parses a whole CSV text (a few MB at most: reference tables, drug master files) with the importers' record
+ * parser. Blank lines are skipped. A quoted field that never closes is an error naming `fileLabel` and the line.
+ */
+export function parseCsv(text: string, fileLabel: string): CsvRecord[] {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+  const records: CsvRecord[] = []
+  let line = 1
+  let pos = 0
+  while (pos < body.length) {
+    const record = parseQuotedRecord(body, pos, true)
+    if (record === null || record === 'unterminated') throw new Error(`${fileLabel}:${line}: a quoted field is never closed.`)
+    const blank = record.fields.length === 1 && record.fields[0] === '' && body.charCodeAt(pos) !== QUOTE
+    if (!blank) records.push({ line, fields: record.fields })
+    line += 1 + record.newlines
+    pos = record.next
+  }
+  return records
+}
+
+export function readCsvFile(path: string): CsvRecord[] {
+  return parseCsv(readFileSync(path, 'utf8'), path)
+}
+
+/**
+ * Reads a CSV with a header row into objects keyed by column name. Throws naming the file when a
+ * required column is missing; a row with a different field count is reported with its line.
+ */
+export function readCsvObjects(
+  path: string,
+  requiredColumns: readonly string[]
+): { header: string[]; rows: { line: number; values: Record<string, string> }[] } {
+  const [headerRecord, ...records] = readCsvFile(path)
+  if (!headerRecord) throw new Error(`${path}: the file is empty (expected a header row).`)
+  const header = headerRecord.fields.map((h) => h.trim())
+  const missing = requiredColumns.filter((c) => !header.includes(c))
+  if (missing.length > 0) {
+    throw new Error(`${path}:${headerRecord.line}: missing column(s) ${missing.join(', ')} (header is: ${header.join(', ')}).`)
+  }
+  const rows = records.map((record) => {
+    if (record.fields.length !== header.length) {
+      throw new Error(`${path}:${record.line}: expected ${header.length} fields, found ${record.fields.length}.`)
+    }
+    const values: Record<string, string> = {}
+    header.forEach((column, index) => {
+      values[column] = record.fields[index] ?? ''
+    })
+    return { line: record.line, values }
+  })
+  return { header, rows }
 }
 
 /**
