@@ -7,16 +7,16 @@
 // figures only, never model quality.
 //
 //   npm run bench:fhir-coverage [-- --input <FHIR folder or file>]
+import type { ModelManifest } from '../src/shared/domain/manifest'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { ModelManifest } from '../src/shared/types'
 import { openDatabase } from '../src/main/services/db/database'
 import { importFhir } from '../src/main/services/imports/fhir'
 import { UNKNOWN_INDEX, vocabulariesOf } from '../src/main/services/models/vocabulary'
 import { dataDir, modelsDir } from '../src/main/services/paths'
-import { codeText } from '../src/main/services/text-encoder/cold-start'
+import { codeText } from '../src/main/services/inference/text/cold-start'
 
 const { values } = parseArgs({ options: { input: { type: 'string' } } })
 const input = values.input ?? join(dataDir(), 'ehr', 'synthea-r4-sample', 'bundles')

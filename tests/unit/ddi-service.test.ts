@@ -1,14 +1,14 @@
 // The DDI check service on the fixture knowledge base: resolution, evidence per source, tiers, class-level
 // members, and the "checked sources / not covered" statement that never presents silence as safety.
+import type { DdiCheckResult } from '../../src/shared/domain/interaction'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DdiService, tierFor, UnknownDrugError } from '../../src/main/services/ddi'
-import { ddiCheckerFromService } from '../../src/main/services/recommend/ddi-port'
-import { buildKnowledgeBase } from '../../src/main/services/knowledge/build'
-import { loadInteractionTable } from '../../src/main/services/knowledge/knowledge-base'
-import type { DdiCheckResult } from '../../src/shared/types'
+import { DdiService, tierFor, UnknownDrugError } from '../../src/main/services/interactions'
+import { ddiCheckerFromService } from '../../src/main/services/interactions/checker'
+import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-build'
+import { loadInteractionTable } from '../../src/main/services/drugs/knowledge-base'
 
 const fixtureDir = join(__dirname, '..', 'fixtures', 'knowledge')
 

@@ -1,4 +1,5 @@
 // `medrec drugs` (resolve, mapping report, overrides) and `medrec ddi` with the names pharmacists use.
+import type { DdiCheckResult } from '../../src/shared/domain/interaction'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,8 +9,7 @@ import { command as ddi } from '../../src/cli/commands/ddi'
 import { command as drugs } from '../../src/cli/commands/drugs'
 import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { openDatabase } from '../../src/main/services/db/database'
-import { buildKnowledgeBase } from '../../src/main/services/knowledge/build'
-import type { DdiCheckResult } from '../../src/shared/types'
+import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-build'
 import { HAS_OPEN_DATA } from './import-helpers'
 
 const fixtureDir = join(__dirname, '..', 'fixtures', 'knowledge')

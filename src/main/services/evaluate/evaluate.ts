@@ -3,7 +3,7 @@
 // (stored-visits.ts: inputUpTo), with the training benchmark's metric definitions (metrics.ts), beside
 // two baselines computed without leakage on the same visits, with 95% intervals from a seeded
 // patient-level bootstrap. The database is read in batches of patients and the model runs once per batch.
-import type { ProbabilityScale } from '../../../shared/types'
+import type { ProbabilityScale } from '../../../shared/domain/manifest'
 import type { Db } from '../db/database'
 import { encodePatient } from '../inference/encode'
 import { getActiveModelId } from '../models/active-model'

@@ -7,7 +7,8 @@
 // model) does not take the explanation down with it: Shapley values and per-code contributions come from
 // model.onnx alone, which the registry verified. The explanation then carries `causal.error`, naming the
 // file and what is wrong, and no drug carries causal weights.
-import type { CausalWeightCode, CausalWeightsInfo, DrugCausalWeights, ModelManifest } from '../../../shared/types'
+import type { CausalWeightCode, CausalWeightsInfo, DrugCausalWeights } from '../../../shared/domain/explanation'
+import type { ModelManifest } from '../../../shared/domain/manifest'
 import { type CodeRef, codeKey } from '../inference/encode'
 import { titleKey } from '../recommend/patient-input'
 import { type PreparedInput, round } from '../recommend/prepare'
@@ -79,7 +80,7 @@ export async function explainCausalWeights(prepared: PreparedInput, perKind = CA
   let weights: CausalWeights
   try {
     table = CausalEffectTable.load(directory, manifest)
-    weights = await runCausalWeights(directory, manifest, prepared.encoded)
+    weights = await runCausalWeights(prepared.model.auxiliarySessions, directory, manifest, prepared.encoded)
   } catch (error) {
     return failed(error, table)
   }
