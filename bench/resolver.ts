@@ -1,18 +1,20 @@
-// npm run bench:resolver [-- --labels <csv>] [--all-wrong]
+// npm run bench:resolver [-- --labels <csv>] [--all-wrong] [--blind <split>]
 // Scores the drug resolver against the labelled set (tests/fixtures/drug-labels/labelled-drugs.csv) and,
 // on the same rows, the old importer mapper (services/reference DrugMapper: name table → GSN → NDC → WHO
 // names). Prints precision of resolved rows, recall, non-drug precision/recall, combination recall, rows
-// by resolution path and the wrong rows. Figures are printed, never asserted.
+// by resolution path and the wrong rows. Figures are printed, never asserted. --blind <split> prints that
+// split's figures but not its rows, so a held-out split can be scored while the resolver is being changed
+// without its errors being seen.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createDrugResolver } from '../src/main/services/drugs/load'
-import { readLabelledSet, score, type LabelledRow, type Prediction, type Scores } from '../src/main/services/drugs/evaluate'
+import { readLabelledSet, score, SPLITS, type LabelledRow, type Prediction, type Scores } from '../src/main/services/drugs/evaluate'
 import { defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
 import { dataDir, projectRoot } from '../src/main/services/paths'
 import { createDrugMapper } from '../src/main/services/reference'
 
-const { values } = parseArgs({ options: { labels: { type: 'string' }, 'all-wrong': { type: 'boolean', default: false } } })
+const { values } = parseArgs({ options: { labels: { type: 'string' }, 'all-wrong': { type: 'boolean', default: false }, blind: { type: 'string', multiple: true, default: [] } } })
 const labelsPath = values.labels ?? join(projectRoot(), 'tests', 'fixtures', 'drug-labels', 'labelled-drugs.csv')
 const rows = readLabelledSet(labelsPath)
 const kb = defaultKnowledgeBasePath()
@@ -47,6 +49,9 @@ function line(label: string, s: Scores): string {
   )
 }
 const certain = (r: LabelledRow): boolean => !r.uncertain
+const blind = new Set(values.blind)
+const shown = (r: LabelledRow): boolean => !blind.has(r.split)
+const hiddenNote = blind.size > 0 ? ` (rows of ${[...blind].join(', ')} not listed)` : ''
 const pick = <T,>(list: T[], keep: (r: LabelledRow) => boolean): T[] => list.filter((_, i) => keep(rows[i]!))
 
 const newAll = score(rows, newPredictions)
@@ -62,7 +67,7 @@ console.log(line('old mapper, all rows', oldAll))
 console.log(line('new resolver, all rows', newAll))
 console.log(line('old mapper, certain', score(certainRows, pick(oldPredictions, certain))))
 console.log(line('new resolver, certain', score(certainRows, pick(newPredictions, certain))))
-for (const split of ['dev', 'holdout', 'holdout2'] as const) {
+for (const split of SPLITS.filter((s) => rows.some((r) => r.split === s))) {
   const keep = (r: LabelledRow): boolean => r.split === split
   console.log(line(`new resolver, ${split} split`, score(rows.filter(keep), pick(newPredictions, keep))))
   console.log(line(`old mapper, ${split} split`, score(rows.filter(keep), pick(oldPredictions, keep))))
@@ -76,17 +81,18 @@ console.log(`Rows by method (old mapper): ${JSON.stringify(sortedCounts(oldAll.b
 const containers = rows.filter((r) => r.expected === 'non-drug')
 const flagged = containers.filter((r) => newPredictions[rows.indexOf(r)]!.kind === 'non-drug').length
 console.log(`Containers/diluents/carriers flagged non-drug: ${flagged}/${containers.length}`)
-for (const row of containers.filter((r) => newPredictions[rows.indexOf(r)]!.kind !== 'non-drug')) {
-  console.log(`  not flagged: ${row.source}:${row.line} "${row.raw}" → ${newPredictions[rows.indexOf(row)]!.path}${row.uncertain ? ' (uncertain label)' : ''}`)
+for (const row of containers.filter((r) => shown(r) && newPredictions[rows.indexOf(r)]!.kind !== 'non-drug')) {
+  console.log(`  not flagged: ${row.split !== 'dev' ? `${row.split} ` : ''}${row.source}:${row.line} "${row.raw}" → ${newPredictions[rows.indexOf(row)]!.path}${row.uncertain ? ' (uncertain label)' : ''}`)
 }
 
-console.log(`\nWrong rows, new resolver (${newAll.wrong.length}):`)
-for (const { row, prediction } of newAll.wrong) console.log(`  ${describe(row, prediction)}`)
+console.log(`\nWrong rows, new resolver (${newAll.wrong.length})${hiddenNote}:`)
+for (const { row, prediction } of newAll.wrong.filter((w) => shown(w.row))) console.log(`  ${describe(row, prediction)}`)
 const unresolved = rows.filter((r, i) => Array.isArray(r.expected) && newPredictions[i]!.kind === 'none')
-console.log(`\nLabelled drugs not resolved by the new resolver (${unresolved.length}):`)
-for (const row of unresolved) console.log(`  ${row.source}:${row.line} "${row.raw}" → ${newPredictions[rows.indexOf(row)]!.path} (expected ${format(row.expected)})`)
+console.log(`\nLabelled drugs not resolved by the new resolver (${unresolved.length})${hiddenNote}:`)
+for (const row of unresolved.filter(shown)) console.log(`  ${row.split !== 'dev' ? `${row.split} ` : ''}${row.source}:${row.line} "${row.raw}" → ${newPredictions[rows.indexOf(row)]!.path} (expected ${format(row.expected)})`)
 console.log(`\nWrong rows, old mapper (${oldAll.wrong.length}${values['all-wrong'] ? '' : ', first 40'}):`)
-for (const { row, prediction } of values['all-wrong'] ? oldAll.wrong : oldAll.wrong.slice(0, 40)) console.log(`  ${describe(row, prediction)}`)
+const oldWrong = oldAll.wrong.filter((w) => shown(w.row))
+for (const { row, prediction } of values['all-wrong'] ? oldWrong : oldWrong.slice(0, 40)) console.log(`  ${describe(row, prediction)}`)
 
 function describe(row: LabelledRow, p: Prediction): string {
   const got = p.kind === 'resolved' ? p.codes.join('+') : p.kind
