@@ -12,7 +12,7 @@
 // (compiled into the knowledge base) → the same without salt/ester words → a shorter phrase (words
 // dropped from the end) → a misspelling of one substance → the source's GSN code (code table).
 import { editDistance } from './edit-distance'
-import { allLocal, chooseCode, routeHints, type CodeInfo } from './route'
+import { allLocal, chooseCode, isLocalCode, routeHints, type CodeInfo } from './route'
 import { isDoseToken, isSaltStripped, isTransdermal, lookupKey, normaliseText, parseDrugText, phraseKeys, routeOf, SALT_WORDS } from './text'
 import type { Candidate, DrugQuery, DrugResolution, ResolutionPath, ResolvedIngredient, RouteClass } from './types'
 
@@ -72,14 +72,15 @@ const CONFIDENCE: Record<ResolutionPath, number> = {
 const FILLER_WORDS = new Set(
   (
     'extra strength maximum max children childrens child junior infant infants adult adults regular plain forte ds ss ' +
-    'lock dwell port picc midline hickman cvl crrt iabp impella dialysis hemodialysis priming machine tpn ' +
+    'lock dwell port picc midline hickman cvl crrt iabp impella dialysis hemodialysis priming machine ' +
     'sliding scale scale standard concentration concentrated high low dose dosing titration protocol ' +
     'mini mini-bag plus premix duplex advantage addease addvantage new old stock floor ward emergency ' +
     'liquid-filled filled fast rapid acting long short intermediate delayed ' +
     'diluted dilute undiluted sterile sugar-free sugar free alcohol-free lf sf unflavored flavored cherry grape orange mint ' +
     'vanilla lemon rx otc generic brand multidose single use tablet-coated coated micro dose-pack ' +
     'natural artificial synthetic pure chewables gummy gummies soft softgel gelcap gelcaps caplet caplets ' +
-    'bag vial syringe flush needle oral-syringe ea each usp bp in of with for per the hp disperse del rel adv lok peripheral prefill'
+    'bag vial syringe flush needle oral-syringe ea each usp bp in of with for per the hp disperse del rel adv lok peripheral prefill ' +
+    'buffered mono di monobasic dibasic'
   ).split(/\s+/)
 )
 
@@ -105,10 +106,12 @@ const CARRIER_PATTERNS: Array<[RegExp, string]> = [
   [/\b(?:saline|nacl|sodium chloride)\s+(?:lock|flush)\b(?:\s*0?\.9\s*%)?/g, 'saline lock/flush'],
   [/\b(?:dextrose|glucose)\s*5\s*%(?:\s*(?:in water|water|w))?|\b5\s*%\s*(?:dextrose|glucose)(?:\s*(?:in water|water))?/g, 'dextrose 5% (IV carrier)'],
   [/\b(?:sterile water|water for injection|bacteriostatic water|swfi|sterile h2o|water for irrigation)\b/g, 'sterile water (diluent)'],
+  [/\b(?:bacteriostatic (?:sodium chloride|nacl|saline)|(?:sodium chloride|nacl|saline) bacteriostatic)\b/g, 'bacteriostatic saline (diluent)'],
+  // "RINGERS SOLUTION,LACTATED" (the name inverted) before the plain "ringers" below takes only its first half.
+  [/\bringers?\s+solution,?\s*lactated\b/g, 'balanced crystalloid (IV fluid)'],
   [/\b(?:lactated ringers?|ringers? lactate|ringers? solution|ringers?|plasma-?lyte(?:\s*[a0-9]+)?|normosol(?:-r)?)\b/g, 'balanced crystalloid (IV fluid)'],
   [/\b(?:sodium chl|sodium cl)\s*0?\.9\s*%/g, 'sodium chloride 0.9% (IV carrier/flush)'],
   [/\bnormal saline\b/g, 'normal saline (IV carrier/flush)'],
-  [/\bringers?\s+solution,?\s*lactated\b/g, 'balanced crystalloid (IV fluid)'],
   [/\bin\s+(?:water|normal saline)\b/g, 'carrier (in water/saline)'],
   [/\bflushsyrg\b/g, 'flush syringe (device)'],
   [/\b(?:ns|nss|lr)\b/g, 'IV carrier (NS/LR)']
@@ -170,7 +173,10 @@ export class DrugResolver {
     }
     let remaining = normal
     const carriers: string[] = []
+    // Amino acids with dextrose is parenteral nutrition: there the dextrose is a nutrient, not a carrier.
+    const nutrition = /\bamino acids?\b/.test(normal)
     for (const [pattern, label] of CARRIER_PATTERNS) {
+      if (nutrition && label.startsWith('dextrose')) continue
       remaining = remaining.replace(pattern, () => {
         if (!carriers.includes(label)) carriers.push(label)
         return ' '
@@ -180,6 +186,16 @@ export class DrugResolver {
     if (/^\s*(?:0?\.\d+\s*%\s*)?(?:sodium chloride|nacl)\s*(?:0?\.\d+\s*%)?\s*$/.test(remaining) && routeHints(normal, query.route).parenteral) {
       remaining = ' '
       carriers.push('sodium chloride given IV without a hypertonic strength (IV fluid)')
+    }
+    // "dextrose" into a vein with no strength: 5% is a carrier, 50% treats hypoglycaemia; the strength decides.
+    if (/^\s*(?:dextrose|glucose)\s*$/.test(remaining) && !/\d/.test(normal) && routeHints(normal, query.route).parenteral) {
+      return {
+        status: 'ambiguous',
+        input: query,
+        confidence: 0,
+        reason: 'dextrose given IV without a strength: a 5-10% carrier or fluid, or a 50% dose for hypoglycaemia',
+        candidates: [{ name: 'glucose', atc5: 'V06DC01', why: 'dextrose 50% (hypoglycaemia)' }]
+      }
     }
     const curatedWhole = this.data.curated.get(lookupKey(normal))
     if (curatedWhole?.kind === 'non-drug') return { status: 'non-drug', input: query, confidence: 0.98, reason: curatedWhole.note }
@@ -341,13 +357,24 @@ export class DrugResolver {
           if (codes.length === 0) continue
           name = this.data.substanceNames.get(target.substance!) ?? target.substance!
           // Only local uses (skin, eye, mouth…) and nothing says which: ambiguous, never a guess.
-          if (route === null && allLocal(codes) && new Set(codes.map((c) => c.slice(0, 3))).size > 1 && !codes.some((c) => c.startsWith('N01B'))) {
+          if (route === null && allLocal(codes) && new Set(codes.map((c) => c.slice(0, 3))).size > 1 && !codes.some((c) => LOCAL_ANAESTHETIC.test(c))) {
             return {
               status: 'ambiguous',
               input: query,
               confidence: 0,
               reason: `"${match.matched}" (${name}) is used on several sites (${codes.join(', ')}) and the string names no route`,
               candidates: codes.map((c) => ({ name, atc5: c, why: 'a local-use code of the substance' }))
+            }
+          }
+          // No route and no form: a substance used on skin, eye, ear or throat and otherwise only by
+          // injection (bacitracin, gentamicin) is more often the local product; say so rather than guess.
+          if (route === null && !hints.oral && !hints.parenteral && this.localAndInjectedOnly(codes)) {
+            return {
+              status: 'ambiguous',
+              input: query,
+              confidence: 0,
+              reason: `"${match.matched}" (${name}) is used on several sites and by injection (${codes.join(', ')}) and the string names no route`,
+              candidates: codes.map((c) => ({ name, atc5: c, why: isLocalCode(c) ? 'a local-use code of the substance' : 'the systemic code' }))
             }
           }
           substanceCodes = codes
@@ -387,7 +414,9 @@ export class DrugResolver {
    * patch or infiltration route means local anaesthesia, never the IV antiarrhythmic.
    */
   private substanceRoute(route: RouteClass | null, codes: readonly string[], normal: string, sourceRoute?: string | null): RouteClass | null {
-    if (!codes.some((c) => c.startsWith('N01B'))) return route
+    // Amide and ester local anaesthetics only (N01BA/BB/BC): capsaicin's N01BX04 is the high-strength patch,
+    // and a capsaicin cream is the topical analgesic M02AB01.
+    if (!codes.some((c) => LOCAL_ANAESTHETIC.test(c))) return route
     if (route === 'ophthalmic' || route === 'otic' || route === 'nasal' || route === 'mouth' || route === 'rectal' || route === 'inhaled') return route
     const text = `${normal} ${normaliseText(sourceRoute ?? '')}`
     if (route === 'topical' && /\b(?:crm|cream|oint|ointment|lotion)\b/.test(text)) return 'topical'
@@ -397,6 +426,21 @@ export class DrugResolver {
     // The antiarrhythmic only when given into a vein (drip, IV); otherwise the local anaesthetic.
     if (/\b(?:iv|intravenous|intraven|drip|infusion|ivpb|ivp|bolus)\b/.test(text)) return route
     return 'local-anaesthetic'
+  }
+
+  /**
+   * Local codes on three or more sites, and systemic codes without an oral DDD (injected, or no DDD at all).
+   * Local anaesthetics are left to substanceRoute, which reads their strength and form.
+   */
+  private localAndInjectedOnly(codes: readonly string[]): boolean {
+    if (codes.some((c) => LOCAL_ANAESTHETIC.test(c))) return false
+    const local = codes.filter((c) => isLocalCode(c))
+    const systemic = codes.filter((c) => !isLocalCode(c))
+    if (new Set(local.map((c) => c.slice(0, 3))).size < 3 || systemic.length === 0) return false
+    return systemic.every((c) => {
+      const routes = this.data.codeInfo.get(c)?.dddRoutes
+      return !routes?.has('O')
+    })
   }
 
   private targetName(target: NameTarget): string {
@@ -583,6 +627,9 @@ export class DrugResolver {
     }
   }
 }
+
+/** Amide and ester local anaesthetics (lidocaine, bupivacaine, benzocaine…), not "other" N01BX (capsaicin patch). */
+const LOCAL_ANAESTHETIC = /^N01B[ABC]/
 
 /** Words that, left after a matched name, make it a different chemical ("carbamide peroxide", "boric acid"). */
 const CHEMICAL_WORDS = new Set('peroxide acid oxide hydroxide ester amide sulfide dioxide chloride'.split(' '))
