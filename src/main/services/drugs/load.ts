@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib'
 import { parseCsv, readCsvObjects } from '../knowledge/csv'
 import { resourcesDir } from '../paths'
 import type { CodeInfo } from './route'
+import { readRxnormTable } from './rxnorm-table'
 import { DrugResolver, type CuratedKind, type CuratedName, type NameTarget, type ResolverData } from './resolver'
 import { lookupKey, SALT_WORDS } from './text'
 
@@ -162,11 +163,17 @@ export function curatedNamesPath(): string {
   return join(resourcesDir(), 'drug-synonyms.csv')
 }
 
+export function rxnormTablePath(): string {
+  return join(resourcesDir(), 'rxnorm-codes.csv')
+}
+
 export interface ResolverSources {
   dataDir: string
   /** Knowledge base holding the compiled synonyms (null: curated names only). */
   kbPath: string | null
   curatedPath?: string
+  /** The RxNorm code table (null: none, names only; as when the table itself is generated). */
+  rxnormPath?: string | null
 }
 
 export function loadResolverData(sources: ResolverSources): ResolverData {
@@ -175,6 +182,8 @@ export function loadResolverData(sources: ResolverSources): ResolverData {
   const curatedPath = sources.curatedPath ?? curatedNamesPath()
   const curated = readCuratedNames(curatedPath, who.substances, who.codeInfo)
   const synonyms = readCompiledSynonyms(sources.kbPath)
+  const rxnormPath = sources.rxnormPath === undefined ? rxnormTablePath() : sources.rxnormPath
+  const rxnorm = rxnormPath ? readRxnormTable(rxnormPath, who.codeInfo) : new Map()
   // A compiled synonym pointing at a substance the WHO index no longer lists is dropped.
   for (const [key, entry] of synonyms) {
     entry.substances = entry.substances.filter((s) => who.substances.has(s))
@@ -185,7 +194,13 @@ export function loadResolverData(sources: ResolverSources): ResolverData {
     curated,
     synonyms,
     gsnToAtc: readGsnTable(sources.dataDir),
-    sources: [whoFile, curatedPath, ...(synonyms.size > 0 && sources.kbPath ? [`${sources.kbPath} (drug_synonyms)`] : [])]
+    rxnorm,
+    sources: [
+      whoFile,
+      curatedPath,
+      ...(synonyms.size > 0 && sources.kbPath ? [`${sources.kbPath} (drug_synonyms)`] : []),
+      ...(rxnorm.size > 0 && rxnormPath ? [rxnormPath] : [])
+    ]
   }
 }
 
@@ -193,7 +208,7 @@ const cache = new Map<string, ResolverData>()
 
 /** A resolver over the tables of `dataDir` (+ the knowledge base's synonyms); tables are read once per process. */
 export function createDrugResolver(sources: ResolverSources): DrugResolver {
-  const key = `${sources.dataDir}|${sources.kbPath ?? ''}|${sources.curatedPath ?? ''}`
+  const key = `${sources.dataDir}|${sources.kbPath ?? ''}|${sources.curatedPath ?? ''}|${sources.rxnormPath === undefined ? 'default' : (sources.rxnormPath ?? 'none')}`
   let data = cache.get(key)
   if (!data) {
     data = loadResolverData(sources)

@@ -14,6 +14,7 @@
 import { editDistance } from './edit-distance'
 import { allLocal, chooseCode, isLocalCode, routeHints, type CodeInfo } from './route'
 import { isDoseToken, isSaltStripped, isTransdermal, lookupKey, normaliseText, parseDrugText, phraseKeys, routeOf, SALT_WORDS } from './text'
+import type { RxnormEntry } from './rxnorm-table'
 import type { Candidate, DrugQuery, DrugResolution, ResolutionPath, ResolvedIngredient, RouteClass } from './types'
 
 /** A curated or compiled name: the substances it stands for (WHO keys) or fixed ATC5 codes. */
@@ -52,6 +53,8 @@ export interface ResolverData {
   synonyms: Map<string, { substances: string[]; brand: boolean }>
   /** 6-digit GSN → ATC code (levels 3-5). */
   gsnToAtc: Map<string, string>
+  /** RxNorm code → the ingredients' ATC5 codes (resources/rxnorm-codes.csv), read before the text. */
+  rxnorm: Map<string, RxnormEntry>
   /** Sources the data came from, for reports. */
   sources: string[]
 }
@@ -65,7 +68,8 @@ const CONFIDENCE: Record<ResolutionPath, number> = {
   synonym: 0.93,
   'salt-stripped': 0.97,
   misspelling: 0.8,
-  'code-table': 0.75
+  'code-table': 0.75,
+  rxnorm: 0.97
 }
 
 /** Words that may be left over from a product name without naming an ingredient. */
@@ -161,6 +165,8 @@ export class DrugResolver {
     const text = query.text ?? ''
     const override = this.overrides.get(overrideKey(text)) ?? (query.rxnorm ? this.overrides.get(overrideKey(`rxnorm:${query.rxnorm.trim()}`)) : undefined)
     if (override) return this.fromOverride(query, override)
+    const coded = query.rxnorm ? this.byRxnorm(query, query.rxnorm.trim()) : null
+    if (coded) return coded
     const normal = normaliseText(text)
     if (normal === '') {
       return { status: 'unresolved', input: query, confidence: 0, reason: 'no drug name given', candidates: this.fromGsn(query) }
@@ -594,6 +600,34 @@ export class DrugResolver {
       }
     }
     return null
+  }
+
+  /** An RxNorm code of the table: its ingredients, whatever the text says (the code names the product exactly). */
+  private byRxnorm(query: DrugQuery, code: string): DrugResolution | null {
+    const entry = this.data.rxnorm.get(code)
+    if (!entry) return null
+    const ingredients: ResolvedIngredient[] = entry.atc5.map((atc5) => {
+      const key = this.data.substanceOfCode.get(atc5)
+      return {
+        name: (key && this.data.substanceNames.get(key)) ?? atc5,
+        atc5,
+        substanceCodes: (key && this.data.substances.get(key)) || [atc5],
+        path: 'rxnorm' as const,
+        matched: `RxNorm ${code}`
+      }
+    })
+    // The route the display names (the table's codes were chosen for it: "Metered Dose Inhaler", "Topical Cream").
+    const route: RouteClass = this.routeFor({ ...query, route: null }, normaliseText(entry.display)) ?? 'systemic'
+    return {
+      status: 'resolved',
+      input: query,
+      confidence: CONFIDENCE.rxnorm,
+      ingredients,
+      route,
+      combination: ingredients.length > 1,
+      paths: ingredients.length > 1 ? ['rxnorm', 'combination'] : ['rxnorm'],
+      notes: [`RxNorm ${code} ("${entry.display}") → ${entry.atc5.join(' + ')} (rxnorm-codes.csv)`]
+    }
   }
 
   private fromGsn(query: DrugQuery): Candidate[] {
