@@ -163,6 +163,29 @@ export function curatedNamesPath(): string {
   return join(resourcesDir(), 'drug-synonyms.csv')
 }
 
+const synonymCache = new Map<string, ReadonlyMap<string, string>>()
+
+/**
+ * The curated table's one-to-one names (US names and synonyms with a single target) → the target as
+ * written: a WHO substance name ("paracetamol") or an ATC5 code ("C10AD02"). The knowledge build (DDInter's
+ * US names) and the drug picker read names through this, so every part of the app shares one name table
+ * with the resolver. Keys are lower case with single spaces.
+ */
+export function curatedNameSynonyms(path: string = curatedNamesPath()): ReadonlyMap<string, string> {
+  let table = synonymCache.get(path)
+  if (!table) {
+    const out = new Map<string, string>()
+    for (const { values } of readCsvObjects(path, ['term', 'kind', 'target', 'note']).rows) {
+      const kind = values.kind!.trim()
+      const target = values.target!.trim()
+      if ((kind !== 'us-name' && kind !== 'synonym') || target === '' || target.includes('+')) continue
+      out.set(values.term!.trim().toLowerCase().replace(/\s+/g, ' '), target)
+    }
+    synonymCache.set(path, (table = out))
+  }
+  return table
+}
+
 export function rxnormTablePath(): string {
   return join(resourcesDir(), 'rxnorm-codes.csv')
 }

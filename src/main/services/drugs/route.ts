@@ -79,6 +79,13 @@ export function chooseCode(
     }
   }
   let systemic = sorted.filter((c) => !isLocalCode(c))
+  // On the skin with no skin code: a substance that is never given through the skin for a systemic effect
+  // (no transdermal DDD) acts where applied (diltiazem ointment C05AE03, anal fissures), while one that is
+  // (nitroglycerin ointment, C01DA02 for angina) keeps its systemic code.
+  if (route === 'topical' && !systemic.some((c) => info.get(c)?.dddRoutes.has('TD'))) {
+    const local = sorted.find((c) => isLocalCode(c) && /^(?:C05|D)/.test(c))
+    if (local) return { atc5: local, route: 'topical', fallback: false }
+  }
   if (hints.oral && !hints.parenteral) {
     const intestinal = sorted.find((c) => c.startsWith('A07A'))
     if (intestinal) return { atc5: intestinal, route: 'systemic', fallback: false }

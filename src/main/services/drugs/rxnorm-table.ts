@@ -75,8 +75,8 @@ export async function collectRxnormCodings(input: string): Promise<RxnormCoding[
   }
   for (const file of files) {
     const text = await readText(file)
-    if (/\.ndjson(?:\.gz)?$/.test(file)) for (const line of text.split('\n')) line.trim() && visit(JSON.parse(line))
-    else visit(JSON.parse(text))
+    if (!/\.ndjson(?:\.gz)?$/.test(file)) visit(JSON.parse(text))
+    else for (const line of text.split('\n')) if (line.trim()) visit(JSON.parse(line))
   }
   return [...found].map(([code, display]) => ({ code, display })).sort((a, b) => Number(a.code) - Number(b.code))
 }
