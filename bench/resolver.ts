@@ -10,9 +10,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createDrugResolver } from '../src/main/services/drugs/load'
-import { readLabelledSet, score, SPLITS, type LabelledRow, type Prediction, type Scores } from '../src/main/services/drugs/evaluate'
-import { defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
-import { dataDir, projectRoot } from '../src/main/services/paths'
+import { readLabelledSet, score, SPLITS, type LabelledRow, type Prediction, type Scores } from '../src/main/services/drugs/resolver-evaluation'
+import { dataDir, defaultKnowledgeBasePath, projectRoot } from '../src/main/services/paths'
 
 const { values } = parseArgs({ options: { labels: { type: 'string' }, blind: { type: 'string', multiple: true, default: [] } } })
 const labelsPath = values.labels ?? join(projectRoot(), 'tests', 'fixtures', 'drug-labels', 'labelled-drugs.csv')

@@ -9,8 +9,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createDrugResolver, rxnormTablePath } from '../src/main/services/drugs/load'
 import { collectRxnormCodings } from '../src/main/services/drugs/rxnorm-table'
-import { defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
-import { dataDir } from '../src/main/services/paths'
+import { dataDir, defaultKnowledgeBasePath } from '../src/main/services/paths'
 
 const { values } = parseArgs({ options: { input: { type: 'string' }, out: { type: 'string' } } })
 const input = values.input ?? join(dataDir(), 'ehr', 'synthea-r4-sample', 'bundles')

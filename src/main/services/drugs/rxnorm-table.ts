@@ -7,7 +7,7 @@
 import { createGunzip } from 'node:zlib'
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { readCsvObjects } from '../knowledge/csv'
+import { readCsvObjects } from '../imports/csv'
 import type { CodeInfo } from './route'
 
 export const RXNORM_SYSTEM = 'http://www.nlm.nih.gov/research/umls/rxnorm'

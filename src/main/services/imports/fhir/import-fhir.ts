@@ -15,17 +15,16 @@ import { basename, resolve } from 'node:path'
 import type { FhirImportReport, FhirRejectedResource } from '../../../../shared/domain/fhir'
 import type { ImportPlan } from '../../../../shared/types'
 import type { Db } from '../../db/database'
-import { MappingTally, SAMPLE_LIMIT } from '../../importers/context'
-import { ImportError } from '../../importers/errors'
+import { MappingTally, SAMPLE_LIMIT } from '../context'
+import { ImportError } from '../errors'
 import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError } from '../safety'
 import { ImportStaging } from '../staging'
-import { ImportStore, type DrugInput } from '../../importers/store'
-import { dataDir as defaultDataDir } from '../../paths'
-import { loadReferenceData } from '../../reference'
-import { createDrugResolver, curatedNamesPath } from '../../drugs/load'
+import { ImportStore, type DrugInput } from '../store'
+import { dataDir as defaultDataDir, defaultKnowledgeBasePath } from '../../paths'
+import { loadReferenceData } from '../../drugs/reference-data'
+import { createDrugResolver, curatedNamesPath, rxnormTablePath } from '../../drugs/load'
 import { applyOverrides, listOverrides } from '../../drugs/overrides'
 import type { DrugResolver } from '../../drugs/resolver'
-import { defaultKnowledgeBasePath } from '../../knowledge/build'
 import { fhirDrugInput, mapFhirDrug } from './drug-mapping'
 import { firstResourceType, listFhirFiles, readBundle, readNdjson, type FhirFile } from './read'
 import { conceptText, firstCode, isObject, preferredCode, referenceKey, startOf, type Json } from './resources'
@@ -343,7 +342,7 @@ export async function importFhir(db: Db, options: FhirImportOptions): Promise<Fh
   const resolver = createDrugResolver({ dataDir, kbPath: existsSync(kbPath) ? kbPath : null })
   applyOverrides(resolver, db)
   const overrides = JSON.stringify(listOverrides(db).map((o) => [o.rawKey, o.target]))
-  const fingerprint = await fingerprintInputs(files, [...reference.files, curatedNamesPath()], overrides)
+  const fingerprint = await fingerprintInputs(files, [...reference.files, curatedNamesPath(), rxnormTablePath()], overrides)
   const previous = db
     .prepare(`SELECT id, report_json FROM import_runs WHERE format = 'fhir' AND input_fingerprint = ? AND status = 'completed' ORDER BY id DESC LIMIT 1`)
     .get(fingerprint) as { id: number; report_json: string } | undefined
