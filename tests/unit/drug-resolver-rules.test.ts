@@ -38,6 +38,10 @@ describe.skipIf(!HAS_OPEN_DATA)('resolver rules (WHO index + curated names)', ()
     // An ointment of a substance never given through the skin acts locally; nitroglycerin ointment is for angina.
     expect(codes(resolver, 'Diltiazem 2% ointment')).toEqual(['C05AE03'])
     expect(codes(resolver, 'Nitroglycerin Ointment  2%', { route: 'TP' })).toEqual(['C01DA02'])
+    // Into a vein, an IV-solution code (mannitol B05BC01) before the laxative or the inhaled powder.
+    expect(codes(resolver, 'Mannitol 20%', { route: 'IV' })).toEqual(['B05BC01'])
+    // Saline by a local route has no local code: not the oral salt supplement A12CA01.
+    expect(codes(resolver, 'Sodium Chloride 3% Inhalation Soln', { route: 'NEB' })).toBe('unresolved')
   })
 
   it('combination: strengths joined by a hyphen separate ingredients; phosphate supplements keep both salts', () => {
@@ -57,9 +61,11 @@ describe.skipIf(!HAS_OPEN_DATA)('resolver rules (WHO index + curated names)', ()
   })
 
   it('non-drug: bacteriostatic saline, dextrose 10% and the inverted "Ringers solution, lactated" are fluids', () => {
-    for (const text of ['SODIUM CHLORIDE BACTERIOSTATIC 0.9 % INJ SOLN', 'D10W', 'RINGERS SOLUTION,LACTATED']) {
+    for (const text of ['SODIUM CHLORIDE BACTERIOSTATIC 0.9 % INJ SOLN', 'D10W', 'RINGERS SOLUTION,LACTATED', 'sodium chloride infusion 0.9%', 'Insulin Syringe U-500']) {
       expect([text, codes(resolver, text, { route: 'IV' })]).toEqual([text, 'non-drug'])
     }
+    // A syringe that names its insulin is that insulin, prefilled.
+    expect(codes(resolver, 'INSULIN GLARGINE SYRINGE', { route: 'SubQ' })).toEqual(['A10AE04'])
     // Parenteral nutrition is a drug product (B05BA10), not a carrier.
     expect(codes(resolver, 'TPN', { route: 'IV' })).toEqual(['B05BA10'])
   })

@@ -100,7 +100,7 @@ const DEVICE_ONLY_WORDS = new Set(
 /** IV carriers and fluids written with their strength: removed from the string before ingredients are read. */
 const CARRIER_PATTERNS: Array<[RegExp, string]> = [
   [/\b(?:0?\.9|0?\.45|0?\.225)\s*%?\s*(?:sodium chloride|nacl|ns|normal saline|saline)\b/g, 'sodium chloride 0.45-0.9% (IV carrier/flush)'],
-  [/\b(?:sodium chloride|nacl|normal saline|saline)\s*(?:0?\.9|0?\.45|0?\.225)\s*%?/g, 'sodium chloride 0.45-0.9% (IV carrier/flush)'],
+  [/\b(?:sodium chloride|nacl|normal saline|saline)\s*(?:(?:infusion|injection|inj|solution|soln|iv|bolus)\s+)*(?:0?\.9|0?\.45|0?\.225)\s*%?/g, 'sodium chloride 0.45-0.9% (IV carrier/flush)'],
   [/\b(?:1\/2|half)\s*(?:ns|normal saline)\b/g, 'half-normal saline (IV fluid)'],
   [/\b(?:d5|d10)\s*(?:1\/2|1\/4|0?\.45|0?\.2)?\s*(?:ns|nacl|lr)\b/g, 'dextrose-saline (IV fluid)'],
   [/\b(?:d5w|d5|d-5-w|d 5 w)\b/g, 'dextrose 5% (IV carrier)'],
@@ -174,7 +174,9 @@ export class DrugResolver {
     // "VANCOMYCIN CONSULT TO PHARMACY": an order for a consult, not a drug given.
     if (/\bconsult\b/.test(normal)) return { status: 'non-drug', input: query, confidence: 0.9, reason: 'a consult order, not a drug given' }
     // An insulin syringe or pen needle is a device, whatever drug it is meant for.
-    if (/\binsulin\b.*\b(?:syringes?|pen needles?|needles?)\b/.test(normal) && !/\b\d+\s*(?:units?|unt)\b.*\/\s*ml/.test(normal)) {
+    // ("INSULIN GLARGINE SYRINGE" names the insulin: a prefilled syringe of it, not an empty one.)
+    const namedInsulin = /\b(?:glargine|lispro|aspart|detemir|degludec|glulisine|regular|nph|isophane|humalog|novolog|lantus|levemir|humulin|novolin)\b/.test(normal)
+    if (/\binsulin\b.*\b(?:syringes?|pen needles?|needles?)\b/.test(normal) && !namedInsulin && !/\b\d+\s*(?:units?|unt)\b.*\/\s*ml/.test(normal)) {
       return { status: 'non-drug', input: query, confidence: 0.98, reason: 'device (insulin syringe or needle)' }
     }
     let remaining = normal
@@ -389,6 +391,17 @@ export class DrugResolver {
           const codeRoute = substanceRoute === 'rectal' && /\b(?:cream|crm|oint|ointment)\b/.test(normal) ? 'rectal-cream' : substanceRoute
           const choice = chooseCode(codes, codeRoute, this.data.codeInfo, { ...hints, transdermal: isTransdermal(normal, query.route) })
           atc5 = choice.atc5
+          // Saline or another electrolyte by a local route (nebulised hypertonic saline): its systemic codes
+          // are mineral supplements and IV solutions, never what a local product is; say so, do not guess.
+          if (choice.fallback && codes.every((c) => /^(?:A12|B05)/.test(c) || isLocalCode(c))) {
+            return {
+              status: 'unresolved',
+              input: query,
+              confidence: 0,
+              reason: `${name} has no ${substanceRoute} code in the WHO index, and its systemic codes (${codes.filter((c) => !isLocalCode(c)).join(', ')}) are electrolytes or IV solutions`,
+              candidates: []
+            }
+          }
           if (choice.fallback) notes.push(`${name}: no ${substanceRoute} code in the WHO index, systemic ${atc5} used`)
           if (substanceRoute && substanceRoute !== 'systemic' && !choice.fallback) chosenRoute = substanceRoute
         }
