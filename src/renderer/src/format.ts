@@ -1,4 +1,4 @@
-import type { EhrFormat } from '../../shared/types'
+import type { EhrFormat } from '../../shared/domain/patient'
 
 const SOURCE_LABELS: Record<EhrFormat, string> = {
   'mimic-iv': 'MIMIC-IV',

@@ -1,5 +1,6 @@
 // Formatting shared by the workspace screens (recommendation, review, model card, settings).
-import type { DdiSeverity, DdiSourceInfo, ProviderReport } from '../../shared/types'
+import type { Severity, DdiSourceInfo } from '../../shared/domain/interaction'
+import type { ProviderReport } from '../../shared/domain/manifest'
 
 /** 0.9345 → "93.5%"; values under 1% keep one significant decimal ("0.4%"). */
 export function percent(value: number, digits = 1): string {
@@ -50,7 +51,7 @@ export function providerText(report: ProviderReport): string {
   return `${PROVIDER_LABELS[report.provider]}${failed.length > 0 ? ` (${failed.join(', ')} unavailable)` : ''}`
 }
 
-export function severityClass(severity: DdiSeverity): string {
+export function severityClass(severity: Severity): string {
   return `severity-${severity.toLowerCase()}`
 }
 

@@ -2,7 +2,7 @@
 // the one drug resolver (services/drugs: ResolverDrugMapper gives the importers this shape); the name
 // tables that used to live here (mimic_drug_to_atc, normalised names, WHO names by first code) were
 // folded into it, so there is one way to map a name.
-import type { DrugMappingMethod } from '../../../shared/types'
+import type { DrugMappingMethod } from '../../../shared/domain/patient'
 
 export interface DrugMapping {
   atc5: string | null

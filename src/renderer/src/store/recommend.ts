@@ -1,8 +1,12 @@
 // The open patient's recommendation, its warning acknowledgement, and the explanation and molecules of
 // the selected class. Each request is tagged; a superseded answer (another patient, newer options) is
 // dropped.
+import type { AppSettings } from '../../../shared/domain/settings'
+import type { ExplanationView } from '../../../shared/domain/explanation'
+import type { RecommendationView } from '../../../shared/domain/recommendation'
+import type { BlockSeverity } from '../../../shared/domain/interaction'
+import type { ClassMolecules } from '../../../shared/domain/drug'
 import { create } from 'zustand'
-import type { BlockSeverity, ClassMolecules, ExplanationView, WorkspaceRecommendation, WorkspaceSettings } from '../../../shared/workspace-types'
 import { api, errorText } from '../api'
 import type { LoadStatus } from './patients'
 
@@ -14,7 +18,7 @@ export interface RecommendOptions {
   maxDdiRate: number | null
 }
 
-export function optionsFromSettings(settings: WorkspaceSettings | null): RecommendOptions {
+export function optionsFromSettings(settings: AppSettings | null): RecommendOptions {
   return {
     threshold: settings?.thresholdOverride ?? null,
     ddiSafe: settings?.ddiSafe.enabled ?? true,
@@ -44,7 +48,7 @@ interface RecommendState {
   patientId: number | null
   options: RecommendOptions | null
   status: LoadStatus
-  result: WorkspaceRecommendation | null
+  result: RecommendationView | null
   error: string | null
   acknowledgement: Acknowledgement | null
   ackSaving: boolean

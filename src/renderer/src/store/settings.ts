@@ -1,13 +1,14 @@
 // The persisted workspace settings and the model list, shared by Settings, Models and the
 // recommendation defaults. Loaded once; every save returns the settings as stored.
+import type { SettingsPatch } from '../../../shared/api/settings'
+import type { AppSettings } from '../../../shared/domain/settings'
+import type { ModelList } from '../../../shared/domain/manifest'
 import { create } from 'zustand'
-import type { ModelList } from '../../../shared/types'
-import type { WorkspaceSettings, WorkspaceSettingsPatch } from '../../../shared/workspace-types'
 import { api, errorText } from '../api'
 import type { LoadStatus } from './patients'
 
 interface SettingsState {
-  settings: WorkspaceSettings | null
+  settings: AppSettings | null
   settingsStatus: LoadStatus
   settingsError: string | null
   models: ModelList | null
@@ -18,12 +19,12 @@ interface SettingsState {
   /** When the last save finished (for a "Saved" confirmation). */
   savedAt: number | null
 
-  loadSettings(): Promise<WorkspaceSettings | null>
+  loadSettings(): Promise<AppSettings | null>
   loadModels(): Promise<void>
-  save(patch: WorkspaceSettingsPatch): Promise<boolean>
+  save(patch: SettingsPatch): Promise<boolean>
 }
 
-let pendingSettings: Promise<WorkspaceSettings | null> | null = null
+let pendingSettings: Promise<AppSettings | null> | null = null
 
 export const useSettings = create<SettingsState>((set, get) => ({
   settings: null,

@@ -2,8 +2,8 @@
 // background job (evaluate:start), polls its progress (evaluate:status) for a determinate progress bar,
 // and shows the headline figures beside the two baselines. The full report (per class, subgroups, unknown
 // codes, HTML to file) comes from the command line: medrec evaluate --out report.html.
+import type { EvaluationIntervalView, EvaluationJobStatus } from '../../../../shared/domain/evaluation'
 import { useEffect, useRef, useState } from 'react'
-import type { EvaluationIntervalView, EvaluationJobStatus } from '../../../../shared/evaluate-api'
 import { api, errorText } from '../../api'
 import './evaluate.css'
 

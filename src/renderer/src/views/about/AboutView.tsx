@@ -1,6 +1,6 @@
 // What the app is for, which database is open, and the data it is built from with licenses.
+import type { AppInfo } from '../../../../shared/domain/app'
 import { useEffect, useState } from 'react'
-import type { AppInfo } from '../../../../shared/types'
 import { api, errorText } from '../../api'
 import { ErrorState, Loading } from '../../components/StatusMessage'
 import { formatCount } from '../../format'

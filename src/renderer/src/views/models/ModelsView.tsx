@@ -1,8 +1,8 @@
 // Models: every model the registry found (valid ones, and refused ones with every reason) and the model
 // card of the chosen one: family and paper, training data and licenses, benchmark metrics with 95%
 // confidence intervals, threshold, modalities, the execution provider its session runs on.
+import type { ModelCard, MetricValue } from '../../../../shared/domain/manifest'
 import { useEffect, useState } from 'react'
-import type { ModelCard, MetricValue } from '../../../../shared/workspace-types'
 import { api, errorText } from '../../api'
 import { ProgressBar } from '../../components/ProgressBar'
 import { EvaluatePanel } from '../../features/evaluate/EvaluatePanel'

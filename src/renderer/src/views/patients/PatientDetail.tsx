@@ -1,7 +1,7 @@
 // The open patient: a header and one tab per patient tool. Recommend and Review tabs are added
 // to PATIENT_TABS when those services exist.
+import type { PatientTimeline } from '../../../../shared/domain/patient'
 import { useState, type ComponentType } from 'react'
-import type { PatientTimeline } from '../../../../shared/types'
 import { Empty, ErrorState, Loading } from '../../components/StatusMessage'
 import { formatDate, plural, sourceLabel } from '../../format'
 import { usePatients } from '../../store/patients'

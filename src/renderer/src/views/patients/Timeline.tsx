@@ -1,5 +1,5 @@
 // A patient's visits in time order with coded diagnoses and procedures and the medications given.
-import type { CodedEntry, MedicationEntry, PatientTimeline, VisitDetail } from '../../../../shared/types'
+import type { CodedEntry, MedicationEntry, PatientTimeline, VisitDetail } from '../../../../shared/domain/patient'
 import { Empty } from '../../components/StatusMessage'
 import { formatDateTime, lengthOfStay, plural } from '../../format'
 

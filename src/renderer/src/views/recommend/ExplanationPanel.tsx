@@ -3,9 +3,9 @@
 // visible; the diagnoses, procedures and history drugs whose removal changes the probability most, by
 // title; for CafeMed, the current visit's codes with the largest patient-specific causal weights
 // (CausalWeights.tsx); and the member molecules drawn by RDKit (SVG rendered in main, shown as an image).
+import type { ClassMolecules } from '../../../../shared/domain/drug'
+import type { CodeContribution, DrugExplanation } from '../../../../shared/domain/explanation'
 import { useState } from 'react'
-import type { CodeContribution, DrugExplanation } from '../../../../shared/types'
-import type { ClassMolecules } from '../../../../shared/workspace-types'
 import { ProgressBar } from '../../components/ProgressBar'
 import { CausalWeights } from './CausalWeights'
 import { Empty, ErrorState } from '../../components/StatusMessage'

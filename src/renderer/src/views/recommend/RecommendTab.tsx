@@ -3,9 +3,12 @@
 // long it took; DDI warnings tiered by severity (major/contraindicated interrupt and need an
 // acknowledgement, moderate inline beside the class, minor in a collapsed panel) with sources and
 // licenses; and the explanation of the selected class.
+import type { RecommendedClass, RecommendationView } from '../../../../shared/domain/recommendation'
+import { BLOCK_SEVERITIES, type BlockSeverity } from '../../../../shared/domain/interaction'
+import type { ColdStartSummary } from '../../../../shared/domain/recommendation'
+import type { DdiWarning } from '../../../../shared/domain/interaction'
+import type { PatientTimeline } from '../../../../shared/domain/patient'
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react'
-import type { ColdStartSummary, DdiWarning, PatientTimeline } from '../../../../shared/types'
-import type { BlockSeverity, RecommendedClass, WorkspaceRecommendation } from '../../../../shared/workspace-types'
 import { CoverageNote, EvidenceList, pairText, SeverityBadge } from '../../components/Ddi'
 import { ProgressBar } from '../../components/ProgressBar'
 import { Empty, ErrorState } from '../../components/StatusMessage'
@@ -15,7 +18,6 @@ import { atcName, drugLabel, milliseconds, percent, providerText, timeOfDay } fr
 import { ExplanationPanel } from './ExplanationPanel'
 import '../../workspace.css'
 
-const BLOCK_SEVERITIES: BlockSeverity[] = ['Contraindicated', 'Major', 'Moderate', 'Minor']
 const RATE_TARGETS: Array<number | null> = [null, 0.5, 0.3, 0.2, 0.1, 0]
 const OPTION_DELAY_MS = 400
 
@@ -25,7 +27,7 @@ interface IndexedWarning {
   scope: 'new' | 'existing'
 }
 
-function indexedWarnings(result: WorkspaceRecommendation): IndexedWarning[] {
+function indexedWarnings(result: RecommendationView): IndexedWarning[] {
   const check = result.ddiCheck
   if (!check) return []
   return check.warnings.map((warning, i) => ({ warning, key: result.warningKeys[i] ?? '', scope: result.warningScopes[i] ?? 'new' }))
@@ -164,7 +166,7 @@ function RecommendControls({ options, modelThreshold, busy }: { options: Recomme
   )
 }
 
-function RecommendationBody({ result, refreshing }: { result: WorkspaceRecommendation; refreshing: boolean }) {
+function RecommendationBody({ result, refreshing }: { result: RecommendationView; refreshing: boolean }) {
   const { acknowledgement } = useRecommend()
   const warnings = indexedWarnings(result)
   const interrupting = warnings.filter((w) => w.warning.tier === 'interrupt' && w.scope === 'new')
@@ -219,7 +221,7 @@ function ColdStartNote({ summary }: { summary: ColdStartSummary | undefined }) {
   )
 }
 
-function InterruptBanner({ result, warnings }: { result: WorkspaceRecommendation; warnings: IndexedWarning[] }) {
+function InterruptBanner({ result, warnings }: { result: RecommendationView; warnings: IndexedWarning[] }) {
   const { acknowledgement, ackSaving, ackError, acknowledge } = useRecommend()
   const check = result.ddiCheck!
   const contraindicated = warnings.filter((w) => w.warning.severity === 'Contraindicated').length
@@ -259,7 +261,7 @@ function InterruptBanner({ result, warnings }: { result: WorkspaceRecommendation
   )
 }
 
-function InterruptList({ check, warnings }: { check: NonNullable<WorkspaceRecommendation['ddiCheck']>; warnings: IndexedWarning[] }) {
+function InterruptList({ check, warnings }: { check: NonNullable<RecommendationView['ddiCheck']>; warnings: IndexedWarning[] }) {
   return (
     <ul className="interrupt-list">
       {warnings.map(({ warning, key }) => (
@@ -280,7 +282,7 @@ function InterruptList({ check, warnings }: { check: NonNullable<WorkspaceRecomm
 }
 
 /** Moderate warnings that involve this class's drugs, shown inline in its row. */
-function InlineWarnings({ result, warnings, cls }: { result: WorkspaceRecommendation; warnings: IndexedWarning[]; cls: RecommendedClass }) {
+function InlineWarnings({ result, warnings, cls }: { result: RecommendationView; warnings: IndexedWarning[]; cls: RecommendedClass }) {
   const check = result.ddiCheck
   if (!check) return null
   const own = new Set(cls.drugs.map((d) => d.atc5))
@@ -365,7 +367,7 @@ function ClassDrugs({ cls }: { cls: RecommendedClass }) {
   )
 }
 
-function CombinationTable({ result, warnings }: { result: WorkspaceRecommendation; warnings: IndexedWarning[] }) {
+function CombinationTable({ result, warnings }: { result: RecommendationView; warnings: IndexedWarning[] }) {
   const { selected, select } = useRecommend()
   const rows = result.classes
   if (rows.length === 0) {
@@ -453,7 +455,7 @@ export function ProbabilityBar({ probability, threshold }: { probability: number
   )
 }
 
-function DroppedAndNearMisses({ result }: { result: WorkspaceRecommendation }) {
+function DroppedAndNearMisses({ result }: { result: RecommendationView }) {
   const dropped = result.recommendation.dropped
   const names = new Map(result.recommendation.drugs.map((d) => [d.atc3, d.name]))
   return (
@@ -489,7 +491,7 @@ function DroppedAndNearMisses({ result }: { result: WorkspaceRecommendation }) {
   )
 }
 
-function DetailsPanels({ result, warnings }: { result: WorkspaceRecommendation; warnings: IndexedWarning[] }) {
+function DetailsPanels({ result, warnings }: { result: RecommendationView; warnings: IndexedWarning[] }) {
   const check = result.ddiCheck
   if (!check) {
     return (
@@ -552,7 +554,7 @@ function DetailsPanels({ result, warnings }: { result: WorkspaceRecommendation; 
 }
 
 /** Two drugs of one ATC level-4 group or one ingredient among the recommended and current drugs; open when the recommendation adds one. */
-function DuplicationPanel({ result }: { result: WorkspaceRecommendation }) {
+function DuplicationPanel({ result }: { result: RecommendationView }) {
   const duplications = result.recommendation.warnings.filter((w) => w.kind === 'duplication')
   if (duplications.length === 0) return null
   const introduced = duplications.filter((w) => w.scope === 'new').length
@@ -574,7 +576,7 @@ function DuplicationPanel({ result }: { result: WorkspaceRecommendation }) {
   )
 }
 
-function WarningList({ check, warnings }: { check: NonNullable<WorkspaceRecommendation['ddiCheck']>; warnings: IndexedWarning[] }) {
+function WarningList({ check, warnings }: { check: NonNullable<RecommendationView['ddiCheck']>; warnings: IndexedWarning[] }) {
   return (
     <ul className="warning-list">
       {warnings.map(({ warning, key }) => (

@@ -3,17 +3,12 @@
 // unusual for this patient) and of classes it expects but nobody proposed, decides on each major and
 // moderate warning (accept: the prescription will change; override with a reason), and records the
 // review in the audit log. The patient's earlier reviews are listed below.
+import type { WarningDecision } from '../../../../shared/api/review'
+import type { OverrideReason, ProposedDrugAssessment, ReviewCheck, ReviewRecord, ReviewWarningView } from '../../../../shared/domain/review'
+import type { DrugSearchHit } from '../../../../shared/domain/drug'
+import type { DdiWarning } from '../../../../shared/domain/interaction'
+import type { PatientTimeline } from '../../../../shared/domain/patient'
 import { useCallback, useEffect, useMemo, useState } from 'react'
-import type { DdiWarning, PatientTimeline } from '../../../../shared/types'
-import type {
-  DrugSearchHit,
-  OverrideReason,
-  ProposedDrugAssessment,
-  ReviewCheck,
-  ReviewRecord,
-  ReviewWarningView,
-  WarningDecision
-} from '../../../../shared/workspace-types'
 import { api, errorText } from '../../api'
 import { DrugPicker } from './DrugPicker'
 import { CoverageNote, EvidenceList, SeverityBadge } from '../../components/Ddi'

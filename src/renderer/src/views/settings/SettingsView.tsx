@@ -1,8 +1,9 @@
 // Settings kept in the patient database: active model, execution-provider preference, threshold and the
 // DDI-safe defaults new recommendations start from.
+import { THRESHOLD_RANGE } from '../../../../shared/domain/manifest'
+import type { ProviderPreference, AppSettings } from '../../../../shared/domain/settings'
+import { BLOCK_SEVERITIES, type BlockSeverity } from '../../../../shared/domain/interaction'
 import { useEffect, useState, type FormEvent } from 'react'
-import { THRESHOLD_RANGE } from '../../../../shared/domain/thresholds'
-import type { BlockSeverity, ProviderPreference, WorkspaceSettings } from '../../../../shared/workspace-types'
 import { ProgressBar } from '../../components/ProgressBar'
 import { ErrorState } from '../../components/StatusMessage'
 import { useRecommend } from '../../store/recommend'
@@ -18,11 +19,10 @@ const PROVIDERS: Array<{ value: ProviderPreference; label: string }> = [
   { value: 'coreml', label: 'Core ML (macOS), CPU if unavailable' }
 ]
 
-const SEVERITIES: BlockSeverity[] = ['Contraindicated', 'Major', 'Moderate', 'Minor']
 
 export function SettingsView() {
   const { settings, settingsStatus, settingsError, models, loadSettings, loadModels, save, saving, saveError, savedAt } = useSettings()
-  const [draft, setDraft] = useState<WorkspaceSettings | null>(settings)
+  const [draft, setDraft] = useState<AppSettings | null>(settings)
 
   useEffect(() => {
     void loadSettings()
@@ -147,7 +147,7 @@ export function SettingsView() {
               value={draft.ddiSafe.blockSeverity}
               onChange={(event) => setDraft({ ...draft, ddiSafe: { ...draft.ddiSafe, blockSeverity: event.target.value as BlockSeverity } })}
             >
-              {SEVERITIES.map((s) => (
+              {BLOCK_SEVERITIES.map((s) => (
                 <option key={s} value={s}>
                   {s === 'Contraindicated' ? 'Contraindicated' : `${s} or worse`}
                 </option>

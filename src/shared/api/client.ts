@@ -1,30 +1,11 @@
 // Builds a MedrecApi (window.api) from a transport that carries one call to the main process and
 // brings back its ApiResponse. Preload uses it over IPC, the e2e test host over HTTP, so the
 // renderer sees the same behaviour in both.
-import { API_METHODS, type ApiErrorPayload, type ApiMethod, type ApiResponse, type MedrecApi } from './api'
+import { errorFromPayload } from './errors'
+import type { ApiMethod, MedrecApi } from '.'
+import { API_METHODS, type ApiResponse } from './methods'
 
 export type ApiTransport = (method: ApiMethod, args: unknown[]) => Promise<ApiResponse>
-
-const ERROR_CODES: readonly ApiErrorPayload['code'][] = ['invalid', 'not-found', 'refused', 'unknown-method', 'internal']
-
-/**
- * The Error a failed call rejects with. contextBridge copies only an Error's message across the
- * isolation boundary, so the code travels inside it as a "[code] " prefix; readApiError recovers it.
- */
-export function errorFromPayload(payload: ApiErrorPayload): Error {
-  const error = new Error(`[${payload.code}] ${payload.message}`)
-  error.name = 'ApiError'
-  return error
-}
-
-/** The code and plain message of anything a window.api call rejected with. */
-export function readApiError(error: unknown): ApiErrorPayload {
-  const text = error instanceof Error ? error.message : String(error)
-  const match = /\[([a-z-]+)\] ([\s\S]*)$/.exec(text)
-  const code = match?.[1] as ApiErrorPayload['code'] | undefined
-  if (match && code && ERROR_CODES.includes(code)) return { code, message: match[2] ?? '' }
-  return { code: 'internal', message: text }
-}
 
 export function createApiClient(transport: ApiTransport): MedrecApi {
   const call = async (method: ApiMethod, args: unknown[]): Promise<unknown> => {

@@ -1,9 +1,5 @@
-// The evaluation part of the API contract (merged into ApiMethods in api.ts): run `medrec evaluate` on the
-// app's open database as a background job and poll its progress. No runtime import (preload bundles this
-// file); the zod schemas are in evaluate-api-schemas.ts, the request type inferred from them.
-import type { EvaluateStartRequest } from './evaluate-api-schemas'
-
-export type { EvaluateStartRequest }
+// `medrec evaluate` as the app shows it: a background job, its progress and its per-model figures.
+// No runtime imports here: the preload bundle and the renderer take these as types.
 
 export interface EvaluationIntervalView {
   value: number
@@ -49,10 +45,3 @@ export interface EvaluationJobStatus {
     models: EvaluationModelView[]
   } | null
 }
-
-export interface EvaluateApiMethods {
-  'evaluate:start': { args: [request: EvaluateStartRequest]; result: EvaluationJobStatus }
-  'evaluate:status': { args: [jobId: string]; result: EvaluationJobStatus }
-}
-
-export const EVALUATE_API_METHODS = ['evaluate:start', 'evaluate:status'] as const satisfies ReadonlyArray<keyof EvaluateApiMethods>

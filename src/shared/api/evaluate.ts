@@ -1,5 +1,6 @@
-// zod schemas of the evaluation API's arguments (see evaluate-api.ts); the dispatcher validates with them.
+// evaluate:* — `medrec evaluate` on the app's open database as a background job, and its progress.
 import { z } from 'zod'
+import type { EvaluationJobStatus } from '../domain/evaluation'
 
 export const evaluateStartRequestSchema = z
   .object({
@@ -15,7 +16,12 @@ export const evaluateStartRequestSchema = z
   .strict()
 export type EvaluateStartRequest = z.infer<typeof evaluateStartRequestSchema>
 
-export const evaluateArgSchemas = {
+export const evaluateArgs = {
   'evaluate:start': z.tuple([evaluateStartRequestSchema]),
   'evaluate:status': z.tuple([z.string().min(1).max(100)])
+}
+
+export interface EvaluateResults {
+  'evaluate:start': EvaluationJobStatus
+  'evaluate:status': EvaluationJobStatus
 }

@@ -1,6 +1,6 @@
+import type { DataAttribution } from './app'
 // The data sources the app and its models are built from, with the license and citation each
 // requires. One list for the About page (via app:info), model cards and the CLI.
-import type { DataAttribution } from './types'
 
 const PHYSIONET_CITATION =
   'Goldberger, A., Amaral, L., Glass, L., Hausdorff, J., Ivanov, P. C., Mark, R., ... & Stanley, H. E. (2000). ' +
