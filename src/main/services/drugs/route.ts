@@ -42,10 +42,11 @@ function systemicRank(code: string, info: ReadonlyMap<string, CodeInfo>, parente
   const routes = info.get(code)?.dddRoutes ?? new Set<string>()
   const oral = routes.has('O')
   const inj = routes.has('P')
-  // Given by injection, a code whose DDD is oral only (acetylcysteine R05CB01, the mucolytic) ranks below
-  // one without a DDD (V03AB23, the IV antidote): the oral DDD says that code is the tablet's.
-  // IV solutions and additives (B05A/B/X: mannitol B05BC01, not the laxative A06AD16) are what a bag holds.
-  if (parenteral) return inj ? 0 : /^B05[ABX]/.test(code) ? 1 : routes.size === 0 ? 2 : oral ? 3 : 4
+  // Given by injection: a parenteral DDD first; then IV solutions and additives (B05A/B/X: mannitol B05BC01,
+  // not the laxative A06AD16), what a bag holds; then a code with other non-oral DDDs (fentanyl N02AB03);
+  // then one without a DDD; last a code with an oral DDD (acetylcysteine R05CB01 is the mucolytic, V03AB23
+  // the IV antidote): the oral DDD says that code is the tablet's.
+  if (parenteral) return inj ? 0 : /^B05[ABX]/.test(code) ? 1 : oral ? 4 : routes.size > 0 ? 2 : 3
   return oral ? 0 : inj ? 1 : routes.size > 0 ? 2 : 3
 }
 
