@@ -8,7 +8,7 @@ import { clearActiveModel, getActiveModelId, setActiveModel } from '../../src/ma
 import { checkManifest } from '../../src/main/services/models/manifest'
 import type { EncodedPatient } from '../../src/main/services/inference/encode'
 import { ModelRegistry } from '../../src/main/services/models/registry'
-import { CodeVocabulary, UNKNOWN_INDEX } from '../../src/main/services/models/vocabulary'
+import { CodeVocabulary, UNKNOWN_INDEX } from '../../src/main/services/inference/vocabulary'
 import { signAsTest } from '../fixtures/keys/test-key'
 import { FIXTURE_MODELS_DIR } from '../fixtures/models/seed-patients'
 

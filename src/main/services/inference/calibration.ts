@@ -7,6 +7,7 @@
 //   isotonic     p' = linear interpolation through the knots of column d, clipped outside them (numpy.interp)
 // logit clips p to [epsilon, 1 − epsilon]; all arithmetic is float64 as in Python (parity tested to 1e-6).
 import { z } from 'zod'
+import type { ModelManifest, ProbabilityScale } from '../../../shared/domain/manifest'
 
 export const CALIBRATION_METHODS = ['temperature', 'platt', 'isotonic'] as const
 export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number]
@@ -160,4 +161,10 @@ export function missRateThreshold(calibration: Calibration | null, alpha: number
     throw new Error(`no miss-rate threshold for alpha ${alpha}; this model has ${table[0]!.alpha}–${table[table.length - 1]!.alpha} in steps of 0.01`)
   }
   return row.threshold
+}
+
+/** What a model's probabilities are: calibrated by the manifest's calibration (method, patients), or raw. */
+export function probabilityScale(manifest: ModelManifest): ProbabilityScale {
+  const c = manifest.calibration
+  return c ? { calibrated: true, method: c.method, fittedOn: c.fittedOn } : { calibrated: false, method: null, fittedOn: null }
 }

@@ -2,20 +2,21 @@
 // file and every extra file, loads the ONNX session once and checks its real inputs and outputs against
 // the manifest. A model failing any check is refused with every reason (which file, what mismatch); the
 // others stay usable.
-import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, ProbabilityScale, RefusedModel } from '../../../shared/domain/manifest'
+import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, RefusedModel } from '../../../shared/domain/manifest'
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { InferenceSession } from 'onnxruntime-node'
 import type { EncodedPatient } from '../inference/encode'
 import { AuxiliarySessions } from '../inference/auxiliary-sessions'
-import { type Calibration, loadCalibration } from '../inference/calibration'
+import { type Calibration, loadCalibration, probabilityScale } from '../inference/calibration'
 import { ModelSession } from '../inference/session'
 import { providerOrder, type ProviderName, type SessionTuning } from '../inference/providers'
+import { NotFoundError, RefusedError } from '../errors'
 import { modelsDir } from '../paths'
 import { checkManifest, expectedInputDims, PROBABILITIES_OUTPUT } from './manifest'
 import { loadTrustedKeys, type SignatureCheck, verifyModelFolder, type TrustedKey } from './signature'
-import { type ModelVocabularies, VOCAB_OFFSET, vocabulariesOf } from './vocabulary'
+import { type ModelVocabularies, VOCAB_OFFSET, vocabulariesOf } from '../inference/vocabulary'
 
 export interface RegisteredModel {
   manifest: ModelManifest
@@ -29,13 +30,11 @@ export interface RegisteredModel {
   signedBy: string
 }
 
-export class ModelNotFoundError extends Error {
-  override name = 'NotFoundError'
-}
+/** The API answers it as 'not-found' (a NotFoundError). */
+export class ModelNotFoundError extends NotFoundError {}
 
 /** A model that exists but failed a check (signature, hashes, ranges, ONNX shapes): a refusal by rule, with every reason. */
-export class ModelRefusedError extends Error {
-  override name = 'RefusedError'
+export class ModelRefusedError extends RefusedError {
   constructor(
     message: string,
     readonly reasons: readonly string[]
@@ -84,11 +83,6 @@ function summaryOf(manifest: ModelManifest, directory: string): ModelSummary {
   }
 }
 
-/** What a model's probabilities are: calibrated by the manifest's calibration, or raw. */
-export function probabilityScale(manifest: ModelManifest): ProbabilityScale {
-  const c = manifest.calibration
-  return c ? { calibrated: true, method: c.method, fittedOn: c.fittedOn } : { calibrated: false, method: null, fittedOn: null }
-}
 
 const describeShape = (shape: ReadonlyArray<number | string>): string => `[${shape.join(', ')}]`
 

@@ -1,8 +1,8 @@
 // Pieces every DDI warning shows, in the recommendation and in the pharmacist review: the severity, the
 // evidence per source (license, member drug pairs behind a class-level warning, effect and citation),
 // and the coverage statement that says which sources were checked and what they do not cover.
+import { drugLabel, severityClass } from '../format'
 import { type DdiCheckResult, type DdiEvidence, type DdiWarning, SEVERITIES, type Severity } from '../../../shared/domain/interaction'
-import { drugLabel, severityClass } from '../workspace-format'
 
 export function SeverityBadge({ severity }: { severity: Severity }) {
   return <span className={`severity-badge ${severityClass(severity)}`}>{severity === 'Unknown' ? 'Unrated' : severity}</span>

@@ -2,8 +2,8 @@
 // procedures whose causal term in the class's logit is largest, each as a signed bar with its value, beside
 // the effect estimated from the training visits (risk difference ± standard error, q-value). Shown only for
 // models that ship causal files; an unusable causal file shows why instead, and the rest of the panel stands.
+import { signedPoints } from '../../format'
 import type { CausalWeightCode, CausalWeightsInfo, DrugCausalWeights } from '../../../../shared/domain/explanation'
-import { signedPoints } from '../../workspace-format'
 import './causal-weights.css'
 
 /** Logit terms with two decimals, signed: "+0.78", "−0.12". */

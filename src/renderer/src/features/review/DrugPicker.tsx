@@ -1,9 +1,9 @@
 // Finds a drug (ATC level 5) or class (level 3) by name, alias or code, as an ARIA combobox:
 // type, ↓/↑ to move, Enter to add, Escape to close.
+import { atcName } from '../../format'
 import type { DrugSearchHit } from '../../../../shared/domain/drug'
 import { useEffect, useId, useState, type KeyboardEvent } from 'react'
 import { api, errorText } from '../../api'
-import { atcName } from '../../workspace-format'
 
 const SEARCH_DELAY_MS = 200
 

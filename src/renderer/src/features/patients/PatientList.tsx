@@ -4,7 +4,7 @@ import { useEffect, useRef, useState, type KeyboardEvent } from 'react'
 import { useShallow } from 'zustand/react/shallow'
 import { Empty, ErrorState, Loading } from '../../components/StatusMessage'
 import { formatCount, formatDate, plural, sourceLabel } from '../../format'
-import { PAGE_SIZE, usePatients } from '../../store/patients'
+import { PAGE_SIZE, usePatients } from './store'
 
 const SEARCH_DELAY_MS = 250
 const optionId = (patientId: number) => `patient-option-${patientId}`

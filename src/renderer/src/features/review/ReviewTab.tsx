@@ -3,22 +3,18 @@
 // unusual for this patient) and of classes it expects but nobody proposed, decides on each major and
 // moderate warning (accept: the prescription will change; override with a reason), and records the
 // review in the audit log. The patient's earlier reviews are listed below.
-import type { WarningDecision } from '../../../../shared/api/review'
+import { atcName, drugLabel, percent, timeOfDay } from '../../format'
 import type { OverrideReason, ProposedDrugAssessment, ReviewCheck, ReviewRecord, ReviewWarningView } from '../../../../shared/domain/review'
-import type { DrugSearchHit } from '../../../../shared/domain/drug'
 import type { DdiWarning } from '../../../../shared/domain/interaction'
 import type { PatientTimeline } from '../../../../shared/domain/patient'
-import { useCallback, useEffect, useMemo, useState } from 'react'
-import { api, errorText } from '../../api'
+import { useEffect, useMemo } from 'react'
 import { DrugPicker } from './DrugPicker'
+import { decisionProblem, type DraftDecision, emptyDecision, useReview } from './store'
 import { CoverageNote, EvidenceList, SeverityBadge } from '../../components/Ddi'
 import { ProgressBar } from '../../components/ProgressBar'
 import { Empty, ErrorState } from '../../components/StatusMessage'
-import { atcName, drugLabel, percent, timeOfDay } from '../../workspace-format'
 import { ProbabilityBar } from '../recommend/RecommendTab'
-import '../../workspace.css'
-
-const CHECK_DELAY_MS = 300
+import '../../screens.css'
 
 export const OVERRIDE_REASONS: Record<OverrideReason, string> = {
   'will-monitor': 'Will monitor',
@@ -35,101 +31,18 @@ const FLAG_TEXT: Record<ProposedDrugAssessment['flag'], string> = {
   'no-model': 'No model score'
 }
 
-interface DraftDecision {
-  action: 'accept' | 'override' | null
-  reason: OverrideReason | null
-  reasonText: string
-}
-
-const emptyDecision: DraftDecision = { action: null, reason: null, reasonText: '' }
-
-function decisionProblem(decision: DraftDecision | undefined): string | null {
-  if (!decision?.action) return 'no decision'
-  if (decision.action === 'override' && !decision.reason) return 'override without a reason'
-  if (decision.action === 'override' && decision.reason === 'other' && !decision.reasonText.trim()) return '“other” without an explanation'
-  return null
-}
-
-interface ProposedEntry {
-  code: string
-  name: string
-}
-
 export function ReviewTab({ timeline }: { timeline: PatientTimeline }) {
-  return <ReviewWorkspace key={timeline.patient.id} patientId={timeline.patient.id} />
+  return <ReviewPanel key={timeline.patient.id} patientId={timeline.patient.id} />
 }
 
-function ReviewWorkspace({ patientId }: { patientId: number }) {
-  const [proposed, setProposed] = useState<ProposedEntry[]>([])
-  const [check, setCheck] = useState<{ status: 'idle' | 'loading' | 'ready' | 'error'; data: ReviewCheck | null; error: string | null }>({
-    status: 'idle',
-    data: null,
-    error: null
-  })
-  const [decisions, setDecisions] = useState<Record<string, DraftDecision>>({})
-  const [note, setNote] = useState('')
-  const [submit, setSubmit] = useState<{ saving: boolean; error: string | null; saved: ReviewRecord | null }>({ saving: false, error: null, saved: null })
-  const [historyVersion, setHistoryVersion] = useState(0)
-  const [attempt, setAttempt] = useState(0)
+function ReviewPanel({ patientId }: { patientId: number }) {
+  const { proposed, check, decisions, note, submit, open, add, remove, setDecision, setNote, retryCheck, record } = useReview()
+  useEffect(() => open(patientId), [open, patientId])
 
   const codes = useMemo(() => proposed.map((p) => p.code), [proposed])
-
-  useEffect(() => {
-    if (codes.length === 0) {
-      setCheck({ status: 'idle', data: null, error: null })
-      return
-    }
-    let current = true
-    setCheck((previous) => ({ status: 'loading', data: previous.data, error: null }))
-    const timer = setTimeout(() => {
-      api()['review:check']({ patientId, proposed: codes })
-        .then((data) => current && setCheck({ status: 'ready', data, error: null }))
-        .catch((error: unknown) => current && setCheck({ status: 'error', data: null, error: errorText(error) }))
-    }, CHECK_DELAY_MS)
-    return () => {
-      current = false
-      clearTimeout(timer)
-    }
-  }, [codes, patientId, attempt])
-
-  // Any change after a recorded review starts a new one (and re-enables Record).
-  const startOver = () => setSubmit((s) => (s.saved || s.error ? { saving: false, error: null, saved: null } : s))
-  const add = (hit: DrugSearchHit) => {
-    startOver()
-    setProposed((list) => (list.some((p) => p.code === hit.code) ? list : [...list, { code: hit.code, name: hit.level === 3 ? atcName(hit.name) : hit.name }]))
-  }
-  const remove = (code: string) => {
-    startOver()
-    setProposed((list) => list.filter((p) => p.code !== code))
-  }
-  const setDecision = useCallback((key: string, change: Partial<DraftDecision>) => {
-    setSubmit((s) => (s.saved || s.error ? { saving: false, error: null, saved: null } : s))
-    setDecisions((all) => ({ ...all, [key]: { ...emptyDecision, ...all[key], ...change } }))
-  }, [])
-
   const data = check.status === 'ready' ? check.data : null
   const required = data?.warnings.filter((w) => w.decisionRequired) ?? []
   const problems = required.map((w) => ({ warning: w, problem: decisionProblem(decisions[w.key]) })).filter((p) => p.problem !== null)
-
-  const record = async () => {
-    if (!data) return
-    setSubmit({ saving: true, error: null, saved: null })
-    const chosen: WarningDecision[] = data.warnings
-      .filter((w) => decisions[w.key]?.action)
-      .map((w) => {
-        const d = decisions[w.key]!
-        return d.action === 'override'
-          ? { warningKey: w.key, action: 'override', reason: d.reason ?? undefined, reasonText: d.reasonText.trim() || undefined }
-          : { warningKey: w.key, action: 'accept' }
-      })
-    try {
-      const saved = await api()['review:submit']({ patientId, proposed: codes, decisions: chosen, note: note.trim() || undefined })
-      setSubmit({ saving: false, error: null, saved })
-      setHistoryVersion((v) => v + 1)
-    } catch (error) {
-      setSubmit({ saving: false, error: errorText(error), saved: null })
-    }
-  }
 
   return (
     <div className="review-tab">
@@ -157,7 +70,7 @@ function ReviewWorkspace({ patientId }: { patientId: number }) {
 
       {check.status === 'loading' ? <ProgressBar label="Checking interactions and scoring the proposed drugs…" /> : null}
       {check.status === 'error' ? (
-        <ErrorState title="The prescription could not be checked." message={check.error ?? ''} onRetry={() => setAttempt((n) => n + 1)} />
+        <ErrorState title="The prescription could not be checked." message={check.error ?? ''} onRetry={retryCheck} />
       ) : null}
       {data ? (
         <>
@@ -176,10 +89,7 @@ function ReviewWorkspace({ patientId }: { patientId: number }) {
               rows={2}
               maxLength={2000}
               value={note}
-              onChange={(event) => {
-                startOver()
-                setNote(event.target.value)
-              }}
+              onChange={(event) => setNote(event.target.value)}
             />
             {problems.length > 0 ? (
               <p className="hint" id="record-blocked">
@@ -211,7 +121,7 @@ function ReviewWorkspace({ patientId }: { patientId: number }) {
           </section>
         </>
       ) : null}
-      <ReviewHistory patientId={patientId} version={historyVersion} />
+      <ReviewHistory />
     </div>
   )
 }
@@ -468,22 +378,9 @@ const OUTCOME_TEXT: Record<ReviewRecord['outcome'], string> = {
   'changes-required': 'changes required'
 }
 
-function ReviewHistory({ patientId, version }: { patientId: number; version: number }) {
-  const [state, setState] = useState<{ status: 'loading' | 'ready' | 'error'; records: ReviewRecord[]; error: string | null }>({
-    status: 'loading',
-    records: [],
-    error: null
-  })
-  const [attempt, setAttempt] = useState(0)
-  useEffect(() => {
-    let current = true
-    api()['review:history'](patientId)
-      .then((records) => current && setState({ status: 'ready', records, error: null }))
-      .catch((error: unknown) => current && setState({ status: 'error', records: [], error: errorText(error) }))
-    return () => {
-      current = false
-    }
-  }, [patientId, version, attempt])
+function ReviewHistory() {
+  const state = useReview((s) => s.history)
+  const loadHistory = useReview((s) => s.loadHistory)
   return (
     <section className="review-history" aria-labelledby="history-heading">
       <h2 id="history-heading" className="section-heading">
@@ -492,7 +389,7 @@ function ReviewHistory({ patientId, version }: { patientId: number; version: num
       {state.status === 'loading' ? (
         <ProgressBar label="Loading earlier reviews…" />
       ) : state.status === 'error' ? (
-        <ErrorState title="The review history could not be loaded." message={state.error ?? ''} onRetry={() => setAttempt((n) => n + 1)} />
+        <ErrorState title="The review history could not be loaded." message={state.error ?? ''} onRetry={loadHistory} />
       ) : state.records.length === 0 ? (
         <Empty>No review has been recorded for this patient.</Empty>
       ) : (

@@ -1,15 +1,15 @@
 // Settings kept in the patient database: active model, execution-provider preference, threshold and the
 // DDI-safe defaults new recommendations start from.
+import { percent, timeOfDay } from '../../format'
 import { THRESHOLD_RANGE } from '../../../../shared/domain/manifest'
 import type { ProviderPreference, AppSettings } from '../../../../shared/domain/settings'
 import { BLOCK_SEVERITIES, type BlockSeverity } from '../../../../shared/domain/interaction'
 import { useEffect, useState, type FormEvent } from 'react'
 import { ProgressBar } from '../../components/ProgressBar'
 import { ErrorState } from '../../components/StatusMessage'
-import { useRecommend } from '../../store/recommend'
-import { useSettings } from '../../store/settings'
-import { percent, timeOfDay } from '../../workspace-format'
-import '../../workspace.css'
+import { useRecommend } from '../recommend/store'
+import { useSettings } from './store'
+import '../../screens.css'
 
 const PROVIDERS: Array<{ value: ProviderPreference; label: string }> = [
   { value: 'auto', label: 'Automatic (GPU where available, else CPU)' },

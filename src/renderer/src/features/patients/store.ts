@@ -1,8 +1,8 @@
 // Patient list (paged on the server, so 100k patients cost one page at a time) and the open
 // patient's timeline. Each load tags its request so a slow, superseded answer is dropped.
-import type { PatientPage, PatientTimeline } from '../../../shared/domain/patient'
+import type { PatientPage, PatientTimeline } from '../../../../shared/domain/patient'
 import { create } from 'zustand'
-import { api, errorText } from '../api'
+import { api, errorText } from '../../api'
 
 export const PAGE_SIZE = 50
 

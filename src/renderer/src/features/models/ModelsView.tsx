@@ -1,15 +1,15 @@
 // Models: every model the registry found (valid ones, and refused ones with every reason) and the model
 // card of the chosen one: family and paper, training data and licenses, benchmark metrics with 95%
 // confidence intervals, threshold, modalities, the execution provider its session runs on.
+import { milliseconds, percent, providerText } from '../../format'
 import type { ModelCard, MetricValue } from '../../../../shared/domain/manifest'
 import { useEffect, useState } from 'react'
 import { api, errorText } from '../../api'
 import { ProgressBar } from '../../components/ProgressBar'
-import { EvaluatePanel } from '../../features/evaluate/EvaluatePanel'
+import { EvaluatePanel } from './EvaluatePanel'
 import { Empty, ErrorState } from '../../components/StatusMessage'
-import { useSettings } from '../../store/settings'
-import { milliseconds, percent, providerText } from '../../workspace-format'
-import '../../workspace.css'
+import { useSettings } from '../settings/store'
+import '../../screens.css'
 
 export function ModelsView() {
   const { models, modelsStatus, modelsError, loadModels } = useSettings()

@@ -1,11 +1,11 @@
 // The persisted workspace settings and the model list, shared by Settings, Models and the
 // recommendation defaults. Loaded once; every save returns the settings as stored.
-import type { SettingsPatch } from '../../../shared/api/settings'
-import type { AppSettings } from '../../../shared/domain/settings'
-import type { ModelList } from '../../../shared/domain/manifest'
+import type { SettingsPatch } from '../../../../shared/api/settings'
+import type { AppSettings } from '../../../../shared/domain/settings'
+import type { ModelList } from '../../../../shared/domain/manifest'
 import { create } from 'zustand'
-import { api, errorText } from '../api'
-import type { LoadStatus } from './patients'
+import { api, errorText } from '../../api'
+import type { LoadStatus } from '../patients/store'
 
 interface SettingsState {
   settings: AppSettings | null

@@ -1,14 +1,14 @@
 // The open patient's recommendation, its warning acknowledgement, and the explanation and molecules of
 // the selected class. Each request is tagged; a superseded answer (another patient, newer options) is
 // dropped.
-import type { AppSettings } from '../../../shared/domain/settings'
-import type { ExplanationView } from '../../../shared/domain/explanation'
-import type { RecommendationView } from '../../../shared/domain/recommendation'
-import type { BlockSeverity } from '../../../shared/domain/interaction'
-import type { ClassMolecules } from '../../../shared/domain/drug'
+import type { AppSettings } from '../../../../shared/domain/settings'
+import type { ExplanationView } from '../../../../shared/domain/explanation'
+import type { RecommendationView } from '../../../../shared/domain/recommendation'
+import type { BlockSeverity } from '../../../../shared/domain/interaction'
+import type { ClassMolecules } from '../../../../shared/domain/drug'
 import { create } from 'zustand'
-import { api, errorText } from '../api'
-import type { LoadStatus } from './patients'
+import { api, errorText } from '../../api'
+import type { LoadStatus } from '../patients/store'
 
 export interface RecommendOptions {
   /** null: the model's threshold. */

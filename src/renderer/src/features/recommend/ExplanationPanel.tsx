@@ -3,14 +3,14 @@
 // visible; the diagnoses, procedures and history drugs whose removal changes the probability most, by
 // title; for CafeMed, the current visit's codes with the largest patient-specific causal weights
 // (CausalWeights.tsx); and the member molecules drawn by RDKit (SVG rendered in main, shown as an image).
+import { atcName, milliseconds, percent, signedPoints } from '../../format'
 import type { ClassMolecules } from '../../../../shared/domain/drug'
 import type { CodeContribution, DrugExplanation } from '../../../../shared/domain/explanation'
 import { useState } from 'react'
 import { ProgressBar } from '../../components/ProgressBar'
 import { CausalWeights } from './CausalWeights'
 import { Empty, ErrorState } from '../../components/StatusMessage'
-import { useRecommend } from '../../store/recommend'
-import { atcName, milliseconds, percent, signedPoints } from '../../workspace-format'
+import { useRecommend } from './store'
 
 const CODES_PER_KIND = 5
 /** Contributions smaller than this (in probability) are shown as "no effect". */

@@ -3,6 +3,7 @@
 // long it took; DDI warnings tiered by severity (major/contraindicated interrupt and need an
 // acknowledgement, moderate inline beside the class, minor in a collapsed panel) with sources and
 // licenses; and the explanation of the selected class.
+import { atcName, drugLabel, milliseconds, percent, providerText, timeOfDay } from '../../format'
 import type { RecommendedClass, RecommendationView } from '../../../../shared/domain/recommendation'
 import { BLOCK_SEVERITIES, type BlockSeverity } from '../../../../shared/domain/interaction'
 import type { ColdStartSummary } from '../../../../shared/domain/recommendation'
@@ -12,11 +13,10 @@ import { useEffect, useRef, useState, type KeyboardEvent } from 'react'
 import { CoverageNote, EvidenceList, pairText, SeverityBadge } from '../../components/Ddi'
 import { ProgressBar } from '../../components/ProgressBar'
 import { Empty, ErrorState } from '../../components/StatusMessage'
-import { optionsFromSettings, useRecommend, type RecommendOptions } from '../../store/recommend'
-import { useSettings } from '../../store/settings'
-import { atcName, drugLabel, milliseconds, percent, providerText, timeOfDay } from '../../workspace-format'
+import { optionsFromSettings, useRecommend, type RecommendOptions } from './store'
+import { useSettings } from '../settings/store'
 import { ExplanationPanel } from './ExplanationPanel'
-import '../../workspace.css'
+import '../../screens.css'
 
 const RATE_TARGETS: Array<number | null> = [null, 0.5, 0.3, 0.2, 0.1, 0]
 const OPTION_DELAY_MS = 400
