@@ -813,7 +813,8 @@ def publish(
         missing = [m for m in arguments.export.split(",") if m and m not in {r.model_id for r in results}]
         if missing:
             print(f"Not exported (not evaluated in this run): {', '.join(missing)}")
-    run_facts = RunFacts(runner.workers, arguments.threads, available_cpus(), time.perf_counter() - started)
+    # rounded as benchmark.json stores it, so --render-only writes the same table
+    run_facts = RunFacts(runner.workers, arguments.threads, available_cpus(), round(time.perf_counter() - started, 1))
     record["run"] = {"workers": run_facts.workers, "threads": run_facts.threads, "cpus": run_facts.cpus, "wallSeconds": round(run_facts.wall_seconds, 1)}
     (output / BENCHMARK_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     markdown = render_markdown(
