@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
-import { readCsv, type CsvReadOptions } from '../../src/main/services/importers/csv'
+import { readCsv, type CsvReadOptions } from '../../src/main/services/imports/csv'
 import { TempSpace } from './import-helpers'
 
 /** Every record, line, malformed row and progress report of a read, or its error message. */

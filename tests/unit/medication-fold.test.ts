@@ -4,8 +4,8 @@
 // the earliest known start, and a visit's drugs in first-appearance order.
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { DrugMapping } from '../../src/main/services/reference'
-import { ImportStore } from '../../src/main/services/importers/store'
+import type { DrugMapping } from '../../src/main/services/drugs/reference-data'
+import { ImportStore } from '../../src/main/services/imports/store'
 import { TempSpace } from './import-helpers'
 
 const DRUGS = ['Heparin', 'Insulin', 'Vancomycin', 'Percocet', 'Warfarin', 'Aspirin', 'KCl', 'Furosemide']

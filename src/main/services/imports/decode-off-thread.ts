@@ -1,6 +1,6 @@
 // Reads and gunzips an import file on a worker thread, so the thread that parses and writes spends no
 // time in zlib. The decompressed bytes come back as transferred buffers (no copy on this thread); the
-// text decoding, its UTF-8 check and the parse stay in importers/csv.ts, one way for both paths.
+// text decoding, its UTF-8 check and the parse stay in imports/csv.ts, one way for both paths.
 //
 // The worker's code is a plain script with only node: built-ins (no TypeScript, no bundler entry), so
 // the same code runs under tsx, vitest and the Electron build. Stream errors come back with their code
