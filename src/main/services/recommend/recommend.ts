@@ -7,7 +7,7 @@ import type { AllergyEntry, ClassWithDrugs } from '../../../shared/domain/drug-r
 import type { RecommendationResult, RecommendedDrug } from '../../../shared/types'
 import { appendAudit } from '../audit/audit'
 import { coldStartHashPart, ModelRunner } from './cold-start-runner'
-import { atcName, chooseDrugs, patientDrugs } from './drug-choice'
+import { atcNameLookup, chooseDrugs, patientDrugs } from './drug-choice'
 import { drugChoiceCodeKey, type DrugChoiceModel, loadDrugChoice } from './drug-choice-model'
 import { decodeDrugs, drugDdiRate, type SafeDecodingOptions } from './drug-decode'
 import { drugWarnings } from '../interactions/drug-warnings'
@@ -52,7 +52,7 @@ function choose(
     ...(currentVisit?.diagnoses ?? []).map((c) => drugChoiceCodeKey('diagnosis', c.system, c.code)),
     ...(currentVisit?.procedures ?? []).map((c) => drugChoiceCodeKey('procedure', c.system, c.code))
   ]
-  const nameOf = (code: string): string | null => atcName(ctx.db, code)
+  const nameOf = atcNameLookup(ctx.db)
   return { chosen: chooseDrugs({ classes, patient: taken, model: drugChoice, codeKeys, nameOf }), taken, nameOf }
 }
 
