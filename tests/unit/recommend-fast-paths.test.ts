@@ -1,9 +1,10 @@
-// The recommendation's fast paths must give exactly what the straightforward code gave: the within-class
-// ranking with per-class priors computed once (drug-choice-model.ts) to the last bit, and the ATC names read
-// once per connection (drug-choice.ts atcNameLookup) refreshed by any later import.
+// The recommendation's and timeline's fast paths must give exactly what the straightforward code gave: the
+// within-class ranking with per-class priors computed once (drug-choice-model.ts) to the last bit, and ATC
+// names and code titles held per connection (db/code-names.ts) refreshed by any later import.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { codeTitles } from '../../src/main/services/db/code-names'
 import { defaultDrugChoiceDirectory } from '../../src/main/services/paths'
 import { atcName, atcNameLookup } from '../../src/main/services/recommend/drug-choice'
 import { DrugChoiceModel } from '../../src/main/services/recommend/drug-choice-model'
@@ -70,5 +71,22 @@ describe('recommendation fast paths', () => {
     const after = atcNameLookup(db)
     expect(after('B01AA03')).toBe('warfarin sodium')
     expect(after('B01AA03')).toBe(atcName(db, 'B01AA03'))
+  })
+
+  it('titles codes from memory after the first call, and reads them again after any import', () => {
+    const db = space.db()
+    db.prepare(`INSERT INTO code_titles (kind, code_system, code, title) VALUES ('diagnosis', 'ICD-10-CM', 'A419', 'Sepsis, unspecified organism')`).run()
+    expect(codeTitles(db, 'diagnosis', 'ICD-10-CM', ['A419', 'I10'])).toEqual(new Map([['A419', 'Sepsis, unspecified organism']]))
+    // Same answer from the cache, including the code without a title; other kinds and systems are separate.
+    expect(codeTitles(db, 'diagnosis', 'ICD-10-CM', ['I10', 'A419'])).toEqual(new Map([['A419', 'Sepsis, unspecified organism']]))
+    expect(codeTitles(db, 'procedure', 'ICD-10-CM', ['A419'])).toEqual(new Map())
+    db.prepare(`INSERT INTO code_titles (kind, code_system, code, title) VALUES ('diagnosis', 'ICD-10-CM', 'I10', 'Essential (primary) hypertension')`).run()
+    db.prepare(`INSERT INTO import_runs (format, source_dir, input_fingerprint, started_at, status, report_json) VALUES ('mimic-iv', '/x', 'f', 'now', 'completed', '{}')`).run()
+    expect(codeTitles(db, 'diagnosis', 'ICD-10-CM', ['I10', 'A419'])).toEqual(
+      new Map([
+        ['I10', 'Essential (primary) hypertension'],
+        ['A419', 'Sepsis, unspecified organism']
+      ])
+    )
   })
 })

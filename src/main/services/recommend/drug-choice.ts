@@ -3,7 +3,7 @@
 // member (drug-choice-model.ts), with the other members as ranked alternatives.
 import type { AlternativeDrug, ClassWithDrugs, ChosenDrug } from '../../../shared/domain/drug-recommendation'
 import type { Db } from '../db/database'
-import { perConnection } from '../db/statements'
+import { atcNames } from '../db/code-names'
 import type { DrugChoiceModel } from './drug-choice-model'
 
 const ATC5 = /^[A-Z]\d\d[A-Z]{2}\d\d$/
@@ -53,24 +53,9 @@ export function atcName(db: Db, code: string): string | null {
   return (statements(db).name.get(code) as string | undefined) ?? null
 }
 
-/** Every atc_names row of a connection, and the newest import run when it was read. */
-const namesByDb = new WeakMap<Db, { importRun: number; names: Map<string, string> }>()
-const newestImportRun = perConnection((db) => db.prepare('SELECT coalesce(max(id), 0) FROM import_runs').pluck())
-
-/**
- * ATC names for one recommendation: the whole table (a few thousand rows) read once per connection and
- * reused while no import has run since, checked with one indexed lookup per call. A recommendation names
- * every ranked member of every class (~150 codes), which cost one query each (~0.3 ms in all). Only
- * imports write atc_names, and every import, on any connection, adds an import_runs row.
- */
+/** ATC names for one recommendation, read once per connection and import (db/code-names.ts). */
 export function atcNameLookup(db: Db): (code: string) => string | null {
-  const importRun = newestImportRun(db).get() as number
-  let cached = namesByDb.get(db)
-  if (!cached || cached.importRun !== importRun) {
-    cached = { importRun, names: new Map(db.prepare('SELECT code, name FROM atc_names').raw().all() as Array<[string, string]>) }
-    namesByDb.set(db, cached)
-  }
-  const names = cached.names
+  const names = atcNames(db)
   return (code) => names.get(code) ?? null
 }
 
