@@ -25,8 +25,11 @@ export interface FoldedDrugKey {
   otherId: string | null
 }
 
-/** Open (visit, drug) pairs held before the least recently touched visits are written (~30 MB). */
-export const MAX_OPEN_ENTRIES = 400_000
+/**
+ * Open (visit, drug) pairs held before the least recently touched visits are written. MIMIC-style files
+ * interleave a few thousand admissions (~100k open pairs); more only grows the heap the GC walks.
+ */
+export const MAX_OPEN_ENTRIES = 200_000
 /** Visits with more distinct drugs than this get a map from drug to slot instead of a linear scan. */
 const LINEAR_SCAN_LIMIT = 48
 const ROWS_PER_STATEMENT = 64

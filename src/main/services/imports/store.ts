@@ -134,7 +134,9 @@ export class ImportStore {
     )
     this.findVisitStatement = db.prepare(`SELECT id FROM visits WHERE source = ? AND source_visit_id = ?`).pluck()
     this.deleteChildren = ['diagnoses', 'procedures', 'medications'].map((table) => db.prepare(`DELETE FROM ${table} WHERE visit_id = ?`))
-    this.replacing = db.prepare(`SELECT 1 FROM visits WHERE source = ? LIMIT 1`).pluck().get(source) !== undefined
+    // The staging file's id placeholder (an empty source id, imports/staging.ts) is not a stored visit: a
+    // first import then skips the per-visit lookups.
+    this.replacing = db.prepare(`SELECT 1 FROM visits WHERE source = ? AND source_visit_id <> '' LIMIT 1`).pluck().get(source) !== undefined
     this.visitOwnerStatement = db.prepare(
       `SELECT v.patient_id AS patientId, p.source_patient_id AS sourcePatientId FROM visits v JOIN patients p ON p.id = v.patient_id
        WHERE v.source = ? AND v.source_visit_id = ?`
