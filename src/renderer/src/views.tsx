@@ -2,10 +2,10 @@
 // per-patient tools (Recommend, Review) go into PATIENT_TABS in views/patients/PatientDetail.tsx.
 import type { ComponentType } from 'react'
 import type { ViewId } from './navigation'
-import { AboutView } from './views/about/AboutView'
-import { ModelsView } from './views/models/ModelsView'
-import { PatientsView } from './views/patients/PatientsView'
-import { SettingsView } from './views/settings/SettingsView'
+import { AboutView } from './features/about/AboutView'
+import { ModelsView } from './features/models/ModelsView'
+import { PatientsView } from './features/patients/PatientsView'
+import { SettingsView } from './features/settings/SettingsView'
 
 export interface AppView {
   id: ViewId

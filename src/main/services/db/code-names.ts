@@ -6,7 +6,7 @@
 // through imports (atc_names and code_titles are written by the import store and its staging apply),
 // and every import, on any connection, adds an import_runs row: so a cache is valid while the newest
 // import run is the one it was filled under, checked with one indexed lookup per call.
-import type { CodeKind, CodeSystem } from '../../../shared/types'
+import type { CodeKind, CodeSystem } from '../../../shared/domain/patient'
 import type { Db } from './database'
 import { perConnection } from './statements'
 

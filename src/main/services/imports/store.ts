@@ -9,7 +9,7 @@
 // Prescription files interleave admissions (MIMIC-IV's does), so the rows are folded in memory as they
 // are read and each visit's rows are written together (imports/medication-fold.ts says how, and why
 // memory stays bounded).
-import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/types'
+import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/domain/patient'
 import type { Db } from '../db/database'
 import type { DrugMapping } from '../drugs/reference-data'
 import { MedicationFold } from './medication-fold'

@@ -2,15 +2,16 @@
 // file and every extra file, loads the ONNX session once and checks its real inputs and outputs against
 // the manifest. A model failing any check is refused with every reason (which file, what mismatch); the
 // others stay usable.
+import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, RefusedModel } from '../../../shared/domain/manifest'
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { InferenceSession } from 'onnxruntime-node'
-import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, RefusedModel } from '../../../shared/types'
 import type { EncodedPatient } from '../inference/encode'
 import { AuxiliarySessions } from '../inference/auxiliary-sessions'
 import { ModelSession } from '../inference/session'
 import { providerOrder, type ProviderName, type SessionTuning } from '../inference/providers'
+import { NotFoundError, RefusedError } from '../errors'
 import { modelsDir } from '../paths'
 import { checkManifest, expectedInputDims, PROBABILITIES_OUTPUT } from './manifest'
 import { loadTrustedKeys, type SignatureCheck, verifyModelFolder, type TrustedKey } from './signature'
@@ -28,13 +29,11 @@ export interface RegisteredModel {
   signedBy: string
 }
 
-export class ModelNotFoundError extends Error {
-  override name = 'NotFoundError'
-}
+/** The API answers it as 'not-found' (a NotFoundError). */
+export class ModelNotFoundError extends NotFoundError {}
 
 /** A model that exists but failed a check (signature, hashes, ranges, ONNX shapes): a refusal by rule, with every reason. */
-export class ModelRefusedError extends Error {
-  override name = 'RefusedError'
+export class ModelRefusedError extends RefusedError {
   constructor(
     message: string,
     readonly reasons: readonly string[]
