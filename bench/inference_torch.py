@@ -85,7 +85,8 @@ def _build(class_path: str, sizes: dict, config: dict, manifest: dict | None = N
     _training_package()
     import importlib
 
-    from medrec_training.models.base import ModelConfig, VocabSizes
+    from medrec_training.models.base import ModelConfig
+    from medrec_training.tasks import VocabSizes
 
     module_name, _, class_name = class_path.partition(":")
     model_class = getattr(importlib.import_module(module_name), class_name)
