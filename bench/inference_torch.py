@@ -185,7 +185,7 @@ def load(model_dir: Path) -> tuple[torch.nn.Module, str]:
         return FixtureFormula(json.loads(weights.read_text())).eval(), "fixture formula (weights.json)"
     unavailable(
         f"no PyTorch weights beside {model_dir / 'model.onnx'}: exported before the export wrote pytorch_model.pt, and its "
-        f"family ({manifest.get('family')}) needs the drug knowledge base to be rebuilt; re-export it (npm run bench:models) to compare"
+        f"family ({manifest.get('family')}) cannot be rebuilt from model.onnx alone; re-export it (npm run bench:models) to compare"
     )
 
 
