@@ -15,7 +15,7 @@ import { NotFoundError, RefusedError } from '../errors'
 import { modelsDir } from '../paths'
 import { checkManifest, expectedInputDims, PROBABILITIES_OUTPUT } from './manifest'
 import { loadTrustedKeys, type SignatureCheck, verifyModelFolder, type TrustedKey } from './signature'
-import { type ModelVocabularies, VOCAB_OFFSET, vocabulariesOf } from './vocabulary'
+import { type ModelVocabularies, VOCAB_OFFSET, vocabulariesOf } from '../inference/vocabulary'
 
 export interface RegisteredModel {
   manifest: ModelManifest

@@ -2,6 +2,7 @@
 // recommendation service's result (classes resolved to drugs) plus class members, "already taking" status, the
 // tiered DDI check between the recommended drugs and the current drugs, and the acknowledgement of
 // interrupting warnings.
+import { canonicalJson } from '../canonical-json'
 import type { AcknowledgeRequest, ExplainRequest, RecommendRequest } from '../../../shared/api/recommend'
 import type { ExplanationView } from '../../../shared/domain/explanation'
 import type { AcknowledgeResult, RecommendationView } from '../../../shared/domain/recommendation'
@@ -11,7 +12,6 @@ import { createHash } from 'node:crypto'
 import { appendAudit, auditIdentity, describeActor } from '../audit/audit'
 import { getPatientSummary } from '../db/patients-repo'
 import { explain } from '../explain/explain'
-import { canonicalJson } from './input-hash'
 import { recommend } from './recommend'
 import { tierFor } from '../interactions/ddi-service'
 import { currentMedicationInputs, currentMedications } from './current-medications'

@@ -3,6 +3,7 @@
 // patient) and of classes it expects but nobody proposed, then a decision on every warning (accept: the
 // prescription will be changed; override: proceed, with a reason). Each submitted review is one entry of
 // the append-only audit log (kind 'review'), which is also the per-patient review history.
+import { canonicalJson } from '../canonical-json'
 import type { ReviewCheckRequest, ReviewSubmission } from '../../../shared/api/review'
 import type { ProposedDrugAssessment, ProposedDrugFlag, ReviewCheck, ReviewOutcome, ReviewRecord, ReviewWarningView } from '../../../shared/domain/review'
 import type { DdiCheckResult } from '../../../shared/domain/interaction'
@@ -10,7 +11,6 @@ import { createHash } from 'node:crypto'
 import { appendAudit, auditIdentity, describeActor } from '../audit/audit'
 import type { Db } from '../db/database'
 import { getPatientSummary } from '../db/patients-repo'
-import { canonicalJson } from '../recommend/input-hash'
 import { recommend } from '../recommend/recommend'
 import { currentMedicationInputs, currentMedications } from '../recommend/current-medications'
 import { InvalidRequestError, RefusedError } from '../errors'
