@@ -4,6 +4,8 @@ import { z } from 'zod'
 import type { ApiMethod } from './api'
 import { evaluateArgSchemas } from './evaluate-api-schemas'
 import { workspaceArgSchemas } from './workspace-api-schemas'
+import { cdsHooksArgSchemas } from './api/cds-hooks'
+import { importsArgSchemas } from './api/imports'
 
 export const apiArgSchemas = {
   'app:info': z.tuple([]),
@@ -17,5 +19,7 @@ export const apiArgSchemas = {
   'patients:timeline': z.tuple([z.number().int().positive()]),
   'interop:fhir-export': z.tuple([z.object({ patientId: z.number().int().positive(), includeReview: z.boolean().optional() }).strict()]),
   ...workspaceArgSchemas,
-  ...evaluateArgSchemas
+  ...evaluateArgSchemas,
+  ...importsArgSchemas,
+  ...cdsHooksArgSchemas
 } satisfies Record<ApiMethod, z.ZodType>

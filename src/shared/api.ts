@@ -3,8 +3,10 @@
 import type { AppInfo, PatientPage, PatientTimeline } from './types'
 import { EVALUATE_API_METHODS, type EvaluateApiMethods } from './evaluate-api'
 import { WORKSPACE_API_METHODS, type WorkspaceApiMethods } from './workspace-api'
+import type { CdsHooksApiMethods } from './api/cds-hooks'
+import type { ImportsApiMethods } from './api/imports'
 
-export interface ApiMethods extends WorkspaceApiMethods, EvaluateApiMethods {
+export interface ApiMethods extends WorkspaceApiMethods, EvaluateApiMethods, ImportsApiMethods, CdsHooksApiMethods {
   'app:info': { args: []; result: AppInfo }
   'patients:list': { args: [query: { search?: string; offset: number; limit: number }]; result: PatientPage }
   'patients:timeline': { args: [patientId: number]; result: PatientTimeline }
@@ -41,6 +43,19 @@ export type ApiResponse<T = unknown> = { ok: true; result: T } | { ok: false; er
  * The method names at runtime: preload builds window.api from this list and ipc.ts registers one
  * handler per entry. Add a new method here too; the check below fails to compile until you do.
  */
-export const API_METHODS = ['app:info', 'patients:list', 'patients:timeline', 'interop:fhir-export', ...WORKSPACE_API_METHODS, ...EVALUATE_API_METHODS] as const satisfies readonly ApiMethod[]
+export const API_METHODS = [
+  'app:info',
+  'patients:list',
+  'patients:timeline',
+  'interop:fhir-export',
+  ...WORKSPACE_API_METHODS,
+  ...EVALUATE_API_METHODS,
+  // Listed here, not imported: preload bundles this file, and the domain files hold zod schemas.
+  'imports:fhir-plan',
+  'imports:fhir-run',
+  'interop:cds-status',
+  'interop:cds-start',
+  'interop:cds-stop'
+] as const satisfies readonly ApiMethod[]
 type MethodsMissingFromList = Exclude<ApiMethod, (typeof API_METHODS)[number]>
 const _everyMethodListed: [MethodsMissingFromList] extends [never] ? true : MethodsMissingFromList = true

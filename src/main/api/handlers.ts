@@ -8,6 +8,8 @@ import { getPatientTimeline, listPatients } from '../services/db/patients-repo'
 import { exportRecommendationAsFhir } from '../services/interop/fhir-export'
 import { WorkspaceServices } from '../services/workspace/workspace-services'
 import { createEvaluateHandlers } from './evaluate-handlers'
+import { createCdsHooksHandlers } from './handlers/cds-hooks'
+import { createImportHandlers } from './handlers/imports'
 import { createApiDispatcher, type ApiDispatcher, type ApiHandlers, type DispatcherOptions } from './dispatcher'
 import { createWorkspaceHandlers } from './workspace-handlers'
 
@@ -43,7 +45,9 @@ export function createApiHandlers(context: ApiContext): ApiHandlers {
         includeReview: request.includeReview
       })) as unknown as { resourceType: 'Bundle' } & Record<string, unknown>,
     ...createWorkspaceHandlers(workspace),
-    ...createEvaluateHandlers({ db, databasePath: context.databasePath, workspace })
+    ...createEvaluateHandlers({ db, databasePath: context.databasePath, workspace }),
+    ...createImportHandlers({ db }),
+    ...createCdsHooksHandlers({ databasePath: context.databasePath })
   }
 }
 

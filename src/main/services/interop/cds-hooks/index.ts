@@ -25,6 +25,8 @@ export interface OpenCdsOptions {
 
 export interface OpenedCdsService {
   app: FastifyInstance
+  /** Hook calls answered (audited) since an ISO time. */
+  callsSince(iso: string): number
   close(): Promise<void>
 }
 
@@ -38,8 +40,10 @@ export async function openCdsService(options: OpenCdsOptions): Promise<OpenedCds
     const resolver = createDrugResolver({ dataDir: options.dataDir ?? defaultDataDir(), kbPath })
     applyOverrides(resolver, db)
     const app = createCdsServer({ db, cards: new CdsCardBuilder(ddi, kb, resolver), auth: options.auth ? new CdsAuthenticator(options.auth) : null })
+    const calls = db.prepare(`SELECT count(*) FROM audit_log WHERE kind = 'cds-hooks-call' AND created_at >= ?`).pluck()
     return {
       app,
+      callsSince: (iso) => calls.get(iso) as number,
       async close() {
         await app.close()
         ddi.close()

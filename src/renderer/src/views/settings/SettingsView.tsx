@@ -4,6 +4,7 @@ import { useEffect, useState, type FormEvent } from 'react'
 import { THRESHOLD_RANGE } from '../../../../shared/domain/thresholds'
 import type { BlockSeverity, ProviderPreference, WorkspaceSettings } from '../../../../shared/workspace-types'
 import { ProgressBar } from '../../components/ProgressBar'
+import { CdsServicePanel } from '../../features/cds-hooks/CdsServicePanel'
 import { ErrorState } from '../../components/StatusMessage'
 import { useRecommend } from '../../store/recommend'
 import { useSettings } from '../../store/settings'
@@ -197,6 +198,7 @@ export function SettingsView() {
           ) : null}
         </div>
       </form>
+      <CdsServicePanel />
     </div>
   )
 }
