@@ -101,4 +101,15 @@ describe.runIf(HAS_OPEN_DATA)('FHIR re-imports out of order', () => {
     expect(report).toMatchObject({ patients: 1, visits: 1, diagnosisCodes: 1, rejected: 0 })
     expect(codesOf(db, 'e9')).toEqual([{ seq: 0, code: '38341003' }])
   })
+
+  it('rejects a re-exported Encounter whose subject is another patient, naming both, and keeps the visit where it was', async () => {
+    const db = space.db()
+    await importFhir(db, { input: first(), dataDir: DATA_DIR })
+    const moved = { ...encounter('e2', '2021-01-01T08:00:00Z'), subject: { reference: 'Patient/p2' } }
+    const report = await importFhir(db, { input: folder({ 'Patient.ndjson': [{ ...patient, id: 'p2' }], 'Encounter.ndjson': [moved] }), dataDir: DATA_DIR, maxRejectedShare: 1 })
+    expect(report.rejected).toBe(1)
+    expect(report.rejectedSamples[0]).toMatchObject({ file: 'Encounter.ndjson', line: 1, resource: 'Encounter/e2' })
+    expect(report.rejectedSamples[0]!.reason).toMatch(/stored for Patient\/p1, not Patient\/p2/)
+    expect(db.prepare(`SELECT p.source_patient_id FROM visits v JOIN patients p ON p.id = v.patient_id WHERE v.source_visit_id = 'e2'`).pluck().get()).toBe('p1')
+  })
 })

@@ -226,6 +226,9 @@ class FhirImport {
     const key = `Encounter/${id}`
     if (this.encounters.has(key)) throw new Rejection(`duplicate ${key} in this import (the first one was kept)`)
     const patient = this.patientOf(resource.subject, fullUrls, 'subject')
+    // A visit never moves between patients (as in the CSV importers): rejected, not a failed import.
+    const owner = this.store.storedForAnotherPatient(id, patient.id)
+    if (owner !== null) throw new Rejection(`${key} is stored for Patient/${owner}, not ${patient.key}; an import never moves visits between patients`)
     const period = isObject(resource.period) ? resource.period : {}
     const start = startOf(period)
     if (!start) throw new Rejection('Encounter.period.start is missing or not a valid dateTime (visits are ordered by it)')
