@@ -14,11 +14,9 @@
 //     trained on these patients, so this Jaccard is in-sample: only its change with DDI-safe is of interest.
 // Before DDI-safe is the class-level greedy decoding that recommendation used until drug-level decoding replaced
 // it (git show 35e30eb:src/main/services/recommend/decode.ts), restated below. Figures are printed, never asserted.
+import { openServices } from '../src/main/services/open-services'
 import { parseArgs } from 'node:util'
-import { DdiService } from '../src/main/services/ddi/ddi-service'
-import { defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
-import { openServices } from '../src/main/services/recommend/context'
-import { isAtLeast } from '../src/main/services/recommend/ddi-port'
+import { isAtLeast } from '../src/main/services/interactions/checker'
 import { EmptyHistoryError } from '../src/main/services/recommend/patient-input'
 import { recommendMany } from '../src/main/services/recommend/recommend'
 import type { RecommendationResult } from '../src/shared/types'
@@ -29,7 +27,7 @@ const INTERRUPTING: Block = 'Major' // the banner: Major and contraindicated pai
 const ANTITHROMBOTICS = 'B01A'
 
 const services = await openServices({ requireDdi: true })
-const ddi = DdiService.open(defaultKnowledgeBasePath())
+const ddi = services.services.knowledge()!.ddi
 const { ctx } = services
 const db = ctx.db
 
@@ -212,5 +210,4 @@ for (const row of rows) console.log(line(row))
 console.log('')
 for (const [model, count] of skipped) console.log(`${model}: ${count} patient(s) left out (no code the model reads).`)
 console.log(`${models.length} model(s) × ${ids.length} patients × 3 modes in ${((performance.now() - started) / 1000).toFixed(1)} s (one process).`)
-ddi.close()
 await services.close()

@@ -10,16 +10,14 @@
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { openDatabase } from '../src/main/services/db/database'
 import { explain } from '../src/main/services/explain/explain'
-import { ModelRegistry } from '../src/main/services/models/registry'
-import { modelsDir, resourcesDir } from '../src/main/services/paths'
-import { ColdStartModels } from '../src/main/services/recommend/cold-start-runner'
+import { openServices } from '../src/main/services/open-services'
+import { resourcesDir } from '../src/main/services/paths'
 import { titleKey } from '../src/main/services/recommend/patient-input'
-import { prepareInput, type ServiceContext } from '../src/main/services/recommend/prepare'
+import { prepareInput } from '../src/main/services/recommend/prepare'
 import { recommend } from '../src/main/services/recommend/recommend'
-import { ColdStartModel, codeText } from '../src/main/services/text-encoder/cold-start'
-import { TextEncoder } from '../src/main/services/text-encoder/text-encoder'
+import { ColdStartModel, codeText } from '../src/main/services/inference/text/cold-start'
+import { TextEncoder } from '../src/main/services/inference/text/text-encoder'
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 const fmt = (ms: number): string => (ms < 10 ? ms.toFixed(2) : ms.toFixed(1))
@@ -41,8 +39,10 @@ async function main(): Promise<void> {
   const dbPath = values.db ?? join(resourcesDir(), 'demo.sqlite')
   const patientCount = Number(values.patients)
   const runs = Number(values.runs)
-  const db = openDatabase(dbPath, { readonly: true })
-  const registry = new ModelRegistry(modelsDir(), { providers: ['cpu'] })
+  // The services as the app assembles them, on the CPU and without DDI checks (only the model is timed).
+  const opened = await openServices({ databasePath: dbPath, readonly: true, providers: ['cpu'], knowledgeBasePath: null })
+  const { db } = opened.services
+  const registry = opened.services.registry()
   const model = await registry.get('nla-mmr')
   if (!ColdStartModel.supports(model.manifest)) throw new Error(`models/nla-mmr ships no cold-start graph.`)
 
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   console.log(`text encoder load (hash check + tokenizer + ONNX session): first ${fmt(encoderLoads[0]!)} ms, median of 3 ${fmt(median(encoderLoads))} ms`)
   console.log(`cold-start graph + text encoder load:                       first ${fmt(fullLoads[0]!)} ms, median of 3 ${fmt(median(fullLoads))} ms`)
 
-  const ctx: ServiceContext = { db, registry, ddi: null, coldStart: new ColdStartModels() }
+  const ctx = opened.services.context()
   const options = { modelId: 'nla-mmr', audit: false } as const
   // The very first recommendation for a patient with new codes, through a fresh cache (includes the load).
   const firstStarted = performance.now()
@@ -129,8 +129,7 @@ async function main(): Promise<void> {
   console.log(`  titled codes new to the model (cold start): ${fmt(median(explainCold))} ms`)
 
   await ctx.coldStart!.close()
-  await registry.close()
-  db.close()
+  await opened.close()
 }
 
 void main()

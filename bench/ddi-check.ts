@@ -1,9 +1,9 @@
 // npm run bench:ddi [-- --kb <file>] — times DDI checks of 20-drug sets (ATC5 codes, names, ATC3 classes).
 // Prints medians side by side; no assertions (timed targets live here, not in tests).
+import { defaultKnowledgeBasePath } from '../src/main/services/paths'
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
-import { DdiService } from '../src/main/services/ddi/ddi-service'
-import { defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
+import { DdiService } from '../src/main/services/interactions/ddi-service'
 
 const { values } = parseArgs({ options: { kb: { type: 'string' }, sets: { type: 'string', default: '300' }, size: { type: 'string', default: '20' } } })
 const kbPath = values.kb ?? defaultKnowledgeBasePath()

@@ -9,11 +9,9 @@ import { spawnSync } from 'node:child_process'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { openDatabase } from '../src/main/services/db/database'
 import { evaluateDatabase } from '../src/main/services/evaluate/evaluate'
-import { defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
-import { ModelRegistry } from '../src/main/services/models/registry'
-import { defaultDatabasePath, modelsDir, projectRoot } from '../src/main/services/paths'
+import { openServices } from '../src/main/services/open-services'
+import { defaultDatabasePath, projectRoot, defaultKnowledgeBasePath } from '../src/main/services/paths'
 
 const { values } = parseArgs({
   options: {
@@ -28,8 +26,9 @@ const databasePath = values.db ?? defaultDatabasePath()
 
 if (values.child) {
   // One measured run: print a JSON line with the figures.
-  const db = openDatabase(databasePath, { readonly: true })
-  const registry = new ModelRegistry(modelsDir())
+  const opened = await openServices({ databasePath, readonly: true })
+  const { db } = opened.services
+  const registry = opened.services.registry()
   const cpuBefore = process.cpuUsage()
   const started = performance.now()
   const report = await evaluateDatabase(
@@ -51,8 +50,7 @@ if (values.child) {
       jaccard: evaluation.summary.metrics.jaccard!.value
     })
   )
-  await registry.close()
-  db.close()
+  await opened.close()
 } else {
   console.log(`Database ${databasePath} · model ${values.model} · bootstrap ${values.bootstrap} replicates · ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}`)
   console.log('batch (patients) | wall s | CPU s | peak RSS MB | visits | patients | Jaccard')

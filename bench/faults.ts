@@ -9,6 +9,7 @@
 // 3. Recommendations in this process while a child process imports a synthetic cohort: success
 //    rate, p50/p99/max latency (goal: 100%, p99 < 50 ms).
 // Figures are measured in this run and printed as tables; nothing is asserted.
+import { openServices } from '../src/main/services/open-services'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -18,7 +19,6 @@ import { parseArgs } from 'node:util'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { openDatabase, type Db } from '../src/main/services/db/database'
 import { dataDir, projectRoot, resourcesDir } from '../src/main/services/paths'
-import { openServices } from '../src/main/services/recommend/context'
 import { recommendMany } from '../src/main/services/recommend/recommend'
 import { defaultCohortDir, generateCohort, readCompleteCohort, SeededRandom, type CohortParams } from './synthetic-cohort'
 

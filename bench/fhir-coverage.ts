@@ -17,7 +17,7 @@ import { openDatabase } from '../src/main/services/db/database'
 import { importFhir } from '../src/main/services/imports/fhir'
 import { UNKNOWN_INDEX, vocabulariesOf } from '../src/main/services/models/vocabulary'
 import { dataDir, modelsDir } from '../src/main/services/paths'
-import { codeText } from '../src/main/services/text-encoder/cold-start'
+import { codeText } from '../src/main/services/inference/text/cold-start'
 
 const { values } = parseArgs({ options: { input: { type: 'string' }, csv: { type: 'string' } } })
 const input = values.input ?? join(dataDir(), 'ehr', 'synthea-r4-sample', 'bundles')

@@ -4,7 +4,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs'
 import { openDatabase } from '../src/main/services/db/database'
-import { importDataset } from '../src/main/services/importers/index'
+import { importDataset } from '../src/main/services/imports/index'
 
 export interface ImportChildResult {
   seconds: number

@@ -11,6 +11,7 @@
 // onnx), else the tiny test fixture. Patients: --db, else synthetic patients drawn from the model's own
 // vocabularies (deterministic) in a temporary database.
 
+import type { ServiceContext } from '../src/main/services/service-context'
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -21,9 +22,9 @@ import { explain } from '../src/main/services/explain/explain'
 import { encodePatient } from '../src/main/services/inference/encode'
 import { ModelSession } from '../src/main/services/inference/session'
 import { ModelRegistry, type RegisteredModel } from '../src/main/services/models/registry'
+import { openModelRegistry } from '../src/main/services/open-services'
 import { modelsDir, projectPython, projectRoot } from '../src/main/services/paths'
 import { loadPatientInput } from '../src/main/services/recommend/patient-input'
-import type { ServiceContext } from '../src/main/services/recommend/prepare'
 import { recommend, recommendMany } from '../src/main/services/recommend/recommend'
 import { scoreBatch, type StageTimes } from '../src/main/services/recommend/score-batch'
 import { explainReference } from '../tests/reference/explain-reference'
@@ -112,9 +113,14 @@ function writeSyntheticPatients(db: Db, model: RegisteredModel, count: number): 
   })()
 }
 
+/** A registry as the services build it, pinned to the CPU and without the knowledge base's label check. */
+function benchRegistry(modelsDirectory: string): ModelRegistry {
+  return openModelRegistry({ modelsDirectory, providers: ['cpu'], knowledgeBasePath: null }).registry
+}
+
 /** The model to time, and what it is. */
 async function chooseBenchModel(): Promise<{ registry: ModelRegistry; model: RegisteredModel; kind: string }> {
-  const real = new ModelRegistry(values['models-dir'] ?? modelsDir(), { providers: ['cpu'] })
+  const real = benchRegistry(values['models-dir'] ?? modelsDir())
   const scan = await real.scan()
   if (values.model || scan.models.length > 0) {
     const model = values.model ? await real.get(values.model) : scan.models[0]!
@@ -129,10 +135,10 @@ async function chooseBenchModel(): Promise<{ registry: ModelRegistry; model: Reg
     if (made.status !== 0) console.log(`(could not generate the stand-in model: ${(made.stderr || made.error?.message || '').trim().split('\n').at(-1)})`)
   }
   if (existsSync(join(standinRoot, 'bench-standin', 'manifest.json'))) {
-    const registry = new ModelRegistry(standinRoot, { providers: ['cpu'] })
+    const registry = benchRegistry(standinRoot)
     return { registry, model: await registry.get('bench-standin'), kind: 'no trained model in models/: stand-in of real-model size (fixture formula)' }
   }
-  const registry = new ModelRegistry(join(projectRoot(), 'tests', 'fixtures', 'models'), { providers: ['cpu'] })
+  const registry = benchRegistry(join(projectRoot(), 'tests', 'fixtures', 'models'))
   return { registry, model: await registry.get('fixture-linear'), kind: 'no trained model and no python: the tiny test fixture' }
 }
 

@@ -10,9 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createDrugResolver } from '../src/main/services/drugs/load'
-import { buildDemoDatabase } from '../src/main/services/importers'
-import { defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
-import { dataDir } from '../src/main/services/paths'
+import { buildDemoDatabase } from '../src/main/services/imports'
+import { dataDir, defaultKnowledgeBasePath } from '../src/main/services/paths'
 
 const { values } = parseArgs({ options: { before: { type: 'string' }, after: { type: 'string' } } })
 if (!values.before || !existsSync(values.before)) {

@@ -1,16 +1,15 @@
 // npm run bench:resolver [-- --labels <csv>] [--all-wrong]
 // Scores the drug resolver against the labelled set (tests/fixtures/drug-labels/labelled-drugs.csv) and,
-// on the same rows, the old importer mapper (services/reference DrugMapper: name table → GSN → NDC → WHO
+// on the same rows, the old importer mapper (services/drugs/drug-mapper.ts DrugMapper: name table → GSN → NDC → WHO
 // names). Prints precision of resolved rows, recall, non-drug precision/recall, combination recall, rows
 // by resolution path and the wrong rows. Figures are printed, never asserted.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createDrugResolver } from '../src/main/services/drugs/load'
-import { readLabelledSet, score, type LabelledRow, type Prediction, type Scores } from '../src/main/services/drugs/evaluate'
-import { defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
-import { dataDir, projectRoot } from '../src/main/services/paths'
-import { createDrugMapper } from '../src/main/services/reference'
+import { readLabelledSet, score, type LabelledRow, type Prediction, type Scores } from '../src/main/services/drugs/resolver-evaluation'
+import { dataDir, projectRoot, defaultKnowledgeBasePath } from '../src/main/services/paths'
+import { createDrugMapper } from '../src/main/services/drugs/reference-data'
 
 const { values } = parseArgs({ options: { labels: { type: 'string' }, 'all-wrong': { type: 'boolean', default: false } } })
 const labelsPath = values.labels ?? join(projectRoot(), 'tests', 'fixtures', 'drug-labels', 'labelled-drugs.csv')

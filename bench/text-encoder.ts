@@ -12,8 +12,8 @@ import { join } from 'node:path'
 import { encodePatient, type VisitCodes } from '../src/main/services/inference/encode'
 import { ModelRegistry } from '../src/main/services/models/registry'
 import { modelsDir, projectRoot } from '../src/main/services/paths'
-import { ColdStartModel } from '../src/main/services/text-encoder/cold-start'
-import { TextEncoder } from '../src/main/services/text-encoder/text-encoder'
+import { ColdStartModel } from '../src/main/services/inference/text/cold-start'
+import { TextEncoder } from '../src/main/services/inference/text/text-encoder'
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 

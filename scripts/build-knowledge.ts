@@ -1,8 +1,8 @@
 // npm run knowledge [-- --out <file>] [--data <dir>] [--no-curated]
 // Compiles ../shared/data/knowledge (or $MEDREC_DATA_DIR/knowledge) into resources/knowledge.sqlite.
 import { parseArgs } from 'node:util'
-import { buildKnowledgeBase, defaultKnowledgeBasePath } from '../src/main/services/knowledge/build'
-import { dataDir } from '../src/main/services/paths'
+import { buildKnowledgeBase } from '../src/main/services/drugs/knowledge-build'
+import { dataDir, defaultKnowledgeBasePath } from '../src/main/services/paths'
 import { compileDrugSynonyms } from './drug-synonyms'
 
 const { values } = parseArgs({

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { buildDemoDatabase } from '../src/main/services/importers'
+import { buildDemoDatabase } from '../src/main/services/imports'
 import { formatImportReport, progressPrinter } from '../src/cli/commands/import'
 import { dataDir, resourcesDir } from '../src/main/services/paths'
 

@@ -264,7 +264,7 @@ export interface ProviderReport {
   failed: Array<{ provider: string; error: string }>
 }
 
-/** The knowledge base's severity words (services/knowledge/schema.ts SEVERITIES), most severe first. */
+/** The knowledge base's severity words (services/drugs/knowledge-schema.ts SEVERITIES), most severe first. */
 export type RecommendationDdiSeverity = 'Contraindicated' | 'Major' | 'Moderate' | 'Minor' | 'Unknown'
 
 export interface RecommendationDdiPair {
@@ -455,7 +455,7 @@ export interface ExplanationResult {
   auditId: number | null
 }
 
-// --- DDI check (services/ddi): warnings for any set of drugs, each naming its source ---
+// --- DDI check (services/interactions): warnings for any set of drugs, each naming its source ---
 
 export type DdiSeverity = RecommendationDdiSeverity
 

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openDatabase } from '../../src/main/services/db/database'
-import { buildDemoDatabase } from '../../src/main/services/importers/index'
+import { buildDemoDatabase } from '../../src/main/services/imports/index'
 import { dataDir, resourcesDir } from '../../src/main/services/paths'
 
 export interface TestDatabase {

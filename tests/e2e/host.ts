@@ -13,7 +13,7 @@ import type { ApiDispatcher } from '../../src/main/api/dispatcher'
 import { createApi } from '../../src/main/api/handlers'
 import { CONTENT_SECURITY_POLICY } from '../../src/main/content-security-policy'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
-import { WorkspaceServices } from '../../src/main/services/workspace/workspace-services'
+import { MedrecServices } from '../../src/main/services/open-services'
 import { projectRoot } from '../../src/main/services/paths'
 
 export interface BuiltApp {
@@ -101,11 +101,11 @@ export async function startTestHost(app: BuiltApp, options: TestHostOptions): Pr
 
   let db: Db
   let dispatcher: ApiDispatcher
-  let workspace: WorkspaceServices | undefined
+  let workspace: MedrecServices | undefined
   const open = () => {
     void workspace?.close()
     db = openDatabase(options.databasePath, { readonly: options.readonly ?? true })
-    workspace = new WorkspaceServices(db, { modelsDirectory: options.modelsDirectory, knowledgeBasePath: options.knowledgeBasePath })
+    workspace = new MedrecServices(db, { modelsDirectory: options.modelsDirectory, knowledgeBasePath: options.knowledgeBasePath })
     dispatcher = createApi({ db, databasePath: options.databasePath, appVersion, workspace }, { onInternalError: () => {} })
   }
   open()

@@ -11,8 +11,8 @@ import fc from 'fast-check'
 import { createApiDispatcher, type ApiDispatcher } from '../../src/main/api/dispatcher'
 import { createApiHandlers } from '../../src/main/api/handlers'
 import type { Db } from '../../src/main/services/db/database'
-import { buildKnowledgeBase } from '../../src/main/services/knowledge/build'
-import { WorkspaceServices } from '../../src/main/services/workspace/workspace-services'
+import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-build'
+import { MedrecServices } from '../../src/main/services/open-services'
 import { API_METHODS, type ApiMethod, type ApiResponse } from '../../src/shared/api'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
 
@@ -137,7 +137,7 @@ export function fuzzWorkspace(): { dispatcher: ApiDispatcher; db: Db; patientId:
   const knowledgeFixtures = join(import.meta.dirname, '..', 'fixtures', 'knowledge')
   const kbPath = join(kbDir, 'knowledge.sqlite')
   buildKnowledgeBase(kbPath, knowledgeFixtures, { curatedTablePath: join(knowledgeFixtures, 'curated.csv') })
-  const workspace = new WorkspaceServices(seeded.db, { modelsDirectory: FIXTURE_MODELS_DIR, knowledgeBasePath: kbPath })
+  const workspace = new MedrecServices(seeded.db, { modelsDirectory: FIXTURE_MODELS_DIR, knowledgeBasePath: kbPath })
   const handlers = createApiHandlers({ db: seeded.db, databasePath: seeded.path, appVersion: 'fuzz', workspace })
   const dispatcher = createApiDispatcher(handlers, { onInternalError: () => {} })
   return {

@@ -1,8 +1,8 @@
 // Properties of the CSV reader, shared by the unit suite (tests/unit/csv-properties.test.ts, a few
 // hundred cases) and `npm run fuzz` (bench/fuzz.ts, 10,000+ cases per property).
 import fc from 'fast-check'
-import { CsvParser, firstInvalidUtf8, type CsvBatch } from '../../src/main/services/importers/csv'
-import { ImportError } from '../../src/main/services/importers/errors'
+import { CsvParser, firstInvalidUtf8, type CsvBatch } from '../../src/main/services/imports/csv'
+import { ImportError } from '../../src/main/services/imports/errors'
 
 export interface NamedProperty {
   name: string

@@ -2,11 +2,12 @@
 // two model runs (coalitions, then occlusions), every occluded patient re-encoded from its visits. Kept only
 // as the reference the batched service is checked against (tests/unit/explain-batched.test.ts) and timed
 // against (bench/inference.ts). Audit writing is left out: the reference never stores anything.
+import type { ServiceContext } from '../../src/main/services/service-context'
 import type { CodeContribution, DrugExplanation, ExplanationResult, ModalityContribution } from '../../src/shared/types'
 import { type CodeRef, codeKey, encodePatient, type VisitCodes } from '../../src/main/services/inference/encode'
 import { inputsHash } from '../../src/main/services/recommend/input-hash'
 import { type CurrentVisitCodes, titleKey } from '../../src/main/services/recommend/patient-input'
-import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round, type ServiceContext } from '../../src/main/services/recommend/prepare'
+import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round } from '../../src/main/services/recommend/prepare'
 import { coldStartHashPart, ModelRunner } from '../../src/main/services/recommend/cold-start-runner'
 import { UNKNOWN_INDEX } from '../../src/main/services/models/vocabulary'
 import { explainCausalWeights } from '../../src/main/services/explain/patient-causal'

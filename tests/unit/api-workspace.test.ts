@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createApiDispatcher, type ApiDispatcher, type ApiHandlers } from '../../src/main/api/dispatcher'
 import { createApiHandlers } from '../../src/main/api/handlers'
 import { currentUserName } from '../../src/main/services/audit/audit'
-import { buildKnowledgeBase } from '../../src/main/services/knowledge/build'
-import { readMetrics } from '../../src/main/services/workspace/model-card'
-import { sanitiseSvg } from '../../src/main/services/workspace/molecules'
-import { WorkspaceServices } from '../../src/main/services/workspace/workspace-services'
+import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-build'
+import { readMetrics } from '../../src/main/services/models/model-card'
+import { sanitiseSvg } from '../../src/main/services/molecules/molecules'
+import { MedrecServices } from '../../src/main/services/open-services'
 import { API_METHODS, type ApiResponse } from '../../src/shared/api'
 import { WORKSPACE_API_METHODS } from '../../src/shared/workspace-api'
 import type {
@@ -49,7 +49,7 @@ function resultOf<T>(response: ApiResponse): T {
 describe('workspace API', () => {
   let seeded: ReturnType<typeof seededDatabase>
   let kbDir: string
-  let workspace: WorkspaceServices
+  let workspace: MedrecServices
   let dispatcher: ApiDispatcher
   let spies: Record<string, ReturnType<typeof vi.fn>>
   let patient: number
@@ -59,7 +59,7 @@ describe('workspace API', () => {
     kbDir = mkdtempSync(join(tmpdir(), 'medrec-workspace-kb-'))
     const kbPath = join(kbDir, 'knowledge.sqlite')
     buildKnowledgeBase(kbPath, knowledgeFixtures, { curatedTablePath: join(knowledgeFixtures, 'curated.csv') })
-    workspace = new WorkspaceServices(seeded.db, { modelsDirectory: FIXTURE_MODELS_DIR, knowledgeBasePath: kbPath })
+    workspace = new MedrecServices(seeded.db, { modelsDirectory: FIXTURE_MODELS_DIR, knowledgeBasePath: kbPath })
     const real = createApiHandlers({ db: seeded.db, databasePath: seeded.path, appVersion: '1', workspace })
     spies = Object.fromEntries(API_METHODS.map((method) => [method, vi.fn(real[method] as (...args: unknown[]) => unknown)]))
     dispatcher = createApiDispatcher(spies as unknown as ApiHandlers, { onInternalError: () => {} })

@@ -12,7 +12,7 @@ import { AUDIT_TRIGGERS, GENESIS_HASH, verifyAuditChain } from '../../src/main/s
 import { auditCsv, auditFhirBundle } from '../../src/main/services/audit/export'
 import { openDatabase } from '../../src/main/services/db/database'
 import { AUDIT_CHAIN_VERSION, migrations } from '../../src/main/services/db/migrations'
-import { importDataset } from '../../src/main/services/importers/import-dataset'
+import { importDataset } from '../../src/main/services/imports/import-dataset'
 import { seededDatabase } from '../fixtures/models/seed-patients'
 import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { ModelManifest } from '../../src/shared/types'
 import { CAUSAL_EFFECTS_FILE, CausalEffectsError, CausalEffectTable } from '../../src/main/services/explain/causal-effects'
+import { AuxiliarySessions } from '../../src/main/services/inference/auxiliary-sessions'
 import { encodePatient } from '../../src/main/services/inference/encode'
 import { vocabulariesOf } from '../../src/main/services/models/vocabulary'
 import { modelsDir } from '../../src/main/services/paths'
@@ -93,7 +94,9 @@ describe('CafeMed causal effect tables', () => {
     const encoded = encodePatient(vocabulariesOf(cafemed), cafemed.limits, [
       { diagnoses: [{ system: entry.system ?? null, code: entry.code }, { system: other.system ?? null, code: other.code }, { system: null, code: 'NOT-A-CODE' }], procedures: [], medications: [] }
     ])
-    const ranked = await table!.patientCodes(cafemedDir, encoded, drug, 10)
+    const sessions = new AuxiliarySessions(['cpu'])
+    const ranked = await table!.patientCodes(sessions, cafemedDir, encoded, drug, 10)
+    await sessions.release()
     expect(ranked.length).toBeGreaterThan(0)
     expect(ranked.map((r) => r.code)).toContain(entry.code)
     for (const r of ranked) expect([entry.code, other.code]).toContain(r.code) // only codes of this visit

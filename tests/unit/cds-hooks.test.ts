@@ -1,6 +1,7 @@
 // The CDS Hooks 2.0 service over real HTTP on 127.0.0.1: discovery, each hook with and without
 // prefetch, cards checked against the specification's shapes, JWT bearer authentication accepted and
 // refused, and feedback written to the audit log.
+import { defaultKnowledgeBasePath } from '../../src/main/services/paths'
 import { randomUUID } from 'node:crypto'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,7 +11,6 @@ import { z } from 'zod'
 import { openDatabase } from '../../src/main/services/db/database'
 import { importFhir } from '../../src/main/services/imports/fhir'
 import { openCdsService, type OpenedCdsService } from '../../src/main/services/interop/cds-hooks'
-import { defaultKnowledgeBasePath } from '../../src/main/services/knowledge/build'
 import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 
 // CDS Hooks 2.0 response shapes (https://cds-hooks.hl7.org/2.0/#cds-service-response), strict where the spec is.

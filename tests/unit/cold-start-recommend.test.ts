@@ -3,6 +3,8 @@
 // from the open data first, as the e2e tests do). Patients are picked at test
 // time by what the current model's vocabulary knows, and every expectation is computed here from the
 // model files, so a re-exported model keeps these tests meaningful.
+import { ColdStartModels } from '../../src/main/services/recommend/cold-start-models'
+import type { ServiceContext } from '../../src/main/services/service-context'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,12 +15,11 @@ import { explain } from '../../src/main/services/explain/explain'
 import { codeKey, encodePatient } from '../../src/main/services/inference/encode'
 import { ModelRegistry, type RegisteredModel } from '../../src/main/services/models/registry'
 import { dataDir, modelsDir, resourcesDir } from '../../src/main/services/paths'
-import { ColdStartModels } from '../../src/main/services/recommend/cold-start-runner'
 import { inputsHash } from '../../src/main/services/recommend/input-hash'
-import { type PreparedInput, prepareInput, round, type ServiceContext } from '../../src/main/services/recommend/prepare'
+import { type PreparedInput, prepareInput, round } from '../../src/main/services/recommend/prepare'
 import { recommend, recommendMany } from '../../src/main/services/recommend/recommend'
 import { UNKNOWN_INDEX } from '../../src/main/services/models/vocabulary'
-import { ColdStartModel, codeText } from '../../src/main/services/text-encoder/cold-start'
+import { ColdStartModel, codeText } from '../../src/main/services/inference/text/cold-start'
 import type { RecommendationResult } from '../../src/shared/types'
 import { testDatabase, type TestDatabase } from '../e2e/demo-database'
 

@@ -2,7 +2,7 @@
 // the unit suite; `npm run fuzz` runs the same properties (bench/fuzz.ts) with many more.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { firstInvalidUtf8 } from '../../src/main/services/importers/csv'
+import { firstInvalidUtf8 } from '../../src/main/services/imports/csv'
 import { csvProperties } from '../properties/csv-properties'
 
 /** Cases per property in the unit suite (npm run fuzz: 10,000+). */

@@ -7,7 +7,7 @@ import { UsageError } from '../../src/cli/command'
 import { command } from '../../src/cli/commands/ddi'
 import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { openDatabase } from '../../src/main/services/db/database'
-import { buildKnowledgeBase } from '../../src/main/services/knowledge/build'
+import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-build'
 import type { DdiCheckResult } from '../../src/shared/types'
 
 const fixtureDir = join(__dirname, '..', 'fixtures', 'knowledge')

@@ -1,13 +1,14 @@
+import { defaultDrugChoiceDirectory } from '../../src/main/services/paths'
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { RecommendationDdiPair } from '../../src/shared/types'
-import { ddiCheckerFromPairs } from '../../src/main/services/recommend/ddi-port'
+import { ddiCheckerFromPairs } from '../../src/main/services/interactions/checker'
 import { type ClassChoice, chooseDrugs, type PatientDrugs } from '../../src/main/services/recommend/drug-choice'
-import { defaultDrugChoiceDirectory, DrugChoiceError, DrugChoiceModel } from '../../src/main/services/recommend/drug-choice-model'
+import { DrugChoiceError, DrugChoiceModel } from '../../src/main/services/recommend/drug-choice-model'
 import { decodeDrugs } from '../../src/main/services/recommend/drug-decode'
-import { drugWarnings } from '../../src/main/services/recommend/drug-warnings'
+import { drugWarnings } from '../../src/main/services/interactions/drug-warnings'
 
 const pair = (a: string, b: string, severity: RecommendationDdiPair['severity'], source = 'test'): RecommendationDdiPair => ({ a, b, severity, source })
 

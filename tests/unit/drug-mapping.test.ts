@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { atcDisplayName } from '../../src/main/services/reference/atc-names'
-import { drugNameCandidates, drugNameKey, drugNameTokens } from '../../src/main/services/reference/drug-names'
-import { normaliseNdc, splitGsn } from '../../src/main/services/reference/drug-mapper'
-import { createDrugMapper, loadReferenceData } from '../../src/main/services/reference'
+import { atcDisplayName } from '../../src/main/services/drugs/atc-names'
+import { drugNameCandidates, drugNameKey, drugNameTokens } from '../../src/main/services/drugs/drug-names'
+import { normaliseNdc, splitGsn } from '../../src/main/services/drugs/drug-mapper'
+import { createDrugMapper, loadReferenceData } from '../../src/main/services/drugs/reference-data'
 import { DATA_DIR, HAS_OPEN_DATA } from './import-helpers'
 
 describe('drug-name normalisation', () => {

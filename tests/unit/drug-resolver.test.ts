@@ -11,8 +11,8 @@ import { listOverrides, OverrideError, setOverride } from '../../src/main/servic
 import { buildDrugSynonyms } from '../../src/main/services/drugs/synonym-build'
 import { whoAtcFile } from '../../src/main/services/drugs/load'
 import type { DrugQuery, DrugResolution } from '../../src/main/services/drugs/types'
-import { importDataset } from '../../src/main/services/importers'
-import { damageScore, isBetterTitle } from '../../src/main/services/importers/title-quality'
+import { importDataset } from '../../src/main/services/imports'
+import { damageScore, isBetterTitle } from '../../src/main/services/imports/title-quality'
 import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 
 /** The ingredients' ATC5 codes of a resolved string, or its status. */

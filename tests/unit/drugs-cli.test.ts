@@ -8,7 +8,7 @@ import { command as ddi } from '../../src/cli/commands/ddi'
 import { command as drugs } from '../../src/cli/commands/drugs'
 import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { openDatabase } from '../../src/main/services/db/database'
-import { buildKnowledgeBase } from '../../src/main/services/knowledge/build'
+import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-build'
 import type { DdiCheckResult } from '../../src/shared/types'
 import { HAS_OPEN_DATA } from './import-helpers'
 

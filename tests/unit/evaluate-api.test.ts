@@ -10,10 +10,9 @@ import type { ApiDispatcher } from '../../src/main/api/dispatcher'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
 import { evaluateDatabase } from '../../src/main/services/evaluate/evaluate'
 import { progressFraction } from '../../src/main/services/evaluate/jobs'
-import { defaultKnowledgeBasePath } from '../../src/main/services/knowledge/build'
 import { ModelRegistry } from '../../src/main/services/models/registry'
-import { modelsDir, resourcesDir } from '../../src/main/services/paths'
-import { WorkspaceServices } from '../../src/main/services/workspace/workspace-services'
+import { modelsDir, resourcesDir, defaultKnowledgeBasePath } from '../../src/main/services/paths'
+import { MedrecServices } from '../../src/main/services/open-services'
 import type { EvaluationJobStatus } from '../../src/shared/evaluate-api'
 
 const demo = join(resourcesDir(), 'demo.sqlite')
@@ -41,7 +40,7 @@ describe.skipIf(!ready)('evaluate API', () => {
     databasePath = join(dir, 'demo.sqlite')
     copyFileSync(demo, databasePath)
     db = openDatabase(databasePath)
-    api = createApi({ db, databasePath, appVersion: 'test', workspace: new WorkspaceServices(db) }, { onInternalError: () => {} })
+    api = createApi({ db, databasePath, appVersion: 'test', workspace: new MedrecServices(db) }, { onInternalError: () => {} })
   })
 
   afterAll(() => {

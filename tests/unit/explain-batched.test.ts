@@ -3,6 +3,8 @@
 // runs, each occluded patient re-encoded from its visits: tests/reference/explain-reference.ts), on the demo
 // patients for every shipped model. Shapley values, occlusion deltas, probabilities and baselines agree to
 // 1e-6; the drugs and codes listed are the same.
+import { ColdStartModels } from '../../src/main/services/recommend/cold-start-models'
+import type { ServiceContext } from '../../src/main/services/service-context'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -12,9 +14,7 @@ import { occludeEncoded, type OccludedCode, visitsWithout } from '../../src/main
 import { codeKey, encodePatient, type EncodedPatient, type VisitCodes } from '../../src/main/services/inference/encode'
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { dataDir, modelsDir, resourcesDir } from '../../src/main/services/paths'
-import { ColdStartModels } from '../../src/main/services/recommend/cold-start-runner'
 import { loadPatientInput } from '../../src/main/services/recommend/patient-input'
-import type { ServiceContext } from '../../src/main/services/recommend/prepare'
 import type { DrugExplanation } from '../../src/shared/types'
 import { testDatabase, type TestDatabase } from '../e2e/demo-database'
 import { explainReference } from '../reference/explain-reference'

@@ -6,9 +6,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { main } from '../../src/cli/main'
 import { createApiHandlers } from '../../src/main/api/handlers'
 import { openDatabase } from '../../src/main/services/db/database'
-import { defaultKnowledgeBasePath } from '../../src/main/services/knowledge/build'
-import { modelsDir } from '../../src/main/services/paths'
-import { WorkspaceServices } from '../../src/main/services/workspace/workspace-services'
+import { modelsDir, defaultKnowledgeBasePath } from '../../src/main/services/paths'
+import { MedrecServices } from '../../src/main/services/open-services'
 import { validateR4 } from './fhir-validator'
 import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 
@@ -70,7 +69,7 @@ describe.runIf(READY)('medrec import/export --format fhir', () => {
     expect(bundle.entry.filter((e) => e.resource.resourceType === 'MedicationRequest').length).toBeGreaterThan(0)
     expect((await medrec('export', '--format', 'csv', sourceId, '--db', dbPath)).code).toBe(2)
 
-    const workspace = new WorkspaceServices(db, { modelsDirectory: modelsDir(), knowledgeBasePath: defaultKnowledgeBasePath() })
+    const workspace = new MedrecServices(db, { modelsDirectory: modelsDir(), knowledgeBasePath: defaultKnowledgeBasePath() })
     try {
       const handlers = createApiHandlers({ db, databasePath: dbPath, appVersion: 'test', workspace })
       const fromApi = await handlers['interop:fhir-export']({ patientId: id })

@@ -1,16 +1,15 @@
 // FHIR export of a recommendation and a pharmacist review, validated by Medplum's R4 validator; and
 // end to end: a Synthea patient imported from FHIR, recommended by a shipped model, exported.
+import { openServices } from '../../src/main/services/open-services'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { DdiSourceInfo, RecommendationResult } from '../../src/shared/types'
 import type { ReviewRecord } from '../../src/shared/workspace-types'
-import { DdiService } from '../../src/main/services/ddi/ddi-service'
+import { DdiService } from '../../src/main/services/interactions/ddi-service'
 import { importFhir } from '../../src/main/services/imports/fhir'
 import { exportRecommendationAsFhir, recommendationBundle, type FhirBundle, type FhirResource } from '../../src/main/services/interop/fhir-export'
-import { defaultKnowledgeBasePath } from '../../src/main/services/knowledge/build'
-import { openServices } from '../../src/main/services/recommend/context'
-import { modelsDir } from '../../src/main/services/paths'
+import { modelsDir, defaultKnowledgeBasePath } from '../../src/main/services/paths'
 import { bundleReferenceProblems, validateR4 } from './fhir-validator'
 import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 

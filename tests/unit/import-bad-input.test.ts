@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DatabaseBusyError } from '../../src/main/services/db/busy'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
-import { ImportError, importDataset } from '../../src/main/services/importers'
+import { ImportError, importDataset } from '../../src/main/services/imports'
 import { DATA_DIR, fullSnapshot, HAS_OPEN_DATA, TempSpace, ACCEPT_BAD_ROWS } from './import-helpers'
 
 describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { appendAudit } from '../../src/main/services/audit/audit'
 import { BUSY_TIMEOUT_MS } from '../../src/main/services/db/busy'
 import { openDatabase } from '../../src/main/services/db/database'
-import { importDataset } from '../../src/main/services/importers'
+import { importDataset } from '../../src/main/services/imports'
 import { projectRoot } from '../../src/main/services/paths'
 import { ACCEPT_BAD_ROWS, DATA_DIR, fullSnapshot, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 

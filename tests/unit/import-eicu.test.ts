@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { findPatient, getPatientTimeline } from '../../src/main/services/db/patients-repo'
-import { importDataset } from '../../src/main/services/importers'
+import { importDataset } from '../../src/main/services/imports'
 import { DATA_DIR, EICU_DEMO, HAS_OPEN_DATA, TempSpace, visitOrder, ACCEPT_BAD_ROWS } from './import-helpers'
 
 describe.skipIf(!HAS_OPEN_DATA)('eICU import', () => {

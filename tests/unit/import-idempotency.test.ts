@@ -3,8 +3,8 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openDatabase } from '../../src/main/services/db/database'
-import { buildDemoDatabase, importDataset } from '../../src/main/services/importers'
-import { ImportStore } from '../../src/main/services/importers/store'
+import { buildDemoDatabase, importDataset } from '../../src/main/services/imports'
+import { ImportStore } from '../../src/main/services/imports/store'
 import { DATA_DIR, FIXTURES, fullSnapshot, HAS_OPEN_DATA, snapshot, TempSpace, ACCEPT_BAD_ROWS } from './import-helpers'
 
 describe.skipIf(!HAS_OPEN_DATA)('idempotent, all-or-nothing imports', () => {

@@ -4,7 +4,7 @@
 // Usage: node --import tsx tests/unit/import-pausing-child.ts <db> <format> <dir> <dataDir> <pausePhase> <resumeFile>
 import { existsSync } from 'node:fs'
 import { openDatabase } from '../../src/main/services/db/database'
-import { importDataset } from '../../src/main/services/importers'
+import { importDataset } from '../../src/main/services/imports'
 import type { EhrFormat } from '../../src/shared/types'
 
 const [dbPath, format, dir, dataDir, pausePhase, resumeFile] = process.argv.slice(2)

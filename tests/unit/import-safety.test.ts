@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Db } from '../../src/main/services/db/database'
-import { ImportError, importDataset } from '../../src/main/services/importers'
+import { ImportError, importDataset } from '../../src/main/services/imports'
 import { ImportRefusedError } from '../../src/main/services/imports/safety'
 import { DATA_DIR, fullSnapshot, HAS_OPEN_DATA, MIMIC_IV_DEMO, TempSpace } from './import-helpers'
 

@@ -3,10 +3,9 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { defaultCuratedTablePath } from '../../src/main/services/knowledge/build'
-import { readCsvObjects } from '../../src/main/services/knowledge/csv'
-import { parseSeverity } from '../../src/main/services/knowledge/schema'
-import { dataDir } from '../../src/main/services/paths'
+import { readCsvObjects } from '../../src/main/services/imports/csv'
+import { parseSeverity } from '../../src/main/services/drugs/knowledge-schema'
+import { dataDir, defaultCuratedTablePath } from '../../src/main/services/paths'
 
 const rows = readCsvObjects(defaultCuratedTablePath(), ['drug_a', 'drug_b', 'severity', 'effect', 'citation', 'source_name', 'source_license']).rows
 const atcDir = join(dataDir(), 'knowledge', 'atc')

@@ -5,9 +5,9 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, sta
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildKnowledgeBase, type BuildReport } from '../../src/main/services/knowledge/build'
-import { atc3Members, atc3Smiles, classPairs, coverageMatrix, listSources, openKnowledgeBase } from '../../src/main/services/knowledge/knowledge-base'
-import { KB_SCHEMA_VERSION } from '../../src/main/services/knowledge/schema'
+import { buildKnowledgeBase, type BuildReport } from '../../src/main/services/drugs/knowledge-build'
+import { atc3Members, atc3Smiles, classPairs, coverageMatrix, listSources, openKnowledgeBase } from '../../src/main/services/drugs/knowledge-base'
+import { KB_SCHEMA_VERSION } from '../../src/main/services/drugs/knowledge-schema'
 
 const fixtureDir = join(__dirname, '..', 'fixtures', 'knowledge')
 const curated = join(fixtureDir, 'curated.csv')

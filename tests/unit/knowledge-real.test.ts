@@ -4,11 +4,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DdiService } from '../../src/main/services/ddi'
-import { buildKnowledgeBase, defaultCuratedTablePath, type BuildReport } from '../../src/main/services/knowledge/build'
-import { readCsvObjects } from '../../src/main/services/knowledge/csv'
-import { classPairs, coverageMatrix, openKnowledgeBase, type KnowledgeDb } from '../../src/main/services/knowledge/knowledge-base'
-import { dataDir } from '../../src/main/services/paths'
+import { DdiService } from '../../src/main/services/interactions'
+import { buildKnowledgeBase, type BuildReport } from '../../src/main/services/drugs/knowledge-build'
+import { readCsvObjects } from '../../src/main/services/imports/csv'
+import { classPairs, coverageMatrix, openKnowledgeBase, type KnowledgeDb } from '../../src/main/services/drugs/knowledge-base'
+import { dataDir, defaultCuratedTablePath } from '../../src/main/services/paths'
 
 const hasData = existsSync(join(dataDir(), 'knowledge', 'ddinter'))
 

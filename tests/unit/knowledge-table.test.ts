@@ -4,9 +4,9 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { buildKnowledgeBase } from '../../src/main/services/knowledge/build'
-import { InteractionTableError } from '../../src/main/services/knowledge/interaction-table'
-import { listSources, loadInteractionTable, openKnowledgeBase, unloadInteractionTable } from '../../src/main/services/knowledge/knowledge-base'
+import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-build'
+import { InteractionTableError } from '../../src/main/services/interactions/interaction-table'
+import { listSources, loadInteractionTable, openKnowledgeBase, unloadInteractionTable } from '../../src/main/services/drugs/knowledge-base'
 
 const fixtureDir = join(__dirname, '..', 'fixtures', 'knowledge')
 const good = join(fixtureDir, 'hospital-good.csv')

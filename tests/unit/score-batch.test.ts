@@ -1,6 +1,8 @@
 // Batch scoring (recommend/score-batch.ts) and its parts against the per-patient path they speed up, on
 // every demo patient: the bulk reader against loadPatientInput, the batch encoder against encodePatient,
 // and the scores and combinations against recommendMany for every shipped model.
+import { ColdStartModels } from '../../src/main/services/recommend/cold-start-models'
+import type { ServiceContext } from '../../src/main/services/service-context'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -9,10 +11,8 @@ import { BatchEncoder } from '../../src/main/services/inference/batch-encoder'
 import { encodePatient } from '../../src/main/services/inference/encode'
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { dataDir, modelsDir, resourcesDir } from '../../src/main/services/paths'
-import { ColdStartModels } from '../../src/main/services/recommend/cold-start-runner'
 import { loadPatientInputs } from '../../src/main/services/recommend/patient-batch'
 import { loadPatientInput } from '../../src/main/services/recommend/patient-input'
-import type { ServiceContext } from '../../src/main/services/recommend/prepare'
 import { recommendMany } from '../../src/main/services/recommend/recommend'
 import { scoreBatch } from '../../src/main/services/recommend/score-batch'
 import { testDatabase, type TestDatabase } from '../e2e/demo-database'

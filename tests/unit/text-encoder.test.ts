@@ -16,9 +16,9 @@ import { encodePatient, type VisitCodes } from '../../src/main/services/inferenc
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { CodeVocabulary, UNKNOWN_INDEX, type ModelVocabularies } from '../../src/main/services/models/vocabulary'
 import { modelsDir, projectPython, projectRoot } from '../../src/main/services/paths'
-import { COLD_START_FILE, ColdStartModel, codeText, planNewCodes } from '../../src/main/services/text-encoder/cold-start'
-import { parseTextEncoderConfig, TextEncoder, TextEncoderError } from '../../src/main/services/text-encoder/text-encoder'
-import { VocabularyError, WordPieceTokenizer } from '../../src/main/services/text-encoder/wordpiece'
+import { COLD_START_FILE, ColdStartModel, codeText, planNewCodes } from '../../src/main/services/inference/text/cold-start'
+import { parseTextEncoderConfig, TextEncoder, TextEncoderError } from '../../src/main/services/inference/text/text-encoder'
+import { VocabularyError, WordPieceTokenizer } from '../../src/main/services/inference/text/wordpiece'
 
 const MINI_VOCAB = [
   '[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]',

@@ -108,15 +108,14 @@ function formatCoverage(cells: { sourceKey: string; groupA: string; groupB: stri
   return lines.join('\n')
 }
 
-async function openAuditDatabase(path: string | undefined) {
+async function auditDatabasePath(path: string | undefined): Promise<string> {
   const { existsSync } = await import('node:fs')
-  const { openDatabase } = await import('../../main/services/db/database')
   const { defaultDatabasePath } = await import('../../main/services/paths')
   const databasePath = path ?? defaultDatabasePath()
   if (!existsSync(databasePath)) {
     throw new Error(`No patient database at ${databasePath} for the audit log of this check: run "npm run setup", import patients (medrec import …) or give --db.`)
   }
-  return openDatabase(databasePath)
+  return databasePath
 }
 
 export const command: CliCommand = {
@@ -145,8 +144,9 @@ export const command: CliCommand = {
       throw new UsageError(error instanceof Error ? error.message : String(error))
     }
     const { values, positionals } = parsed
-    const { coverageMatrix, defaultKnowledgeBasePath, loadInteractionTable, openKnowledgeBase, unloadInteractionTable } = await import(
-      '../../main/services/knowledge'
+    const { defaultKnowledgeBasePath } = await import('../../main/services/paths')
+    const { coverageMatrix, loadInteractionTable, openKnowledgeBase, unloadInteractionTable } = await import(
+      '../../main/services/drugs/knowledge'
     )
     const kbPath = values.kb ?? defaultKnowledgeBasePath()
 
@@ -176,55 +176,56 @@ export const command: CliCommand = {
       return removed ? 0 : 1
     }
 
-    const { DdiService, UnknownDrugError } = await import('../../main/services/ddi')
-    const service = DdiService.open(kbPath)
-    const { defaultDrugResolver } = await import('../../main/services/drugs')
-    service.useResolver(defaultDrugResolver())
-    try {
-      if (values.sources) {
+    const { DdiService, UnknownDrugError } = await import('../../main/services/interactions')
+    if (values.sources) {
+      const service = DdiService.open(kbPath)
+      try {
         const sources = service.sources()
         if (values.json) console.log(JSON.stringify(sources, null, 2))
         else for (const s of sources) console.log(`${s.key}\n  ${s.name}, ${s.version}\n  license: ${s.license}\n  coverage: ${s.coverageNote}\n  ${s.url}`)
         return 0
-      }
-      if (positionals.length === 0) throw new UsageError('give at least one drug (ATC code or name)')
-      let maxMembers: number | undefined
-      if (values.members !== undefined) {
-        maxMembers = Number(values.members)
-        if (!Number.isInteger(maxMembers) || maxMembers < 0) throw new UsageError(`--members takes a whole number, not "${values.members}"`)
-      }
-      // The audit log is required for a check: a missing patient database fails before anything is checked.
-      const auditDb = await openAuditDatabase(values.db)
-      try {
-        // The pharmacist's local overrides (medrec drugs override) apply to checks too.
-        const { applyOverrides } = await import('../../main/services/drugs/overrides')
-        applyOverrides(defaultDrugResolver(), auditDb)
-        let result
-        try {
-          result = service.check(positionals, { maxMembers })
-        } catch (error) {
-          // An unknown drug is bad input, but the usage text would bury the suggestions: print the message alone.
-          if (error instanceof UnknownDrugError) throw new Error(error.message)
-          throw error
-        }
-        const { auditDdiCheck } = await import('../../main/services/audit/audit')
-        const auditId = auditDdiCheck(auditDb, {
-          drugs: result.drugs.map((d) => d.input),
-          outputs: {
-            drugs: result.drugs.map((d) => ({ input: d.input, label: d.label, atcCodes: d.atcCodes })),
-            warnings: result.warnings.map((w) => ({ a: w.a, b: w.b, severity: w.severity, tier: w.tier, level: w.level })),
-            checkedSources: result.checkedSources,
-            statement: result.statement
-          }
-        })
-        if (values.json) console.log(JSON.stringify({ ...result, auditId }, null, 2))
-        else console.log(`${formatResult(result)}\nAudit entry ${auditId}.`)
-        return 0
       } finally {
-        auditDb.close()
+        service.close()
       }
+    }
+    if (positionals.length === 0) throw new UsageError('give at least one drug (ATC code or name)')
+    let maxMembers: number | undefined
+    if (values.members !== undefined) {
+      maxMembers = Number(values.members)
+      if (!Number.isInteger(maxMembers) || maxMembers < 0) throw new UsageError(`--members takes a whole number, not "${values.members}"`)
+    }
+    // The audit log is required for a check: a missing patient database fails before anything is checked.
+    const databasePath = await auditDatabasePath(values.db)
+    // The services the app uses: the DDI service reads names through the one drug resolver, with the
+    // pharmacist's local overrides (medrec drugs override) of this database.
+    const { openServices } = await import('../../main/services/open-services')
+    const opened = await openServices({ databasePath, knowledgeBasePath: kbPath })
+    try {
+      const knowledge = opened.services.knowledge()
+      if (!knowledge) throw new Error(opened.services.knowledgeUnavailable ?? `No drug interaction knowledge base at ${kbPath}.`)
+      let result
+      try {
+        result = knowledge.ddi.check(positionals, { maxMembers })
+      } catch (error) {
+        // An unknown drug is bad input, but the usage text would bury the suggestions: print the message alone.
+        if (error instanceof UnknownDrugError) throw new Error(error.message)
+        throw error
+      }
+      const { auditDdiCheck } = await import('../../main/services/audit/audit')
+      const auditId = auditDdiCheck(opened.services.db, {
+        drugs: result.drugs.map((d) => d.input),
+        outputs: {
+          drugs: result.drugs.map((d) => ({ input: d.input, label: d.label, atcCodes: d.atcCodes })),
+          warnings: result.warnings.map((w) => ({ a: w.a, b: w.b, severity: w.severity, tier: w.tier, level: w.level })),
+          checkedSources: result.checkedSources,
+          statement: result.statement
+        }
+      })
+      if (values.json) console.log(JSON.stringify({ ...result, auditId }, null, 2))
+      else console.log(`${formatResult(result)}\nAudit entry ${auditId}.`)
+      return 0
     } finally {
-      service.close()
+      await opened.close()
     }
   }
 }

@@ -154,7 +154,7 @@ export const command: CliCommand = {
     }
     if (values.file !== undefined) {
       if (rest.length > 0) throw new UsageError('give names either as arguments or with --file, not both')
-      const { parseCsv } = await import('../../main/services/knowledge/csv')
+      const { parseCsv } = await import('../../main/services/imports/csv')
       const rows = readNames(values.file, values.column, values['route-column'], parseCsv)
       const header = ['line', 'raw', 'route', 'status', 'ingredients', 'atc5', 'paths', 'confidence', 'reason', 'candidates']
       const lines = [header.join(',')]

@@ -1,14 +1,12 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { openDatabase } from '../../main/services/db/database'
 import type { Interval } from '../../main/services/evaluate/bootstrap'
 import { DEFAULT_BOOTSTRAP, type EvaluationReport, evaluateDatabase, type ModelEvaluation } from '../../main/services/evaluate/evaluate'
 import { renderReportHtml } from '../../main/services/evaluate/report-html'
 import type { MetricSummary } from '../../main/services/evaluate/summary'
-import { defaultKnowledgeBasePath } from '../../main/services/knowledge/build'
-import { ModelRegistry } from '../../main/services/models/registry'
-import { defaultDatabasePath, modelsDir } from '../../main/services/paths'
+import { openServices } from '../../main/services/open-services'
+import { defaultDatabasePath, defaultKnowledgeBasePath } from '../../main/services/paths'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
 
 const usage = `Usage: medrec evaluate [options]
@@ -152,8 +150,14 @@ export const command: CliCommand = {
     if (!existsSync(databasePath)) throw new UsageError(`No patient database at ${databasePath}: import patients first (medrec import …) or give --db.`)
 
     // Read-only: evaluating never changes the hospital's database.
-    const db = openDatabase(databasePath, { readonly: true })
-    const registry = new ModelRegistry(values['models-dir'] ? resolve(values['models-dir']) : modelsDir())
+    const opened = await openServices({
+      databasePath,
+      readonly: true,
+      knowledgeBasePath: values.kb ? resolve(values.kb) : defaultKnowledgeBasePath(),
+      ...(values['models-dir'] ? { modelsDirectory: resolve(values['models-dir']) } : {})
+    })
+    const { db } = opened.services
+    const registry = opened.services.registry()
     try {
       const showProgress = !values.json && process.stderr.isTTY
       const report = await evaluateDatabase(
@@ -180,8 +184,7 @@ export const command: CliCommand = {
       else printReport(report)
       return 0
     } finally {
-      await registry.close()
-      db.close()
+      await opened.close()
     }
   }
 }

@@ -1,10 +1,8 @@
 import { writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { DdiService } from '../../main/services/ddi/ddi-service'
-import { defaultKnowledgeBasePath } from '../../main/services/knowledge/build'
 import { exportRecommendationAsFhir } from '../../main/services/interop/fhir-export'
-import { openServices } from '../../main/services/recommend/context'
+import { openServices } from '../../main/services/open-services'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
 
 const usage = `Usage: medrec export --format fhir <patient> [options]
@@ -35,15 +33,8 @@ export const command: CliCommand = {
     if (values.format !== 'fhir') throw new UsageError(values.format ? `--format "${values.format}" is not supported: only fhir.` : '--format fhir is required.')
     if (positionals.length !== 1) throw new UsageError('name one patient (id or source id).')
     const services = await openServices({ databasePath: values.db ? resolve(values.db) : undefined })
-    const kbPath = defaultKnowledgeBasePath()
-    let sources: ReturnType<DdiService['sources']> = []
-    try {
-      const ddi = DdiService.open(kbPath)
-      sources = ddi.sources()
-      ddi.close()
-    } catch {
-      // No knowledge base: the recommendation carries no interaction warnings to name sources for.
-    }
+    // No knowledge base: the recommendation carries no interaction warnings to name sources for.
+    const sources = services.services.knowledge()?.ddi.sources() ?? []
     try {
       const bundle = await exportRecommendationAsFhir(services.ctx, positionals[0]!, { sources, includeReview: !values['no-review'], modelId: values.model })
       const text = `${JSON.stringify(bundle, null, 2)}\n`

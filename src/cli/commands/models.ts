@@ -4,11 +4,9 @@ import { basename, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { ModelList } from '../../shared/types'
 import { openDatabase } from '../../main/services/db/database'
-import { defaultKnowledgeBasePath } from '../../main/services/knowledge/build'
-import { atcName, openKnowledgeBase } from '../../main/services/knowledge/knowledge-base'
 import { getActiveModelId, setActiveModel } from '../../main/services/models/active-model'
-import { ModelRegistry } from '../../main/services/models/registry'
 import { keyIdOf, loadTrustedKeys, SIGNATURE_FILE, signModelFolder, trustedKeyDirectories, unsignableReasons, verifyModelFolder } from '../../main/services/models/signature'
+import { openModelRegistry } from '../../main/services/open-services'
 import { defaultDatabasePath, modelsDir } from '../../main/services/paths'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
 
@@ -139,9 +137,7 @@ export const command: CliCommand = {
     if (action === 'sign') return signFolders(values['public-key'] ? [] : foldersOf(folders, directory), values.key, values['public-key'])
     if (action !== undefined) throw new UsageError(`Unexpected argument "${action}" (actions: verify, sign).`)
     // Medication labels are checked against the knowledge base's ATC names when it is built.
-    const kbPath = defaultKnowledgeBasePath()
-    const names = existsSync(kbPath) ? openKnowledgeBase(kbPath) : null
-    const registry = new ModelRegistry(directory, names ? { atcName: (code) => atcName(names, code) } : {})
+    const { registry, close } = openModelRegistry({ modelsDirectory: directory })
     const databasePath = values.db ?? defaultDatabasePath()
     try {
       let activeModelId: string | null = null
@@ -175,8 +171,7 @@ export const command: CliCommand = {
       }
       return list.refused.length > 0 ? 1 : 0
     } finally {
-      await registry.close()
-      names?.close()
+      await close()
     }
   }
 }

@@ -6,7 +6,7 @@ import { auditRecordView } from '../services/audit/audit'
 import type { Db } from '../services/db/database'
 import { getPatientTimeline, listPatients } from '../services/db/patients-repo'
 import { exportRecommendationAsFhir } from '../services/interop/fhir-export'
-import { WorkspaceServices } from '../services/workspace/workspace-services'
+import { MedrecServices } from '../services/open-services'
 import { createEvaluateHandlers } from './evaluate-handlers'
 import { createCdsHooksHandlers } from './handlers/cds-hooks'
 import { createImportHandlers } from './handlers/imports'
@@ -19,12 +19,12 @@ export interface ApiContext {
   databasePath: string
   appVersion: string
   /** Models, knowledge base and settings for the clinical workspace; default: opened lazily with the default paths. */
-  workspace?: WorkspaceServices
+  workspace?: MedrecServices
 }
 
 export function createApiHandlers(context: ApiContext): ApiHandlers {
   const { db } = context
-  const workspace = context.workspace ?? new WorkspaceServices(db)
+  const workspace = context.workspace ?? new MedrecServices(db)
   return {
     'app:info': () => ({
       version: context.appVersion,

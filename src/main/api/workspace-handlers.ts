@@ -3,14 +3,14 @@
 import type { WorkspaceApiMethods } from '../../shared/workspace-api'
 import { checkReview, reviewHistory, submitReview } from '../services/review/review'
 import { getActiveModelId } from '../services/models/active-model'
-import { RefusedError } from '../services/workspace/errors'
-import { modelCard } from '../services/workspace/model-card'
-import { acknowledgeWarnings, classMolecules, workspaceExplain, workspaceRecommend } from '../services/workspace/recommend-view'
-import { getWorkspaceSettings, updateWorkspaceSettings } from '../services/workspace/settings'
-import type { WorkspaceServices } from '../services/workspace/workspace-services'
+import { RefusedError } from '../services/errors'
+import { modelCard } from '../services/models/model-card'
+import { acknowledgeWarnings, classMolecules, workspaceExplain, workspaceRecommend } from '../services/recommend/recommend-view'
+import { getWorkspaceSettings, updateWorkspaceSettings } from '../services/settings/settings'
+import type { MedrecServices } from '../services/open-services'
 import type { ApiHandlers } from './dispatcher'
 
-export function createWorkspaceHandlers(workspace: WorkspaceServices): Pick<ApiHandlers, keyof WorkspaceApiMethods> {
+export function createWorkspaceHandlers(workspace: MedrecServices): Pick<ApiHandlers, keyof WorkspaceApiMethods> {
   const { db } = workspace
   return {
     'models:list': () => workspace.registry().list(getActiveModelId(db)),

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -39,4 +40,33 @@ export function projectPython(): string {
   if (process.env.MEDREC_PYTHON) return process.env.MEDREC_PYTHON
   const venvPython = join(projectRoot(), '.venv', 'bin', 'python')
   return existsSync(venvPython) ? venvPython : 'python3'
+}
+
+/** Where the app and the CLI look for the knowledge base unless told otherwise. */
+export function defaultKnowledgeBasePath(): string {
+  return resolve(process.env.MEDREC_KB ?? join(projectRoot(), 'resources', 'knowledge.sqlite'))
+}
+
+export function defaultCuratedTablePath(): string {
+  return join(projectRoot(), 'resources', 'curated-ddi.csv')
+}
+
+export function defaultDrugChoiceDirectory(): string {
+  return join(modelsDir(), 'drug-choice')
+}
+
+/**
+ * Where Electron keeps the app's user data: app.getPath('userData'), <appData>/<package name>. The app sets
+ * MEDREC_USER_DATA to it; the CLI, without Electron, computes the same folder.
+ */
+export function defaultUserDataDir(): string {
+  const name = 'medrec-desktop'
+  if (process.platform === 'win32') return join(process.env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), name)
+  if (process.platform === 'darwin') return join(homedir(), 'Library', 'Application Support', name)
+  return join(process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), name)
+}
+
+/** The schema ships with the app in models/, whatever folder the models themselves are read from. */
+export function manifestSchemaPath(): string {
+  return join(projectRoot(), 'models', 'manifest.schema.json')
 }

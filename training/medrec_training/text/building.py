@@ -2,7 +2,7 @@
 
 Code text = the code's title from the imported dictionaries (the vocabulary titles), with runs of
 whitespace collapsed. The app builds the same string from its `code_titles` table when it embeds the
-title of a code the model never saw (src/main/services/text-encoder/cold-start.ts, `codeText`), so
+title of a code the model never saw (src/main/services/inference/text/cold-start.ts, `codeText`), so
 this rule must stay trivial and identical on both sides. A code without a title has no text.
 
 Drug text = the ATC3 class described from the WHO ATC index (<dataDir>/knowledge/atc): its name,

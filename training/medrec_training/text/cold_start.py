@@ -15,7 +15,7 @@ initializer-backed input, and the registry refuses undeclared graph inputs). So 
 all hashed in manifest.extraFiles. The app encodes a patient as usual, gives every unknown code that
 has a title (its code_titles row) an extra row = text_encoder(code_text(title)), rewrites that code's
 index, and runs model_cold_start.onnx. With empty extra tables it equals model.onnx exactly. The
-TypeScript side is src/main/services/text-encoder/cold-start.ts.
+TypeScript side is src/main/services/inference/text/cold-start.ts.
 """
 
 from __future__ import annotations

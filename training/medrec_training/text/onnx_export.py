@@ -9,7 +9,7 @@ and, for the tests, a fixture of real titles with the Python tokenizer's ids and
 
     python -m medrec_training.text.onnx_export --out DIR [--fixture] [--encoder SPEC]
 
-The TypeScript side (src/main/services/text-encoder/) reads the same three files.
+The TypeScript side (src/main/services/inference/text/) reads the same three files.
 """
 
 from __future__ import annotations

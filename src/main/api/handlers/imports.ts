@@ -4,7 +4,7 @@
 import type { ImportsApiMethods } from '../../../shared/api/imports'
 import type { Db } from '../../services/db/database'
 import { InvalidRequestError, RefusedError } from '../../services/errors'
-import { ImportError } from '../../services/importers/errors'
+import { ImportError } from '../../services/imports/errors'
 import { importFhir } from '../../services/imports/fhir'
 import { ImportRefusedError } from '../../services/imports/safety'
 import type { ApiHandlers } from '../dispatcher'

@@ -2,7 +2,7 @@
 // ATC fields. A combination gives one ingredient per stored row (store.ts writes one row each); a
 // non-drug, ambiguous or unresolved string is stored unmapped (kept with its raw name, never dropped).
 import type { DrugMappingMethod } from '../../../shared/types'
-import type { DrugMapping } from '../reference'
+import type { DrugMapping } from './reference-data'
 import type { DrugResolver } from './resolver'
 import type { DrugResolution } from './types'
 

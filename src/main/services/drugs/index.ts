@@ -2,8 +2,7 @@
 // FHIR importer call. resolveDrug() uses a process-wide resolver over the default data folder and
 // knowledge base; services that hold their own (with a patient database's overrides) use createDrugResolver.
 import { existsSync } from 'node:fs'
-import { defaultKnowledgeBasePath } from '../knowledge/build'
-import { dataDir } from '../paths'
+import { dataDir, defaultKnowledgeBasePath } from '../paths'
 import { createDrugResolver } from './load'
 import type { DrugResolver } from './resolver'
 import type { DrugQuery, DrugResolution } from './types'

@@ -3,7 +3,7 @@
 // One at a time: a second start while one runs is refused with the running job's id.
 import { randomUUID } from 'node:crypto'
 import type { EvaluateStartRequest, EvaluationJobStatus, EvaluationModelView, EvaluationRowView } from '../../../shared/evaluate-api'
-import { InvalidRequestError } from '../workspace/errors'
+import { InvalidRequestError } from '../errors'
 import { type EvaluationContext, type EvaluationProgress, type EvaluationReport, evaluateDatabase } from './evaluate'
 import type { MetricSummary } from './summary'
 

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import ort from 'onnxruntime-node'
 import { z } from 'zod'
 import type { ModelManifest } from '../../../shared/types'
+import type { AuxiliarySessions } from '../inference/auxiliary-sessions'
 import type { EncodedPatient } from '../inference/encode'
 
 export const CAUSAL_EFFECTS_FILE = 'causal-effects.json'
@@ -121,11 +122,10 @@ function readHashed(directory: string, manifest: ModelManifest, file: string): {
 }
 
 // Parsing the effect table and creating the weights session cost ~50 ms per explanation; both are kept per
-// (file, verified sha256). Every call still checks the files (readHashed), so a file changed after loading is
+// (file, verified sha256): the table here, the session by the model's AuxiliarySessions (inference/). Every call still checks the files (readHashed), so a file changed after loading is
 // caught as before, and a changed file simply misses the cache.
 const CACHED_FILES = 4
 const parsedTables = new Map<string, CausalEffectTable>()
-const weightSessions = new Map<string, Promise<ort.InferenceSession>>()
 
 function remember<T>(cache: Map<string, T>, key: string, make: () => T, evicted?: (value: T) => void): T {
   const found = cache.get(key)
@@ -247,8 +247,8 @@ export class CausalEffectTable {
    * The current visit's codes ranked by their patient-specific causal weight on `drug` (largest |weight| first,
    * zero weights left out), from causal-weights.onnx run on the patient's encoded input.
    */
-  async patientCodes(directory: string, patient: EncodedPatient, drug: string, limit = 5): Promise<PatientCausalCode[]> {
-    const weights = await runCausalWeights(directory, this.manifest, patient)
+  async patientCodes(sessions: AuxiliarySessions, directory: string, patient: EncodedPatient, drug: string, limit = 5): Promise<PatientCausalCode[]> {
+    const weights = await runCausalWeights(sessions, directory, this.manifest, patient)
     return this.rankCodes(weights, patient, drug).slice(0, limit)
   }
 
@@ -281,28 +281,17 @@ export interface CausalWeights {
 }
 
 /** Runs causal-weights.onnx for one patient (all modalities present): per-slot weights [slots × medications] of each kind. */
-export async function runCausalWeights(directory: string, manifest: ModelManifest, patient: EncodedPatient): Promise<CausalWeights> {
+export async function runCausalWeights(sessions: AuxiliarySessions, directory: string, manifest: ModelManifest, patient: EncodedPatient): Promise<CausalWeights> {
   const file = readHashed(directory, manifest, CAUSAL_WEIGHTS_FILE)
   if (!file) throw new CausalEffectsError(`Model ${manifest.id} ships no ${CAUSAL_WEIGHTS_FILE}`)
   const { path } = file
   const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = manifest.limits
-  const key = `${path}\n${file.sha256}`
-  const creating = remember(
-    weightSessions,
-    key,
-    // onnxruntime's own messages do not say which file; these do.
-    () =>
-      ort.InferenceSession.create(file.bytes, { executionProviders: ['cpu'] }).catch((error: unknown) => {
-        throw new CausalEffectsError(`${path}: onnxruntime cannot load it (${firstLine(error)})`)
-      }),
-    (evicted) => void evicted.then((session) => session.release()).catch(() => undefined)
-  )
   let session: ort.InferenceSession
   try {
-    session = await creating
+    session = await sessions.get(`${path}\n${file.sha256}`, file.bytes)
   } catch (error) {
-    weightSessions.delete(key) // a failed load is not remembered
-    throw error
+    // onnxruntime's own messages do not say which file; this does.
+    throw new CausalEffectsError(`${path}: onnxruntime cannot load it (${firstLine(error)})`)
   }
   try {
     const outputs = await session

@@ -4,12 +4,13 @@
 // procedure and history medication removed from every visit in turn (one batched run), contribution =
 // p(all codes) − p(without the code). CafeMed models add, per drug, the current visit's codes with the
 // largest patient-specific causal weights (patient-causal.ts).
+import type { ServiceContext } from '../service-context'
 import type { CodeContribution, DrugExplanation, ExplanationResult, ModalityContribution } from '../../../shared/types'
 import { appendAudit } from '../audit/audit'
 import { type CodeRef, codeKey } from '../inference/encode'
 import { inputsHash } from '../recommend/input-hash'
 import { type CurrentVisitCodes, titleKey } from '../recommend/patient-input'
-import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round, type ServiceContext } from '../recommend/prepare'
+import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round } from '../recommend/prepare'
 import { coldStartHashPart, ModelRunner } from '../recommend/cold-start-runner'
 import { UNKNOWN_INDEX } from '../models/vocabulary'
 import { explainCausalWeights } from './patient-causal'

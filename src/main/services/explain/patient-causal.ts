@@ -79,7 +79,7 @@ export async function explainCausalWeights(prepared: PreparedInput, perKind = CA
   let weights: CausalWeights
   try {
     table = CausalEffectTable.load(directory, manifest)
-    weights = await runCausalWeights(directory, manifest, prepared.encoded)
+    weights = await runCausalWeights(prepared.model.auxiliarySessions, directory, manifest, prepared.encoded)
   } catch (error) {
     return failed(error, table)
   }

@@ -3,8 +3,8 @@
 // is refused unless the caller asked for a replacement, and a dry run shows the same plan without
 // writing anything. An import that rejects too many of a file's rows fails.
 import type { ImportPlan, ImportTableChange } from '../../../shared/types'
-import { ImportError } from '../importers/errors'
-import type { RowLog } from '../importers/context'
+import { ImportError } from './errors'
+import type { RowLog } from './context'
 
 export type { ImportPlan, ImportTableChange }
 

@@ -16,7 +16,7 @@ import { basename, dirname, join } from 'node:path'
 import type { EhrFormat, ImportPlan, ImportTableChange } from '../../../shared/types'
 import { openDatabase, type Db } from '../db/database'
 import { DatabaseBusyError, isBusyError } from '../db/busy'
-import { ImportError } from '../importers/errors'
+import { ImportError } from './errors'
 import { PLAN_TABLES } from './safety'
 
 type PlanTable = (typeof PLAN_TABLES)[number]

@@ -1,4 +1,5 @@
-// Execution-provider choice with fallback. onnxruntime-node does not fall back by itself: asking for
+// The one onnxruntime session factory (createSessionWithFallback: every session of every graph is created
+// here) and the execution-provider choice with fallback. onnxruntime-node does not fall back by itself: asking for
 // ['cuda', 'cpu'] on a machine without the CUDA provider libraries throws ("Failed to load shared
 // library") instead of running on the CPU. So each accelerated provider is tried alone, and the CPU is
 // the last resort, and the caller learns which one runs and why the others did not.

@@ -15,12 +15,12 @@
 //   AuditEvent                                          the decision: recommendation shown, or review recorded
 // Ids are derived from the recommendation's input hash, so the same recommendation exports the same
 // Bundle. Validated in tests with Medplum's R4 validator (tests/unit/fhir-export.test.ts).
+import type { ServiceContext } from '../service-context'
 import { createHash } from 'node:crypto'
 import type { DrugWarning } from '../../../shared/domain/drug-recommendation'
 import type { DdiSourceInfo, RecommendationDdiSeverity, RecommendationResult } from '../../../shared/types'
 import type { ReviewRecord } from '../../../shared/workspace-types'
 import type { Db } from '../db/database'
-import type { ServiceContext } from '../recommend/prepare'
 import { recommend } from '../recommend/recommend'
 import { reviewHistory } from '../review/review'
 

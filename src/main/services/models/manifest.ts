@@ -1,22 +1,17 @@
 // Validation of models/<id>/manifest.json against models/manifest.schema.json (JSON Schema 2020-12),
 // plus the parts of the model contract a schema cannot say (input names, ranks, sizes that must agree).
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import type { ManifestTensor, ModelManifest, TensorDtype } from '../../../shared/types'
 import { THRESHOLD_RANGE } from '../../../shared/domain/thresholds'
-import { projectRoot } from '../paths'
+import { manifestSchemaPath } from '../paths'
 import { normalizeCode } from './vocabulary'
 
 // ajv-formats is CommonJS: depending on the loader its default export arrives as the plugin itself or
 // wrapped in { default }.
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule)
 
-/** The schema ships with the app in models/, whatever folder the models themselves are read from. */
-export function manifestSchemaPath(): string {
-  return join(projectRoot(), 'models', 'manifest.schema.json')
-}
 
 let compiled: ValidateFunction | null = null
 

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { InferenceSession } from 'onnxruntime-node'
 import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, RefusedModel } from '../../../shared/types'
 import type { EncodedPatient } from '../inference/encode'
+import { AuxiliarySessions } from '../inference/auxiliary-sessions'
 import { ModelSession } from '../inference/session'
 import { providerOrder, type ProviderName, type SessionTuning } from '../inference/providers'
 import { modelsDir } from '../paths'
@@ -21,6 +22,8 @@ export interface RegisteredModel {
   summary: ModelSummary
   vocab: ModelVocabularies
   session: ModelSession
+  /** Sessions of the secondary graphs the folder ships (causal weights), on the main session's provider; released with it. */
+  auxiliarySessions: AuxiliarySessions
   /** The trusted key whose signature the folder carries. */
   signedBy: string
 }
@@ -289,7 +292,7 @@ export class ModelRegistry {
   async close(): Promise<void> {
     const scan = this.scanning
     this.scanning = null
-    if (scan) await Promise.all((await scan).models.map((m) => m.session.release()))
+    if (scan) await Promise.all((await scan).models.flatMap((m) => [m.session.release(), m.auxiliarySessions.release()]))
   }
 
   private async scanAll(): Promise<Scan> {
@@ -364,7 +367,8 @@ export class ModelRegistry {
       return refuse(manifest.id, mismatches.map((m) => `${folder}/${manifest.onnx.file}: ${m}`))
     }
     const signedBy = signature.ok ? signature.keyId : ''
-    return { manifest, directory, summary: summaryOf(manifest, directory), vocab: vocabulariesOf(manifest), session, signedBy }
+    const auxiliarySessions = new AuxiliarySessions([...new Set<ProviderName>([session.provider.provider, 'cpu'])])
+    return { manifest, directory, summary: summaryOf(manifest, directory), vocab: vocabulariesOf(manifest), session, auxiliarySessions, signedBy }
   }
 
   private trustedKeys(): readonly TrustedKey[] {

@@ -6,9 +6,8 @@
 // (resources/trusted-keys/) plus any keys a hospital adds (trustedKeyDirectories()).
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { basename, delimiter, join, resolve } from 'node:path'
-import { resourcesDir } from '../paths'
+import { defaultUserDataDir, resourcesDir } from '../paths'
 import { checkManifest } from './manifest'
 import { canonicalJson } from '../recommend/input-hash'
 
@@ -57,16 +56,6 @@ export function trustedKeyDirectories(): string[] {
   return [project, ...hospital]
 }
 
-/**
- * Where Electron keeps the app's user data: app.getPath('userData'), <appData>/<package name>. The app sets
- * MEDREC_USER_DATA to it; the CLI, without Electron, computes the same folder.
- */
-export function defaultUserDataDir(): string {
-  const name = 'medrec-desktop'
-  if (process.platform === 'win32') return join(process.env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), name)
-  if (process.platform === 'darwin') return join(homedir(), 'Library', 'Application Support', name)
-  return join(process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), name)
-}
 
 /** Every Ed25519 public key (*.pem) in the folders; a file that is not one is an error naming it. */
 export function loadTrustedKeys(directories: readonly string[] = trustedKeyDirectories()): TrustedKey[] {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { modelsDir } from '../paths'
+import { defaultDrugChoiceDirectory } from '../paths'
 
 const ATC3 = /^[A-Z]\d\d[A-Z]$/
 const ATC5 = /^[A-Z]\d\d[A-Z]{2}\d\d$/
@@ -116,9 +116,6 @@ export class DrugChoiceModel {
   }
 }
 
-export function defaultDrugChoiceDirectory(): string {
-  return join(modelsDir(), 'drug-choice')
-}
 
 const loaded = new Map<string, DrugChoiceModel | { unavailable: string }>()
 

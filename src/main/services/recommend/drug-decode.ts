@@ -13,7 +13,7 @@
 // combination's drugs) until the rate is met or only current drugs interact.
 import type { DroppedClass, SubstitutedDrug } from '../../../shared/domain/drug-recommendation'
 import type { RecommendationDdiPair, RecommendationDdiSeverity } from '../../../shared/types'
-import { type DdiChecker, isAtLeast, severityRank } from './ddi-port'
+import { type DdiChecker, isAtLeast, severityRank } from '../interactions/checker'
 import type { ClassChoice } from './drug-choice'
 
 export interface SafeDecodingOptions {

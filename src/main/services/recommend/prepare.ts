@@ -3,25 +3,9 @@ import type { ModelInputSummary } from '../../../shared/types'
 import type { Db } from '../db/database'
 import { type EncodedPatient, encodePatient, hasAnyCode } from '../inference/encode'
 import { getActiveModelId } from '../models/active-model'
-import type { ModelRegistry, RegisteredModel } from '../models/registry'
-import type { DdiChecker } from './ddi-port'
-import type { DrugChoiceModel } from './drug-choice-model'
-import type { ColdStartModels } from './cold-start-runner'
+import type { RegisteredModel } from '../models/registry'
+import type { ServiceContext } from '../service-context'
 import { type CurrentVisitCodes, EmptyHistoryError, loadPatientInput, type PatientModelInput } from './patient-input'
-
-/** What the recommendation and explanation services run on. `ddi` is null until a knowledge base is loaded. */
-export interface ServiceContext {
-  db: Db
-  registry: ModelRegistry
-  ddi: DdiChecker | null
-  /**
-   * The within-class drug choice (loadDrugChoice: the model, or why it is unavailable); absent: models/drug-choice;
-   * null: none on purpose (only drugs the patient takes or took are chosen).
-   */
-  drugChoice?: DrugChoiceModel | { unavailable: string } | null
-  /** NLA-MMR cold-start graphs, loaded on first need and kept (cold-start-runner.ts); absent: loaded per call. */
-  coldStart?: ColdStartModels
-}
 
 export interface PreparedInput {
   model: RegisteredModel

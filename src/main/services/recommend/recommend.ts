@@ -2,6 +2,7 @@
 // each resolved to a drug (drug-choice.ts) → interactions between drugs, optionally DDI-safe with substitution
 // within a class before a class is dropped (drug-decode.ts) → tiered warnings (drug-warnings.ts) → audit entry.
 // recommendMany runs many patients in one model run.
+import type { ServiceContext } from '../service-context'
 import type { AllergyEntry, ClassWithDrugs } from '../../../shared/domain/drug-recommendation'
 import type { RecommendationResult, RecommendedDrug } from '../../../shared/types'
 import { appendAudit } from '../audit/audit'
@@ -9,10 +10,10 @@ import { coldStartHashPart, ModelRunner } from './cold-start-runner'
 import { atcName, chooseDrugs, patientDrugs } from './drug-choice'
 import { drugChoiceCodeKey, type DrugChoiceModel, loadDrugChoice } from './drug-choice-model'
 import { decodeDrugs, drugDdiRate, type SafeDecodingOptions } from './drug-decode'
-import { drugWarnings } from './drug-warnings'
+import { drugWarnings } from '../interactions/drug-warnings'
 import { inputsHash } from './input-hash'
 import { type CurrentVisitCodes, loadPatientInput, type PatientModelInput } from './patient-input'
-import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round, type ServiceContext } from './prepare'
+import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round } from './prepare'
 
 export interface RecommendOptions {
   /** A model id; default: the active model (settings), else the first valid one. */

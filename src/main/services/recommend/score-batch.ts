@@ -5,15 +5,16 @@
 // without an object per drug. Probabilities and combinations equal recommendMany's without DDI-safe
 // decoding (checked by a test). A model with a cold-start graph (NLA-MMR) runs the patients that need it
 // through that graph, as recommend() does, via the per-patient encoding the graph reads.
+import type { ServiceContext } from '../service-context'
 import type { ModelInputSummary } from '../../../shared/types'
 import { BatchEncoder } from '../inference/batch-encoder'
 import { encodePatient, hasAnyCode } from '../inference/encode'
 import { MAX_ROWS_PER_RUN } from '../inference/session'
-import { ColdStartModel } from '../text-encoder/cold-start'
+import { ColdStartModel } from '../inference/text/cold-start'
 import { ModelRunner } from './cold-start-runner'
 import { loadPatientInputs } from './patient-batch'
 import type { PatientModelInput } from './patient-input'
-import { checkThreshold, chooseModel, type PreparedInput, type ServiceContext } from './prepare'
+import { checkThreshold, chooseModel, type PreparedInput } from './prepare'
 
 export interface ScoreBatchOptions {
   modelId?: string | null

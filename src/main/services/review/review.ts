@@ -20,10 +20,10 @@ import type { Db } from '../db/database'
 import { getPatientSummary } from '../db/patients-repo'
 import { canonicalJson } from '../recommend/input-hash'
 import { recommend } from '../recommend/recommend'
-import { currentMedicationInputs, currentMedications } from '../workspace/current-medications'
-import { InvalidRequestError, RefusedError } from '../workspace/errors'
-import { splitResolvable, warningKey, warningSources } from '../workspace/warnings'
-import type { WorkspaceServices } from '../workspace/workspace-services'
+import { currentMedicationInputs, currentMedications } from '../recommend/current-medications'
+import { InvalidRequestError, RefusedError } from '../errors'
+import { splitResolvable, warningKey, warningSources } from '../interactions/warning-keys'
+import type { MedrecServices } from '../open-services'
 
 /** A proposed drug is "unusual" for this patient when the model gives its class less than this share of the threshold. */
 export const UNUSUAL_SHARE_OF_THRESHOLD = 0.2
@@ -40,7 +40,7 @@ function flagFor(probability: number | null, threshold: number): ProposedDrugFla
  * Checks a proposed prescription. Each check is audited (kind 'review-check': what was proposed, the warnings
  * shown, the model's flags); a submitted review checks again without a second entry.
  */
-export async function checkReview(workspace: WorkspaceServices, request: ReviewCheckRequest, options: { audit?: boolean } = {}): Promise<ReviewCheck> {
+export async function checkReview(workspace: MedrecServices, request: ReviewCheckRequest, options: { audit?: boolean } = {}): Promise<ReviewCheck> {
   const patient = getPatientSummary(workspace.db, request.patientId)
   const knowledge = workspace.knowledge()
   const proposedInputs = [...new Set(request.proposed.map((p) => p.trim()).filter(Boolean))]
@@ -164,7 +164,7 @@ function outcomeOf(decisions: ReviewRecord['decisions']): ReviewOutcome {
  * Checks the prescription again (so the record holds what the services say, not what a client sent),
  * requires a decision on every interrupting and inline warning, and appends the review to the audit log.
  */
-export async function submitReview(workspace: WorkspaceServices, submission: ReviewSubmission): Promise<ReviewRecord> {
+export async function submitReview(workspace: MedrecServices, submission: ReviewSubmission): Promise<ReviewRecord> {
   const check = await checkReview(workspace, submission, { audit: false })
   if (!check.ddi) throw new RefusedError(`The review cannot be recorded without interaction checks: ${check.ddiUnavailable ?? 'no knowledge base'}`)
   const byKey = new Map(check.warnings.map((w, i) => [w.key, { view: w, warning: check.ddi!.warnings[i]! }]))

@@ -2,8 +2,8 @@
 // code when the source has one (so a local 'rxnorm:<code>' override applies).
 import { toMapping } from '../../drugs/import-mapping'
 import type { DrugResolver } from '../../drugs/resolver'
-import type { DrugInput } from '../../importers/store'
-import type { DrugMapping } from '../../reference'
+import type { DrugInput } from '../store'
+import type { DrugMapping } from '../../drugs/reference-data'
 import { codingOf, conceptText } from './resources'
 
 export const RXNORM_SYSTEM = 'http://www.nlm.nih.gov/research/umls/rxnorm'

@@ -7,7 +7,7 @@ import { basename, join, relative } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Transform } from 'node:stream'
 import { gunzipSync, createGunzip } from 'node:zlib'
-import { ImportError } from '../../importers/errors'
+import { ImportError } from '../errors'
 import { isObject, type Json } from './resources'
 
 export interface FhirFile {

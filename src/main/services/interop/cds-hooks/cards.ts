@@ -5,9 +5,9 @@
 // never taken to mean "no interaction").
 import { randomUUID } from 'node:crypto'
 import type { DdiCheckResult, DdiSeverity, DdiSourceInfo } from '../../../../shared/types'
-import { UnknownDrugError, type DdiService } from '../../ddi/ddi-service'
+import { UnknownDrugError, type DdiService } from '../../interactions/ddi-service'
 import { mapFhirDrug } from '../../imports/fhir/drug-mapping'
-import type { KnowledgeDb } from '../../knowledge/knowledge-base'
+import type { KnowledgeDb } from '../../drugs/knowledge-base'
 import type { DrugResolver } from '../../drugs/resolver'
 import { OVERRIDE_REASONS, type CdsCard, type CdsSuggestion, type HookName } from './definitions'
 import { ATC_SYSTEM, type MedicationItem, type PatientPicture } from './patient-context'

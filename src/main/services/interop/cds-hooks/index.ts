@@ -1,13 +1,8 @@
 // Assembles the CDS Hooks service from the patient store, the drug knowledge base and the drug mapping
 // tables (the same ones the importers use), for `medrec serve`, the tests and the bench.
 import type { FastifyInstance } from 'fastify'
-import { openDatabase } from '../../db/database'
-import { DdiService } from '../../ddi/ddi-service'
-import { defaultKnowledgeBasePath } from '../../knowledge/build'
-import { openKnowledgeBase } from '../../knowledge/knowledge-base'
-import { dataDir as defaultDataDir } from '../../paths'
-import { createDrugResolver } from '../../drugs/load'
-import { applyOverrides } from '../../drugs/overrides'
+import { dataDir as defaultDataDir, defaultKnowledgeBasePath } from '../../paths'
+import { openServices } from '../../open-services'
 import { CdsAuthenticator, type CdsAuthConfig } from './auth'
 import { CdsCardBuilder } from './cards'
 import { createCdsServer } from './server'
@@ -31,30 +26,29 @@ export interface OpenedCdsService {
 }
 
 export async function openCdsService(options: OpenCdsOptions): Promise<OpenedCdsService> {
-  const kbPath = options.knowledgeBasePath ?? defaultKnowledgeBasePath()
-  const db = openDatabase(options.databasePath)
-  const ddi = DdiService.open(kbPath)
-  const kb = openKnowledgeBase(kbPath)
+  const opened = await openServices({
+    databasePath: options.databasePath,
+    knowledgeBasePath: options.knowledgeBasePath ?? defaultKnowledgeBasePath(),
+    ...(options.dataDir ? { dataDirectory: options.dataDir } : {})
+  })
   try {
+    const knowledge = opened.services.knowledge()
+    if (!knowledge) throw new Error(opened.services.knowledgeUnavailable ?? 'No drug interaction knowledge base.')
     // Ordered drugs resolve through the one drug resolver, with this database's local overrides.
-    const resolver = createDrugResolver({ dataDir: options.dataDir ?? defaultDataDir(), kbPath })
-    applyOverrides(resolver, db)
-    const app = createCdsServer({ db, cards: new CdsCardBuilder(ddi, kb, resolver), auth: options.auth ? new CdsAuthenticator(options.auth) : null })
-    const calls = db.prepare(`SELECT count(*) FROM audit_log WHERE kind = 'cds-hooks-call' AND created_at >= ?`).pluck()
+    const resolver = opened.services.drugResolver()
+    if (!resolver) throw new Error(`The drug resolver could not read the open data folder (${options.dataDir ?? defaultDataDir()}): ordered drugs cannot be checked.`)
+    const app = createCdsServer({ db: opened.services.db, cards: new CdsCardBuilder(knowledge.ddi, knowledge.kb, resolver), auth: options.auth ? new CdsAuthenticator(options.auth) : null })
+    const calls = opened.services.db.prepare(`SELECT count(*) FROM audit_log WHERE kind = 'cds-hooks-call' AND created_at >= ?`).pluck()
     return {
       app,
       callsSince: (iso) => calls.get(iso) as number,
       async close() {
         await app.close()
-        ddi.close()
-        kb.close()
-        db.close()
+        await opened.close()
       }
     }
   } catch (error) {
-    ddi.close()
-    kb.close()
-    db.close()
+    await opened.close()
     throw error
   }
 }

@@ -3,7 +3,7 @@
 // from the same EHR's FHIR export, matched by its FHIR id). MedRec never calls back to the EHR's FHIR
 // server: it runs offline.
 import type { Db } from '../../db/database'
-import type { DrugInput } from '../../importers/store'
+import type { DrugInput } from '../../imports/store'
 import { fhirDrugInput } from '../../imports/fhir/drug-mapping'
 import { conceptText, isObject, preferredCode, type Json } from '../../imports/fhir/resources'
 
