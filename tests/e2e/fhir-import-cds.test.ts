@@ -18,6 +18,8 @@ import { buildApp, startTestHost, type BuiltApp, type TestHost } from './host'
 import { knowledgeBasePath, seriousAxeViolations } from './workspace-setup'
 
 const SYNTHEA = join(dataDir(), 'ehr', 'synthea-r4-sample', 'bundles')
+/** A Synthea patient on warfarin, furosemide and simvastatin among others: drug-level warnings expected. */
+const WARFARIN_PATIENT = { file: 'Parker_Casper_6d0c6969-6843-47e1-9921-d9bf11b1df31.json.gz', id: 'ec6a274e-5090-45c9-b153-e40418f6fa3d' }
 
 const freePort = (): Promise<number> =>
   new Promise((resolvePort, reject) => {
@@ -43,7 +45,7 @@ describe('FHIR import screen and CDS Hooks pilot', () => {
     exportDir = join(dir, 'export')
     const { mkdirSync } = await import('node:fs')
     mkdirSync(exportDir)
-    for (const file of readdirSync(SYNTHEA).sort().slice(0, 3)) copyFileSync(join(SYNTHEA, file), join(exportDir, file))
+    for (const file of [...readdirSync(SYNTHEA).sort().slice(0, 2), WARFARIN_PATIENT.file]) copyFileSync(join(SYNTHEA, file), join(exportDir, file))
     const databasePath = join(dir, 'medrec.sqlite')
     openDatabase(databasePath).close() // an empty patient database, as a hospital starts
     app = await buildApp()
@@ -91,6 +93,15 @@ describe('FHIR import screen and CDS Hooks pilot', () => {
 
     await page.getByRole('button', { name: 'Patients', exact: true }).click()
     await expect.poll(() => page.locator('.patient-option').count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(3)
+
+    // The imported patient gets a drug-level recommendation with graded interaction warnings.
+    await page.getByLabel('Find patient').fill(WARFARIN_PATIENT.id)
+    await page.locator('[role=option]', { hasText: WARFARIN_PATIENT.id }).first().click()
+    await page.getByRole('tab', { name: 'Recommend' }).click()
+    await expect.poll(() => page.locator('.combination-table tbody tr').count(), { timeout: 90_000 }).toBeGreaterThan(0)
+    expect(await page.locator('.class-drug[data-atc5="B01AA03"]').count()).toBeGreaterThan(0) // warfarin, taken before
+    await expect.poll(async () => (await page.locator('.inline-warning-list, .warning-list').allTextContents()).join(' '), { timeout: 30_000 }).toMatch(/Warfarin/i)
+    await screenshot(page, 'fhir-patient-recommendation')
 
     // The same files again change nothing.
     await page.getByRole('button', { name: 'Import', exact: true }).click()
