@@ -5,7 +5,7 @@
 //    again are "already imported".
 //  - Settings: the CDS Hooks service starts on loopback, answers discovery and a patient-view call from
 //    this test, shows its address and status, and stops.
-import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,7 +43,6 @@ describe('FHIR import screen and CDS Hooks pilot', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'medrec-e2e-fhir-'))
     exportDir = join(dir, 'export')
-    const { mkdirSync } = await import('node:fs')
     mkdirSync(exportDir)
     for (const file of [...readdirSync(SYNTHEA).sort().slice(0, 2), WARFARIN_PATIENT.file]) copyFileSync(join(SYNTHEA, file), join(exportDir, file))
     const databasePath = join(dir, 'medrec.sqlite')
