@@ -14,12 +14,12 @@
 //     trained on these patients, so this Jaccard is in-sample: only its change with DDI-safe is of interest.
 // Before DDI-safe is the class-level greedy decoding that recommendation used until drug-level decoding replaced
 // it (git show 35e30eb:src/main/services/recommend/decode.ts), restated below. Figures are printed, never asserted.
+import { isAtLeast } from '../src/shared/domain/interaction'
+import type { RecommendationResult } from '../src/shared/domain/recommendation'
 import { openServices } from '../src/main/services/open-services'
 import { parseArgs } from 'node:util'
-import { isAtLeast } from '../src/main/services/interactions/checker'
 import { EmptyHistoryError } from '../src/main/services/recommend/patient-input'
 import { recommendMany } from '../src/main/services/recommend/recommend'
-import type { RecommendationResult } from '../src/shared/types'
 
 const { values } = parseArgs({ options: { models: { type: 'string' }, limit: { type: 'string' }, batch: { type: 'string', default: '64' } } })
 type Block = 'Major' | 'Contraindicated'

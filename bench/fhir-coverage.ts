@@ -8,11 +8,11 @@
 //
 //   npm run bench:fhir-coverage [-- --input <FHIR folder or file>] [--csv per-patient.csv]
 // --csv writes each patient's shares per model (one row per patient and model).
+import type { ModelManifest } from '../src/shared/domain/manifest'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { ModelManifest } from '../src/shared/types'
 import { openDatabase } from '../src/main/services/db/database'
 import { importFhir } from '../src/main/services/imports/fhir'
 import { UNKNOWN_INDEX, vocabulariesOf } from '../src/main/services/models/vocabulary'

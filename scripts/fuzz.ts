@@ -3,10 +3,10 @@
 // crashes, 'internal' answers to the caller's mistakes, unclear messages, and stored data changed by a
 // failed call (goal: 0 each). Exits 1 when any violation is found.
 //   npm run fuzz -- --runs 20000 --seed 7 --methods recommend:run,review:submit
+import type { ApiMethod } from '../src/shared/api'
 import { parseArgs } from 'node:util'
 import { TEST_TRUSTED_KEYS_DIR } from '../tests/fixtures/keys/test-key'
 import { FUZZED_METHODS, fuzzMethod, fuzzWorkspace, type FuzzReport } from '../tests/fuzz/api-fuzz'
-import type { ApiMethod } from '../src/shared/api'
 
 const { values } = parseArgs({
   args: process.argv.slice(2),

@@ -1,8 +1,8 @@
 // Wires the validated API dispatcher to Electron IPC: one ipcMain.handle per API method. The
 // dispatcher checks every argument with zod before a service runs; a call from a frame that is not
 // the app's own page is refused.
+import { API_CHANNEL_PREFIX, API_METHODS, type ApiResponse } from '../shared/api/methods'
 import { ipcMain, type IpcMainInvokeEvent } from 'electron'
-import { API_CHANNEL_PREFIX, API_METHODS, type ApiResponse } from '../shared/api'
 import type { ApiDispatcher } from './api/dispatcher'
 
 export type SenderCheck = (frameUrl: string | undefined) => boolean

@@ -1,5 +1,5 @@
-// window.api as the renderer sees it (exposed by src/preload/index.ts).
 import type { MedrecApi } from '../shared/api'
+// window.api as the renderer sees it (exposed by src/preload/index.ts).
 
 declare global {
   interface Window {

@@ -1,13 +1,14 @@
 // The renderer in headless Chromium against the real services behind the e2e host: patient list,
 // search, keyboard navigation, paging, timeline, error states, About, and the CSP.
+import { API_METHODS } from '../../src/shared/api/methods'
+import { type MedrecApi } from '../../src/shared/api'
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
-import { API_METHODS, type MedrecApi } from '../../src/shared/api'
-import { DATA_ATTRIBUTIONS } from '../../src/shared/attributions'
+import { DATA_ATTRIBUTIONS } from '../../src/shared/domain/attributions'
 import { launchBrowser, screenshot, type Browser } from './browser'
 import { testDatabase, type TestDatabase } from './demo-database'
 import { buildApp, startTestHost, type BuiltApp, type TestHost } from './host'

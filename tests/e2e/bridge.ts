@@ -1,7 +1,7 @@
 // Stands in for preload in the e2e test host: defines window.api over HTTP with the same client
 // code preload uses over IPC. Built as a classic (non-module) script so it runs before the app.
-import type { ApiResponse } from '../../src/shared/api'
-import { createApiClient } from '../../src/shared/api-client'
+import type { ApiResponse } from '../../src/shared/api/methods'
+import { createApiClient } from '../../src/shared/api/client'
 
 const api = createApiClient(async (method, args) => {
   const response = await fetch(`/api/${encodeURIComponent(method)}`, {

@@ -1,11 +1,11 @@
 // The Recommend view at drug level in headless Chromium against the real services: each recommended class shows
 // its drug (ingredient + ATC5) and where it came from, a DDI-safe substitution within a class is named, existing
 // co-prescriptions sit in their own non-interrupting panel, and the view is axe-clean. Screenshots 30 and 31.
+import type { MedrecApi } from '../../src/shared/api'
+import type { RecommendationView } from '../../src/shared/domain/recommendation'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
-import type { MedrecApi } from '../../src/shared/api'
-import type { WorkspaceRecommendation } from '../../src/shared/workspace-types'
 import { launchBrowser, screenshot, type Browser } from './browser'
 import { testDatabase, type TestDatabase } from './demo-database'
 import { buildApp, startTestHost, type BuiltApp, type TestHost } from './host'
@@ -26,7 +26,7 @@ describe('Recommend view at drug level (headless Chromium)', () => {
   let browser: Browser
   let page: Page
   let patient: { id: number; sourcePatientId: string }
-  let result: WorkspaceRecommendation
+  let result: RecommendationView
   const pageErrors: string[] = []
 
   const callApi = <T>(method: string, ...args: unknown[]): Promise<T> =>
@@ -57,7 +57,7 @@ describe('Recommend view at drug level (headless Chromium)', () => {
       )
       .all() as Array<{ id: number; sourcePatientId: string }>
     for (const candidate of candidates) {
-      const found = await callApi<WorkspaceRecommendation>('recommend:run', {
+      const found = await callApi<RecommendationView>('recommend:run', {
         patientId: candidate.id,
         ddiSafe: { blockSeverity: 'Major', maxDdiRate: null }
       }).catch(() => null)

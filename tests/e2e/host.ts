@@ -106,7 +106,7 @@ export async function startTestHost(app: BuiltApp, options: TestHostOptions): Pr
     void workspace?.close()
     db = openDatabase(options.databasePath, { readonly: options.readonly ?? true })
     workspace = new MedrecServices(db, { modelsDirectory: options.modelsDirectory, knowledgeBasePath: options.knowledgeBasePath })
-    dispatcher = createApi({ db, databasePath: options.databasePath, appVersion, workspace }, { onInternalError: () => {} })
+    dispatcher = createApi({ db, databasePath: options.databasePath, appVersion, services: workspace }, { onInternalError: () => {} })
   }
   open()
 

@@ -5,13 +5,15 @@
 // the RDKit molecule), pharmacist review with overrides and the audit log, the model card, settings that
 // persist, error and empty states, keyboard use, and axe-core accessibility checks. Screenshots go to
 // test-artifacts/e2e/.
+import type { MedrecApi } from '../../src/shared/api'
+import type { ReviewCheck } from '../../src/shared/domain/review'
+import type { ExplanationView } from '../../src/shared/domain/explanation'
+import type { RecommendationView } from '../../src/shared/domain/recommendation'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
-import type { MedrecApi } from '../../src/shared/api'
-import type { ExplanationView, ReviewCheck, WorkspaceRecommendation } from '../../src/shared/workspace-types'
 import { launchBrowser, screenshot, type Browser } from './browser'
 import { testDatabase, type TestDatabase } from './demo-database'
 import { buildApp, startTestHost, type BuiltApp, type TestHost } from './host'
@@ -35,7 +37,7 @@ describe('Clinical workspace (headless Chromium)', () => {
   const pageErrors: string[] = []
   const failedRequests: string[] = []
   let patient: { id: number; sourcePatientId: string }
-  let initial: WorkspaceRecommendation
+  let initial: RecommendationView
 
   /** Calls window.api in the page: the same client, bridge and validated dispatcher the UI uses. */
   const callApi = <T>(method: string, ...args: unknown[]): Promise<T> =>
@@ -85,7 +87,7 @@ describe('Clinical workspace (headless Chromium)', () => {
       .all() as Array<{ id: number; sourcePatientId: string }>
     const settings = await callApi<{ ddiSafe: { enabled: boolean; blockSeverity: string; maxDdiRate: number | null }; thresholdOverride: number | null }>('settings:get')
     for (const candidate of candidates) {
-      const result = await callApi<WorkspaceRecommendation>('recommend:run', {
+      const result = await callApi<RecommendationView>('recommend:run', {
         patientId: candidate.id,
         threshold: settings.thresholdOverride,
         ddiSafe: settings.ddiSafe.enabled ? { blockSeverity: settings.ddiSafe.blockSeverity, maxDdiRate: settings.ddiSafe.maxDdiRate } : null
@@ -485,7 +487,7 @@ describe('Clinical workspace (headless Chromium)', () => {
       const mimic = db.prepare(`SELECT id, source_patient_id AS sourcePatientId FROM patients WHERE source = 'mimic-iv' ORDER BY id LIMIT 40`).all() as Array<{ id: number; sourcePatientId: string }>
       let found: { sourcePatientId: string; embedded: string[]; unknown: number } | null = null
       for (const candidate of mimic) {
-        const result = await callApi<WorkspaceRecommendation>('recommend:run', { patientId: candidate.id, modelId: 'nla-mmr' })
+        const result = await callApi<RecommendationView>('recommend:run', { patientId: candidate.id, modelId: 'nla-mmr' })
         const coldStart = result.recommendation.input.coldStart
         if (coldStart && coldStart.embedded.length > 0) {
           found = { sourcePatientId: candidate.sourcePatientId, embedded: coldStart.embedded.map((c) => c.code), unknown: coldStart.unknown.length }

@@ -4,6 +4,8 @@
 // its message is clear (names the method or field, no "undefined"/"[object Object]"); and a failed call
 // changes nothing stored (audit log and settings). Used by tests/unit/api-fuzz.test.ts (a modest count, in
 // `npm test`) and scripts/fuzz.ts (`npm run fuzz`, ≥ 10,000 cases per method).
+import { API_METHODS, type ApiResponse } from '../../src/shared/api/methods'
+import { type ApiMethod } from '../../src/shared/api'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,7 +15,6 @@ import { createApiHandlers } from '../../src/main/api/handlers'
 import type { Db } from '../../src/main/services/db/database'
 import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-build'
 import { MedrecServices } from '../../src/main/services/open-services'
-import { API_METHODS, type ApiMethod, type ApiResponse } from '../../src/shared/api'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
 
 /** A valid call of each method on the seeded fixture database (patient id 1 is source id 10001). */
@@ -138,7 +139,7 @@ export function fuzzWorkspace(): { dispatcher: ApiDispatcher; db: Db; patientId:
   const kbPath = join(kbDir, 'knowledge.sqlite')
   buildKnowledgeBase(kbPath, knowledgeFixtures, { curatedTablePath: join(knowledgeFixtures, 'curated.csv') })
   const workspace = new MedrecServices(seeded.db, { modelsDirectory: FIXTURE_MODELS_DIR, knowledgeBasePath: kbPath })
-  const handlers = createApiHandlers({ db: seeded.db, databasePath: seeded.path, appVersion: 'fuzz', workspace })
+  const handlers = createApiHandlers({ db: seeded.db, databasePath: seeded.path, appVersion: 'fuzz', services: workspace })
   const dispatcher = createApiDispatcher(handlers, { onInternalError: () => {} })
   return {
     dispatcher,

@@ -2,8 +2,8 @@
 // two model runs (coalitions, then occlusions), every occluded patient re-encoded from its visits. Kept only
 // as the reference the batched service is checked against (tests/unit/explain-batched.test.ts) and timed
 // against (bench/inference.ts). Audit writing is left out: the reference never stores anything.
+import type { CodeContribution, DrugExplanation, ExplanationResult, ModalityContribution } from '../../src/shared/domain/explanation'
 import type { ServiceContext } from '../../src/main/services/service-context'
-import type { CodeContribution, DrugExplanation, ExplanationResult, ModalityContribution } from '../../src/shared/types'
 import { type CodeRef, codeKey, encodePatient, type VisitCodes } from '../../src/main/services/inference/encode'
 import { inputsHash } from '../../src/main/services/recommend/input-hash'
 import { type CurrentVisitCodes, titleKey } from '../../src/main/services/recommend/patient-input'

@@ -1,3 +1,6 @@
+import { API_METHODS, type ApiResponse } from '../../src/shared/api/methods'
+import { apiArgSchemas } from '../../src/shared/api'
+import type { PatientPage, PatientTimeline } from '../../src/shared/domain/patient'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,10 +12,7 @@ import { UnknownDrugError } from '../../src/main/services/interactions/ddi-servi
 import { InvalidRequestError, NotFoundError, RefusedError } from '../../src/main/services/errors'
 import { ModelNotFoundError, ModelRefusedError } from '../../src/main/services/models/registry'
 import { EmptyHistoryError } from '../../src/main/services/recommend/patient-input'
-import { API_METHODS, type ApiResponse } from '../../src/shared/api'
-import { apiArgSchemas } from '../../src/shared/api-schemas'
-import { DATA_ATTRIBUTIONS } from '../../src/shared/attributions'
-import type { PatientPage, PatientTimeline } from '../../src/shared/types'
+import { DATA_ATTRIBUTIONS } from '../../src/shared/domain/attributions'
 import { createFixtureDatabase, FIXTURE } from '../e2e/fixture-database'
 
 describe('API dispatcher', () => {

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApi } from '../../src/main/api/handlers'
 import type { ApiDispatcher } from '../../src/main/api/dispatcher'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
-import type { ApiResponse } from '../../src/shared/api'
-import type { CdsServiceStatus } from '../../src/shared/api/cds-hooks'
-import type { FhirImportReport } from '../../src/shared/domain/fhir'
+import type { ApiResponse } from '../../src/shared/api/methods'
+import type { CdsServiceStatus } from '../../src/shared/domain/cds-hooks'
+import type { FhirImportReport } from '../../src/shared/domain/imports'
 import { DATA_DIR, HAS_OPEN_DATA } from './import-helpers'
 
 const SYNTHEA = join(DATA_DIR, 'ehr', 'synthea-r4-sample', 'bundles')

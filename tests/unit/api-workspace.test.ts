@@ -1,6 +1,13 @@
 // The workspace API methods through the real dispatcher and handlers: every argument is validated before
 // a service runs (with a message naming the argument and field), and the services answer from a seeded
 // patient database, the fixture models and a knowledge base built from the fixture files.
+import { API_METHODS, type ApiResponse } from '../../src/shared/api/methods'
+import type { AppSettings } from '../../src/shared/domain/settings'
+import type { ReviewCheck, ReviewRecord } from '../../src/shared/domain/review'
+import type { ExplanationView } from '../../src/shared/domain/explanation'
+import type { RecommendationView } from '../../src/shared/domain/recommendation'
+import type { ClassMolecules, DrugSearchHit } from '../../src/shared/domain/drug'
+import type { ModelCard } from '../../src/shared/domain/manifest'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,18 +20,7 @@ import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-buil
 import { readMetrics } from '../../src/main/services/models/model-card'
 import { sanitiseSvg } from '../../src/main/services/molecules/molecules'
 import { MedrecServices } from '../../src/main/services/open-services'
-import { API_METHODS, type ApiResponse } from '../../src/shared/api'
-import { WORKSPACE_API_METHODS } from '../../src/shared/workspace-api'
-import type {
-  ClassMolecules,
-  DrugSearchHit,
-  ExplanationView,
-  ModelCard,
-  ReviewCheck,
-  ReviewRecord,
-  WorkspaceRecommendation,
-  WorkspaceSettings
-} from '../../src/shared/workspace-types'
+import { apiArgSchemas } from '../../src/shared/api'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
 
 const knowledgeFixtures = join(__dirname, '..', 'fixtures', 'knowledge')
@@ -60,7 +56,7 @@ describe('workspace API', () => {
     const kbPath = join(kbDir, 'knowledge.sqlite')
     buildKnowledgeBase(kbPath, knowledgeFixtures, { curatedTablePath: join(knowledgeFixtures, 'curated.csv') })
     workspace = new MedrecServices(seeded.db, { modelsDirectory: FIXTURE_MODELS_DIR, knowledgeBasePath: kbPath })
-    const real = createApiHandlers({ db: seeded.db, databasePath: seeded.path, appVersion: '1', workspace })
+    const real = createApiHandlers({ db: seeded.db, databasePath: seeded.path, appVersion: '1', services: workspace })
     spies = Object.fromEntries(API_METHODS.map((method) => [method, vi.fn(real[method] as (...args: unknown[]) => unknown)]))
     dispatcher = createApiDispatcher(spies as unknown as ApiHandlers, { onInternalError: () => {} })
     patient = seeded.ids.get('10001')!
@@ -137,14 +133,14 @@ describe('workspace API', () => {
       expect(spies['explain:drug']).toHaveBeenLastCalledWith({ patientId: patient, atc3: 'N02B' })
     })
 
-    it('every workspace method is in the runtime method list', () => {
-      for (const method of WORKSPACE_API_METHODS) expect(API_METHODS).toContain(method)
+    it('the runtime method list names exactly the methods the schemas define', () => {
+      expect([...API_METHODS].sort()).toEqual(Object.keys(apiArgSchemas).sort())
     })
   })
 
   describe('settings', () => {
     it('start from the defaults, persist a change, and refuse an unknown model without writing anything', async () => {
-      const defaults = resultOf<WorkspaceSettings>(await call('settings:get'))
+      const defaults = resultOf<AppSettings>(await call('settings:get'))
       expect(defaults).toEqual({
         activeModelId: null,
         providerPreference: 'auto',
@@ -152,17 +148,17 @@ describe('workspace API', () => {
         ddiSafe: { enabled: true, blockSeverity: 'Contraindicated', maxDdiRate: null },
         displayName: null
       })
-      const saved = resultOf<WorkspaceSettings>(
+      const saved = resultOf<AppSettings>(
         await call('settings:update', { providerPreference: 'cpu', thresholdOverride: 0.3, ddiSafe: { enabled: false, blockSeverity: 'Major', maxDdiRate: 0.2 } })
       )
-      expect(resultOf<WorkspaceSettings>(await call('settings:get'))).toEqual(saved)
+      expect(resultOf<AppSettings>(await call('settings:get'))).toEqual(saved)
       expect(saved).toMatchObject({ providerPreference: 'cpu', thresholdOverride: 0.3, ddiSafe: { enabled: false, blockSeverity: 'Major', maxDdiRate: 0.2 } })
 
       expectError(await call('settings:update', { activeModelId: 'no-such-model', providerPreference: 'auto' }), 'not-found', 'No model "no-such-model"', 'fixture-linear')
-      expect(resultOf<WorkspaceSettings>(await call('settings:get'))).toEqual(saved)
+      expect(resultOf<AppSettings>(await call('settings:get'))).toEqual(saved)
       expectError(await call('settings:update', { activeModelId: 'fixture-mismatched-io' }), 'refused', 'Model "fixture-mismatched-io" was refused')
 
-      const active = resultOf<WorkspaceSettings>(await call('settings:update', { activeModelId: 'fixture-linear', providerPreference: 'auto', thresholdOverride: null }))
+      const active = resultOf<AppSettings>(await call('settings:update', { activeModelId: 'fixture-linear', providerPreference: 'auto', thresholdOverride: null }))
       expect(active.activeModelId).toBe('fixture-linear')
       resultOf(await call('settings:update', { ddiSafe: { enabled: true, blockSeverity: 'Contraindicated', maxDdiRate: null } }))
     })
@@ -170,7 +166,7 @@ describe('workspace API', () => {
 
   describe('recommendation and acknowledgement', () => {
     it('returns the combination with status, members, a tiered DDI check with a key and scope per warning', async () => {
-      const result = resultOf<WorkspaceRecommendation>(await call('recommend:run', { patientId: patient, threshold: 0.05, ddiSafe: null }))
+      const result = resultOf<RecommendationView>(await call('recommend:run', { patientId: patient, threshold: 0.05, ddiSafe: null }))
       const { recommendation } = result
       expect(result.classes.map((c) => c.atc3)).toEqual(recommendation.combination)
       expect(recommendation.threshold).toBe(0.05)
@@ -213,7 +209,7 @@ describe('workspace API', () => {
     })
 
     async function acknowledgeWarfarinIbuprofen(): Promise<void> {
-      const result = resultOf<WorkspaceRecommendation>(await call('recommend:run', { patientId: patient, threshold: 0.05, ddiSafe: null }))
+      const result = resultOf<RecommendationView>(await call('recommend:run', { patientId: patient, threshold: 0.05, ddiSafe: null }))
       const combination = result.recommendation.combination
       const drugs = result.recommendation.classes.flatMap((c) => c.drugs.map((d) => d.atc5))
       expect(result.classes.find((c) => c.atc3 === 'B01A')).toMatchObject({ status: 'already-taking', drugs: [{ atc5: 'B01AA03', source: 'current' }] })
@@ -441,8 +437,8 @@ describe('workspace API', () => {
 
     it('an acknowledgement must cite a recommendation of the same patient (before: any id, or none, was accepted)', async () => {
       const other = seeded.ids.get('10002')!
-      const theirs = resultOf<WorkspaceRecommendation>(await call('recommend:run', { patientId: other, threshold: 0.05 }))
-      const mine = resultOf<WorkspaceRecommendation>(await call('recommend:run', { patientId: patient, threshold: 0.05, ddiSafe: null }))
+      const theirs = resultOf<RecommendationView>(await call('recommend:run', { patientId: other, threshold: 0.05 }))
+      const mine = resultOf<RecommendationView>(await call('recommend:run', { patientId: patient, threshold: 0.05, ddiSafe: null }))
       const ask = (recommendationAuditId: unknown) =>
         call('recommend:acknowledge', { patientId: patient, recommendationAuditId, combination: mine.recommendation.combination, drugs: [], warningKeys: ['B01A + M01A'] })
       expectError(await ask(theirs.recommendation.auditId), 'refused', 'that recommendation was for another patient')
@@ -460,7 +456,7 @@ describe('workspace API', () => {
       resultOf(await call('settings:update', { ddiSafe: { enabled: false, blockSeverity: 'Contraindicated', maxDdiRate: null }, thresholdOverride: 0.05 }))
       const row = latest('settings-change')!
       expect(row).toMatchObject({ user_name: currentUserName(), display_name: 'Dr. Grey' })
-      const change = JSON.parse(row.outputs_json) as { before: WorkspaceSettings; after: WorkspaceSettings }
+      const change = JSON.parse(row.outputs_json) as { before: AppSettings; after: AppSettings }
       expect(change.before.ddiSafe.enabled).toBe(true)
       expect(change.after).toMatchObject({ ddiSafe: { enabled: false }, thresholdOverride: 0.05 })
       resultOf(await call('settings:update', { ddiSafe: { enabled: true, blockSeverity: 'Contraindicated', maxDdiRate: null }, thresholdOverride: null, displayName: null }))

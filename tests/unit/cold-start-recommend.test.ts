@@ -3,6 +3,7 @@
 // from the open data first, as the e2e tests do). Patients are picked at test
 // time by what the current model's vocabulary knows, and every expectation is computed here from the
 // model files, so a re-exported model keeps these tests meaningful.
+import type { RecommendationResult } from '../../src/shared/domain/recommendation'
 import { ColdStartModels } from '../../src/main/services/recommend/cold-start-models'
 import type { ServiceContext } from '../../src/main/services/service-context'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -20,7 +21,6 @@ import { type PreparedInput, prepareInput, round } from '../../src/main/services
 import { recommend, recommendMany } from '../../src/main/services/recommend/recommend'
 import { UNKNOWN_INDEX } from '../../src/main/services/models/vocabulary'
 import { ColdStartModel, codeText } from '../../src/main/services/inference/text/cold-start'
-import type { RecommendationResult } from '../../src/shared/types'
 import { testDatabase, type TestDatabase } from '../e2e/demo-database'
 
 const nlaDir = join(modelsDir(), 'nla-mmr')

@@ -1,4 +1,5 @@
 // `medrec ddi`: tiered text with sources and the coverage statement, JSON, table loading, and clear errors.
+import type { DdiCheckResult } from '../../src/shared/domain/interaction'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,7 +9,6 @@ import { command } from '../../src/cli/commands/ddi'
 import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { openDatabase } from '../../src/main/services/db/database'
 import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-build'
-import type { DdiCheckResult } from '../../src/shared/types'
 
 const fixtureDir = join(__dirname, '..', 'fixtures', 'knowledge')
 

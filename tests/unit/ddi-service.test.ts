@@ -1,5 +1,6 @@
 // The DDI check service on the fixture knowledge base: resolution, evidence per source, tiers, class-level
 // members, and the "checked sources / not covered" statement that never presents silence as safety.
+import type { DdiCheckResult } from '../../src/shared/domain/interaction'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,7 +9,6 @@ import { DdiService, tierFor, UnknownDrugError } from '../../src/main/services/i
 import { ddiCheckerFromService } from '../../src/main/services/interactions/checker'
 import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-build'
 import { loadInteractionTable } from '../../src/main/services/drugs/knowledge-base'
-import type { DdiCheckResult } from '../../src/shared/types'
 
 const fixtureDir = join(__dirname, '..', 'fixtures', 'knowledge')
 

@@ -1,4 +1,5 @@
 // `medrec drugs` (resolve, mapping report, overrides) and `medrec ddi` with the names pharmacists use.
+import type { DdiCheckResult } from '../../src/shared/domain/interaction'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,7 +10,6 @@ import { command as drugs } from '../../src/cli/commands/drugs'
 import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { openDatabase } from '../../src/main/services/db/database'
 import { buildKnowledgeBase } from '../../src/main/services/drugs/knowledge-build'
-import type { DdiCheckResult } from '../../src/shared/types'
 import { HAS_OPEN_DATA } from './import-helpers'
 
 const fixtureDir = join(__dirname, '..', 'fixtures', 'knowledge')

@@ -1,6 +1,7 @@
 // The evaluation API (evaluate:start / evaluate:status) through the validated dispatcher the app and the
 // e2e host use, on a copy of the demo database: arguments are checked, the job reports progress and ends
 // with the same figures as the service, a second start while one runs is refused, an unknown job is named.
+import type { EvaluationJobStatus } from '../../src/shared/domain/evaluation'
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,7 +14,6 @@ import { progressFraction } from '../../src/main/services/evaluate/jobs'
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { modelsDir, resourcesDir, defaultKnowledgeBasePath } from '../../src/main/services/paths'
 import { MedrecServices } from '../../src/main/services/open-services'
-import type { EvaluationJobStatus } from '../../src/shared/evaluate-api'
 
 const demo = join(resourcesDir(), 'demo.sqlite')
 const ready = existsSync(demo) && existsSync(join(modelsDir(), 'logistic', 'manifest.json'))
@@ -40,7 +40,7 @@ describe.skipIf(!ready)('evaluate API', () => {
     databasePath = join(dir, 'demo.sqlite')
     copyFileSync(demo, databasePath)
     db = openDatabase(databasePath)
-    api = createApi({ db, databasePath, appVersion: 'test', workspace: new MedrecServices(db) }, { onInternalError: () => {} })
+    api = createApi({ db, databasePath, appVersion: 'test', services: new MedrecServices(db) }, { onInternalError: () => {} })
   })
 
   afterAll(() => {

@@ -3,6 +3,7 @@
 // runs, each occluded patient re-encoded from its visits: tests/reference/explain-reference.ts), on the demo
 // patients for every shipped model. Shapley values, occlusion deltas, probabilities and baselines agree to
 // 1e-6; the drugs and codes listed are the same.
+import type { DrugExplanation } from '../../src/shared/domain/explanation'
 import { ColdStartModels } from '../../src/main/services/recommend/cold-start-models'
 import type { ServiceContext } from '../../src/main/services/service-context'
 import { existsSync } from 'node:fs'
@@ -15,7 +16,6 @@ import { codeKey, encodePatient, type EncodedPatient, type VisitCodes } from '..
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { dataDir, modelsDir, resourcesDir } from '../../src/main/services/paths'
 import { loadPatientInput } from '../../src/main/services/recommend/patient-input'
-import type { DrugExplanation } from '../../src/shared/types'
 import { testDatabase, type TestDatabase } from '../e2e/demo-database'
 import { explainReference } from '../reference/explain-reference'
 

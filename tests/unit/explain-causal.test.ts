@@ -4,6 +4,8 @@
 // models carry none; a causal file changed after the model was loaded is reported by name while the rest
 // of the explanation stands. Every expected value is computed here from the files, so a retrained CafeMed
 // with the same file formats passes as well.
+import type { CausalWeightCode, DrugExplanation, ExplanationResult } from '../../src/shared/domain/explanation'
+import type { ModelManifest } from '../../src/shared/domain/manifest'
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,7 +18,6 @@ import { CAUSAL_CODES_PER_KIND, explainCausalWeights } from '../../src/main/serv
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { dataDir, modelsDir, resourcesDir } from '../../src/main/services/paths'
 import { prepareInput } from '../../src/main/services/recommend/prepare'
-import type { CausalWeightCode, DrugExplanation, ExplanationResult, ModelManifest } from '../../src/shared/types'
 import { testDatabase, type TestDatabase } from '../e2e/demo-database'
 
 const CAFEMED_DIR = join(modelsDir(), 'cafemed')

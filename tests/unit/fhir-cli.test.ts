@@ -71,7 +71,7 @@ describe.runIf(READY)('medrec import/export --format fhir', () => {
 
     const workspace = new MedrecServices(db, { modelsDirectory: modelsDir(), knowledgeBasePath: defaultKnowledgeBasePath() })
     try {
-      const handlers = createApiHandlers({ db, databasePath: dbPath, appVersion: 'test', workspace })
+      const handlers = createApiHandlers({ db, databasePath: dbPath, appVersion: 'test', services: workspace })
       const fromApi = await handlers['interop:fhir-export']({ patientId: id })
       expect(fromApi.resourceType).toBe('Bundle')
       expect(validateR4(fromApi).errors).toEqual([])

@@ -1,11 +1,12 @@
 // FHIR export of a recommendation and a pharmacist review, validated by Medplum's R4 validator; and
 // end to end: a Synthea patient imported from FHIR, recommended by a shipped model, exported.
+import type { ReviewRecord } from '../../src/shared/domain/review'
+import type { RecommendationResult } from '../../src/shared/domain/recommendation'
+import type { DdiSourceInfo } from '../../src/shared/domain/interaction'
 import { openServices } from '../../src/main/services/open-services'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { DdiSourceInfo, RecommendationResult } from '../../src/shared/types'
-import type { ReviewRecord } from '../../src/shared/workspace-types'
 import { DdiService } from '../../src/main/services/interactions/ddi-service'
 import { importFhir } from '../../src/main/services/imports/fhir'
 import { exportRecommendationAsFhir, recommendationBundle, type FhirBundle, type FhirResource } from '../../src/main/services/interop/fhir-export'

@@ -1,9 +1,10 @@
+import type { ImportReport } from '../../src/shared/domain/imports'
+import type { PatientPage, PatientTimeline } from '../../src/shared/domain/patient'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { main } from '../../src/cli/main'
 import { openDatabase } from '../../src/main/services/db/database'
-import type { ImportReport, PatientPage, PatientTimeline } from '../../src/shared/types'
 import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 
 /** Runs `medrec <args>` in-process; returns the exit code and what went to stdout and stderr. */

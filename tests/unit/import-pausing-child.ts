@@ -2,10 +2,10 @@
 // reaches `pausePhase`, announces "paused" on stdout and waits (synchronously, inside the import)
 // until `resumeFile` exists. Prints "done <json report>" at the end.
 // Usage: node --import tsx tests/unit/import-pausing-child.ts <db> <format> <dir> <dataDir> <pausePhase> <resumeFile>
+import type { EhrFormat } from '../../src/shared/domain/patient'
 import { existsSync } from 'node:fs'
 import { openDatabase } from '../../src/main/services/db/database'
 import { importDataset } from '../../src/main/services/imports'
-import type { EhrFormat } from '../../src/shared/types'
 
 const [dbPath, format, dir, dataDir, pausePhase, resumeFile] = process.argv.slice(2)
 const sleeper = new Int32Array(new SharedArrayBuffer(4))

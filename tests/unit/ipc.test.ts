@@ -1,15 +1,16 @@
 // ipc.ts and preload against a stand-in for Electron's ipcMain / ipcRenderer / contextBridge (the
 // Electron binary cannot run here). The stand-in only records what is registered and exposed; the
 // dispatcher, schemas and services behind it are the real ones.
+import { API_CHANNEL_PREFIX, API_METHODS } from '../../src/shared/api/methods'
+import { readApiError } from '../../src/shared/api/errors'
+import { type MedrecApi } from '../../src/shared/api'
+import type { PatientPage } from '../../src/shared/domain/patient'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createApi } from '../../src/main/api/handlers'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
-import { API_CHANNEL_PREFIX, API_METHODS, type MedrecApi } from '../../src/shared/api'
-import { readApiError } from '../../src/shared/api-client'
-import type { PatientPage } from '../../src/shared/types'
 import { createFixtureDatabase } from '../e2e/fixture-database'
 
 type Handler = (event: { senderFrame: { url: string } | null }, ...args: unknown[]) => Promise<unknown>

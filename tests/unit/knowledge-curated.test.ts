@@ -1,10 +1,10 @@
 // resources/curated-ddi.csv: every ATC code exists in the WHO index, every row has severity, effect and
 // citation, no pair twice, and most rows fill the gap of the open DDInter copy (groups C, G, J, M, N, S).
+import { parseSeverity } from '../../src/shared/domain/interaction'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { readCsvObjects } from '../../src/main/services/imports/csv'
-import { parseSeverity } from '../../src/main/services/drugs/knowledge-schema'
 import { dataDir, defaultCuratedTablePath } from '../../src/main/services/paths'
 
 const rows = readCsvObjects(defaultCuratedTablePath(), ['drug_a', 'drug_b', 'severity', 'effect', 'citation', 'source_name', 'source_license']).rows

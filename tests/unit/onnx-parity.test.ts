@@ -1,11 +1,11 @@
 // Every model folder the training pipeline ships carries parity.json: made-up patients' visits, the
 // tensors Python encoded them into, and the PyTorch probabilities. Here the app's own encoder must
 // produce the same tensors and onnxruntime-node (CPU) the same probabilities, to the fixture's tolerance.
+import type { ModelManifest } from '../../src/shared/domain/manifest'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
-import type { ModelManifest } from '../../src/shared/types'
 import { encodePatient, type VisitCodes } from '../../src/main/services/inference/encode'
 import { vocabulariesOf } from '../../src/main/services/models/vocabulary'
 import { modelsDir } from '../../src/main/services/paths'

@@ -1,12 +1,14 @@
 // The recommend, explain and models commands, run in-process through the CLI entry (as `medrec …`).
+import type { ClassWithDrugs } from '../../src/shared/domain/recommendation'
+import type { ExplanationResult } from '../../src/shared/domain/explanation'
+import type { RecommendationResult } from '../../src/shared/domain/recommendation'
+import type { ModelList } from '../../src/shared/domain/manifest'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { main } from '../../src/cli/main'
 import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { openDatabase } from '../../src/main/services/db/database'
 import { getActiveModelId } from '../../src/main/services/models/active-model'
-import type { ClassWithDrugs } from '../../src/shared/domain/drug-recommendation'
-import type { ExplanationResult, ModelList, RecommendationResult } from '../../src/shared/types'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
 
 describe('medrec recommend / explain / models', () => {

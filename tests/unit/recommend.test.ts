@@ -1,11 +1,12 @@
+import { parseSeverity } from '../../src/shared/domain/interaction'
+import type { RecommendationDdiPair } from '../../src/shared/domain/interaction'
 import type { ServiceContext } from '../../src/main/services/service-context'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RecommendationDdiPair } from '../../src/shared/types'
 import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { getPatientTimeline, NotFoundError } from '../../src/main/services/db/patients-repo'
 import { setActiveModel } from '../../src/main/services/models/active-model'
 import { ModelRegistry } from '../../src/main/services/models/registry'
-import { ddiCheckerFromPairs, parseSeverityWord } from '../../src/main/services/interactions/checker'
+import { ddiCheckerFromPairs } from '../../src/main/services/interactions/checker'
 import { decodeDrugs, drugDdiRate, type SafeDecodingOptions } from '../../src/main/services/recommend/drug-decode'
 import { canonicalJson } from '../../src/main/services/recommend/input-hash'
 import { atc3Of, EmptyHistoryError, loadPatientInput } from '../../src/main/services/recommend/patient-input'
@@ -144,8 +145,8 @@ describe('combination decoding (classes with a single member: nothing to substit
     expect(ddiRate(['A'], [])).toBe(0)
     expect(ddiRate(['A', 'B', 'C'], [pair('A', 'B', 'Minor'), pair('B', 'A', 'Major', 'other source')])).toBeCloseTo(1 / 3)
     expect(() => decodeCombination(drugs({ A: 0.9 }), 0.5, [], { blockSeverity: 'Major', maxDdiRate: 1.5 })).toThrow('between 0 and 1')
-    expect(parseSeverityWord('major')).toBe('Major')
-    expect(parseSeverityWord('severe')).toBeNull()
+    expect(parseSeverity('major')).toBe('Major')
+    expect(parseSeverity('severe')).toBeNull()
   })
 })
 

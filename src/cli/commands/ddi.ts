@@ -1,5 +1,5 @@
+import type { DdiCheckResult, DdiTier } from '../../shared/domain/interaction'
 import { parseArgs } from 'node:util'
-import type { DdiCheckResult, DdiTier } from '../../shared/types'
 import type { CliCommand } from '../command'
 import { DEFAULT_DB_HELP, UsageError } from '../command'
 

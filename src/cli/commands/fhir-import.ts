@@ -1,6 +1,6 @@
 // `medrec import --format fhir`: the FHIR importer's run and report (import.ts handles the CSV formats).
-import type { FhirImportReport } from '../../shared/domain/fhir'
-import type { ImportPlan } from '../../shared/types'
+import type { FhirImportReport } from '../../shared/domain/imports'
+import type { ImportPlan } from '../../shared/domain/imports'
 import type { Db } from '../../main/services/db/database'
 import { importFhir } from '../../main/services/imports/fhir'
 import { formatPlan } from './import'

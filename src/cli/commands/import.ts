@@ -1,6 +1,7 @@
+import type { ImportPlan, ImportProgress, ImportReport } from '../../shared/domain/imports'
+import type { EhrFormat } from '../../shared/domain/patient'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { EhrFormat, ImportPlan, ImportProgress, ImportReport } from '../../shared/types'
 import { openDatabase } from '../../main/services/db/database'
 import { EHR_FORMATS, importDataset } from '../../main/services/imports'
 import { DatabaseBusyError } from '../../main/services/db/busy'

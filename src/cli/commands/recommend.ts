@@ -1,8 +1,8 @@
+import { parseSeverity } from '../../shared/domain/interaction'
+import type { AllergyEntry } from '../../shared/domain/patient'
+import type { ColdStartSummary, RecommendationResult } from '../../shared/domain/recommendation'
 import { openServices } from '../../main/services/open-services'
 import { parseArgs } from 'node:util'
-import type { AllergyEntry } from '../../shared/domain/drug-recommendation'
-import type { ColdStartSummary, RecommendationResult } from '../../shared/types'
-import { parseSeverityWord } from '../../main/services/interactions/checker'
 import type { CodeRef } from '../../main/services/inference/encode'
 import { recommend } from '../../main/services/recommend/recommend'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
@@ -180,7 +180,7 @@ export const command: CliCommand = {
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'Give one patient id.' : `Give one patient id, got ${positionals.length}.`)
     const patient = positionals[0]!
     const threshold = values.threshold === undefined ? undefined : parseUnitInterval(values.threshold, '--threshold', false)
-    const blockSeverity = values['block-severity'] === undefined ? 'Major' : parseSeverityWord(values['block-severity'])
+    const blockSeverity = values['block-severity'] === undefined ? 'Major' : parseSeverity(values['block-severity'])
     if (blockSeverity === null) throw new UsageError(`--block-severity must be Contraindicated, Major, Moderate, Minor or Unknown, got "${values['block-severity']}".`)
     const maxDdiRate = values['max-ddi-rate'] === undefined ? null : parseUnitInterval(values['max-ddi-rate'], '--max-ddi-rate', true)
     if (!values['ddi-safe'] && (values['block-severity'] !== undefined || values['max-ddi-rate'] !== undefined)) {

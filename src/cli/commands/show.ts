@@ -1,5 +1,5 @@
+import type { CodedEntry, MedicationEntry, PatientTimeline } from '../../shared/domain/patient'
 import { parseArgs } from 'node:util'
-import type { CodedEntry, MedicationEntry, PatientTimeline } from '../../shared/types'
 import { auditRecordView } from '../../main/services/audit/audit'
 import { findPatient, getPatientTimeline } from '../../main/services/db/patients-repo'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'

@@ -1,9 +1,11 @@
-// Validates every call against the zod schemas in src/shared/api-schemas.ts before a handler
+// Validates every call against the zod schemas in src/shared/api/<domain>.ts before a handler
 // runs, and turns every outcome into an ApiResponse. No electron import: ipc.ts, the e2e test host
 // and the unit tests all go through this one path.
+import type { ApiResponse } from '../../shared/api/methods'
+import type { ApiErrorPayload } from '../../shared/api/errors'
+import { apiArgSchemas } from '../../shared/api'
+import type { ApiArgs, ApiMethod, ApiResult } from '../../shared/api'
 import { z } from 'zod'
-import type { ApiArgs, ApiErrorPayload, ApiMethod, ApiResponse, ApiResult } from '../../shared/api'
-import { apiArgSchemas } from '../../shared/api-schemas'
 
 /** One function per API method; it receives arguments that already passed validation. */
 export type ApiHandlers = { [M in ApiMethod]: (...args: ApiArgs<M>) => ApiResult<M> | Promise<ApiResult<M>> }

@@ -2,9 +2,9 @@
 // server and the benches all open them here, so a model runs on the same registry, provider preference, knowledge
 // base, drug resolver (with the database's local overrides) and drug choice whichever door a request came in by.
 // Everything is opened lazily on first use and released by close().
+import type { ProviderPreference } from '../../shared/domain/settings'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import type { ProviderPreference } from '../../shared/workspace-types'
 import { type Db, openDatabase } from './db/database'
 import { DrugCatalog } from './drugs/catalog'
 import { atcName, type KnowledgeDb, openKnowledgeBase } from './drugs/knowledge-base'
@@ -19,7 +19,7 @@ import { dataDir, defaultDatabasePath, defaultKnowledgeBasePath, modelsDir } fro
 import { ColdStartModels } from './recommend/cold-start-models'
 import { type DrugChoiceModel, loadDrugChoice } from './recommend/drug-choice-model'
 import type { ServiceContext } from './service-context'
-import { getWorkspaceSettings } from './settings/settings'
+import { getSettings } from './settings/settings'
 
 export interface ServicesOptions {
   /** Default: $MEDREC_MODELS_DIR or models/. */
@@ -92,7 +92,7 @@ export class MedrecServices {
 
   /** The registry for the saved provider preference; a changed preference releases the old sessions. */
   registry(): ModelRegistry {
-    const preference = this.options.providers ? 'auto' : getWorkspaceSettings(this.db).providerPreference
+    const preference = this.options.providers ? 'auto' : getSettings(this.db).providerPreference
     if (!this.registryInstance || this.registryPreference !== preference) {
       const previous = this.registryInstance
       const providers = this.options.providers ?? (preference === 'auto' ? undefined : [preference])

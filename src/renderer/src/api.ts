@@ -1,6 +1,6 @@
 // The renderer's only way to the app: window.api (exposed by preload, or by the e2e test host).
+import { readApiError } from '../../shared/api/errors'
 import type { MedrecApi } from '../../shared/api'
-import { readApiError } from '../../shared/api-client'
 
 export function api(): MedrecApi {
   return window.api

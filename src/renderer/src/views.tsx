@@ -3,10 +3,10 @@
 import type { ComponentType } from 'react'
 import { ImportView } from './features/imports/ImportView'
 import type { ViewId } from './navigation'
-import { AboutView } from './views/about/AboutView'
-import { ModelsView } from './views/models/ModelsView'
-import { PatientsView } from './views/patients/PatientsView'
-import { SettingsView } from './views/settings/SettingsView'
+import { AboutView } from './features/about/AboutView'
+import { ModelsView } from './features/models/ModelsView'
+import { PatientsView } from './features/patients/PatientsView'
+import { SettingsView } from './features/settings/SettingsView'
 
 export interface AppView {
   id: ViewId

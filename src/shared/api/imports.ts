@@ -1,8 +1,8 @@
-// The import screen's part of the API contract: a FHIR R4 folder or file (bundles or Bulk Data NDJSON) on
-// this computer, first planned (a dry run: counts, rejected resources, what it would change), then imported
+// imports:* — the import screen: a FHIR R4 folder or file (bundles or Bulk Data NDJSON) on this computer,
+// first planned (a dry run: counts, rejected resources, what it would change), then imported
 // (services/imports/fhir). The renderer cannot read files; it names the path, main reads it.
 import { z } from 'zod'
-import type { FhirImportReport } from '../domain/fhir'
+import type { FhirImportReport } from '../domain/imports'
 
 const inputPath = z
   .string()
@@ -23,14 +23,14 @@ export const fhirImportRunRequestSchema = z
 export type FhirImportPlanRequest = z.infer<typeof fhirImportPlanRequestSchema>
 export type FhirImportRunRequest = z.infer<typeof fhirImportRunRequestSchema>
 
-export const importsArgSchemas = {
+export const importsArgs = {
   'imports:fhir-plan': z.tuple([fhirImportPlanRequestSchema]),
   'imports:fhir-run': z.tuple([fhirImportRunRequestSchema])
 }
 
-export interface ImportsApiMethods {
+export interface ImportsResults {
   /** A dry run: every check, the counts and the plan; writes nothing ('dry-run', or 'skipped-unchanged'). */
-  'imports:fhir-plan': { args: [request: FhirImportPlanRequest]; result: FhirImportReport }
+  'imports:fhir-plan': FhirImportReport
   /** The import; refused (with the plan's figures) when it would alter stored rows and `replace` is false. */
-  'imports:fhir-run': { args: [request: FhirImportRunRequest]; result: FhirImportReport }
+  'imports:fhir-run': FhirImportReport
 }

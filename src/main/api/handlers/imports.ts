@@ -1,15 +1,13 @@
 // The import screen's methods (src/shared/api/imports.ts): a FHIR folder or file planned (dry run) and
 // imported with the FHIR importer's guarantees (staged, one transaction, refused when it would alter stored
 // rows unless the user confirmed the plan). One import at a time per app.
-import type { ImportsApiMethods } from '../../../shared/api/imports'
-import type { Db } from '../../services/db/database'
 import { InvalidRequestError, RefusedError } from '../../services/errors'
 import { ImportError } from '../../services/imports/errors'
 import { importFhir } from '../../services/imports/fhir'
 import { ImportRefusedError } from '../../services/imports/safety'
-import type { ApiHandlers } from '../dispatcher'
+import type { DomainHandlers, HandlerContext } from './types'
 
-export function createImportHandlers(context: { db: Db }): Pick<ApiHandlers, keyof ImportsApiMethods> {
+export function importsHandlers(context: HandlerContext): DomainHandlers<'imports:'> {
   let running: string | null = null
   const run = async <T>(path: string, work: () => Promise<T>): Promise<T> => {
     if (running !== null) throw new RefusedError(`An import of ${running} is in progress; wait for it to finish.`)

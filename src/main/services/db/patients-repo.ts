@@ -1,4 +1,4 @@
-import type { CodeKind, CodedEntry, CodeSystem, DrugMappingMethod, EhrFormat, MedicationEntry, PatientPage, PatientSummary, PatientTimeline, VisitDetail } from '../../../shared/types'
+import type { CodeKind, CodedEntry, CodeSystem, DrugMappingMethod, EhrFormat, MedicationEntry, PatientPage, PatientSummary, PatientTimeline, VisitDetail } from '../../../shared/domain/patient'
 import { NotFoundError } from '../errors'
 import type { Db } from './database'
 

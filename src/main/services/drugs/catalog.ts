@@ -2,7 +2,7 @@
 // pharmacist's drug picker), the WHO members of an ATC3 class, class names and member SMILES. The WHO
 // index (about 7,000 codes) and the alias names are read once into memory; a search is then a scan of a
 // few thousand strings (well under a millisecond).
-import type { AtcDrug, DrugSearchHit } from '../../../shared/workspace-types'
+import type { AtcDrug, DrugSearchHit } from '../../../shared/domain/drug'
 import { atc3Members, atc3Smiles, type KnowledgeDb, listSources } from './knowledge-base'
 import type { DrugResolver } from './resolver'
 import { nameKey, US_TO_WHO_NAMES } from './who-names'

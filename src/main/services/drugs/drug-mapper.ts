@@ -19,7 +19,7 @@
 // alphabetically first one, often a local-use class (aspirin → A01AD05): systemicUnlessLocal() moves
 // such rows to the substance's systemic class unless the name says local use (4.4% of MIMIC-IV rows,
 // 6.8% of named eICU rows). Rows that map nowhere are 'unmapped' and kept.
-import type { DrugMappingMethod } from '../../../shared/types'
+import type { DrugMappingMethod } from '../../../shared/domain/patient'
 import { bracketedAliases, drugNameCandidates, drugNameKey } from './drug-names'
 
 export interface DrugMapping {

@@ -1,7 +1,7 @@
 // The importers' view of the resolver: one source row (name, NDC, GSN, route) → the medications row's
 // ATC fields. A combination gives one ingredient per stored row (store.ts writes one row each); a
 // non-drug, ambiguous or unresolved string is stored unmapped (kept with its raw name, never dropped).
-import type { DrugMappingMethod } from '../../../shared/types'
+import type { DrugMappingMethod } from '../../../shared/domain/patient'
 import type { DrugMapping } from './reference-data'
 import type { DrugResolver } from './resolver'
 import type { DrugResolution } from './types'

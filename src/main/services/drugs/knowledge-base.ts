@@ -1,7 +1,8 @@
+import type { Severity } from '../../../shared/domain/interaction'
 import Database from 'better-sqlite3'
 import { existsSync } from 'node:fs'
 import { importInteractionTable, removeSource, type TableLoadOptions, type TableLoadReport } from '../interactions/interaction-table'
-import { KB_SCHEMA_VERSION, type Severity, type SourceCoverage, type SourceKind } from './knowledge-schema'
+import { KB_SCHEMA_VERSION, type SourceCoverage, type SourceKind } from './knowledge-schema'
 import type { SourceDefinition } from './knowledge-sources'
 
 export type KnowledgeDb = Database.Database

@@ -1,3 +1,4 @@
+import { parseSeverity, severityRank, type Severity } from '../../../shared/domain/interaction'
 import Database from 'better-sqlite3'
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
@@ -7,7 +8,7 @@ import { readCsvFile, readCsvObjects } from '../imports/csv'
 import { importInteractionTable } from '../interactions/interaction-table'
 import { liftSourceToClasses, measureCoverage } from '../interactions/class-lift'
 import { matchDrugNames, nameKey, WhoNameIndex, type MatchMethod } from './who-names'
-import { KB_SCHEMA_SQL, KB_SCHEMA_VERSION, parseSeverity, severityRank, type Severity } from './knowledge-schema'
+import { KB_SCHEMA_SQL, KB_SCHEMA_VERSION } from './knowledge-schema'
 import {
   CURATED_SOURCE_DEFAULTS,
   DDINTER_SOURCE,

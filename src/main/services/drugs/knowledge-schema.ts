@@ -2,28 +2,9 @@
 // patient database: it is rebuilt from open data by `npm run knowledge`, never migrated in place.
 // A file whose schema version differs from KB_SCHEMA_VERSION is refused with "rebuild it".
 
+import { SEVERITIES } from '../../../shared/domain/interaction'
+
 export const KB_SCHEMA_VERSION = 1
-
-/** Severity vocabulary shared by every source, most severe first. */
-export const SEVERITIES = ['Contraindicated', 'Major', 'Moderate', 'Minor', 'Unknown'] as const
-export type Severity = (typeof SEVERITIES)[number]
-
-/** Rank for comparisons: higher is more severe. */
-export function severityRank(severity: Severity): number {
-  return SEVERITIES.length - SEVERITIES.indexOf(severity)
-}
-
-export function mostSevere(severities: Iterable<Severity>): Severity {
-  let best: Severity = 'Unknown'
-  for (const s of severities) if (severityRank(s) > severityRank(best)) best = s
-  return best
-}
-
-/** Parses a severity word case-insensitively; null when it is not in the vocabulary. */
-export function parseSeverity(text: string): Severity | null {
-  const wanted = text.trim().toLowerCase()
-  return SEVERITIES.find((s) => s.toLowerCase() === wanted) ?? null
-}
 
 /**
  * How a source's completeness may be claimed. 'groups': the source lists every pair in which at least
@@ -121,7 +102,7 @@ CREATE TABLE drug_pairs (
   source_id INTEGER NOT NULL REFERENCES sources(id),
   drug_a INTEGER NOT NULL REFERENCES drugs(id),
   drug_b INTEGER NOT NULL REFERENCES drugs(id),
-  severity TEXT NOT NULL CHECK (severity IN ('Contraindicated', 'Major', 'Moderate', 'Minor', 'Unknown')),
+  severity TEXT NOT NULL CHECK (severity IN (${SEVERITIES.map((s) => `'${s}'`).join(', ')})),
   effect TEXT,
   citation TEXT,
   source_line INTEGER,               -- line in the source file, for tables loaded from CSV

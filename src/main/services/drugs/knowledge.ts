@@ -16,4 +16,4 @@ export {
   type CoverageCell,
   type KnowledgeSource
 } from './knowledge-base'
-export { KB_SCHEMA_VERSION, SEVERITIES, type Severity, type SourceCoverage } from './knowledge-schema'
+export { KB_SCHEMA_VERSION, type SourceCoverage } from './knowledge-schema'

@@ -1,8 +1,9 @@
 // Evaluations started from the app run as background jobs on the main process's event loop (the model runs
 // between database batches, so other API calls are answered meanwhile); the renderer polls their progress.
 // One at a time: a second start while one runs is refused with the running job's id.
+import type { EvaluateStartRequest } from '../../../shared/api/evaluate'
+import type { EvaluationJobStatus, EvaluationModelView, EvaluationRowView } from '../../../shared/domain/evaluation'
 import { randomUUID } from 'node:crypto'
-import type { EvaluateStartRequest, EvaluationJobStatus, EvaluationModelView, EvaluationRowView } from '../../../shared/evaluate-api'
 import { InvalidRequestError } from '../errors'
 import { type EvaluationContext, type EvaluationProgress, type EvaluationReport, evaluateDatabase } from './evaluate'
 import type { MetricSummary } from './summary'

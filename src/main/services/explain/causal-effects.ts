@@ -7,12 +7,12 @@
 //                        patient-specific contribution to each drug's logit.
 // This module reads both: the static table (what the training data say about a code and a drug) and, for one
 // patient, the codes of the current visit that push a recommended drug most.
+import type { ModelManifest } from '../../../shared/domain/manifest'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import ort from 'onnxruntime-node'
 import { z } from 'zod'
-import type { ModelManifest } from '../../../shared/types'
 import type { AuxiliarySessions } from '../inference/auxiliary-sessions'
 import type { EncodedPatient } from '../inference/encode'
 

@@ -4,8 +4,8 @@
 // procedure and history medication removed from every visit in turn (one batched run), contribution =
 // p(all codes) − p(without the code). CafeMed models add, per drug, the current visit's codes with the
 // largest patient-specific causal weights (patient-causal.ts).
+import type { CodeContribution, DrugExplanation, ExplanationResult, ModalityContribution } from '../../../shared/domain/explanation'
 import type { ServiceContext } from '../service-context'
-import type { CodeContribution, DrugExplanation, ExplanationResult, ModalityContribution } from '../../../shared/types'
 import { appendAudit } from '../audit/audit'
 import { type CodeRef, codeKey } from '../inference/encode'
 import { inputsHash } from '../recommend/input-hash'

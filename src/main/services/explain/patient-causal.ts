@@ -7,7 +7,8 @@
 // model) does not take the explanation down with it: Shapley values and per-code contributions come from
 // model.onnx alone, which the registry verified. The explanation then carries `causal.error`, naming the
 // file and what is wrong, and no drug carries causal weights.
-import type { CausalWeightCode, CausalWeightsInfo, DrugCausalWeights, ModelManifest } from '../../../shared/types'
+import type { CausalWeightCode, CausalWeightsInfo, DrugCausalWeights } from '../../../shared/domain/explanation'
+import type { ModelManifest } from '../../../shared/domain/manifest'
 import { type CodeRef, codeKey } from '../inference/encode'
 import { titleKey } from '../recommend/patient-input'
 import { type PreparedInput, round } from '../recommend/prepare'

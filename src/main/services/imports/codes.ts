@@ -1,6 +1,6 @@
+import type { CodeKind, CodeSystem } from '../../../shared/domain/patient'
 // ICD code checks shared by the importers. Codes are stored without the dot, as MIMIC writes them
 // ("4019", "I10"), so codes from every source share one vocabulary and the MIMIC dictionaries' titles.
-import type { CodeKind, CodeSystem } from '../../../shared/types'
 
 const ICD9_DIAGNOSIS = /^(?:\d{3,5}|V\d{2,4}|E\d{3,4})$/
 const ICD10_CM = /^[A-Z]\d[0-9A-Z]{1,5}$/

@@ -1,6 +1,7 @@
 // What every format importer gets: the files, the store, the drug mapper, the rejected-row log and
 // progress reporting.
-import type { DrugMappingMethod, ImportProgress, RejectedRow } from '../../../shared/types'
+import type { ImportProgress, RejectedRow } from '../../../shared/domain/imports'
+import type { DrugMappingMethod } from '../../../shared/domain/patient'
 import type { Db } from '../db/database'
 import { countResolution, emptyResolutionCounts } from '../drugs/import-mapping'
 import type { DrugMapping } from '../drugs/reference-data'

@@ -1,9 +1,10 @@
 // The demo database: the open MIMIC-IV demo and eICU demo imported into one SQLite file. It is built
 // in a temporary file beside the target and renamed into place only when complete, so a failure
 // never leaves a half database (and never touches an existing one).
+import type { ImportProgress, ImportReport } from '../../../shared/domain/imports'
+import type { EhrFormat } from '../../../shared/domain/patient'
 import { existsSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import type { EhrFormat, ImportProgress, ImportReport } from '../../../shared/types'
 import { openDatabase } from '../db/database'
 import { dataDir as defaultDataDir } from '../paths'
 import { ImportError } from './errors'

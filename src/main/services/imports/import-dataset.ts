@@ -23,10 +23,11 @@
 //   patient is rejected, never moved. A file whose rejected share is above `maxRejectedShare` (1%)
 //   fails the import. Bytes that are not UTF-8 stop the import unless an `encoding` is declared, and
 //   a date valid only with month and day swapped stops it too (the file's other dates are suspect).
+import type { ImportProgress, ImportReport, ImportPlan } from '../../../shared/domain/imports'
+import type { EhrFormat } from '../../../shared/domain/patient'
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { basename, resolve } from 'node:path'
-import type { EhrFormat, ImportProgress, ImportReport } from '../../../shared/types'
 import type { Db } from '../db/database'
 import { dataDir as defaultDataDir, defaultKnowledgeBasePath } from '../paths'
 import { existsSync } from 'node:fs'
@@ -36,7 +37,6 @@ import { applyOverrides, listOverrides } from '../drugs/overrides'
 import { loadReferenceData } from '../drugs/reference-data'
 import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError, rejectedShareError } from './safety'
 import { ImportStaging } from './staging'
-import type { ImportPlan } from '../../../shared/types'
 import { MappingTally, ProgressTracker, RowLog, type ImportContext } from './context'
 import { importEicu } from './eicu'
 import { ImportError } from './errors'

@@ -1,9 +1,9 @@
 // Where each format keeps its files, and the columns each file must have. Every file is located and
 // its header checked before anything is written, so a wrong folder or a wrong --format fails at once
 // with a message that says what was expected and, when it can tell, which layout the folder has.
+import type { EhrFormat } from '../../../shared/domain/patient'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import type { EhrFormat } from '../../../shared/types'
 import { headerError, missingColumns, readCsvHeader, type CsvColumns, type CsvSource } from './csv'
 import { ImportError } from './errors'
 

@@ -5,7 +5,7 @@
 // Order: code titles, patients, admissions (→ visits), then diagnoses, procedures and prescriptions,
 // which refer to admissions by hadm_id. Only two maps are held in memory (subject_id → patient id and
 // hadm_id → visit id: about 100 MB at a million admissions); every other row is written as it is read.
-import type { CodeKind, CodeSystem } from '../../../shared/types'
+import type { CodeKind, CodeSystem } from '../../../shared/domain/patient'
 import { codeProblem, mimicCodeSystem } from './codes'
 import { rejectMalformed, type ImportContext } from './context'
 import { parseSourceTime, validOnlySwapped } from './dates'

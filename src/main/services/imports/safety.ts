@@ -2,7 +2,7 @@
 // (ImportStaging.plan) before anything is written. An import that would remove or alter stored rows
 // is refused unless the caller asked for a replacement, and a dry run shows the same plan without
 // writing anything. An import that rejects too many of a file's rows fails.
-import type { ImportPlan, ImportTableChange } from '../../../shared/types'
+import type { ImportPlan, ImportTableChange } from '../../../shared/domain/imports'
 import { ImportError } from './errors'
 import type { RowLog } from './context'
 

@@ -11,9 +11,10 @@
 // BEGIN IMMEDIATE transaction that holds the lock only for the bulk copy. A crash or kill -9 at any
 // point leaves the live database either as before or with the completed import (SQLite's own
 // atomic commit); a left-over staging file is removed by the next import.
+import type { ImportPlan, ImportTableChange } from '../../../shared/domain/imports'
+import type { EhrFormat } from '../../../shared/domain/patient'
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import type { EhrFormat, ImportPlan, ImportTableChange } from '../../../shared/types'
 import { openDatabase, type Db } from '../db/database'
 import { DatabaseBusyError, isBusyError } from '../db/busy'
 import { ImportError } from './errors'

@@ -11,7 +11,7 @@
 // at flush(). Cost at scale (bench/import.ts): writing one medications row per prescription into the
 // indexed table in file order was over half the import's CPU; the staged rows are cheap appends, and
 // the folded rows are written in visit order, so each visit's rows sit together for the timeline.
-import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/types'
+import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/domain/patient'
 import type { Db } from '../db/database'
 import type { DrugMapping } from '../drugs/reference-data'
 import { isBetterTitle } from './title-quality'

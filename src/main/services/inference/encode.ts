@@ -1,6 +1,7 @@
 // Turns a patient's visits (codes as strings) into the model's padded index tensors, counting what the
 // model cannot see: unknown codes (fed as index 1), codes past the per-visit limits, visits past maxVisits.
-import type { CodeCounts, ModelInputSummary, ModelManifest } from '../../../shared/types'
+import type { CodeCounts, ModelInputSummary } from '../../../shared/domain/recommendation'
+import type { ModelManifest } from '../../../shared/domain/manifest'
 import { type CodeVocabulary, type ModelVocabularies, normalizeCode, UNKNOWN_INDEX } from '../models/vocabulary'
 
 export interface CodeRef {

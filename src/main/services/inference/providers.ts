@@ -3,8 +3,8 @@
 // ['cuda', 'cpu'] on a machine without the CUDA provider libraries throws ("Failed to load shared
 // library") instead of running on the CPU. So each accelerated provider is tried alone, and the CPU is
 // the last resort, and the caller learns which one runs and why the others did not.
+import type { ProviderReport } from '../../../shared/domain/manifest'
 import ort from 'onnxruntime-node'
-import type { ProviderReport } from '../../../shared/types'
 
 export type ProviderName = ProviderReport['provider']
 

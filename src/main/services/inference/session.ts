@@ -1,7 +1,7 @@
 // One onnxruntime session per model file, created once and reused by every recommendation and
 // explanation. predict() takes many patients (and per-row modality masks) in a single run.
+import type { ModelManifest, ProviderReport } from '../../../shared/domain/manifest'
 import ort from 'onnxruntime-node'
-import type { ModelManifest, ProviderReport } from '../../../shared/types'
 import type { EncodedPatient, ModelLimits } from './encode'
 import { createSessionWithFallback, type ProviderName, type SessionTuning } from './providers'
 

@@ -1,7 +1,7 @@
+import type { RecommendationDdiPair, Severity } from '../../../shared/domain/interaction'
 // What recommendation needs from the DDI service: the known interactions among a set of ATC3 classes,
 // each with a severity and the source that reports it. Kept this small so decoding is testable with
 // hand-built interaction lists and the knowledge base stays pluggable.
-import type { RecommendationDdiPair, RecommendationDdiSeverity } from '../../../shared/types'
 
 export interface DdiChecker {
   /** The knowledge source named on every warning (e.g. "DDInter (open copy, …)"). */
@@ -20,23 +20,6 @@ export interface DdiChecker {
   coversDrugPair(atc5A: string, atc5B: string): boolean
 }
 
-/** Least to most severe; 'Unknown' (an interaction of unstated severity) ranks lowest. */
-export const SEVERITY_ASCENDING: readonly RecommendationDdiSeverity[] = ['Unknown', 'Minor', 'Moderate', 'Major', 'Contraindicated']
-
-export function severityRank(severity: RecommendationDdiSeverity): number {
-  return SEVERITY_ASCENDING.indexOf(severity)
-}
-
-export function isAtLeast(severity: RecommendationDdiSeverity, threshold: RecommendationDdiSeverity): boolean {
-  return severityRank(severity) >= severityRank(threshold)
-}
-
-/** Parses a severity word case-insensitively ("major" → "Major"); null when it is not one. */
-export function parseSeverityWord(text: string): RecommendationDdiSeverity | null {
-  const wanted = text.trim().toLowerCase()
-  return SEVERITY_ASCENDING.find((s) => s.toLowerCase() === wanted) ?? null
-}
-
 /**
  * A checker over a fixed list of pairs (class pairs with ATC3 codes, drug pairs with ATC5 codes): for tests and for
  * callers that already hold the interactions.
@@ -53,7 +36,7 @@ export function ddiCheckerFromPairs(
   return { source, check: among, checkDrugs: among, coversDrugPair }
 }
 
-type SourcedPair = { a: string; b: string; severity: RecommendationDdiSeverity; source: { name: string } }
+type SourcedPair = { a: string; b: string; severity: Severity; source: { name: string } }
 
 /** The part of the DDI service (services/interactions) that recommendation uses: drug pairs, and class pairs for notes. */
 export interface ClassInteractionService {

@@ -1,5 +1,6 @@
+import { severityRank, SEVERITIES, type Severity } from '../../../shared/domain/interaction'
 import type Database from 'better-sqlite3'
-import { ATC_GROUPS, severityRank, SEVERITIES, type Severity, type SourceCoverage } from '../drugs/knowledge-schema'
+import { ATC_GROUPS, type SourceCoverage } from '../drugs/knowledge-schema'
 
 /** The ATC anatomical groups a set of codes lies in; '?' for a drug without any ATC code. */
 export function groupsOf(codes: Iterable<string>): string[] {

@@ -1,24 +1,27 @@
+import {
+  type DdiCheckedDrug,
+  type DdiCheckResult,
+  type DdiCoverageGap,
+  type DdiEvidence,
+  type DdiMemberPair,
+  type DdiSourceInfo,
+  type DdiTier,
+  type DdiWarning,
+  mostSevere,
+  SEVERITIES,
+  type Severity,
+  severityRank
+} from '../../../shared/domain/interaction'
 import { defaultKnowledgeBasePath } from '../paths'
-import type {
-  DdiCheckedDrug,
-  DdiCheckResult,
-  DdiCoverageGap,
-  DdiEvidence,
-  DdiMemberPair,
-  DdiSeverity,
-  DdiSourceInfo,
-  DdiTier,
-  DdiWarning
-} from '../../../shared/types'
 import { listSources, openKnowledgeBase, type KnowledgeDb } from '../drugs/knowledge-base'
 import { coverageClaims, groupsOf } from './class-lift'
 import { nameKey } from '../drugs/who-names'
-import { mostSevere, SEVERITIES, severityRank, type Severity, type SourceCoverage } from '../drugs/knowledge-schema'
+import { type SourceCoverage } from '../drugs/knowledge-schema'
 import type { DrugResolver } from '../drugs/resolver'
 import { PairIndex } from './pair-index'
 
 /** Contraindicated/Major interrupt the user, Moderate shows inline, Minor/Unknown sit in the details. */
-export function tierFor(severity: DdiSeverity): DdiTier {
+export function tierFor(severity: Severity): DdiTier {
   if (severity === 'Contraindicated' || severity === 'Major') return 'interrupt'
   if (severity === 'Moderate') return 'inline'
   return 'details'

@@ -8,9 +8,11 @@
 // - class-level notes: for a class with no chosen drug, the class pairs lifted from member drug pairs, never
 //   interrupting and labelled as class-level.
 // Every warning names its drugs, severity and source.
-import type { AllergyEntry, DrugWarning } from '../../../shared/domain/drug-recommendation'
-import type { RecommendationDdiPair, RecommendationDdiSeverity } from '../../../shared/types'
-import { type DdiChecker, isAtLeast, severityRank } from './checker'
+import { isAtLeast, severityRank } from '../../../shared/domain/interaction'
+import type { DrugWarning } from '../../../shared/domain/recommendation'
+import type { AllergyEntry } from '../../../shared/domain/patient'
+import type { RecommendationDdiPair, Severity } from '../../../shared/domain/interaction'
+import { type DdiChecker } from './checker'
 import type { ClassChoice } from '../recommend/drug-choice'
 
 export interface WarningInput {
@@ -30,7 +32,7 @@ const DUPLICATION_SOURCE = 'WHO ATC classification (same level-4 group)'
 const SAME_INGREDIENT_SOURCE = 'WHO ATC index (same ingredient name)'
 const ALLERGY_SOURCE = "the patient's allergy list"
 
-function tierOf(severity: RecommendationDdiSeverity, interrupting: boolean): DrugWarning['tier'] {
+function tierOf(severity: Severity, interrupting: boolean): DrugWarning['tier'] {
   if (interrupting) return 'interrupt'
   return isAtLeast(severity, 'Moderate') ? 'inline' : 'details'
 }
@@ -79,7 +81,7 @@ export function drugWarnings(input: WarningInput): DrugWarning[] {
       const sameIngredient = !!nameA && nameA === name(b)?.toLowerCase()
       if (!sameGroup && !sameIngredient) continue
       const scope = isNew(a) || isNew(b) ? 'new' : 'existing'
-      const severity: RecommendationDdiSeverity = scope === 'new' ? 'Moderate' : 'Minor'
+      const severity: Severity = scope === 'new' ? 'Moderate' : 'Minor'
       warnings.push({
         kind: 'duplication',
         severity,
@@ -102,7 +104,7 @@ export function drugWarnings(input: WarningInput): DrugWarning[] {
       const ingredient = code === drug || (!!drugName && drugName === allergy.substance.trim().toLowerCase())
       const cls = !ingredient && code !== null && code.length < 7 && drug.startsWith(code)
       if (!ingredient && !cls) continue
-      const severity: RecommendationDdiSeverity = ingredient ? 'Contraindicated' : 'Major'
+      const severity: Severity = ingredient ? 'Contraindicated' : 'Major'
       const scope = isNew(drug) ? 'new' : 'existing'
       const interrupting = scope === 'new'
       warnings.push({
@@ -131,7 +133,7 @@ export function drugWarnings(input: WarningInput): DrugWarning[] {
         if (partner !== null && partner !== cls.atc3) byPartner.set(partner, [...(byPartner.get(partner) ?? []), p])
       }
       for (const [partner, list] of byPartner) {
-        const severity = list.reduce<RecommendationDdiSeverity>((w, p) => (severityRank(p.severity) > severityRank(w) ? p.severity : w), 'Unknown')
+        const severity = list.reduce<Severity>((w, p) => (severityRank(p.severity) > severityRank(w) ? p.severity : w), 'Unknown')
         warnings.push({
           kind: 'class-note',
           severity,

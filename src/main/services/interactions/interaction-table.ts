@@ -1,3 +1,4 @@
+import { parseSeverity, SEVERITIES, type Severity } from '../../../shared/domain/interaction'
 import type Database from 'better-sqlite3'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -5,7 +6,7 @@ import { basename } from 'node:path'
 import { parseCsv } from '../imports/csv'
 import { liftSourceToClasses, measureCoverage } from './class-lift'
 import { nameKey } from '../drugs/who-names'
-import { parseSeverity, SEVERITIES, type Severity, type SourceCoverage, type SourceKind } from '../drugs/knowledge-schema'
+import { type SourceCoverage, type SourceKind } from '../drugs/knowledge-schema'
 
 // The interaction-table CSV format (docs/hospital-interactions.md): how a hospital loads its own licensed
 // table, and how the project's curated table (resources/curated-ddi.csv) is loaded. One format, one loader.

@@ -1,5 +1,5 @@
+import { SEVERITIES, type Severity } from '../../../shared/domain/interaction'
 import type { KnowledgeDb } from '../drugs/knowledge-base'
-import { SEVERITIES, type Severity } from '../drugs/knowledge-schema'
 
 const DRUG_ID_LIMIT = 2 ** 21 // a pair key packs two drug ids into one safe integer
 

@@ -1,7 +1,7 @@
 // Helpers shared by the recommendation view and the pharmacist review: a stable key per DDI warning
 // (so an acknowledgement or decision names the pair it is about), and splitting inputs into those the
 // knowledge base resolves and those it does not know.
-import type { DdiCheckResult, DdiWarning } from '../../../shared/types'
+import type { DdiCheckResult, DdiWarning } from '../../../shared/domain/interaction'
 import { type DdiService, UnknownDrugError } from './ddi-service'
 
 /** "B01A + M01A": the pair's two inputs, upper case, sorted; the same pair checked again gets the same key. */

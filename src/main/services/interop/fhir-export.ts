@@ -15,11 +15,11 @@
 //   AuditEvent                                          the decision: recommendation shown, or review recorded
 // Ids are derived from the recommendation's input hash, so the same recommendation exports the same
 // Bundle. Validated in tests with Medplum's R4 validator (tests/unit/fhir-export.test.ts).
+import type { ReviewRecord } from '../../../shared/domain/review'
+import type { DrugWarning, RecommendationResult } from '../../../shared/domain/recommendation'
+import type { DdiSourceInfo, Severity } from '../../../shared/domain/interaction'
 import type { ServiceContext } from '../service-context'
 import { createHash } from 'node:crypto'
-import type { DrugWarning } from '../../../shared/domain/drug-recommendation'
-import type { DdiSourceInfo, RecommendationDdiSeverity, RecommendationResult } from '../../../shared/types'
-import type { ReviewRecord } from '../../../shared/workspace-types'
 import type { Db } from '../db/database'
 import { recommend } from '../recommend/recommend'
 import { reviewHistory } from '../review/review'
@@ -57,7 +57,7 @@ const MEDREC_PATIENT_SYSTEM = 'urn:medrec:source-patient-id'
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode'
 
 /** DetectedIssue.severity: Contraindicated and Major are high, Moderate moderate, Minor and Unknown low. */
-export function detectedIssueSeverity(severity: RecommendationDdiSeverity): 'high' | 'moderate' | 'low' {
+export function detectedIssueSeverity(severity: Severity): 'high' | 'moderate' | 'low' {
   if (severity === 'Contraindicated' || severity === 'Major') return 'high'
   return severity === 'Moderate' ? 'moderate' : 'low'
 }
@@ -183,7 +183,7 @@ export function recommendationBundle(input: FhirExportInput): FhirBundle {
     const url = names.map((name) => sourceLine(name, sources).url).find((u) => u !== null)
     return url ? { reference: url } : {}
   }
-  const issueBase = (id: string, code: { code: string; display: string }, text: string, severity: RecommendationDdiSeverity, when: string) => ({
+  const issueBase = (id: string, code: { code: string; display: string }, text: string, severity: Severity, when: string) => ({
     resourceType: 'DetectedIssue',
     id,
     status: 'final',

@@ -1,10 +1,10 @@
 // Validation of models/<id>/manifest.json against models/manifest.schema.json (JSON Schema 2020-12),
 // plus the parts of the model contract a schema cannot say (input names, ranks, sizes that must agree).
+import { THRESHOLD_RANGE } from '../../../shared/domain/manifest'
+import type { ManifestTensor, ModelManifest, TensorDtype } from '../../../shared/domain/manifest'
 import { readFileSync } from 'node:fs'
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
-import type { ManifestTensor, ModelManifest, TensorDtype } from '../../../shared/types'
-import { THRESHOLD_RANGE } from '../../../shared/domain/thresholds'
 import { manifestSchemaPath } from '../paths'
 import { normalizeCode } from './vocabulary'
 

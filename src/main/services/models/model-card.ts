@@ -1,9 +1,9 @@
 // The model card: what a model is (family, paper), what it was trained on and under which licenses, how
 // it scored (metrics.json, with 95% confidence intervals over the cross-validation folds), its threshold,
 // modalities and the execution provider its session actually runs on.
+import type { MetricGroup, MetricValue, ModelCard } from '../../../shared/domain/manifest'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { MetricGroup, MetricValue, ModelCard } from '../../../shared/workspace-types'
 import { getActiveModelId } from './active-model'
 import type { ModelRegistry } from './registry'
 import type { Db } from '../db/database'

@@ -2,11 +2,11 @@
 // file and every extra file, loads the ONNX session once and checks its real inputs and outputs against
 // the manifest. A model failing any check is refused with every reason (which file, what mismatch); the
 // others stay usable.
+import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, RefusedModel } from '../../../shared/domain/manifest'
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { InferenceSession } from 'onnxruntime-node'
-import type { ManifestTensor, ModelList, ModelManifest, ModelSummary, RefusedModel } from '../../../shared/types'
 import type { EncodedPatient } from '../inference/encode'
 import { AuxiliarySessions } from '../inference/auxiliary-sessions'
 import { ModelSession } from '../inference/session'

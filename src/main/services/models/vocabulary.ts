@@ -1,6 +1,6 @@
+import type { ModelManifest, ModelVocabularyEntry } from '../../../shared/domain/manifest'
 // Maps a patient's codes to a model's input indices: 0 = padding, 1 = unknown code, entry i = index i + 2
 // (models/manifest.schema.json). Medication outputs have no offset: column i = medication entry i.
-import type { ModelManifest, ModelVocabularyEntry } from '../../../shared/types'
 
 export const PAD_INDEX = 0
 export const UNKNOWN_INDEX = 1

@@ -1,10 +1,11 @@
+import type { ClassMolecules, MoleculeDrawing } from '../../../shared/domain/drug'
+import type { DrugCatalog } from '../drugs/catalog'
 // Molecule drawings: RDKit (the @rdkit/rdkit WebAssembly build) runs here, in the main process, and the
 // renderer receives SVG text that it shows as an <img> data URL. Why here and not in the renderer:
 // running WebAssembly in the renderer would need 'wasm-unsafe-eval' in its Content-Security-Policy and a
 // 7 MB module inside the page that handles patient data; in Node it needs neither, and an SVG shown
 // through <img> cannot run scripts or fetch anything. The SVG is still checked (sanitiseSvg) so that
 // nothing active ever reaches the page, whatever a SMILES string contains.
-import type { MoleculeDrawing } from '../../../shared/workspace-types'
 
 interface RDKitMol {
   get_svg_with_highlights(details: string): string
@@ -68,4 +69,17 @@ export async function drawMolecules(smilesList: readonly string[], options: Draw
       mol?.delete()
     }
   })
+}
+
+/** Up to `limit` drawings of the class's member molecules, with the class's name and the structures' source. */
+export async function classMolecules(catalog: DrugCatalog, atc3: string, limit: number): Promise<ClassMolecules> {
+  const code = atc3.toUpperCase()
+  const smiles = catalog.smiles(code)
+  return {
+    atc3: code,
+    name: catalog.name(code),
+    total: smiles.length,
+    molecules: await drawMolecules(smiles.slice(0, limit)),
+    source: catalog.structureSource()
+  }
 }

@@ -4,7 +4,7 @@
 // the embedding of their title instead of as 'unknown'. Every other model and every other patient runs
 // model.onnx exactly as before. Recommendation and explanation both predict through ModelRunner, so an
 // explanation attributes the very probabilities the recommendation showed.
-import type { ColdStartSummary } from '../../../shared/types'
+import type { ColdStartSummary } from '../../../shared/domain/recommendation'
 import { codeKey, type EncodedPatient } from '../inference/encode'
 import type { RegisteredModel } from '../models/registry'
 import { ColdStartModel, codeText, type NewCodeKind, type TitleOf } from '../inference/text/cold-start'

@@ -1,7 +1,7 @@
 // "Already taking": the medications recorded on the patient's latest visit that has any mapped
 // medication. In a live deployment that visit's orders are the active medication list; on the demo data
 // it is the current (last) visit's recorded drugs.
-import type { CurrentMedications } from '../../../shared/workspace-types'
+import type { CurrentMedications } from '../../../shared/domain/patient'
 import type { Db } from '../db/database'
 import { getPatientSummary } from '../db/patients-repo'
 import { atc3Of } from './patient-input'

@@ -1,7 +1,7 @@
 // A concrete drug for every recommended class: the drug(s) of that class the patient takes on the current
 // visit, else those of the most recent earlier visit with the class, else the within-class model's most probable
 // member (drug-choice-model.ts), with the other members as ranked alternatives.
-import type { AlternativeDrug, ClassWithDrugs, ChosenDrug } from '../../../shared/domain/drug-recommendation'
+import type { AlternativeDrug, ClassWithDrugs, ChosenDrug } from '../../../shared/domain/recommendation'
 import type { Db } from '../db/database'
 import type { DrugChoiceModel } from './drug-choice-model'
 

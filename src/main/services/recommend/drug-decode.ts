@@ -11,14 +11,15 @@
 // stays, and the recommended class holding it is flagged for review with the interaction.
 // With a DDI-rate target, classes with new drugs are then dropped by the same greedy rule (over all pairs among the
 // combination's drugs) until the rate is met or only current drugs interact.
-import type { DroppedClass, SubstitutedDrug } from '../../../shared/domain/drug-recommendation'
-import type { RecommendationDdiPair, RecommendationDdiSeverity } from '../../../shared/types'
-import { type DdiChecker, isAtLeast, severityRank } from '../interactions/checker'
+import { isAtLeast, severityRank } from '../../../shared/domain/interaction'
+import type { DroppedClass, SubstitutedDrug } from '../../../shared/domain/recommendation'
+import type { RecommendationDdiPair, Severity } from '../../../shared/domain/interaction'
+import { type DdiChecker } from '../interactions/checker'
 import type { ClassChoice } from './drug-choice'
 
 export interface SafeDecodingOptions {
   /** Never co-recommend a new drug with a drug it interacts with at or above this severity. */
-  blockSeverity: RecommendationDdiSeverity
+  blockSeverity: Severity
   /** Keep the DDI rate of the combination's drugs at or below this (0..1); null: no rate target. */
   maxDdiRate: number | null
 }
@@ -34,8 +35,8 @@ export interface DrugDecodeResult {
 
 const pairKey = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`)
 
-function worst(severities: Iterable<RecommendationDdiSeverity>): RecommendationDdiSeverity {
-  let best: RecommendationDdiSeverity = 'Unknown'
+function worst(severities: Iterable<Severity>): Severity {
+  let best: Severity = 'Unknown'
   for (const s of severities) if (severityRank(s) > severityRank(best)) best = s
   return best
 }
@@ -54,12 +55,12 @@ function nextClass(
   classes: readonly ClassChoice[],
   pairs: readonly RecommendationDdiPair[],
   isNew: (atc5: string) => boolean
-): { cls: ClassChoice; conflictsWith: string[]; severity: RecommendationDdiSeverity } | null {
-  let best: { cls: ClassChoice; cost: number; conflictsWith: string[]; severity: RecommendationDdiSeverity } | null = null
+): { cls: ClassChoice; conflictsWith: string[]; severity: Severity } | null {
+  let best: { cls: ClassChoice; cost: number; conflictsWith: string[]; severity: Severity } | null = null
   for (const cls of classes) {
     const own = new Set(cls.drugs.filter((d) => isNew(d.atc5)).map((d) => d.atc5))
     if (own.size === 0) continue
-    const partners = new Map<string, RecommendationDdiSeverity[]>()
+    const partners = new Map<string, Severity[]>()
     for (const p of pairs) {
       const partner = own.has(p.a) && !own.has(p.b) ? p.b : own.has(p.b) && !own.has(p.a) ? p.a : null
       if (partner !== null) partners.set(partner, [...(partners.get(partner) ?? []), p.severity])

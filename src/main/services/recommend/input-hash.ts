@@ -2,8 +2,8 @@
 // model (id, version, ONNX sha256), the codes actually fed per visit (after de-duplication, truncation and
 // the maxVisits window, as "SYSTEM|CODE"), and the options that shape the output. Same inputs, same hash,
 // whatever the key order of the objects passed in.
+import type { ModelManifest } from '../../../shared/domain/manifest'
 import { createHash } from 'node:crypto'
-import type { ModelManifest } from '../../../shared/types'
 import type { FedVisit } from '../inference/encode'
 
 /** JSON with object keys sorted at every level; arrays keep their order (it is meaningful). */

@@ -7,7 +7,7 @@
 //
 // This reads only what the model needs, with statements prepared once per database (a recommendation
 // is about a millisecond, so re-preparing the timeline's queries per call would dominate it).
-import type { ModelInputSummary } from '../../../shared/types'
+import type { ModelInputSummary } from '../../../shared/domain/recommendation'
 import type { Db } from '../db/database'
 import { NotFoundError } from '../db/patients-repo'
 import { type CodeRef, codeKey, type VisitCodes } from '../inference/encode'

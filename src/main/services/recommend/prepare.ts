@@ -1,5 +1,5 @@
 // The steps recommendation and explanation share: choose the model, read the patient, encode the input.
-import type { ModelInputSummary } from '../../../shared/types'
+import type { ModelInputSummary } from '../../../shared/domain/recommendation'
 import type { Db } from '../db/database'
 import { type EncodedPatient, encodePatient, hasAnyCode } from '../inference/encode'
 import { getActiveModelId } from '../models/active-model'

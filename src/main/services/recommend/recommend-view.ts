@@ -2,18 +2,12 @@
 // recommendation service's result (classes resolved to drugs) plus class members, "already taking" status, the
 // tiered DDI check between the recommended drugs and the current drugs, and the acknowledgement of
 // interrupting warnings.
+import type { AcknowledgeRequest, ExplainRequest, RecommendRequest } from '../../../shared/api/recommend'
+import type { ExplanationView } from '../../../shared/domain/explanation'
+import type { AcknowledgeResult, RecommendationView } from '../../../shared/domain/recommendation'
+import type { CurrentMedications } from '../../../shared/domain/patient'
+import type { DdiCheckResult } from '../../../shared/domain/interaction'
 import { createHash } from 'node:crypto'
-import type { DdiCheckResult } from '../../../shared/types'
-import type {
-  AcknowledgeRequest,
-  AcknowledgeResult,
-  ClassMolecules,
-  CurrentMedications,
-  ExplainRequest,
-  ExplanationView,
-  RecommendRequest,
-  WorkspaceRecommendation
-} from '../../../shared/workspace-types'
 import { appendAudit, auditIdentity, describeActor } from '../audit/audit'
 import { getPatientSummary } from '../db/patients-repo'
 import { explain } from '../explain/explain'
@@ -22,7 +16,6 @@ import { recommend } from './recommend'
 import { tierFor } from '../interactions/ddi-service'
 import { currentMedicationInputs, currentMedications } from './current-medications'
 import { InvalidRequestError, RefusedError } from '../errors'
-import { drawMolecules } from '../molecules/molecules'
 import { splitResolvable, warningKey, warningSources } from '../interactions/warning-keys'
 import type { MedrecServices } from '../open-services'
 
@@ -55,7 +48,7 @@ function currentDrugCodes(current: CurrentMedications): string[] {
   return currentMedicationInputs(current).filter((code) => ATC5.test(code))
 }
 
-export async function workspaceRecommend(workspace: MedrecServices, request: RecommendRequest): Promise<WorkspaceRecommendation> {
+export async function recommendView(workspace: MedrecServices, request: RecommendRequest): Promise<RecommendationView> {
   const ctx = workspace.context()
   const recommendation = await recommend(ctx, request.patientId, {
     modelId: request.modelId ?? null,
@@ -161,7 +154,7 @@ function citedRecommendation(workspace: MedrecServices, auditId: number, patient
   }
 }
 
-export async function workspaceExplain(workspace: MedrecServices, request: ExplainRequest): Promise<ExplanationView> {
+export async function explainView(workspace: MedrecServices, request: ExplainRequest): Promise<ExplanationView> {
   const explanation = await explain(workspace.context(), request.patientId, {
     modelId: request.modelId ?? null,
     drugs: [request.atc3],
@@ -169,18 +162,4 @@ export async function workspaceExplain(workspace: MedrecServices, request: Expla
     codeDrugs: 1
   })
   return { explanation, members: workspace.knowledge()?.catalog.members(request.atc3) ?? [] }
-}
-
-export async function classMolecules(workspace: MedrecServices, atc3: string, limit: number): Promise<ClassMolecules> {
-  const knowledge = workspace.knowledge()
-  if (!knowledge) throw new RefusedError(`No molecule can be drawn: ${workspace.knowledgeUnavailable ?? 'no knowledge base'}`)
-  const code = atc3.toUpperCase()
-  const smiles = knowledge.catalog.smiles(code)
-  return {
-    atc3: code,
-    name: knowledge.catalog.name(code),
-    total: smiles.length,
-    molecules: await drawMolecules(smiles.slice(0, limit)),
-    source: knowledge.catalog.structureSource()
-  }
 }

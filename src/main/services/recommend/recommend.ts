@@ -2,9 +2,10 @@
 // each resolved to a drug (drug-choice.ts) → interactions between drugs, optionally DDI-safe with substitution
 // within a class before a class is dropped (drug-decode.ts) → tiered warnings (drug-warnings.ts) → audit entry.
 // recommendMany runs many patients in one model run.
+import type { ClassWithDrugs } from '../../../shared/domain/recommendation'
+import type { AllergyEntry } from '../../../shared/domain/patient'
+import type { RecommendationResult, RecommendedDrug } from '../../../shared/domain/recommendation'
 import type { ServiceContext } from '../service-context'
-import type { AllergyEntry, ClassWithDrugs } from '../../../shared/domain/drug-recommendation'
-import type { RecommendationResult, RecommendedDrug } from '../../../shared/types'
 import { appendAudit } from '../audit/audit'
 import { coldStartHashPart, ModelRunner } from './cold-start-runner'
 import { atcName, chooseDrugs, patientDrugs } from './drug-choice'

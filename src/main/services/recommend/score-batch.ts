@@ -5,8 +5,8 @@
 // without an object per drug. Probabilities and combinations equal recommendMany's without DDI-safe
 // decoding (checked by a test). A model with a cold-start graph (NLA-MMR) runs the patients that need it
 // through that graph, as recommend() does, via the per-patient encoding the graph reads.
+import type { ModelInputSummary } from '../../../shared/domain/recommendation'
 import type { ServiceContext } from '../service-context'
-import type { ModelInputSummary } from '../../../shared/types'
 import { BatchEncoder } from '../inference/batch-encoder'
 import { encodePatient, hasAnyCode } from '../inference/encode'
 import { MAX_ROWS_PER_RUN } from '../inference/session'

@@ -3,18 +3,10 @@
 // patient) and of classes it expects but nobody proposed, then a decision on every warning (accept: the
 // prescription will be changed; override: proceed, with a reason). Each submitted review is one entry of
 // the append-only audit log (kind 'review'), which is also the per-patient review history.
+import type { ReviewCheckRequest, ReviewSubmission } from '../../../shared/api/review'
+import type { ProposedDrugAssessment, ProposedDrugFlag, ReviewCheck, ReviewOutcome, ReviewRecord, ReviewWarningView } from '../../../shared/domain/review'
+import type { DdiCheckResult } from '../../../shared/domain/interaction'
 import { createHash } from 'node:crypto'
-import type { DdiCheckResult } from '../../../shared/types'
-import type {
-  ProposedDrugAssessment,
-  ProposedDrugFlag,
-  ReviewCheck,
-  ReviewCheckRequest,
-  ReviewOutcome,
-  ReviewRecord,
-  ReviewSubmission,
-  ReviewWarningView
-} from '../../../shared/workspace-types'
 import { appendAudit, auditIdentity, describeActor } from '../audit/audit'
 import type { Db } from '../db/database'
 import { getPatientSummary } from '../db/patients-repo'

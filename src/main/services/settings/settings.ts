@@ -1,18 +1,19 @@
 // The workspace's persisted settings: active model (the registry's own key, see models/active-model.ts),
 // execution-provider preference, threshold override and DDI-safe defaults. They live in the patient
 // database's settings table (migration 2) so the app and the CLI read the same choices.
+import type { SettingsPatch } from '../../../shared/api/settings'
+import type { DdiSafeSettings, ProviderPreference, AppSettings } from '../../../shared/domain/settings'
+import { BLOCK_SEVERITIES, type BlockSeverity } from '../../../shared/domain/interaction'
+import { PROVIDER_PREFERENCES } from '../../../shared/domain/settings'
 import { auditSettingsChange, getDisplayName, setDisplayName } from '../audit/audit'
 import type { Db } from '../db/database'
 import { clearActiveModel, getActiveModelId, setActiveModel } from '../models/active-model'
 import type { ModelRegistry } from '../models/registry'
-import type { BlockSeverity, DdiSafeSettings, ProviderPreference, WorkspaceSettings, WorkspaceSettingsPatch } from '../../../shared/workspace-types'
 
 const PROVIDER_KEY = 'workspace.provider-preference'
 const THRESHOLD_KEY = 'workspace.threshold-override'
 const DDI_SAFE_KEY = 'workspace.ddi-safe'
 
-export const PROVIDER_PREFERENCES: readonly ProviderPreference[] = ['auto', 'cpu', 'cuda', 'dml', 'coreml']
-export const BLOCK_SEVERITIES: readonly BlockSeverity[] = ['Contraindicated', 'Major', 'Moderate', 'Minor']
 
 /**
  * DDI-safe decoding is on by default and blocks contraindicated drug pairs (substituting within the class first,
@@ -45,7 +46,7 @@ function parseDdiSafe(text: string | null): DdiSafeSettings {
     const rate = value.maxDdiRate
     return {
       enabled: typeof value.enabled === 'boolean' ? value.enabled : DEFAULT_DDI_SAFE.enabled,
-      blockSeverity: BLOCK_SEVERITIES.includes(value.blockSeverity as BlockSeverity) ? (value.blockSeverity as BlockSeverity) : DEFAULT_DDI_SAFE.blockSeverity,
+      blockSeverity: (BLOCK_SEVERITIES as readonly string[]).includes(String(value.blockSeverity)) ? (value.blockSeverity as BlockSeverity) : DEFAULT_DDI_SAFE.blockSeverity,
       maxDdiRate: typeof rate === 'number' && rate >= 0 && rate <= 1 ? rate : null
     }
   } catch {
@@ -54,12 +55,12 @@ function parseDdiSafe(text: string | null): DdiSafeSettings {
   }
 }
 
-export function getWorkspaceSettings(db: Db): WorkspaceSettings {
+export function getSettings(db: Db): AppSettings {
   const provider = readValue(db, PROVIDER_KEY)
   const threshold = Number(readValue(db, THRESHOLD_KEY) ?? Number.NaN)
   return {
     activeModelId: getActiveModelId(db),
-    providerPreference: PROVIDER_PREFERENCES.includes(provider as ProviderPreference) ? (provider as ProviderPreference) : 'auto',
+    providerPreference: (PROVIDER_PREFERENCES as readonly string[]).includes(String(provider)) ? (provider as ProviderPreference) : 'auto',
     thresholdOverride: threshold > 0 && threshold < 1 ? threshold : null,
     ddiSafe: parseDdiSafe(readValue(db, DDI_SAFE_KEY)),
     displayName: getDisplayName(db)
@@ -72,17 +73,17 @@ export function getWorkspaceSettings(db: Db): WorkspaceSettings {
  * other fields are then written, with one audit entry holding the settings before and after, in one
  * transaction.
  */
-export async function updateWorkspaceSettings(db: Db, registry: ModelRegistry, patch: WorkspaceSettingsPatch): Promise<WorkspaceSettings> {
+export async function updateSettings(db: Db, registry: ModelRegistry, patch: SettingsPatch): Promise<AppSettings> {
   if (patch.activeModelId) await setActiveModel(db, registry, patch.activeModelId)
   const { activeModelId: _handledAbove, ...rest } = patch
   db.transaction(() => {
-    const before = getWorkspaceSettings(db)
+    const before = getSettings(db)
     if (patch.activeModelId === null) clearActiveModel(db)
     if (patch.displayName !== undefined) setDisplayName(db, patch.displayName)
     if (patch.providerPreference !== undefined) writeValue(db, PROVIDER_KEY, patch.providerPreference === 'auto' ? null : patch.providerPreference)
     if (patch.thresholdOverride !== undefined) writeValue(db, THRESHOLD_KEY, patch.thresholdOverride === null ? null : String(patch.thresholdOverride))
     if (patch.ddiSafe !== undefined) writeValue(db, DDI_SAFE_KEY, JSON.stringify(patch.ddiSafe))
-    if (Object.keys(rest).length > 0 || patch.activeModelId === null) auditSettingsChange(db, { patch, before, after: getWorkspaceSettings(db) })
+    if (Object.keys(rest).length > 0 || patch.activeModelId === null) auditSettingsChange(db, { patch, before, after: getSettings(db) })
   })()
-  return getWorkspaceSettings(db)
+  return getSettings(db)
 }

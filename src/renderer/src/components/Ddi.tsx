@@ -1,10 +1,10 @@
 // Pieces every DDI warning shows, in the recommendation and in the pharmacist review: the severity, the
 // evidence per source (license, member drug pairs behind a class-level warning, effect and citation),
 // and the coverage statement that says which sources were checked and what they do not cover.
-import type { DdiCheckResult, DdiEvidence, DdiSeverity, DdiWarning } from '../../../shared/types'
-import { drugLabel, severityClass } from '../workspace-format'
+import { drugLabel, severityClass } from '../format'
+import { type DdiCheckResult, type DdiEvidence, type DdiWarning, SEVERITIES, type Severity } from '../../../shared/domain/interaction'
 
-export function SeverityBadge({ severity }: { severity: DdiSeverity }) {
+export function SeverityBadge({ severity }: { severity: Severity }) {
   return <span className={`severity-badge ${severityClass(severity)}`}>{severity === 'Unknown' ? 'Unrated' : severity}</span>
 }
 
@@ -12,7 +12,7 @@ function memberCountText(evidence: DdiEvidence): string | null {
   const total = Object.values(evidence.counts).reduce((sum, n) => sum + n, 0)
   if (evidence.basis === 'class-signal') return 'class-level signal (no drug pairs listed)'
   if (total <= 1) return null
-  const graded = (['Contraindicated', 'Major', 'Moderate', 'Minor', 'Unknown'] as const)
+  const graded = SEVERITIES
     .filter((s) => evidence.counts[s] > 0)
     .map((s) => `${evidence.counts[s]} ${s === 'Unknown' ? 'unrated' : s.toLowerCase()}`)
   return `${total} member drug pairs: ${graded.join(', ')}`

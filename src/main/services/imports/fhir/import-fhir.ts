@@ -9,11 +9,11 @@
 //   medications are replaced wholesale; allergies are upserted by id).
 // Order matters for references: NDJSON files are read Patient, then Encounter, then Medication, then
 // the rest (Bulk Data writes one type per file); a bundle's entries are read in the same order.
+import type { FhirImportReport, FhirRejectedResource } from '../../../../shared/domain/imports'
+import type { ImportPlan } from '../../../../shared/domain/imports'
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync } from 'node:fs'
 import { basename, resolve } from 'node:path'
-import type { FhirImportReport, FhirRejectedResource } from '../../../../shared/domain/fhir'
-import type { ImportPlan } from '../../../../shared/types'
 import type { Db } from '../../db/database'
 import { MappingTally, SAMPLE_LIMIT } from '../context'
 import { ImportError } from '../errors'

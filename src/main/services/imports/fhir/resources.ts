@@ -1,7 +1,7 @@
+import type { CodeSystem } from '../../../../shared/domain/patient'
 // Reading the parts of FHIR R4 resources the importer uses: codings, references and times. A resource
 // is untyped JSON here; every accessor checks the shape it reads and returns null when it is absent
 // or not what R4 says it is.
-import type { CodeSystem } from '../../../../shared/types'
 
 export type Json = Record<string, unknown>
 

@@ -9,11 +9,11 @@
 //   text_encoder.onnx + text_vocab.txt + text_encoder.json   the frozen encoder (text-encoder.ts)
 // This module re-addresses the unknown-but-titled codes of encoded patients to extra rows, embeds their
 // titles and runs the cold-start graph. Without such codes it gives what model.onnx gives.
+import type { ModelManifest } from '../../../../shared/domain/manifest'
 import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import ort from 'onnxruntime-node'
-import type { ModelManifest } from '../../../../shared/types'
 import type { EncodedPatient, ModelLimits } from '../encode'
 import { createSessionWithFallback, type ProviderName } from '../providers'
 import { MAX_ROWS_PER_RUN } from '../session'

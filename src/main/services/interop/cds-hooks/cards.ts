@@ -3,8 +3,8 @@
 // suggestions to substitute the ordered drug with a member of its ATC class that has no listed
 // interaction with the rest of the list and that DDInter covers (absence in an uncovered source is
 // never taken to mean "no interaction").
+import { type DdiCheckResult, type DdiSourceInfo, mostSevere, SEVERITIES, type Severity, severityRank } from '../../../../shared/domain/interaction'
 import { randomUUID } from 'node:crypto'
-import type { DdiCheckResult, DdiSeverity, DdiSourceInfo } from '../../../../shared/types'
 import { UnknownDrugError, type DdiService } from '../../interactions/ddi-service'
 import { mapFhirDrug } from '../../imports/fhir/drug-mapping'
 import type { KnowledgeDb } from '../../drugs/knowledge-base'
@@ -19,7 +19,6 @@ const MAX_SUBSTITUTES = 3
 /** Candidates checked per substitution (nearest class first); keeps a call's cost bounded. */
 const MAX_CANDIDATES = 40
 /** Most severe first. */
-const SEVERITY_ORDER: readonly DdiSeverity[] = ['Contraindicated', 'Major', 'Moderate', 'Minor', 'Unknown']
 
 interface CheckedDrug {
   input: string
@@ -33,7 +32,7 @@ const truncate = (text: string, max: number): string => (text.length <= max ? te
 
 export class CdsCardBuilder {
   private readonly inputCache = new Map<string, { input: string | null; reason: string | null }>()
-  private readonly substituteCache = new Map<string, Array<{ code: string; name: string; worst: DdiSeverity | null }>>()
+  private readonly substituteCache = new Map<string, Array<{ code: string; name: string; worst: Severity | null }>>()
   private readonly classMembersCache = new Map<string, string[]>()
   private readonly membersOf
   private readonly atcName
@@ -178,14 +177,14 @@ export class CdsCardBuilder {
    * list is less severe than `severity` (the warning being answered), and a source covers every such pair.
    * Ranked by that worst severity (none first), then class proximity.
    */
-  private substitutions(drug: CheckedDrug, all: CheckedDrug[], patientId: string, severity: DdiSeverity): CdsSuggestion[] {
+  private substitutions(drug: CheckedDrug, all: CheckedDrug[], patientId: string, severity: Severity): CdsSuggestion[] {
     if (!ATC5.test(drug.input)) return []
     const others = all.filter((d) => d !== drug).map((d) => d.input)
     const key = `${drug.input}|${severity}|${[...others].sort().join(',')}`
     let found = this.substituteCache.get(key)
     if (!found) {
       if (this.substituteCache.size > CACHE_LIMIT) this.substituteCache.clear()
-      const ranked: Array<{ code: string; name: string; worst: DdiSeverity | null; order: number }> = []
+      const ranked: Array<{ code: string; name: string; worst: Severity | null; order: number }> = []
       const candidates = [...new Set([...this.classMembers(drug.input.slice(0, 5)), ...this.classMembers(drug.input.slice(0, 4))])]
         .filter((c) => c !== drug.input && !others.includes(c))
         .slice(0, MAX_CANDIDATES)
@@ -193,11 +192,11 @@ export class CdsCardBuilder {
         const check = this.ddi.check([code, ...others], { pairsWith: 0 }) // only the candidate's pairs matter here
         if (check.notCovered.some((gap) => gap.pairs.some(([i, j]) => i === 0 || j === 0))) return
         const own = check.warnings.filter((w) => w.a === 0 || w.b === 0).map((w) => w.severity)
-        const worst = own.length > 0 ? own.reduce((x, y) => (SEVERITY_ORDER.indexOf(x) <= SEVERITY_ORDER.indexOf(y) ? x : y)) : null
-        if (worst !== null && SEVERITY_ORDER.indexOf(worst) <= SEVERITY_ORDER.indexOf(severity)) return
+        const worst = own.length > 0 ? mostSevere(own) : null
+        if (worst !== null && severityRank(worst) >= severityRank(severity)) return
         ranked.push({ code, name: (this.atcName.get(code) as string | undefined) ?? code, worst, order })
       })
-      const rank = (w: DdiSeverity | null): number => (w === null ? SEVERITY_ORDER.length : SEVERITY_ORDER.indexOf(w))
+      const rank = (w: Severity | null): number => (w === null ? SEVERITIES.length : SEVERITIES.length - 1 - severityRank(w))
       found = ranked.sort((x, y) => rank(y.worst) - rank(x.worst) || x.order - y.order).slice(0, MAX_SUBSTITUTES)
       this.substituteCache.set(key, found)
     }

@@ -2,7 +2,8 @@
 // as `medrec serve`, on its own connection to the app's patient database, at most one at a time. The same
 // rules as the command: without a trusted-issuer configuration it answers unauthenticated calls, so it may
 // then only listen on a loopback address.
-import type { CdsServiceStatus, CdsStartRequest } from '../../../../shared/api/cds-hooks'
+import type { CdsStartRequest } from '../../../../shared/api/interop'
+import type { CdsServiceStatus } from '../../../../shared/domain/cds-hooks'
 import { InvalidRequestError, RefusedError } from '../../errors'
 import { isLoopback, loadAuthConfig, openCdsService, type OpenedCdsService } from './index'
 

@@ -2,7 +2,7 @@
 // can call it while the app is open. Loopback (127.0.0.1) by default; with a trusted-issuer file every
 // call must carry the EHR's signed JWT, without one it answers only on a loopback address.
 import { useEffect, useState, type FormEvent } from 'react'
-import type { CdsServiceStatus } from '../../../../shared/api/cds-hooks'
+import type { CdsServiceStatus } from '../../../../shared/domain/cds-hooks'
 import { api, errorText } from '../../api'
 
 export function CdsServicePanel() {

@@ -4,10 +4,9 @@
 // that would remove or alter stored rows is refused unless "Replace stored rows" is ticked after the plan.
 // The same importer and guarantees as `medrec import --format fhir`.
 import { useState, type FormEvent } from 'react'
-import type { FhirImportReport } from '../../../../shared/domain/fhir'
-import type { ImportPlan } from '../../../../shared/types'
+import type { FhirImportReport, ImportPlan } from '../../../../shared/domain/imports'
 import { api, errorText } from '../../api'
-import { usePatients } from '../../store/patients'
+import { usePatients } from '../patients/store'
 import './imports.css'
 
 const n = (value: number): string => value.toLocaleString('en-US')

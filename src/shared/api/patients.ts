@@ -1,0 +1,23 @@
+// patients:* — the patient list and one patient's timeline of visits.
+import { z } from 'zod'
+import type { PatientPage, PatientTimeline } from '../domain/patient'
+import { patientIdSchema } from './common'
+
+export const patientQuerySchema = z
+  .object({
+    search: z.string().max(200).optional(),
+    offset: z.number().int().min(0),
+    limit: z.number().int().min(1).max(500)
+  })
+  .strict()
+export type PatientQuery = z.infer<typeof patientQuerySchema>
+
+export const patientsArgs = {
+  'patients:list': z.tuple([patientQuerySchema]),
+  'patients:timeline': z.tuple([patientIdSchema])
+}
+
+export interface PatientsResults {
+  'patients:list': PatientPage
+  'patients:timeline': PatientTimeline
+}
