@@ -17,6 +17,11 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } }
   },
   {
+    // CommonJS configuration files (.dependency-cruiser.cjs).
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } }
+  },
+  {
     // The renderer talks only to window.api: no Node or Electron modules there.
     files: ['src/renderer/**/*.{ts,tsx}'],
     rules: {

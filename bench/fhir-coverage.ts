@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { openDatabase } from '../src/main/services/db/database'
 import { importFhir } from '../src/main/services/imports/fhir'
-import { UNKNOWN_INDEX, vocabulariesOf } from '../src/main/services/models/vocabulary'
+import { UNKNOWN_INDEX, vocabulariesOf } from '../src/main/services/inference/vocabulary'
 import { dataDir, modelsDir } from '../src/main/services/paths'
 import { codeText } from '../src/main/services/inference/text/cold-start'
 

@@ -1,13 +1,9 @@
-import type { CliCommand } from './command'
 import { UsageError } from './command'
+import { COMMANDS } from './commands/index'
 import { isBusyError } from '../main/services/db/busy'
 
 // Each command lives in its own module under ./commands and is loaded only when called.
-const commands: Record<string, { summary: string; load: () => Promise<CliCommand> }> = {}
-
-export function registerCommand(name: string, summary: string, load: () => Promise<CliCommand>): void {
-  commands[name] = { summary, load }
-}
+const commands = COMMANDS
 
 function overview(): string {
   const width = Math.max(...Object.keys(commands).map((n) => n.length), 8)
@@ -16,7 +12,6 @@ function overview(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  await import('./commands/index')
   const [name, ...rest] = argv
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(overview())

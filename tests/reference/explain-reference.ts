@@ -9,7 +9,7 @@ import { inputsHash } from '../../src/main/services/recommend/input-hash'
 import { type CurrentVisitCodes, titleKey } from '../../src/main/services/recommend/patient-input'
 import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round } from '../../src/main/services/recommend/prepare'
 import { coldStartHashPart, ModelRunner } from '../../src/main/services/recommend/cold-start-runner'
-import { UNKNOWN_INDEX } from '../../src/main/services/models/vocabulary'
+import { UNKNOWN_INDEX } from '../../src/main/services/inference/vocabulary'
 import { explainCausalWeights } from '../../src/main/services/explain/patient-causal'
 import { coalitionMasks, shapleyValues } from '../../src/main/services/explain/shapley'
 

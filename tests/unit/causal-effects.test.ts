@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { CAUSAL_EFFECTS_FILE, CausalEffectsError, CausalEffectTable } from '../../src/main/services/explain/causal-effects'
 import { AuxiliarySessions } from '../../src/main/services/inference/auxiliary-sessions'
 import { encodePatient } from '../../src/main/services/inference/encode'
-import { vocabulariesOf } from '../../src/main/services/models/vocabulary'
+import { vocabulariesOf } from '../../src/main/services/inference/vocabulary'
 import { modelsDir } from '../../src/main/services/paths'
 import { FIXTURE_MODELS_DIR } from '../fixtures/models/seed-patients'
 

@@ -2,7 +2,8 @@
 // retryable message and exit 75, instead of SQLite's bare "database is locked" after seconds.
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { main, registerCommand } from '../../src/cli/main'
+import { COMMANDS } from '../../src/cli/commands/index'
+import { main } from '../../src/cli/main'
 import { openDatabase } from '../../src/main/services/db/database'
 import { TempSpace } from './import-helpers'
 
@@ -10,6 +11,7 @@ describe('medrec on a busy database', () => {
   const space = new TempSpace()
   afterEach(() => {
     vi.restoreAllMocks()
+    delete COMMANDS['write-setting-for-test']
     space.cleanup()
   })
 
@@ -17,7 +19,9 @@ describe('medrec on a busy database', () => {
     const path = join(space.dir(), 'busy.sqlite')
     openDatabase(path).close()
     // A command that writes a setting, as `models --activate` does.
-    registerCommand('write-setting-for-test', 'test only', async () => ({
+    COMMANDS['write-setting-for-test'] = {
+      summary: 'test only',
+      load: async () => ({
       name: 'write-setting-for-test',
       summary: 'test only',
       usage: 'write-setting-for-test',
@@ -30,7 +34,8 @@ describe('medrec on a busy database', () => {
           db.close()
         }
       }
-    }))
+      })
+    }
     const other = openDatabase(path)
     other.exec('BEGIN IMMEDIATE')
     const err: string[] = []

@@ -19,7 +19,7 @@ import { dataDir, modelsDir, resourcesDir } from '../../src/main/services/paths'
 import { inputsHash } from '../../src/main/services/recommend/input-hash'
 import { type PreparedInput, prepareInput, round } from '../../src/main/services/recommend/prepare'
 import { recommend, recommendMany } from '../../src/main/services/recommend/recommend'
-import { UNKNOWN_INDEX } from '../../src/main/services/models/vocabulary'
+import { UNKNOWN_INDEX } from '../../src/main/services/inference/vocabulary'
 import { ColdStartModel, codeText } from '../../src/main/services/inference/text/cold-start'
 import { testDatabase, type TestDatabase } from '../e2e/demo-database'
 

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { encodePatient, type VisitCodes } from '../../src/main/services/inference/encode'
-import { vocabulariesOf } from '../../src/main/services/models/vocabulary'
+import { vocabulariesOf } from '../../src/main/services/inference/vocabulary'
 import { modelsDir } from '../../src/main/services/paths'
 
 interface FixtureTensor {

@@ -7,7 +7,7 @@ import { openDatabase } from '../../src/main/services/db/database'
 import { clearActiveModel, getActiveModelId, setActiveModel } from '../../src/main/services/models/active-model'
 import { checkManifest } from '../../src/main/services/models/manifest'
 import { ModelRegistry } from '../../src/main/services/models/registry'
-import { CodeVocabulary, UNKNOWN_INDEX } from '../../src/main/services/models/vocabulary'
+import { CodeVocabulary, UNKNOWN_INDEX } from '../../src/main/services/inference/vocabulary'
 import { signAsTest } from '../fixtures/keys/test-key'
 import { FIXTURE_MODELS_DIR } from '../fixtures/models/seed-patients'
 

@@ -1,4 +1,4 @@
-"""Data sources a trained model depends on, with license and attribution (same wording as src/shared/attributions.ts)."""
+"""Data sources a trained model depends on, with license and attribution (same wording as src/shared/domain/attributions.ts)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,34 @@ import numpy as np
 import torch
 
 from .datasets import MEDICATION_SYSTEM, CodeKey, Cohort, PatientRecord, Visit
-from .models.base import INDEX_OFFSET, PAD_INDEX, UNKNOWN_INDEX, VocabSizes
+
+
+# Index conventions of every code input (manifest: 0 = pad, 1 = unknown, entry i <-> i + 2).
+PAD_INDEX = 0
+UNKNOWN_INDEX = 1
+INDEX_OFFSET = 2
+
+
+@dataclass(frozen=True)
+class VocabSizes:
+    """Number of vocabulary entries (without the pad and unknown rows)."""
+
+    diagnosis: int
+    procedure: int
+    medication: int
+
+    @property
+    def diagnosis_rows(self) -> int:
+        """Rows of a diagnosis embedding table (pad + unknown + entries)."""
+        return self.diagnosis + INDEX_OFFSET
+
+    @property
+    def procedure_rows(self) -> int:
+        return self.procedure + INDEX_OFFSET
+
+    @property
+    def medication_rows(self) -> int:
+        return self.medication + INDEX_OFFSET
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from .metrics import mean_jaccard
-from .models.base import MedRecModel, ModelConfig, VocabSizes
+from .models.base import MedRecModel, ModelConfig
+from .tasks import VocabSizes
 from .tasks import Batch, EncodedSamples
 
 THRESHOLD_GRID = tuple(round(0.05 * step, 2) for step in range(1, 20))  # 0.05 ... 0.95

@@ -20,7 +20,8 @@ from medrec_training.export import INPUT_NAMES, PARITY_TOLERANCE, ExportRequest,
 from medrec_training.harness import PreparedData, prepare_data
 from medrec_training.knowledge import load_drug_knowledge
 from medrec_training.models import load_model_class
-from medrec_training.models.base import INDEX_OFFSET, MedRecModel, ModelConfig
+from medrec_training.models.base import MedRecModel, ModelConfig
+from medrec_training.tasks import INDEX_OFFSET
 from medrec_training.models.cafemed import EFFECTS_FILE, WEIGHTS_FILE, CafeMed
 from medrec_training.tasks import Batch, EncodedSamples
 

@@ -20,7 +20,7 @@ from medrec_training.causal import (
     training_visits,
 )
 from medrec_training.causal.table import FORMAT, read_effects, write_effects
-from medrec_training.models.base import VocabSizes
+from medrec_training.tasks import VocabSizes
 from medrec_training.tasks import EncodedSamples
 
 SETTINGS = EffectSettings(min_treated=30, min_untreated=30, min_drug_visits=20)

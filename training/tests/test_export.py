@@ -113,7 +113,7 @@ def test_manifest_against_the_schema_rejects_broken_manifests(prepared, tmp_path
 
 
 def test_provenance_names_licenses_and_matches_the_app_attributions():
-    attributions = (project_root() / "src" / "shared" / "attributions.ts").read_text(encoding="utf-8")
+    attributions = (project_root() / "src" / "shared" / "domain" / "attributions.ts").read_text(encoding="utf-8")
     sources = sources_for(uses_drug_knowledge=True)
     licenses = {source["name"]: source["license"] for source in sources}
     assert licenses["MIMIC-IV Clinical Database Demo v2.2 (PhysioNet)"] == "Open Database License (ODbL) 1.0"

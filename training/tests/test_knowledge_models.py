@@ -19,7 +19,8 @@ import torch
 from medrec_training.export import INPUT_NAMES, PARITY_TOLERANCE, export_onnx
 from medrec_training.knowledge import DrugKnowledge, load_drug_knowledge
 from medrec_training.models import load_model_class
-from medrec_training.models.base import INDEX_OFFSET, MedRecModel, ModelConfig, VocabSizes
+from medrec_training.models.base import MedRecModel, ModelConfig
+from medrec_training.tasks import INDEX_OFFSET, VocabSizes
 from medrec_training.tasks import Batch
 
 MODEL_IDS = ("gamenet", "safedrug", "molerec")

@@ -18,7 +18,8 @@ import pytest
 import torch
 from medrec_training.export import INPUT_NAMES, PARITY_TOLERANCE, ExportRequest, export_model_folder, export_onnx, run_parity
 from medrec_training.models import load_model_class
-from medrec_training.models.base import INDEX_OFFSET, ModelConfig
+from medrec_training.models.base import ModelConfig
+from medrec_training.tasks import INDEX_OFFSET
 from medrec_training.models.mkmed import ABLATION_ORDER, MKMed
 from medrec_training.pretrain import KNOWLEDGE_GRAPH, KNOWLEDGE_MODALITIES, PROPERTIES, STRUCTURE_3D, TEXT, load_or_pretrain
 from medrec_training.tasks import Batch
@@ -135,7 +136,7 @@ def test_a_drug_without_molecules_keeps_its_class_level_views_only():
 
 def test_a_vocabulary_without_any_molecule_still_works(tmp_path: Path):
     from medrec_training.knowledge import load_drug_knowledge
-    from medrec_training.models.base import VocabSizes
+    from medrec_training.tasks import VocabSizes
 
     knowledge = load_drug_knowledge(None, ("B05X", "A07C"))
     assert knowledge.molecules.num_graphs == 0

@@ -21,7 +21,8 @@ from test_knowledge_models import BATCH, CONFIG, SIZES, VOCAB, random_inputs, ra
 from medrec_training.export import INPUT_NAMES, PARITY_TOLERANCE, ExportRequest, export_model_folder, export_onnx, run_parity, sha256_of
 from medrec_training.knowledge import load_drug_knowledge
 from medrec_training.models import MODEL_REGISTRY, load_model_class
-from medrec_training.models.base import INDEX_OFFSET, UNKNOWN_INDEX, MedRecModel, ModelConfig
+from medrec_training.models.base import MedRecModel, ModelConfig
+from medrec_training.tasks import INDEX_OFFSET, UNKNOWN_INDEX
 from medrec_training.models.nla_mmr import NLAMMR
 from medrec_training.text.building import VocabularyTexts
 from medrec_training.text.cold_start import (

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from medrec_training.datasets import Cohort, PatientRecord, Visit
-from medrec_training.models.base import PAD_INDEX, UNKNOWN_INDEX
+from medrec_training.tasks import PAD_INDEX, UNKNOWN_INDEX
 from medrec_training.tasks import Limits, build_samples, build_vocabularies, encode_history
 
 DX = "ICD-10-CM"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from medrec_training.knowledge import load_drug_knowledge
-from medrec_training.models.base import INDEX_OFFSET
+from medrec_training.tasks import INDEX_OFFSET
 from medrec_training.text import encoder as encoder_module
 from medrec_training.text.building import code_text, drug_text, load_atc_names, vocabulary_texts
 from medrec_training.text.knowledge import TextKnowledge, with_text

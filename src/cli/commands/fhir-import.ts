@@ -3,7 +3,7 @@ import type { FhirImportReport } from '../../shared/domain/imports'
 import type { ImportPlan } from '../../shared/domain/imports'
 import type { Db } from '../../main/services/db/database'
 import { importFhir } from '../../main/services/imports/fhir'
-import { formatPlan } from './import'
+import { formatPlan } from './import-plan'
 
 const percent = (part: number, whole: number): string => (whole === 0 ? '0.0%' : `${((100 * part) / whole).toFixed(1)}%`)
 const tally = (counts: Record<string, number>): string =>

@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util'
 import { openDatabase } from '../../main/services/db/database'
 import { EHR_FORMATS, importDataset } from '../../main/services/imports'
 import { DatabaseBusyError } from '../../main/services/db/busy'
-import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError, PLAN_TABLES } from '../../main/services/imports/safety'
+import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError } from '../../main/services/imports/safety'
+import { formatPlan } from './import-plan'
 import { defaultDatabasePath } from '../../main/services/paths'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
 
@@ -90,22 +91,6 @@ export function formatImportReport(report: ImportReport): string {
   }
   if (report.plan) lines.push(...formatPlan(report.plan))
   return lines.join('\n')
-}
-
-/** What an import changes in stored rows, one line per table, then the patients affected. */
-export function formatPlan(plan: ImportPlan): string[] {
-  const n = (value: number): string => value.toLocaleString('en-US')
-  const lines = ['  stored rows    table         before      after      added    removed    changed']
-  for (const table of PLAN_TABLES) {
-    const c = plan.tables[table]
-    lines.push(`                 ${table.padEnd(12)} ${[c.before, c.after, c.added, c.removed, c.changed].map((v) => n(v).padStart(10)).join(' ')}`)
-  }
-  lines.push(
-    plan.destructive
-      ? `  REPLACES stored rows of ${n(plan.patientsAffected)} of ${n(plan.storedPatients)} patients (needs --replace)`
-      : '  removes or alters no stored row'
-  )
-  return lines
 }
 
 /** One progress line on stderr, rewritten in place on a terminal; in a log, one line per phase and at most one every 2 s within it. */

@@ -72,7 +72,7 @@ import numpy as np
 from scipy import stats
 
 from ..knowledge.cache import cache_dir, file_sha256, load_arrays, load_or_build, save_arrays
-from ..models.base import INDEX_OFFSET, PAD_INDEX, VocabSizes
+from ..tasks import INDEX_OFFSET, PAD_INDEX, VocabSizes
 
 if TYPE_CHECKING:
     from ..tasks import EncodedSamples

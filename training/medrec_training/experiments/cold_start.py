@@ -35,7 +35,8 @@ from ..datasets import DatasetError
 from ..harness import DEFAULT_FOLDS, DEFAULT_SEED, PreparedData, fold_patients, prepare_data, split_description
 from ..metrics import evaluate, summarize_folds
 from ..models import load_model_class
-from ..models.base import INDEX_OFFSET, PAD_INDEX, UNKNOWN_INDEX, ModelConfig
+from ..models.base import ModelConfig
+from ..tasks import INDEX_OFFSET, PAD_INDEX, UNKNOWN_INDEX
 from ..paths import data_dir, default_database_path, models_dir
 from ..tasks import EncodedSamples, Vocabularies, Vocabulary, build_samples
 from ..text.building import VocabularyTexts

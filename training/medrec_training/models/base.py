@@ -29,13 +29,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import torch
 from torch import nn
 
-if TYPE_CHECKING:  # only for type hints: tasks imports nothing from models
+from ..tasks import INDEX_OFFSET, PAD_INDEX, UNKNOWN_INDEX, VocabSizes  # noqa: F401 (the models' encoding, defined by the task)
+
+if TYPE_CHECKING:  # only for type hints
     from ..tasks import Batch, EncodedSamples
 
-# Index conventions of every code input (manifest: 0 = pad, 1 = unknown, entry i <-> i + 2).
-PAD_INDEX = 0
-UNKNOWN_INDEX = 1
-INDEX_OFFSET = 2
 
 ModalitySide = Literal["patient", "drug"]
 
@@ -51,28 +49,6 @@ DIAGNOSES = Modality("diagnoses", "Diagnoses", "patient")
 PROCEDURES = Modality("procedures", "Procedures", "patient")
 MEDICATION_HISTORY = Modality("medication-history", "Medication history", "patient")
 PATIENT_MODALITIES: tuple[Modality, ...] = (DIAGNOSES, PROCEDURES, MEDICATION_HISTORY)
-
-
-@dataclass(frozen=True)
-class VocabSizes:
-    """Number of vocabulary entries (without the pad and unknown rows)."""
-
-    diagnosis: int
-    procedure: int
-    medication: int
-
-    @property
-    def diagnosis_rows(self) -> int:
-        """Rows of a diagnosis embedding table (pad + unknown + entries)."""
-        return self.diagnosis + INDEX_OFFSET
-
-    @property
-    def procedure_rows(self) -> int:
-        return self.procedure + INDEX_OFFSET
-
-    @property
-    def medication_rows(self) -> int:
-        return self.medication + INDEX_OFFSET
 
 
 @dataclass(frozen=True)

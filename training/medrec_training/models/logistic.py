@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import MedRecModel, ModelConfig, Paper, VocabSizes, multi_hot, select_visit
+from .base import MedRecModel, ModelConfig, Paper, multi_hot, select_visit
+from ..tasks import VocabSizes
 
 
 class LogisticRegressionModel(MedRecModel):

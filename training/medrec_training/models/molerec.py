@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from ..knowledge.graph_encoders import DrugStructureEncoder, MolecularGraphEncoder
-from .base import MedRecModel, ModelConfig, Paper, VocabSizes, select_visit
+from .base import MedRecModel, ModelConfig, Paper, select_visit
+from ..tasks import VocabSizes
 from .gamenet import NEGATIVE_LARGE, DualGRUPatientEncoder, controllable_ddi_loss, ddi_adjacency, target_ddi_rate
 from .safedrug import MOLECULAR_STRUCTURE, SUBSTRUCTURES, fragment_mask_with_fallback
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .base import MedRecModel, ModelConfig, Paper, VocabSizes
+from .base import MedRecModel, ModelConfig, Paper
+from ..tasks import VocabSizes
 
 if TYPE_CHECKING:
     from ..tasks import EncodedSamples

@@ -51,7 +51,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..knowledge.graph_encoders import DrugStructureEncoder
-from .base import PAD_INDEX, MedRecModel, Modality, ModelConfig, Paper, VocabSizes, current_visit_index, select_visit
+from .base import MedRecModel, Modality, ModelConfig, Paper, current_visit_index, select_visit
+from ..tasks import PAD_INDEX, VocabSizes
 from .gamenet import NEGATIVE_LARGE
 from .safedrug import MOLECULAR_STRUCTURE
 

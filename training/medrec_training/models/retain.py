@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import MedRecModel, ModelConfig, Paper, VocabSizes, sum_code_embeddings
+from .base import MedRecModel, ModelConfig, Paper, sum_code_embeddings
+from ..tasks import VocabSizes
 
 NEGATIVE_LARGE = -1e9  # attention score of padded visits (finite so the exported graph has no inf arithmetic)
 

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from ..knowledge.graph_encoders import DrugStructureEncoder
-from .base import MedRecModel, Modality, ModelConfig, Paper, VocabSizes, select_visit
+from .base import MedRecModel, Modality, ModelConfig, Paper, select_visit
+from ..tasks import VocabSizes
 from .gamenet import DualGRUPatientEncoder, controllable_ddi_loss, ddi_adjacency, target_ddi_rate
 
 if TYPE_CHECKING:

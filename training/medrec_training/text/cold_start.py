@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ..export import INPUT_NAMES, OPSET, OUTPUT_NAME, PARITY_TOLERANCE, declare_every_input, tensor_json
-from ..models.base import INDEX_OFFSET
+from ..tasks import INDEX_OFFSET
 from .onnx_export import export_text_encoder
 
 COLD_START_FILE = "model_cold_start.onnx"

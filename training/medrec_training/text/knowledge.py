@@ -41,7 +41,7 @@ class TextTables:
 
 
 def _code_table(texts: tuple[str | None, ...], embeddings: dict[str, np.ndarray], dimension: int) -> tuple[np.ndarray, np.ndarray]:
-    from ..models.base import INDEX_OFFSET
+    from ..tasks import INDEX_OFFSET
 
     table = np.zeros((len(texts) + INDEX_OFFSET, dimension), dtype=np.float32)
     has_text = np.zeros(len(texts) + INDEX_OFFSET, dtype=bool)

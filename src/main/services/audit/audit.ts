@@ -2,11 +2,11 @@
 // settings change and model activation, who did it and when. The table (migrations 2 and 4) is append-only
 // and hash-chained (chain.ts). Who is the operating-system account plus the display name configured in the
 // settings (audit.display-name), never a name the caller passes.
+import { canonicalJson } from '../canonical-json'
 import { createHash } from 'node:crypto'
 import { userInfo } from 'node:os'
 import type { Db } from '../db/database'
 import { perConnection } from '../db/statements'
-import { canonicalJson } from '../recommend/input-hash'
 import { chainHead, rowHash, schemaFingerprint, SEAL_KIND } from './chain'
 
 export type AuditKind =

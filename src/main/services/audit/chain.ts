@@ -6,10 +6,10 @@
 // Nothing here stops someone who rewrites the whole file and recomputes every hash: for that, keep the head
 // hash that `medrec audit verify` prints (or the exported trail) outside the machine and check it with
 // --expect-head.
+import { canonicalJson } from '../canonical-json'
 import { createHash } from 'node:crypto'
 import type { Db } from '../db/database'
 import { perConnection } from '../db/statements'
-import { canonicalJson } from '../recommend/input-hash'
 
 export const GENESIS_HASH = '0'.repeat(64)
 export const SEAL_KIND = 'audit-trail-sealed'

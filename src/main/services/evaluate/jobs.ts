@@ -4,7 +4,7 @@
 import type { EvaluateStartRequest } from '../../../shared/api/evaluate'
 import type { EvaluationJobStatus, EvaluationModelView, EvaluationRowView } from '../../../shared/domain/evaluation'
 import { randomUUID } from 'node:crypto'
-import { InvalidRequestError } from '../errors'
+import { InvalidRequestError, NotFoundError } from '../errors'
 import { type EvaluationContext, type EvaluationProgress, type EvaluationReport, evaluateDatabase } from './evaluate'
 import type { MetricSummary } from './summary'
 
@@ -98,9 +98,7 @@ export class EvaluationJobs {
   status(jobId: string): EvaluationJobStatus {
     const job = this.jobs.get(jobId)
     if (!job) {
-      const error = new Error(`No evaluation job "${jobId}".`)
-      error.name = 'NotFoundError'
-      throw error
+      throw new NotFoundError(`No evaluation job "${jobId}".`)
     }
     return { ...job.status, elapsedMs: Math.round(performance.now() - job.started) }
   }

@@ -11,9 +11,8 @@ import type { ModelManifest } from '../../../shared/domain/manifest'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import ort from 'onnxruntime-node'
 import { z } from 'zod'
-import type { AuxiliarySessions } from '../inference/auxiliary-sessions'
+import { type AuxiliarySession, type AuxiliarySessions, runForPatient } from '../inference/auxiliary-sessions'
 import type { EncodedPatient } from '../inference/encode'
 
 export const CAUSAL_EFFECTS_FILE = 'causal-effects.json'
@@ -285,8 +284,8 @@ export async function runCausalWeights(sessions: AuxiliarySessions, directory: s
   const file = readHashed(directory, manifest, CAUSAL_WEIGHTS_FILE)
   if (!file) throw new CausalEffectsError(`Model ${manifest.id} ships no ${CAUSAL_WEIGHTS_FILE}`)
   const { path } = file
-  const { maxVisits, maxDiagnoses, maxProcedures, maxMedications } = manifest.limits
-  let session: ort.InferenceSession
+  const { maxDiagnoses, maxProcedures } = manifest.limits
+  let session: AuxiliarySession
   try {
     session = await sessions.get(`${path}\n${file.sha256}`, file.bytes)
   } catch (error) {
@@ -294,22 +293,13 @@ export async function runCausalWeights(sessions: AuxiliarySessions, directory: s
     throw new CausalEffectsError(`${path}: onnxruntime cannot load it (${firstLine(error)})`)
   }
   try {
-    const outputs = await session
-      .run(
-      {
-        diagnoses: new ort.Tensor('int64', patient.diagnoses, [1, maxVisits, maxDiagnoses]),
-        procedures: new ort.Tensor('int64', patient.procedures, [1, maxVisits, maxProcedures]),
-        medications: new ort.Tensor('int64', patient.medications, [1, maxVisits, maxMedications]),
-        visit_mask: new ort.Tensor('float32', patient.visitMask, [1, maxVisits]),
-        modality_mask: new ort.Tensor('float32', new Float32Array(manifest.modalities.length).fill(1), [1, manifest.modalities.length])
-      },
-      ['diagnosis_weights', 'procedure_weights']
-      )
-      .catch((error: unknown) => {
+    const outputs = await runForPatient(session, manifest.limits, manifest.modalities.length, patient, ['diagnosis_weights', 'procedure_weights']).catch(
+      (error: unknown) => {
         throw new CausalEffectsError(`${path}: onnxruntime cannot run it on the model's inputs (${firstLine(error)})`)
-      })
-    const diagnosis = outputs.diagnosis_weights?.data
-    const procedure = outputs.procedure_weights?.data
+      }
+    )
+    const diagnosis = outputs.diagnosis_weights
+    const procedure = outputs.procedure_weights
     if (!(diagnosis instanceof Float32Array) || !(procedure instanceof Float32Array)) {
       throw new CausalEffectsError(`${path}: no float32 diagnosis_weights / procedure_weights output`)
     }

@@ -5,7 +5,7 @@
 // freed slot would then take the first dropped code), so a patient with truncated codes of that kind is
 // re-encoded the old way. `fed` is kept in step: the cold-start graph reads it.
 import { type CodeRef, codeKey, type EncodedPatient, encodePatient, type FedVisit, type ModelLimits, type VisitCodes } from '../inference/encode'
-import type { ModelVocabularies } from '../models/vocabulary'
+import type { ModelVocabularies } from '../inference/vocabulary'
 
 export type OccludedKind = 'diagnosis' | 'procedure' | 'medication'
 

@@ -6,7 +6,7 @@
 // raw code is looked up (normalised, matched against the vocabulary) once per encoder, not once per use.
 import type { CodeRef, ModelLimits, VisitCodes } from './encode'
 import { codeKey } from './encode'
-import type { CodeVocabulary, ModelVocabularies } from '../models/vocabulary'
+import type { CodeVocabulary, ModelVocabularies } from './vocabulary'
 
 interface LookedUp {
   /** codeKey(ref): what de-duplication within a visit compares. */

@@ -2,7 +2,7 @@
 // model cannot see: unknown codes (fed as index 1), codes past the per-visit limits, visits past maxVisits.
 import type { CodeCounts, ModelInputSummary } from '../../../shared/domain/recommendation'
 import type { ModelManifest } from '../../../shared/domain/manifest'
-import { type CodeVocabulary, type ModelVocabularies, normalizeCode, UNKNOWN_INDEX } from '../models/vocabulary'
+import { type CodeVocabulary, type ModelVocabularies, normalizeCode, UNKNOWN_INDEX } from './vocabulary'
 
 export interface CodeRef {
   system: string | null

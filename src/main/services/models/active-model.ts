@@ -1,9 +1,9 @@
 // The user's chosen model, kept in the patient database's settings table (migration 2) so the app and the
 // CLI agree on it. Every activation is audited with the model's hashes and the key that signed it.
+import { canonicalJson } from '../canonical-json'
 import { createHash } from 'node:crypto'
 import { appendAudit } from '../audit/audit'
 import type { Db } from '../db/database'
-import { canonicalJson } from '../recommend/input-hash'
 import type { ModelRegistry } from './registry'
 
 const ACTIVE_MODEL_KEY = 'active-model-id'

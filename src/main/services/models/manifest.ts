@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import { manifestSchemaPath } from '../paths'
-import { normalizeCode } from './vocabulary'
+import { normalizeCode } from '../inference/vocabulary'
 
 // ajv-formats is CommonJS: depending on the loader its default export arrives as the plugin itself or
 // wrapped in { default }.

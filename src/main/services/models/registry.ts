@@ -11,10 +11,11 @@ import type { EncodedPatient } from '../inference/encode'
 import { AuxiliarySessions } from '../inference/auxiliary-sessions'
 import { ModelSession } from '../inference/session'
 import { providerOrder, type ProviderName, type SessionTuning } from '../inference/providers'
+import { NotFoundError, RefusedError } from '../errors'
 import { modelsDir } from '../paths'
 import { checkManifest, expectedInputDims, PROBABILITIES_OUTPUT } from './manifest'
 import { loadTrustedKeys, type SignatureCheck, verifyModelFolder, type TrustedKey } from './signature'
-import { type ModelVocabularies, VOCAB_OFFSET, vocabulariesOf } from './vocabulary'
+import { type ModelVocabularies, VOCAB_OFFSET, vocabulariesOf } from '../inference/vocabulary'
 
 export interface RegisteredModel {
   manifest: ModelManifest
@@ -28,13 +29,11 @@ export interface RegisteredModel {
   signedBy: string
 }
 
-export class ModelNotFoundError extends Error {
-  override name = 'NotFoundError'
-}
+/** The API answers it as 'not-found' (a NotFoundError). */
+export class ModelNotFoundError extends NotFoundError {}
 
 /** A model that exists but failed a check (signature, hashes, ranges, ONNX shapes): a refusal by rule, with every reason. */
-export class ModelRefusedError extends Error {
-  override name = 'RefusedError'
+export class ModelRefusedError extends RefusedError {
   constructor(
     message: string,
     readonly reasons: readonly string[]

@@ -4,12 +4,12 @@
 // the hashes of the files it names, and the signature covers the manifest's own bytes, so editing weights
 // and then re-hashing them in the manifest breaks the signature. The app trusts the project's public key
 // (resources/trusted-keys/) plus any keys a hospital adds (trustedKeyDirectories()).
+import { canonicalJson } from '../canonical-json'
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { basename, delimiter, join, resolve } from 'node:path'
 import { defaultUserDataDir, resourcesDir } from '../paths'
 import { checkManifest } from './manifest'
-import { canonicalJson } from '../recommend/input-hash'
 
 export const SIGNATURE_FILE = 'signature.json'
 export const SIGNATURE_FORMAT = 'medrec-model-signature/1'

@@ -1,5 +1,5 @@
 // Which graph a recommendation or an explanation runs. A model that ships a cold-start graph (NLA-MMR,
-// see text-encoder/cold-start.ts) runs it for a patient whose fed codes include diagnoses or procedures
+// see inference/text/cold-start.ts) runs it for a patient whose fed codes include diagnoses or procedures
 // outside the model's vocabulary that have a title in the patient store: those codes then count through
 // the embedding of their title instead of as 'unknown'. Every other model and every other patient runs
 // model.onnx exactly as before. Recommendation and explanation both predict through ModelRunner, so an

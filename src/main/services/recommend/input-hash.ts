@@ -5,19 +5,7 @@
 import type { ModelManifest } from '../../../shared/domain/manifest'
 import { createHash } from 'node:crypto'
 import type { FedVisit } from '../inference/encode'
-
-/** JSON with object keys sorted at every level; arrays keep their order (it is meaningful). */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`Cannot hash the number ${value}.`)
-    return JSON.stringify(value ?? null)
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
-}
+import { canonicalJson } from '../canonical-json'
 
 export function inputsHash(manifest: ModelManifest, fed: readonly FedVisit[], options: Record<string, unknown>): string {
   const canonical = canonicalJson({

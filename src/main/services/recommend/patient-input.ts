@@ -11,7 +11,7 @@ import type { ModelInputSummary } from '../../../shared/domain/recommendation'
 import type { Db } from '../db/database'
 import { NotFoundError } from '../db/patients-repo'
 import { type CodeRef, codeKey, type VisitCodes } from '../inference/encode'
-import { normalizeCode } from '../models/vocabulary'
+import { normalizeCode } from '../inference/vocabulary'
 import { perConnection } from '../db/statements'
 
 export class EmptyHistoryError extends Error {

@@ -1,7 +1,8 @@
-// The recommendation, explanation and molecule answers as the workspace screens show them: the
+// The recommendation, explanation and molecule answers as the services screens show them: the
 // recommendation service's result (classes resolved to drugs) plus class members, "already taking" status, the
 // tiered DDI check between the recommended drugs and the current drugs, and the acknowledgement of
 // interrupting warnings.
+import { canonicalJson } from '../canonical-json'
 import type { AcknowledgeRequest, ExplainRequest, RecommendRequest } from '../../../shared/api/recommend'
 import type { ExplanationView } from '../../../shared/domain/explanation'
 import type { AcknowledgeResult, RecommendationView } from '../../../shared/domain/recommendation'
@@ -11,7 +12,6 @@ import { createHash } from 'node:crypto'
 import { appendAudit, auditIdentity, describeActor } from '../audit/audit'
 import { getPatientSummary } from '../db/patients-repo'
 import { explain } from '../explain/explain'
-import { canonicalJson } from './input-hash'
 import { recommend } from './recommend'
 import { tierFor } from '../interactions/ddi-service'
 import { currentMedicationInputs, currentMedications } from './current-medications'
@@ -27,8 +27,8 @@ const NEAR_MISSES = 8
  * drug-pair evidence only (class-level signals are not a statement about these drugs), or null without a
  * knowledge base. Codes the knowledge base does not know are left out.
  */
-function checkDrugs(workspace: MedrecServices, drugs: readonly string[]): DdiCheckResult | null {
-  const knowledge = workspace.knowledge()
+function checkDrugs(services: MedrecServices, drugs: readonly string[]): DdiCheckResult | null {
+  const knowledge = services.knowledge()
   if (!knowledge) return null
   const { known } = splitResolvable(knowledge.ddi, [...new Set(drugs)].filter((code) => ATC5.test(code)))
   const check = knowledge.ddi.check(known, { maxMembers: MEMBERS_SHOWN_PER_EVIDENCE })
@@ -48,8 +48,8 @@ function currentDrugCodes(current: CurrentMedications): string[] {
   return currentMedicationInputs(current).filter((code) => ATC5.test(code))
 }
 
-export async function recommendView(workspace: MedrecServices, request: RecommendRequest): Promise<RecommendationView> {
-  const ctx = workspace.context()
+export async function recommendView(services: MedrecServices, request: RecommendRequest): Promise<RecommendationView> {
+  const ctx = services.context()
   const recommendation = await recommend(ctx, request.patientId, {
     modelId: request.modelId ?? null,
     threshold: request.threshold ?? undefined,
@@ -61,7 +61,7 @@ export async function recommendView(workspace: MedrecServices, request: Recommen
     ...currentDrugCodes(current),
     ...recommendation.classes.flatMap((c) => c.drugs.filter((d) => d.source === 'current').map((d) => d.atc5))
   ])
-  const catalog = workspace.knowledge()?.catalog ?? null
+  const catalog = services.knowledge()?.catalog ?? null
   const classes = recommendation.classes.map((cls) => ({
     atc3: cls.atc3,
     name: cls.name ?? catalog?.name(cls.atc3) ?? null,
@@ -75,7 +75,7 @@ export async function recommendView(workspace: MedrecServices, request: Recommen
     members: catalog?.members(cls.atc3) ?? []
   }))
   const recommendedDrugs = recommendation.classes.flatMap((c) => c.drugs.map((d) => d.atc5))
-  const ddiCheck = checkDrugs(workspace, [...recommendedDrugs, ...currentDrugs])
+  const ddiCheck = checkDrugs(services, [...recommendedDrugs, ...currentDrugs])
   return {
     recommendation,
     classes,
@@ -93,7 +93,7 @@ export async function recommendView(workspace: MedrecServices, request: Recommen
         })
       : [],
     classNotes: recommendation.warnings.filter((w) => w.kind === 'class-note'),
-    ddiUnavailable: workspace.knowledgeUnavailable,
+    ddiUnavailable: services.knowledgeUnavailable,
     modelLoadMs: Math.round(model.session.loadMs),
     modelThreshold: model.manifest.threshold
   }
@@ -104,12 +104,12 @@ export async function recommendView(workspace: MedrecServices, request: Recommen
  * the audit entry holds the warnings as the service states them, and a key that is not an interrupting
  * warning of this combination is refused.
  */
-export function acknowledgeWarnings(workspace: MedrecServices, request: AcknowledgeRequest): AcknowledgeResult {
-  const patient = getPatientSummary(workspace.db, request.patientId)
-  citedRecommendation(workspace, request.recommendationAuditId, patient.id)
-  const current = currentMedications(workspace.db, request.patientId)
-  const check = checkDrugs(workspace, [...request.drugs, ...currentDrugCodes(current)])
-  if (!check) throw new RefusedError(`No warning can be acknowledged: ${workspace.knowledgeUnavailable ?? 'no knowledge base'}`)
+export function acknowledgeWarnings(services: MedrecServices, request: AcknowledgeRequest): AcknowledgeResult {
+  const patient = getPatientSummary(services.db, request.patientId)
+  citedRecommendation(services, request.recommendationAuditId, patient.id)
+  const current = currentMedications(services.db, request.patientId)
+  const check = checkDrugs(services, [...request.drugs, ...currentDrugCodes(current)])
+  if (!check) throw new RefusedError(`No warning can be acknowledged: ${services.knowledgeUnavailable ?? 'no knowledge base'}`)
   const byKey = new Map(check.warnings.map((w) => [warningKey(check, w), w]))
   const acknowledged = request.warningKeys.map((key) => {
     const warning = byKey.get(key)
@@ -125,7 +125,7 @@ export function acknowledgeWarnings(workspace: MedrecServices, request: Acknowle
     }
   })
   const createdAt = new Date().toISOString()
-  const auditId = appendAudit(workspace.db, {
+  const auditId = appendAudit(services.db, {
     kind: 'warning-acknowledgement',
     patientId: patient.id,
     sourcePatientId: patient.sourcePatientId,
@@ -139,12 +139,12 @@ export function acknowledgeWarnings(workspace: MedrecServices, request: Acknowle
     outputs: { recommendationAuditId: request.recommendationAuditId, combination: request.combination, drugs: request.drugs, warnings: acknowledged },
     createdAt
   })
-  return { auditId, createdAt, userName: describeActor(auditIdentity(workspace.db)) }
+  return { auditId, createdAt, userName: describeActor(auditIdentity(services.db)) }
 }
 
 /** An acknowledgement cites the audited recommendation it answers, which must be this patient's. */
-function citedRecommendation(workspace: MedrecServices, auditId: number, patientId: number): void {
-  const row = workspace.db.prepare('SELECT kind, patient_id FROM audit_log WHERE id = ?').get(auditId) as { kind: string; patient_id: number | null } | undefined
+function citedRecommendation(services: MedrecServices, auditId: number, patientId: number): void {
+  const row = services.db.prepare('SELECT kind, patient_id FROM audit_log WHERE id = ?').get(auditId) as { kind: string; patient_id: number | null } | undefined
   if (!row) throw new InvalidRequestError(`recommendationAuditId ${auditId}: no such audit entry; cite the recommendation whose warnings you read.`, 'recommendationAuditId')
   if (row.kind !== 'recommendation') {
     throw new InvalidRequestError(`recommendationAuditId ${auditId}: audit entry ${auditId} is of kind "${row.kind}", not a recommendation.`, 'recommendationAuditId')
@@ -154,12 +154,12 @@ function citedRecommendation(workspace: MedrecServices, auditId: number, patient
   }
 }
 
-export async function explainView(workspace: MedrecServices, request: ExplainRequest): Promise<ExplanationView> {
-  const explanation = await explain(workspace.context(), request.patientId, {
+export async function explainView(services: MedrecServices, request: ExplainRequest): Promise<ExplanationView> {
+  const explanation = await explain(services.context(), request.patientId, {
     modelId: request.modelId ?? null,
     drugs: [request.atc3],
     threshold: request.threshold ?? undefined,
     codeDrugs: 1
   })
-  return { explanation, members: workspace.knowledge()?.catalog.members(request.atc3) ?? [] }
+  return { explanation, members: services.knowledge()?.catalog.members(request.atc3) ?? [] }
 }

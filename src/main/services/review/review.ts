@@ -3,6 +3,7 @@
 // patient) and of classes it expects but nobody proposed, then a decision on every warning (accept: the
 // prescription will be changed; override: proceed, with a reason). Each submitted review is one entry of
 // the append-only audit log (kind 'review'), which is also the per-patient review history.
+import { canonicalJson } from '../canonical-json'
 import type { ReviewCheckRequest, ReviewSubmission } from '../../../shared/api/review'
 import type { ProposedDrugAssessment, ProposedDrugFlag, ReviewCheck, ReviewOutcome, ReviewRecord, ReviewWarningView } from '../../../shared/domain/review'
 import type { DdiCheckResult } from '../../../shared/domain/interaction'
@@ -10,7 +11,6 @@ import { createHash } from 'node:crypto'
 import { appendAudit, auditIdentity, describeActor } from '../audit/audit'
 import type { Db } from '../db/database'
 import { getPatientSummary } from '../db/patients-repo'
-import { canonicalJson } from '../recommend/input-hash'
 import { recommend } from '../recommend/recommend'
 import { currentMedicationInputs, currentMedications } from '../recommend/current-medications'
 import { InvalidRequestError, RefusedError } from '../errors'
@@ -32,11 +32,11 @@ function flagFor(probability: number | null, threshold: number): ProposedDrugFla
  * Checks a proposed prescription. Each check is audited (kind 'review-check': what was proposed, the warnings
  * shown, the model's flags); a submitted review checks again without a second entry.
  */
-export async function checkReview(workspace: MedrecServices, request: ReviewCheckRequest, options: { audit?: boolean } = {}): Promise<ReviewCheck> {
-  const patient = getPatientSummary(workspace.db, request.patientId)
-  const knowledge = workspace.knowledge()
+export async function checkReview(services: MedrecServices, request: ReviewCheckRequest, options: { audit?: boolean } = {}): Promise<ReviewCheck> {
+  const patient = getPatientSummary(services.db, request.patientId)
+  const knowledge = services.knowledge()
   const proposedInputs = [...new Set(request.proposed.map((p) => p.trim()).filter(Boolean))]
-  const current = currentMedications(workspace.db, request.patientId)
+  const current = currentMedications(services.db, request.patientId)
   const currentInputsAll = currentMedicationInputs(current)
 
   let ddi: DdiCheckResult | null = null
@@ -75,7 +75,7 @@ export async function checkReview(workspace: MedrecServices, request: ReviewChec
   let combination: string[] = []
   let drugsByClass = new Map<string, Array<{ atc5: string; name: string | null }>>()
   try {
-    const result = await recommend(workspace.context(), request.patientId, {
+    const result = await recommend(services.context(), request.patientId, {
       modelId: request.modelId ?? null,
       threshold: request.threshold ?? undefined,
       audit: false
@@ -122,14 +122,14 @@ export async function checkReview(workspace: MedrecServices, request: ReviewChec
     currentMedications: current,
     notChecked,
     ddi,
-    ddiUnavailable: workspace.knowledgeUnavailable,
+    ddiUnavailable: services.knowledgeUnavailable,
     warnings,
     likelyMissing,
     model,
     modelError
   }
   if (options.audit ?? true) {
-    appendAudit(workspace.db, {
+    appendAudit(services.db, {
       kind: 'review-check',
       patientId: patient.id,
       sourcePatientId: patient.sourcePatientId,
@@ -156,8 +156,8 @@ function outcomeOf(decisions: ReviewRecord['decisions']): ReviewOutcome {
  * Checks the prescription again (so the record holds what the services say, not what a client sent),
  * requires a decision on every interrupting and inline warning, and appends the review to the audit log.
  */
-export async function submitReview(workspace: MedrecServices, submission: ReviewSubmission): Promise<ReviewRecord> {
-  const check = await checkReview(workspace, submission, { audit: false })
+export async function submitReview(services: MedrecServices, submission: ReviewSubmission): Promise<ReviewRecord> {
+  const check = await checkReview(services, submission, { audit: false })
   if (!check.ddi) throw new RefusedError(`The review cannot be recorded without interaction checks: ${check.ddiUnavailable ?? 'no knowledge base'}`)
   const byKey = new Map(check.warnings.map((w, i) => [w.key, { view: w, warning: check.ddi!.warnings[i]! }]))
   for (const decision of submission.decisions) {
@@ -187,7 +187,7 @@ export async function submitReview(workspace: MedrecServices, submission: Review
       sources: warningSources(warning)
     }
   })
-  const userName = describeActor(auditIdentity(workspace.db))
+  const userName = describeActor(auditIdentity(services.db))
   const createdAt = new Date().toISOString()
   const record: Omit<ReviewRecord, 'auditId'> = {
     createdAt,
@@ -201,7 +201,7 @@ export async function submitReview(workspace: MedrecServices, submission: Review
     note: submission.note?.trim() || null,
     model: check.model ? { id: check.model.id, version: check.model.version } : null
   }
-  const auditId = appendAudit(workspace.db, {
+  const auditId = appendAudit(services.db, {
     kind: 'review',
     patientId: check.patientId,
     sourcePatientId: check.sourcePatientId,

@@ -17,7 +17,7 @@ import ort from 'onnxruntime-node'
 import type { EncodedPatient, ModelLimits } from '../encode'
 import { createSessionWithFallback, type ProviderName } from '../providers'
 import { MAX_ROWS_PER_RUN } from '../session'
-import { UNKNOWN_INDEX, VOCAB_OFFSET } from '../../models/vocabulary'
+import { UNKNOWN_INDEX, VOCAB_OFFSET } from '../vocabulary'
 import { TEXT_ENCODER_CONFIG_FILE, TextEncoder, TextEncoderError } from './text-encoder'
 
 export const COLD_START_FILE = 'model_cold_start.onnx'

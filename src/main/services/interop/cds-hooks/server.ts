@@ -3,11 +3,11 @@
 //   GET  /cds-services                  discovery (no authentication: it reveals no patient data)
 //   POST /cds-services/{id}             a hook call; Bearer JWT required
 //   POST /cds-services/{id}/feedback    accepted / overridden outcomes of cards; Bearer JWT required
+import { canonicalJson } from '../../canonical-json'
 import { createHash } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Db } from '../../db/database'
 import { appendAudit } from '../../audit/audit'
-import { canonicalJson } from '../../recommend/input-hash'
 import { isObject, type Json } from '../../imports/fhir/resources'
 import { AuditBatcher } from './audit-batch'
 import type { CdsAuthenticator } from './auth'

@@ -32,10 +32,10 @@ const FLAG_TEXT: Record<ProposedDrugAssessment['flag'], string> = {
 }
 
 export function ReviewTab({ timeline }: { timeline: PatientTimeline }) {
-  return <ReviewWorkspace key={timeline.patient.id} patientId={timeline.patient.id} />
+  return <ReviewPanel key={timeline.patient.id} patientId={timeline.patient.id} />
 }
 
-function ReviewWorkspace({ patientId }: { patientId: number }) {
+function ReviewPanel({ patientId }: { patientId: number }) {
   const { proposed, check, decisions, note, submit, open, add, remove, setDecision, setNote, retryCheck, record } = useReview()
   useEffect(() => open(patientId), [open, patientId])
 

@@ -1,0 +1,19 @@
+// The plan of an import (what it changes in stored rows), printed by `medrec import` for CSV and FHIR alike.
+import type { ImportPlan } from '../../shared/domain/imports'
+import { PLAN_TABLES } from '../../main/services/imports/safety'
+
+/** What an import changes in stored rows, one line per table, then the patients affected. */
+export function formatPlan(plan: ImportPlan): string[] {
+  const n = (value: number): string => value.toLocaleString('en-US')
+  const lines = ['  stored rows    table         before      after      added    removed    changed']
+  for (const table of PLAN_TABLES) {
+    const c = plan.tables[table]
+    lines.push(`                 ${table.padEnd(12)} ${[c.before, c.after, c.added, c.removed, c.changed].map((v) => n(v).padStart(10)).join(' ')}`)
+  }
+  lines.push(
+    plan.destructive
+      ? `  REPLACES stored rows of ${n(plan.patientsAffected)} of ${n(plan.storedPatients)} patients (needs --replace)`
+      : '  removes or alters no stored row'
+  )
+  return lines
+}
