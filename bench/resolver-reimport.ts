@@ -1,9 +1,9 @@
 // npm run bench:resolver-reimport -- --before <old.sqlite> [--after <new.sqlite>]
-// Compares the stored medication rows of two demo databases: one imported with the old mapper (e.g. a copy
-// of resources/demo.sqlite built before the drug resolver) and one imported with the resolver (built
-// fresh into a temporary file when --after is not given). A drug of a visit is matched by (source, visit,
-// raw name, NDC, GSN, other id); the old ATC5 and the new ATC5 set are compared and the changes counted
-// by reason. Figures are printed, never asserted.
+// Compares the stored medication rows of two demo databases: one imported before a change (e.g. a copy of
+// resources/demo.sqlite built by an earlier version) and one imported with the resolver as it is now
+// (built fresh into a temporary file when --after is not given). A drug of a visit is matched by (source,
+// visit, raw name, NDC, GSN, other id); its set of ATC5 codes before and after (one stored row per
+// ingredient) are compared and the changes counted by reason. Figures are printed, never asserted.
 import Database from 'better-sqlite3'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -81,39 +81,43 @@ for (const [key, oldRows] of before) {
     changed++
     continue
   }
-  const oldCode = oldRows[0]!.atc5
+  // A database built by the resolver already stores one row per ingredient: compare the sets of codes.
+  const oldCodes = [...new Set(oldRows.map((r) => r.atc5).filter((c): c is string => c !== null))].sort()
   const newCodes = [...new Set(newRows.map((r) => r.atc5).filter((c): c is string => c !== null))].sort()
-  if (newCodes.length === 1 && newCodes[0] === oldCode) {
-    unchanged++
-    continue
-  }
-  if (oldCode === null && newCodes.length === 0) {
+  if (oldCodes.join('+') === newCodes.join('+')) {
     unchanged++
     continue
   }
   changed++
-  const example = `"${raw}": ${oldCode ?? 'unmapped'} → ${newCodes.join('+') || 'unmapped'}`
+  const example = `"${raw}": ${oldCodes.join('+') || 'unmapped'} → ${newCodes.join('+') || 'unmapped'}`
   if (newCodes.length === 0) {
     const r = resolver.resolve({ text: raw })
     const reason =
       r.status === 'non-drug'
         ? 'mapped before, non-drug now (container/carrier/device)'
         : r.status === 'resolved'
-          ? 'mapped before, non-drug now by its route (sodium chloride given IV)'
+          ? 'mapped before, not now: decided by the source route (IV sodium chloride a carrier, IV dextrose without a strength ambiguous)'
           : raw === ''
             ? 'no name, mapped before through its HICL, not now (HICL votes disagree or point at a non-drug)'
             : `mapped before, ${r.status} now`
     note(reason, example)
-  } else if (oldCode === null) note('unmapped before, resolved now', example)
-  else if (newCodes.length > 1) note(newCodes.includes(oldCode) ? 'combination: the other ingredient(s) added' : 'combination: split into ingredients, none of them the old code', example)
-  else if (substance(newCodes[0]!) === substance(oldCode)) note('same substance, route-appropriate code (e.g. local vs systemic)', example)
+  } else if (oldCodes.length === 0) note('unmapped before, resolved now', example)
+  else if (newCodes.length > oldCodes.length && oldCodes.every((c) => newCodes.includes(c))) note('combination: the other ingredient(s) added', example)
+  else if (newCodes.length > 1 || oldCodes.length > 1) {
+    const same = oldCodes.map(substance).sort().join('+') === newCodes.map(substance).sort().join('+')
+    note(same ? 'combination: same ingredients, route-appropriate codes' : 'combination: different ingredients', example)
+  } else if (substance(newCodes[0]!) === substance(oldCodes[0]!)) note('same substance, route-appropriate code (e.g. local vs systemic)', example)
   else note('different substance', example)
 }
 const newOnly = [...after.keys()].filter((k) => !before.has(k)).length
 console.log(`Before: ${values.before}\nAfter:  ${afterPath}`)
 console.log(`Drugs of a visit (source, visit, raw name, NDC, GSN, other id): ${before.size} before, ${after.size} after (${newOnly} only after)`)
 console.log(`Stored medication rows: ${[...before.values()].reduce((n, l) => n + l.length, 0)} before, ${[...after.values()].reduce((n, l) => n + l.length, 0)} after (one row per ingredient of a combination)`)
-console.log(`Unchanged ATC: ${unchanged}; changed: ${changed}\n`)
+const rowsChanged = [...before].filter(([key, rows]) => {
+  const now = after.get(key)
+  return !now || rows.map((r) => r.atc5 ?? '').sort().join('+') !== now.map((r) => r.atc5 ?? '').sort().join('+')
+}).reduce((n, [, rows]) => n + rows.length, 0)
+console.log(`Unchanged ATC: ${unchanged}; changed: ${changed} drugs of a visit (${rowsChanged} stored rows before)\n`)
 for (const [reason, { drugs, examples }] of [...reasons.entries()].sort((a, b) => b[1].drugs - a[1].drugs)) {
   console.log(`${String(drugs).padStart(6)}  ${reason}`)
   for (const e of examples) console.log(`          ${e}`)

@@ -107,7 +107,7 @@ describe.skipIf(!HAS_OPEN_DATA)('drug resolver (WHO index + curated names, no co
   })
 
   it('non-drug: containers, carriers, diluents, flushes and devices; a syringe never maps to insulin', () => {
-    for (const text of ['Bag', 'Vial', 'Syringe', 'Insulin Syringe U-500', 'Sterile Water', '0.9% Sodium Chloride', 'Sodium Chloride 0.9%  Flush', 'D5W', '5% Dextrose', 'NS', 'D5 1/2NS', 'Lactated Ringers', '1000 ML FLEX CONT : SODIUM CHLORIDE 0.9 % IV SOLN', 'SODIUM CHLORIDE 0.9 % SYRINGE : 10 ML SYRINGE', 'Syringe (0.9% Sodium Chloride)', 'TPN']) {
+    for (const text of ['Bag', 'Vial', 'Syringe', 'Insulin Syringe U-500', 'Sterile Water', '0.9% Sodium Chloride', 'Sodium Chloride 0.9%  Flush', 'D5W', '5% Dextrose', 'NS', 'D5 1/2NS', 'Lactated Ringers', '1000 ML FLEX CONT : SODIUM CHLORIDE 0.9 % IV SOLN', 'SODIUM CHLORIDE 0.9 % SYRINGE : 10 ML SYRINGE', 'Syringe (0.9% Sodium Chloride)', 'D10W', 'RINGERS SOLUTION,LACTATED', 'SODIUM CHLORIDE BACTERIOSTATIC 0.9 % INJ SOLN']) {
       expect([text, codes(resolver, text)]).toEqual([text, 'non-drug'])
     }
     const syringe = resolver.resolve({ text: 'Insulin Syringe U-100' })

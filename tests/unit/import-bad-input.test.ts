@@ -83,7 +83,7 @@ describe.skipIf(!HAS_OPEN_DATA)('bad input', () => {
     await expectFailureLeavesStore(
       db,
       importDataset(db, { format: 'mimic-iv', dir: space.fixture('mimic-iv-mini', true), dataDir: space.dir() }),
-      /Reference table .*ndc_to_atc3\.csv not found.*MEDREC_DATA_DIR/
+      /Reference table .*gsn_atc_ndc_mapping\.csv\.gz not found.*MEDREC_DATA_DIR/
     )
   })
 

@@ -4,8 +4,9 @@
 // few thousand strings (well under a millisecond).
 import type { AtcDrug, DrugSearchHit } from '../../../shared/domain/drug'
 import { atc3Members, atc3Smiles, type KnowledgeDb, listSources } from './knowledge-base'
+import { curatedNameSynonyms } from './load'
 import type { DrugResolver } from './resolver'
-import { nameKey, US_TO_WHO_NAMES } from './who-names'
+import { nameKey } from './who-names'
 
 interface CatalogEntry {
   code: string
@@ -60,9 +61,10 @@ export class DrugCatalog {
         .prepare(`SELECT DISTINCT display AS alias, name_key AS key, atc5 AS code FROM drug_names WHERE atc5 IS NOT NULL AND via != 'who'`)
         .all() as AliasEntry[]
       const whoKeys = new Map(this.entries.filter((e) => e.level === 5).map((e) => [e.key, e.code]))
-      // US names (acetaminophen, albuterol…) point at the WHO entry of the same substance.
-      const usAliases = Object.entries(US_TO_WHO_NAMES).flatMap(([us, who]) => {
-        const code = whoKeys.get(nameKey(who))
+      // US names (acetaminophen, albuterol…) point at the WHO entry of the same substance: the resolver's
+      // curated names, so the picker and the resolver share one name table.
+      const usAliases = [...curatedNameSynonyms()].flatMap(([us, who]) => {
+        const code = /^[A-Z]\d\d[A-Z]{2}\d\d$/.test(who) ? who : whoKeys.get(nameKey(who))
         return code ? [{ alias: us, key: nameKey(us), code }] : []
       })
       this.aliases = [...aliasRows, ...usAliases]

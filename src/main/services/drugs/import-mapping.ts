@@ -49,6 +49,8 @@ export function toMapping(resolution: DrugResolution): DrugMapping {
     return { atc5: null, atc3: null, method: 'unmapped', outcome: resolution.status, paths: [resolution.status] }
   }
   const ingredients = resolution.ingredients.map((i) => ({ atc5: i.atc5, atc3: i.atc5.slice(0, 4) }))
+  // An RxNorm code-table row is stored as 'name': the table holds what the resolver reads from the code's
+  // RxNorm name, and the stored methods predate it; the import's byPath counts say 'rxnorm'.
   const method: DrugMappingMethod = resolution.paths.includes('code-table') ? 'gsn' : 'name'
   return { atc5: ingredients[0]!.atc5, atc3: ingredients[0]!.atc3, method, ingredients, outcome: 'resolved', paths: resolution.paths }
 }

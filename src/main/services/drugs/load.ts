@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib'
 import { parseCsv, readCsvObjects } from '../imports/csv'
 import { resourcesDir } from '../paths'
 import type { CodeInfo } from './route'
+import { readRxnormTable } from './rxnorm-table'
 import { DrugResolver, type CuratedKind, type CuratedName, type NameTarget, type ResolverData } from './resolver'
 import { lookupKey, SALT_WORDS } from './text'
 
@@ -162,11 +163,40 @@ export function curatedNamesPath(): string {
   return join(resourcesDir(), 'drug-synonyms.csv')
 }
 
+const synonymCache = new Map<string, ReadonlyMap<string, string>>()
+
+/**
+ * The curated table's one-to-one names (US names and synonyms with a single target) → the target as
+ * written: a WHO substance name ("paracetamol") or an ATC5 code ("C10AD02"). The knowledge build (DDInter's
+ * US names) and the drug picker read names through this, so every part of the app shares one name table
+ * with the resolver. Keys are lower case with single spaces.
+ */
+export function curatedNameSynonyms(path: string = curatedNamesPath()): ReadonlyMap<string, string> {
+  let table = synonymCache.get(path)
+  if (!table) {
+    const out = new Map<string, string>()
+    for (const { values } of readCsvObjects(path, ['term', 'kind', 'target', 'note']).rows) {
+      const kind = values.kind!.trim()
+      const target = values.target!.trim()
+      if ((kind !== 'us-name' && kind !== 'synonym') || target === '' || target.includes('+')) continue
+      out.set(values.term!.trim().toLowerCase().replace(/\s+/g, ' '), target)
+    }
+    synonymCache.set(path, (table = out))
+  }
+  return table
+}
+
+export function rxnormTablePath(): string {
+  return join(resourcesDir(), 'rxnorm-codes.csv')
+}
+
 export interface ResolverSources {
   dataDir: string
   /** Knowledge base holding the compiled synonyms (null: curated names only). */
   kbPath: string | null
   curatedPath?: string
+  /** The RxNorm code table (null: none, names only; as when the table itself is generated). */
+  rxnormPath?: string | null
 }
 
 export function loadResolverData(sources: ResolverSources): ResolverData {
@@ -175,6 +205,8 @@ export function loadResolverData(sources: ResolverSources): ResolverData {
   const curatedPath = sources.curatedPath ?? curatedNamesPath()
   const curated = readCuratedNames(curatedPath, who.substances, who.codeInfo)
   const synonyms = readCompiledSynonyms(sources.kbPath)
+  const rxnormPath = sources.rxnormPath === undefined ? rxnormTablePath() : sources.rxnormPath
+  const rxnorm = rxnormPath ? readRxnormTable(rxnormPath, who.codeInfo) : new Map()
   // A compiled synonym pointing at a substance the WHO index no longer lists is dropped.
   for (const [key, entry] of synonyms) {
     entry.substances = entry.substances.filter((s) => who.substances.has(s))
@@ -185,7 +217,13 @@ export function loadResolverData(sources: ResolverSources): ResolverData {
     curated,
     synonyms,
     gsnToAtc: readGsnTable(sources.dataDir),
-    sources: [whoFile, curatedPath, ...(synonyms.size > 0 && sources.kbPath ? [`${sources.kbPath} (drug_synonyms)`] : [])]
+    rxnorm,
+    sources: [
+      whoFile,
+      curatedPath,
+      ...(synonyms.size > 0 && sources.kbPath ? [`${sources.kbPath} (drug_synonyms)`] : []),
+      ...(rxnorm.size > 0 && rxnormPath ? [rxnormPath] : [])
+    ]
   }
 }
 
@@ -193,7 +231,7 @@ const cache = new Map<string, ResolverData>()
 
 /** A resolver over the tables of `dataDir` (+ the knowledge base's synonyms); tables are read once per process. */
 export function createDrugResolver(sources: ResolverSources): DrugResolver {
-  const key = `${sources.dataDir}|${sources.kbPath ?? ''}|${sources.curatedPath ?? ''}`
+  const key = `${sources.dataDir}|${sources.kbPath ?? ''}|${sources.curatedPath ?? ''}|${sources.rxnormPath === undefined ? 'default' : (sources.rxnormPath ?? 'none')}`
   let data = cache.get(key)
   if (!data) {
     data = loadResolverData(sources)

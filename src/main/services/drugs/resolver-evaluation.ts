@@ -16,10 +16,15 @@ export interface LabelledRow {
   note: string
   /**
    * 'dev': labelled first, then used to develop the resolver; 'holdout' and 'holdout2': random strings
-   * labelled blind, each scored once before any fix they might suggest (see the README beside the set).
+   * labelled blind, each scored once before any fix they might suggest; 'dev2' and 'holdout3': the rest of
+   * the datasets' strings, labelled blind, split at random: fixes were drawn from 'dev2' only, and
+   * 'holdout3' stays held out (see the README beside the set).
    */
-  split: 'dev' | 'holdout' | 'holdout2'
+  split: Split
 }
+
+export const SPLITS = ['dev', 'holdout', 'holdout2', 'dev2', 'holdout3'] as const
+export type Split = (typeof SPLITS)[number]
 
 export function readLabelledSet(path: string): LabelledRow[] {
   const { rows } = readCsvObjects(path, ['source', 'raw', 'route', 'rxnorm', 'expected', 'uncertain', 'note', 'split'])
@@ -33,7 +38,8 @@ export function readLabelledSet(path: string): LabelledRow[] {
         if (!/^[A-Z]\d\d[A-Z]{2}\d\d$/.test(code)) throw new Error(`${path}:${line}: "${code}" is not an ATC level-5 code.`)
       }
     }
-    const split = values.split === 'holdout' || values.split === 'holdout2' ? values.split : 'dev'
+    const split = (values.split || 'dev') as Split
+    if (!SPLITS.includes(split)) throw new Error(`${path}:${line}: split "${values.split}" is not one of ${SPLITS.join(', ')}.`)
     return { line, source: values.source!, raw: values.raw!, route: values.route!, rxnorm: values.rxnorm!, expected, uncertain: values.uncertain === '1', note: values.note!, split }
   })
 }

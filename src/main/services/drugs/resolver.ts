@@ -12,8 +12,9 @@
 // (compiled into the knowledge base) → the same without salt/ester words → a shorter phrase (words
 // dropped from the end) → a misspelling of one substance → the source's GSN code (code table).
 import { editDistance } from './edit-distance'
-import { allLocal, chooseCode, routeHints, type CodeInfo } from './route'
+import { allLocal, chooseCode, isLocalCode, routeHints, type CodeInfo } from './route'
 import { isDoseToken, isSaltStripped, isTransdermal, lookupKey, normaliseText, parseDrugText, phraseKeys, routeOf, SALT_WORDS } from './text'
+import type { RxnormEntry } from './rxnorm-table'
 import type { Candidate, DrugQuery, DrugResolution, ResolutionPath, ResolvedIngredient, RouteClass } from './types'
 
 /** A curated or compiled name: the substances it stands for (WHO keys) or fixed ATC5 codes. */
@@ -52,6 +53,8 @@ export interface ResolverData {
   synonyms: Map<string, { substances: string[]; brand: boolean }>
   /** 6-digit GSN → ATC code (levels 3-5). */
   gsnToAtc: Map<string, string>
+  /** RxNorm code → the ingredients' ATC5 codes (resources/rxnorm-codes.csv), read before the text. */
+  rxnorm: Map<string, RxnormEntry>
   /** Sources the data came from, for reports. */
   sources: string[]
 }
@@ -65,21 +68,23 @@ const CONFIDENCE: Record<ResolutionPath, number> = {
   synonym: 0.93,
   'salt-stripped': 0.97,
   misspelling: 0.8,
-  'code-table': 0.75
+  'code-table': 0.75,
+  rxnorm: 0.97
 }
 
 /** Words that may be left over from a product name without naming an ingredient. */
 const FILLER_WORDS = new Set(
   (
     'extra strength maximum max children childrens child junior infant infants adult adults regular plain forte ds ss ' +
-    'lock dwell port picc midline hickman cvl crrt iabp impella dialysis hemodialysis priming machine tpn ' +
+    'lock dwell port picc midline hickman cvl crrt iabp impella dialysis hemodialysis priming machine ' +
     'sliding scale scale standard concentration concentrated high low dose dosing titration protocol ' +
     'mini mini-bag plus premix duplex advantage addease addvantage new old stock floor ward emergency ' +
     'liquid-filled filled fast rapid acting long short intermediate delayed ' +
     'diluted dilute undiluted sterile sugar-free sugar free alcohol-free lf sf unflavored flavored cherry grape orange mint ' +
     'vanilla lemon rx otc generic brand multidose single use tablet-coated coated micro dose-pack ' +
     'natural artificial synthetic pure chewables gummy gummies soft softgel gelcap gelcaps caplet caplets ' +
-    'bag vial syringe flush needle oral-syringe ea each usp bp in of with for per the hp disperse del rel adv lok peripheral prefill'
+    'bag vial syringe flush needle oral-syringe ea each usp bp in of with for per the hp disperse del rel adv lok peripheral prefill ' +
+    'buffered mono di monobasic dibasic'
   ).split(/\s+/)
 )
 
@@ -95,7 +100,7 @@ const DEVICE_ONLY_WORDS = new Set(
 /** IV carriers and fluids written with their strength: removed from the string before ingredients are read. */
 const CARRIER_PATTERNS: Array<[RegExp, string]> = [
   [/\b(?:0?\.9|0?\.45|0?\.225)\s*%?\s*(?:sodium chloride|nacl|ns|normal saline|saline)\b/g, 'sodium chloride 0.45-0.9% (IV carrier/flush)'],
-  [/\b(?:sodium chloride|nacl|normal saline|saline)\s*(?:0?\.9|0?\.45|0?\.225)\s*%?/g, 'sodium chloride 0.45-0.9% (IV carrier/flush)'],
+  [/\b(?:sodium chloride|nacl|normal saline|saline)\s*(?:(?:infusion|injection|inj|solution|soln|iv|bolus)\s+)*(?:0?\.9|0?\.45|0?\.225)\s*%?/g, 'sodium chloride 0.45-0.9% (IV carrier/flush)'],
   [/\b(?:1\/2|half)\s*(?:ns|normal saline)\b/g, 'half-normal saline (IV fluid)'],
   [/\b(?:d5|d10)\s*(?:1\/2|1\/4|0?\.45|0?\.2)?\s*(?:ns|nacl|lr)\b/g, 'dextrose-saline (IV fluid)'],
   [/\b(?:d5w|d5|d-5-w|d 5 w)\b/g, 'dextrose 5% (IV carrier)'],
@@ -105,10 +110,12 @@ const CARRIER_PATTERNS: Array<[RegExp, string]> = [
   [/\b(?:saline|nacl|sodium chloride)\s+(?:lock|flush)\b(?:\s*0?\.9\s*%)?/g, 'saline lock/flush'],
   [/\b(?:dextrose|glucose)\s*5\s*%(?:\s*(?:in water|water|w))?|\b5\s*%\s*(?:dextrose|glucose)(?:\s*(?:in water|water))?/g, 'dextrose 5% (IV carrier)'],
   [/\b(?:sterile water|water for injection|bacteriostatic water|swfi|sterile h2o|water for irrigation)\b/g, 'sterile water (diluent)'],
+  [/\b(?:bacteriostatic (?:sodium chloride|nacl|saline)|(?:sodium chloride|nacl|saline) bacteriostatic)\b/g, 'bacteriostatic saline (diluent)'],
+  // "RINGERS SOLUTION,LACTATED" (the name inverted) before the plain "ringers" below takes only its first half.
+  [/\bringers?\s+solution,?\s*lactated\b/g, 'balanced crystalloid (IV fluid)'],
   [/\b(?:lactated ringers?|ringers? lactate|ringers? solution|ringers?|plasma-?lyte(?:\s*[a0-9]+)?|normosol(?:-r)?)\b/g, 'balanced crystalloid (IV fluid)'],
   [/\b(?:sodium chl|sodium cl)\s*0?\.9\s*%/g, 'sodium chloride 0.9% (IV carrier/flush)'],
   [/\bnormal saline\b/g, 'normal saline (IV carrier/flush)'],
-  [/\bringers?\s+solution,?\s*lactated\b/g, 'balanced crystalloid (IV fluid)'],
   [/\bin\s+(?:water|normal saline)\b/g, 'carrier (in water/saline)'],
   [/\bflushsyrg\b/g, 'flush syringe (device)'],
   [/\b(?:ns|nss|lr)\b/g, 'IV carrier (NS/LR)']
@@ -158,6 +165,8 @@ export class DrugResolver {
     const text = query.text ?? ''
     const override = this.overrides.get(overrideKey(text)) ?? (query.rxnorm ? this.overrides.get(overrideKey(`rxnorm:${query.rxnorm.trim()}`)) : undefined)
     if (override) return this.fromOverride(query, override)
+    const coded = query.rxnorm ? this.byRxnorm(query, query.rxnorm.trim()) : null
+    if (coded) return coded
     const normal = normaliseText(text)
     if (normal === '') {
       return { status: 'unresolved', input: query, confidence: 0, reason: 'no drug name given', candidates: this.fromGsn(query) }
@@ -165,12 +174,17 @@ export class DrugResolver {
     // "VANCOMYCIN CONSULT TO PHARMACY": an order for a consult, not a drug given.
     if (/\bconsult\b/.test(normal)) return { status: 'non-drug', input: query, confidence: 0.9, reason: 'a consult order, not a drug given' }
     // An insulin syringe or pen needle is a device, whatever drug it is meant for.
-    if (/\binsulin\b.*\b(?:syringes?|pen needles?|needles?)\b/.test(normal) && !/\b\d+\s*(?:units?|unt)\b.*\/\s*ml/.test(normal)) {
+    // ("INSULIN GLARGINE SYRINGE" names the insulin: a prefilled syringe of it, not an empty one.)
+    const namedInsulin = /\b(?:glargine|lispro|aspart|detemir|degludec|glulisine|regular|nph|isophane|humalog|novolog|lantus|levemir|humulin|novolin)\b/.test(normal)
+    if (/\binsulin\b.*\b(?:syringes?|pen needles?|needles?)\b/.test(normal) && !namedInsulin && !/\b\d+\s*(?:units?|unt)\b.*\/\s*ml/.test(normal)) {
       return { status: 'non-drug', input: query, confidence: 0.98, reason: 'device (insulin syringe or needle)' }
     }
     let remaining = normal
     const carriers: string[] = []
+    // Amino acids with dextrose is parenteral nutrition: there the dextrose is a nutrient, not a carrier.
+    const nutrition = /\bamino acids?\b/.test(normal)
     for (const [pattern, label] of CARRIER_PATTERNS) {
+      if (nutrition && label.startsWith('dextrose')) continue
       remaining = remaining.replace(pattern, () => {
         if (!carriers.includes(label)) carriers.push(label)
         return ' '
@@ -180,6 +194,16 @@ export class DrugResolver {
     if (/^\s*(?:0?\.\d+\s*%\s*)?(?:sodium chloride|nacl)\s*(?:0?\.\d+\s*%)?\s*$/.test(remaining) && routeHints(normal, query.route).parenteral) {
       remaining = ' '
       carriers.push('sodium chloride given IV without a hypertonic strength (IV fluid)')
+    }
+    // "dextrose" into a vein with no strength: 5% is a carrier, 50% treats hypoglycaemia; the strength decides.
+    if (/^\s*(?:dextrose|glucose)\s*$/.test(remaining) && !/\d/.test(normal) && routeHints(normal, query.route).parenteral) {
+      return {
+        status: 'ambiguous',
+        input: query,
+        confidence: 0,
+        reason: 'dextrose given IV without a strength: a 5-10% carrier or fluid, or a 50% dose for hypoglycaemia',
+        candidates: [{ name: 'glucose', atc5: 'V06DC01', why: 'dextrose 50% (hypoglycaemia)' }]
+      }
     }
     const curatedWhole = this.data.curated.get(lookupKey(normal))
     if (curatedWhole?.kind === 'non-drug') return { status: 'non-drug', input: query, confidence: 0.98, reason: curatedWhole.note }
@@ -341,7 +365,7 @@ export class DrugResolver {
           if (codes.length === 0) continue
           name = this.data.substanceNames.get(target.substance!) ?? target.substance!
           // Only local uses (skin, eye, mouth…) and nothing says which: ambiguous, never a guess.
-          if (route === null && allLocal(codes) && new Set(codes.map((c) => c.slice(0, 3))).size > 1 && !codes.some((c) => c.startsWith('N01B'))) {
+          if (route === null && allLocal(codes) && new Set(codes.map((c) => c.slice(0, 3))).size > 1 && !codes.some((c) => LOCAL_ANAESTHETIC.test(c))) {
             return {
               status: 'ambiguous',
               input: query,
@@ -350,12 +374,34 @@ export class DrugResolver {
               candidates: codes.map((c) => ({ name, atc5: c, why: 'a local-use code of the substance' }))
             }
           }
+          // No route and no form: a substance used on skin, eye, ear or throat and otherwise only by
+          // injection (bacitracin, gentamicin) is more often the local product; say so rather than guess.
+          if (route === null && !hints.oral && !hints.parenteral && this.localAndInjectedOnly(codes)) {
+            return {
+              status: 'ambiguous',
+              input: query,
+              confidence: 0,
+              reason: `"${match.matched}" (${name}) is used on several sites and by injection (${codes.join(', ')}) and the string names no route`,
+              candidates: codes.map((c) => ({ name, atc5: c, why: isLocalCode(c) ? 'a local-use code of the substance' : 'the systemic code' }))
+            }
+          }
           substanceCodes = codes
           const substanceRoute = this.substanceRoute(route, codes, normal, query.route)
           // A rectal cream or ointment (haemorrhoids) is C05, not an intestinal enema code (A07E).
           const codeRoute = substanceRoute === 'rectal' && /\b(?:cream|crm|oint|ointment)\b/.test(normal) ? 'rectal-cream' : substanceRoute
           const choice = chooseCode(codes, codeRoute, this.data.codeInfo, { ...hints, transdermal: isTransdermal(normal, query.route) })
           atc5 = choice.atc5
+          // Saline or another electrolyte by a local route (nebulised hypertonic saline): its systemic codes
+          // are mineral supplements and IV solutions, never what a local product is; say so, do not guess.
+          if (choice.fallback && codes.every((c) => /^(?:A12|B05)/.test(c) || isLocalCode(c))) {
+            return {
+              status: 'unresolved',
+              input: query,
+              confidence: 0,
+              reason: `${name} has no ${substanceRoute} code in the WHO index, and its systemic codes (${codes.filter((c) => !isLocalCode(c)).join(', ')}) are electrolytes or IV solutions`,
+              candidates: []
+            }
+          }
           if (choice.fallback) notes.push(`${name}: no ${substanceRoute} code in the WHO index, systemic ${atc5} used`)
           if (substanceRoute && substanceRoute !== 'systemic' && !choice.fallback) chosenRoute = substanceRoute
         }
@@ -387,7 +433,9 @@ export class DrugResolver {
    * patch or infiltration route means local anaesthesia, never the IV antiarrhythmic.
    */
   private substanceRoute(route: RouteClass | null, codes: readonly string[], normal: string, sourceRoute?: string | null): RouteClass | null {
-    if (!codes.some((c) => c.startsWith('N01B'))) return route
+    // Amide and ester local anaesthetics only (N01BA/BB/BC): capsaicin's N01BX04 is the high-strength patch,
+    // and a capsaicin cream is the topical analgesic M02AB01.
+    if (!codes.some((c) => LOCAL_ANAESTHETIC.test(c))) return route
     if (route === 'ophthalmic' || route === 'otic' || route === 'nasal' || route === 'mouth' || route === 'rectal' || route === 'inhaled') return route
     const text = `${normal} ${normaliseText(sourceRoute ?? '')}`
     if (route === 'topical' && /\b(?:crm|cream|oint|ointment|lotion)\b/.test(text)) return 'topical'
@@ -397,6 +445,21 @@ export class DrugResolver {
     // The antiarrhythmic only when given into a vein (drip, IV); otherwise the local anaesthetic.
     if (/\b(?:iv|intravenous|intraven|drip|infusion|ivpb|ivp|bolus)\b/.test(text)) return route
     return 'local-anaesthetic'
+  }
+
+  /**
+   * Local codes on three or more sites, and systemic codes without an oral DDD (injected, or no DDD at all).
+   * Local anaesthetics are left to substanceRoute, which reads their strength and form.
+   */
+  private localAndInjectedOnly(codes: readonly string[]): boolean {
+    if (codes.some((c) => LOCAL_ANAESTHETIC.test(c))) return false
+    const local = codes.filter((c) => isLocalCode(c))
+    const systemic = codes.filter((c) => !isLocalCode(c))
+    if (new Set(local.map((c) => c.slice(0, 3))).size < 3 || systemic.length === 0) return false
+    return systemic.every((c) => {
+      const routes = this.data.codeInfo.get(c)?.dddRoutes
+      return !routes?.has('O')
+    })
   }
 
   private targetName(target: NameTarget): string {
@@ -552,6 +615,34 @@ export class DrugResolver {
     return null
   }
 
+  /** An RxNorm code of the table: its ingredients, whatever the text says (the code names the product exactly). */
+  private byRxnorm(query: DrugQuery, code: string): DrugResolution | null {
+    const entry = this.data.rxnorm.get(code)
+    if (!entry) return null
+    const ingredients: ResolvedIngredient[] = entry.atc5.map((atc5) => {
+      const key = this.data.substanceOfCode.get(atc5)
+      return {
+        name: (key && this.data.substanceNames.get(key)) ?? atc5,
+        atc5,
+        substanceCodes: (key && this.data.substances.get(key)) || [atc5],
+        path: 'rxnorm' as const,
+        matched: `RxNorm ${code}`
+      }
+    })
+    // The route the display names (the table's codes were chosen for it: "Metered Dose Inhaler", "Topical Cream").
+    const route: RouteClass = this.routeFor({ ...query, route: null }, normaliseText(entry.display)) ?? 'systemic'
+    return {
+      status: 'resolved',
+      input: query,
+      confidence: CONFIDENCE.rxnorm,
+      ingredients,
+      route,
+      combination: ingredients.length > 1,
+      paths: ingredients.length > 1 ? ['rxnorm', 'combination'] : ['rxnorm'],
+      notes: [`RxNorm ${code} ("${entry.display}") → ${entry.atc5.join(' + ')} (rxnorm-codes.csv)`]
+    }
+  }
+
   private fromGsn(query: DrugQuery): Candidate[] {
     return splitGsnCodes(query.gsn ?? '')
       .map((g) => ({ g, atc: this.data.gsnToAtc.get(g) }))
@@ -583,6 +674,9 @@ export class DrugResolver {
     }
   }
 }
+
+/** Amide and ester local anaesthetics (lidocaine, bupivacaine, benzocaine…), not "other" N01BX (capsaicin patch). */
+const LOCAL_ANAESTHETIC = /^N01B[ABC]/
 
 /** Words that, left after a matched name, make it a different chemical ("carbamide peroxide", "boric acid"). */
 const CHEMICAL_WORDS = new Set('peroxide acid oxide hydroxide ester amide sulfide dioxide chloride'.split(' '))

@@ -21,7 +21,8 @@ const ROUTE_PREFERENCE: Record<Exclude<RouteClass, 'systemic'> | 'rectal-cream',
   'local-anaesthetic': ['N01B', 'D04AB', 'R02AD', 'C05AD'],
   mouth: ['A01', 'R02', 'N01B', 'D04'],
   vaginal: ['G01', 'G02', 'G03'],
-  rectal: ['A07E', 'C05', 'A06'],
+  // Given rectally, an intestinal anti-infective acts in the colon (vancomycin enema A07AA09).
+  rectal: ['A07E', 'C05', 'A06', 'A07A'],
   'rectal-cream': ['C05', 'D', 'A07E']
 }
 
@@ -30,7 +31,7 @@ export interface CodeInfo {
   dddRoutes: ReadonlySet<string>
 }
 
-function isLocal(code: string): boolean {
+export function isLocalCode(code: string): boolean {
   return LOCAL_USE.test(code) && !SYSTEMIC_IN_SKIN_GROUPS.test(code)
 }
 
@@ -41,13 +42,17 @@ function systemicRank(code: string, info: ReadonlyMap<string, CodeInfo>, parente
   const routes = info.get(code)?.dddRoutes ?? new Set<string>()
   const oral = routes.has('O')
   const inj = routes.has('P')
-  if (parenteral) return inj ? 0 : /^B05X/.test(code) ? 1 : oral ? 2 : routes.size > 0 ? 3 : 4
+  // Given by injection: a parenteral DDD first; then IV solutions and additives (B05A/B/X: mannitol B05BC01,
+  // not the laxative A06AD16), what a bag holds; then a code with other non-oral DDDs (fentanyl N02AB03);
+  // then one without a DDD; last a code with an oral DDD (acetylcysteine R05CB01 is the mucolytic, V03AB23
+  // the IV antidote): the oral DDD says that code is the tablet's.
+  if (parenteral) return inj ? 0 : /^B05[ABX]/.test(code) ? 1 : oral ? 4 : routes.size > 0 ? 2 : 3
   return oral ? 0 : inj ? 1 : routes.size > 0 ? 2 : 3
 }
 
 /** True when every code of a substance is a local-use code (brimonidine: D11AX21 skin, S01EA05 eye). */
 export function allLocal(codes: readonly string[]): boolean {
-  return codes.length > 0 && codes.every((c) => isLocal(c))
+  return codes.length > 0 && codes.every((c) => isLocalCode(c))
 }
 
 export interface RouteChoice {
@@ -75,10 +80,25 @@ export function chooseCode(
       if (hit) return { atc5: hit, route: route === 'rectal-cream' ? 'rectal' : route, fallback: false }
     }
   }
-  let systemic = sorted.filter((c) => !isLocal(c))
+  let systemic = sorted.filter((c) => !isLocalCode(c))
+  // On the skin with no skin code: a substance that is never given through the skin for a systemic effect
+  // (no transdermal DDD) acts where applied (diltiazem ointment C05AE03, anal fissures), while one that is
+  // (nitroglycerin ointment, C01DA02 for angina) keeps its systemic code.
+  if (route === 'topical' && !systemic.some((c) => info.get(c)?.dddRoutes.has('TD'))) {
+    const local = sorted.find((c) => isLocalCode(c) && /^(?:C05|D)/.test(c))
+    if (local) return { atc5: local, route: 'topical', fallback: false }
+  }
   if (hints.oral && !hints.parenteral) {
     const intestinal = sorted.find((c) => c.startsWith('A07A'))
     if (intestinal) return { atc5: intestinal, route: 'systemic', fallback: false }
+  }
+  // Only local codes and taken by mouth: a troche or lozenge acts in the mouth (clotrimazole A01AB18,
+  // never the vaginal G01AF02).
+  if (systemic.length === 0 && hints.oral && !hints.parenteral) {
+    for (const prefix of ROUTE_PREFERENCE.mouth) {
+      const hit = sorted.find((c) => c.startsWith(prefix))
+      if (hit) return { atc5: hit, route: 'mouth', fallback: false }
+    }
   }
   if (systemic.length === 0) systemic = sorted
   // A transdermal system (scopolamine patch A04AD01, not the hypnotic N05CM05): the code with a TD DDD.
@@ -99,6 +119,6 @@ export function routeHints(text: string, route?: string | null): { oral: boolean
   const words = ` ${`${text} ${route ?? ''}`.toLowerCase().replace(/[^a-z0-9]+/g, ' ')} `
   return {
     oral: /\s(?:po|oral|orally|tab|tabs|tablet|tablets|cap|caps|capsule|capsules|ng|ngt|peg|susp|suspension|syrup|elixir)\s/.test(words),
-    parenteral: /\s(?:iv|im|sc|sq|subq|subcut|subcutaneous|intravenous|intraven|intravenou|ivpb|ivp|ij|inj|injection|injectable|drip|bolus|vial|intramuscular|infusion|bag|premix|piggyback|mbp|lvp|sdv|mdv|syringe|syr|carpuject)\s/.test(words)
+    parenteral: /\s(?:iv|im|sc|sq|subq|subcut|subcutaneous|intravenous|intraven|intravenou|ivpb|ivp|ij|inj|injection|injectable|drip|bolus|vial|intramuscular|infusion|bag|premix|piggyback|mbp|lvp|sdv|mdv|syringe|syr|carpuject|injector|autoinjector)\s/.test(words)
   }
 }

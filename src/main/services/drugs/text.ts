@@ -163,7 +163,8 @@ export function parseDrugText(raw: string): ParsedDrugText {
   text = text.replace(/\bw\//g, ' / ').replace(/\s(?:with|and|&)\s/g, ' / ').replace(/\+/g, ' / ')
   // A slash or hyphen between letters separates ingredients; between digits it is a dose.
   text = text.replace(/([a-z)])\s*\/\s*(?=[a-z])/g, '$1 / ').replace(/([a-z])\s?-(?=[a-z]{3})/g, '$1 | ')
-  text = text.replace(/(\d%?)\s*\/\s*(?=[a-z])/g, '$1 / ')
+  // "Amino Acids 4.25%-Dextrose 5%": a hyphen after a strength starts the next ingredient ("50%-water" is one).
+  text = text.replace(/(\d%?)\s*\/\s*(?=[a-z])/g, '$1 / ').replace(/(\d%)\s?-(?=(?!water\b)[a-z]{3})/g, '$1 | ')
   const components: string[][] = []
   const comments = new Set<number>()
   // A dash with spaces on both sides starts a comment or a second ingredient ("Ipratropium - Albuterol").

@@ -15,6 +15,7 @@ export type ResolutionPath =
   | 'salt-stripped'
   | 'misspelling'
   | 'code-table'
+  | 'rxnorm'
 
 export interface DrugQuery {
   /** The drug string as the source writes it. */

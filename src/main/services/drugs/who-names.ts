@@ -1,6 +1,7 @@
 // Drug-name normalisation and matching of source drug names (DDInter's US-style names) to WHO ATC
 // level-5 names (INN). Matching tries, in order: the name as written, a US→INN synonym, the name with
 // a trailing salt word removed, and WHO names with their parenthesised part removed or dropped.
+import { curatedNameSynonyms } from './load'
 
 /** Lower case, single spaces, no surrounding punctuation; used for every name comparison. */
 export function nameKey(name: string): string {
@@ -14,59 +15,12 @@ export function nameKey(name: string): string {
 }
 
 /**
- * US adopted names (as DDInter writes them) → the WHO ATC index name. Only one-to-one substance
- * synonyms; combination products and ambiguous names (e.g. "isosorbide") are left unmatched on purpose.
+ * US adopted names and synonyms (as DDInter writes them) → the WHO ATC index name or an ATC5 code, from the
+ * drug resolver's curated table (resources/drug-synonyms.csv): one name table for the whole app. Only
+ * one-to-one names; combination products and ambiguous names are left unmatched on purpose.
  */
-export const US_TO_WHO_NAMES: Readonly<Record<string, string>> = {
-  acetaminophen: 'paracetamol',
-  acyclovir: 'aciclovir',
-  albuterol: 'salbutamol',
-  'aluminum hydroxide': 'aluminium hydroxide',
-  amphetamine: 'amfetamine',
-  beclomethasone: 'beclometasone',
-  carbamoylcholine: 'carbachol',
-  cephalexin: 'cefalexin',
-  chlorpheniramine: 'chlorphenamine',
-  chlorthalidone: 'chlortalidone',
-  cholecalciferol: 'colecalciferol',
-  cholestyramine: 'colestyramine',
-  'clorazepic acid': 'potassium clorazepate',
-  colistimethate: 'colistin',
-  cyclosporine: 'ciclosporin',
-  dextroamphetamine: 'dexamfetamine',
-  dicyclomine: 'dicycloverine',
-  dyphylline: 'diprophylline',
-  echothiophate: 'ecothiopate',
-  glyburide: 'glibenclamide',
-  glycerin: 'glycerol',
-  hydroxyurea: 'hydroxycarbamide',
-  ibandronate: 'ibandronic acid',
-  indomethacin: 'indometacin',
-  leucovorin: 'calcium folinate',
-  levoleucovorin: 'calcium levofolinate',
-  leuprolide: 'leuprorelin',
-  'lithium carbonate': 'lithium',
-  meclizine: 'meclozine',
-  meperidine: 'pethidine',
-  methimazole: 'thiamazole',
-  methotrimeprazine: 'levomepromazine',
-  'methylene blue': 'methylthioninium chloride',
-  'mineral oil': 'liquid paraffin',
-  'mycophenolate mofetil': 'mycophenolic acid',
-  niacin: 'nicotinic acid',
-  nitroglycerin: 'glyceryl trinitrate',
-  oxtriphylline: 'choline theophyllinate',
-  phylloquinone: 'phytomenadione',
-  'polyethylene glycol': 'macrogol',
-  proparacaine: 'proxymetacaine',
-  'salmon calcitonin': 'calcitonin (salmon synthetic)',
-  somatotropin: 'somatropin',
-  succinylcholine: 'suxamethonium',
-  sulfisoxazole: 'sulfafurazole',
-  thiothixene: 'tiotixene',
-  tromethamine: 'trometamol',
-  'vitamin a': 'retinol (vit a)',
-  'vitamin e': 'tocopherol (vit e)'
+export function usToWhoName(key: string): string | undefined {
+  return curatedNameSynonyms().get(key)
 }
 
 /** Trailing words naming a salt or form rather than the active moiety. */
@@ -160,14 +114,16 @@ export type MatchMethod = 'exact' | 'alias' | 'synonym' | 'salt' | 'route' | 'qu
 function lookupPlain(index: WhoNameIndex, key: string): { codes: Set<string>; method: MatchMethod } | null {
   const tries: [string | null | undefined, MatchMethod][] = [
     [key, 'exact'],
-    [US_TO_WHO_NAMES[key], 'synonym'],
+    [usToWhoName(key), 'synonym'],
     [withoutSalt(key), 'salt']
   ]
   const stripped = withoutSalt(key)
-  if (stripped) tries.push([US_TO_WHO_NAMES[stripped], 'synonym'])
+  if (stripped) tries.push([usToWhoName(stripped), 'synonym'])
   for (const [candidate, method] of tries) {
     if (!candidate) continue
-    const hit = index.lookup(candidate)
+    // A curated name may fix an ATC5 code rather than a substance (niacin: the lipid agent C10AD02).
+    if (method === 'synonym' && /^[A-Z]\d\d[A-Z]{2}\d\d$/.test(candidate)) return { codes: new Set([candidate]), method }
+    const hit = index.lookup(nameKey(candidate))
     if (hit) return { codes: hit.codes, method: method === 'exact' && hit.via === 'who-alias' ? 'alias' : method }
   }
   return null

@@ -31,7 +31,7 @@ import { basename, resolve } from 'node:path'
 import type { Db } from '../db/database'
 import { dataDir as defaultDataDir, defaultKnowledgeBasePath } from '../paths'
 import { existsSync } from 'node:fs'
-import { createDrugResolver, curatedNamesPath } from '../drugs/load'
+import { createDrugResolver, curatedNamesPath, rxnormTablePath } from '../drugs/load'
 import { ResolverDrugMapper } from '../drugs/import-mapping'
 import { applyOverrides, listOverrides } from '../drugs/overrides'
 import { loadReferenceData } from '../drugs/reference-data'
@@ -93,7 +93,7 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
   const encoding = options.encoding ?? 'utf-8'
   // The resolver's curated names and the database's overrides decide the mapping too: a change re-imports.
   const overrides = JSON.stringify(listOverrides(db).map((o) => [o.rawKey, o.target]))
-  const fingerprint = await fingerprintInputs(layout, [...reference.files, curatedNamesPath()], encoding, overrides)
+  const fingerprint = await fingerprintInputs(layout, [...reference.files, curatedNamesPath(), rxnormTablePath()], encoding, overrides)
   const maxRejectedShare = options.maxRejectedShare ?? DEFAULT_MAX_REJECTED_SHARE
   if (!(maxRejectedShare >= 0 && maxRejectedShare <= 1)) throw new ImportError(`maxRejectedShare must be between 0 and 1, got ${maxRejectedShare}.`)
 

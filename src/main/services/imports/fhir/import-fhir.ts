@@ -22,7 +22,7 @@ import { ImportStaging } from '../staging'
 import { ImportStore, type DrugInput } from '../store'
 import { dataDir as defaultDataDir, defaultKnowledgeBasePath } from '../../paths'
 import { loadReferenceData } from '../../drugs/reference-data'
-import { createDrugResolver, curatedNamesPath } from '../../drugs/load'
+import { createDrugResolver, curatedNamesPath, rxnormTablePath } from '../../drugs/load'
 import { applyOverrides, listOverrides } from '../../drugs/overrides'
 import type { DrugResolver } from '../../drugs/resolver'
 import { fhirDrugInput, mapFhirDrug } from './drug-mapping'
@@ -356,7 +356,7 @@ export async function importFhir(db: Db, options: FhirImportOptions): Promise<Fh
   const resolver = createDrugResolver({ dataDir, kbPath: existsSync(kbPath) ? kbPath : null })
   applyOverrides(resolver, db)
   const overrides = JSON.stringify(listOverrides(db).map((o) => [o.rawKey, o.target]))
-  const fingerprint = await fingerprintInputs(files, [...reference.files, curatedNamesPath()], overrides)
+  const fingerprint = await fingerprintInputs(files, [...reference.files, curatedNamesPath(), rxnormTablePath()], overrides)
   const previous = db
     .prepare(`SELECT id, report_json FROM import_runs WHERE format = 'fhir' AND input_fingerprint = ? AND status = 'completed' ORDER BY id DESC LIMIT 1`)
     .get(fingerprint) as { id: number; report_json: string } | undefined
