@@ -8,7 +8,7 @@ import type { RecommendationResult, RecommendedDrug } from '../../../shared/doma
 import type { ServiceContext } from '../service-context'
 import { appendAudit } from '../audit/audit'
 import { coldStartHashPart, ModelRunner } from './cold-start-runner'
-import { atcName, chooseDrugs, patientDrugs } from './drug-choice'
+import { atcNameLookup, chooseDrugs, patientDrugs } from './drug-choice'
 import { drugChoiceCodeKey, type DrugChoiceModel, loadDrugChoice } from './drug-choice-model'
 import { decodeDrugs, drugDdiRate, type SafeDecodingOptions } from './drug-decode'
 import { drugWarnings } from '../interactions/drug-warnings'
@@ -53,7 +53,7 @@ function choose(
     ...(currentVisit?.diagnoses ?? []).map((c) => drugChoiceCodeKey('diagnosis', c.system, c.code)),
     ...(currentVisit?.procedures ?? []).map((c) => drugChoiceCodeKey('procedure', c.system, c.code))
   ]
-  const nameOf = (code: string): string | null => atcName(ctx.db, code)
+  const nameOf = atcNameLookup(ctx.db)
   return { chosen: chooseDrugs({ classes, patient: taken, model: drugChoice, codeKeys, nameOf }), taken, nameOf }
 }
 
