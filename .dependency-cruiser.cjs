@@ -34,7 +34,7 @@ module.exports = {
       severity: 'error',
       comment: 'The zod schemas stay in main: the renderer takes the contract as types, plus the error reader.',
       from: { path: '^src/renderer/' },
-      to: { path: '^src/shared/api/(index|app|patients|models|settings|recommend|drugs|review|evaluate|interop|common)\\.ts$', dependencyTypesNot: ['type-only'] }
+      to: { path: '^src/shared/api/(?!(client|methods|errors)\\.ts$)[^/]+\\.ts$', dependencyTypesNot: ['type-only'] }
     },
     {
       name: 'preload-only-the-client',

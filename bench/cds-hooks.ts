@@ -9,7 +9,7 @@
 //     peak memory (VmHWM). The folder is deleted afterwards.
 // Synthea is synthetic: these are throughput figures of the service and the importer, nothing clinical.
 //
-//   npm run bench:cds-hooks [-- --requests 1500] [--clients 1,8,32] [--import-gb 0.25,1] [--skip-import] [--skip-load]
+//   npm run bench:cds-hooks [-- --requests 1500] [--clients 1,8,32] [--import-gb 0.25,1] [--skip-import] [--skip-load] [--profile-server dir]
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -30,7 +30,9 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '1,8,32' },
     'import-gb': { type: 'string', default: '0.25,1' },
     'skip-import': { type: 'boolean', default: false },
-    'skip-load': { type: 'boolean', default: false }
+    'skip-load': { type: 'boolean', default: false },
+    /** Write a V8 CPU profile of the service process into this folder (node --cpu-prof), to see where a request's time goes. */
+    'profile-server': { type: 'string' }
   }
 })
 const REQUESTS = Number(values.requests)
@@ -53,6 +55,15 @@ const ORDERS = [
 ]
 
 const work = mkdtempSync(join(tmpdir(), 'medrec-bench-cds-'))
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); null elsewhere. */
+function cpuSecondsOf(pid: number | undefined): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return null
+  }
+}
 const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 
 /** One order-sign request body per Synthea patient: their latest medications marked active, conditions, allergies. */
@@ -87,7 +98,8 @@ function requestBodies(): string[] {
 }
 
 async function startServer(databasePath: string, authConfig: string): Promise<{ child: ChildProcess; address: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join('bench', 'cds-hooks-child.ts'), 'serve', databasePath, authConfig], { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'inherit'] })
+  const profile = values['profile-server'] ? ['--cpu-prof', '--cpu-prof-dir', values['profile-server']] : []
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join('bench', 'cds-hooks-child.ts'), 'serve', databasePath, authConfig], { cwd: projectRoot(), stdio: ['ignore', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout! })
   for await (const line of lines) return { child, address: (JSON.parse(line) as { address: string }).address }
   throw new Error('The CDS Hooks service process exited before it listened.')
@@ -135,20 +147,23 @@ async function loadTest(): Promise<void> {
     new SignJWT({}).setProtectedHeader({ alg: 'ES384', typ: 'JWT', kid: 'bench' }).setIssuer(ISSUER).setSubject('bench-client').setAudience(url).setIssuedAt().setExpirationTime('5m').setJti(randomUUID()).sign(privateKey)
   console.log(`CDS Hooks order-sign on ${address}: ${bodies.length} Synthea patients as prefetch (≤ 8 active medications each, ${imported.patients} also in the store), JWT ES384 on every request`)
   console.log(`machine: ${cpus().length} CPU(s), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at start\n`)
-  console.log('clients  requests  seconds    req/s   p50 ms   p99 ms   max ms  errors  critical cards')
+  console.log('clients  requests  seconds    req/s   p50 ms   p99 ms   max ms  errors  critical cards  service CPU ms/req  load avg (1 min)')
   try {
     for (const clients of CLIENTS) {
       const warmup = Math.max(50, clients * 4)
       const tokens = await Promise.all(Array.from({ length: REQUESTS + warmup }, sign))
       await run(url, bodies, tokens.slice(0, warmup), clients) // connections, JIT and caches warm; not counted
+      const cpuBefore = cpuSecondsOf(child.pid)
       const started = performance.now()
       const measured = await run(url, bodies, tokens.slice(warmup), clients)
       const seconds = (performance.now() - started) / 1000
+      const cpuAfter = cpuSecondsOf(child.pid)
       const sorted = measured.latencies.sort((a, b) => a - b)
       console.log(
         `${String(clients).padStart(7)}  ${String(sorted.length).padStart(8)}  ${seconds.toFixed(2).padStart(7)}  ${(sorted.length / seconds).toFixed(0).padStart(7)}  ` +
           `${percentile(sorted, 50).toFixed(2).padStart(7)}  ${percentile(sorted, 99).toFixed(2).padStart(7)}  ${sorted.at(-1)!.toFixed(2).padStart(7)}  ${String(measured.errors).padStart(6)}  ` +
-          `${((100 * measured.critical) / Math.max(1, sorted.length - measured.errors)).toFixed(0)}%`
+          `${`${((100 * measured.critical) / Math.max(1, sorted.length - measured.errors)).toFixed(0)}%`.padStart(14)}  ` +
+          `${(cpuBefore === null || cpuAfter === null ? 'n/a' : ((1000 * (cpuAfter - cpuBefore)) / sorted.length).toFixed(2)).padStart(18)}  ${loadavg()[0]!.toFixed(2).padStart(16)}`
       )
       if (measured.firstError) console.log(`         first error: ${measured.firstError}`)
     }

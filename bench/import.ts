@@ -5,6 +5,9 @@
 //
 //   npm run bench:import -- [--patients 100000] [--seed 1] [--visits-per-patient 10] [--grouped-prescriptions]
 //                           [--timeline-samples 3000] [--search-samples 1000] [--keep-db] [--queries-only]
+//                           [--cpu-prof <dir>]
+//
+// --cpu-prof writes a V8 CPU profile of the import process into <dir> (bench/import-profile.ts prints its top entries).
 //
 // --keep-db keeps the imported database in bench/out; --queries-only then re-times the queries on it
 // (after a change to patients-repo.ts) without importing again.
@@ -63,10 +66,11 @@ async function ensureCohort(params: CohortParams): Promise<{ dir: string; manife
   return { dir, manifest, cached: false }
 }
 
-function runImportChild(databasePath: string, cohortDir: string, resultPath: string): Promise<ImportChildResult> {
+function runImportChild(databasePath: string, cohortDir: string, resultPath: string, cpuProfileDir?: string): Promise<ImportChildResult> {
   return new Promise((resolvePromise, reject) => {
     // process.execPath is the Node 22 that runs this script (better-sqlite3 needs it, not the system node).
-    const child = spawn(process.execPath, ['--import', 'tsx', join('bench', 'import-child.ts'), databasePath, cohortDir, resultPath], {
+    const profile = cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : []
+    const child = spawn(process.execPath, [...profile, '--import', 'tsx', join('bench', 'import-child.ts'), databasePath, cohortDir, resultPath], {
       cwd: projectRoot(),
       stdio: ['ignore', 'inherit', 'inherit']
     })
@@ -186,7 +190,8 @@ async function main(): Promise<void> {
       'search-samples': { type: 'string' },
       'grouped-prescriptions': { type: 'boolean', default: false },
       'keep-db': { type: 'boolean', default: false },
-      'queries-only': { type: 'boolean', default: false }
+      'queries-only': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' }
     }
   })
   const patients = integerFlag(values.patients, 'patients', 100_000)
@@ -218,7 +223,7 @@ async function main(): Promise<void> {
   } else {
     for (const suffix of ['', '-wal', '-shm']) rmSync(databasePath + suffix, { force: true })
     console.log(`Importing ${cohort.dir} into a fresh ${databasePath} …`)
-    imported = await runImportChild(databasePath, cohort.dir, childResultPath)
+    imported = await runImportChild(databasePath, cohort.dir, childResultPath, values['cpu-prof'])
   }
 
   const db = openDatabase(databasePath, { readonly: true })

@@ -37,7 +37,13 @@ export function validCalls(patientId: number, recommendationAuditId = 1): Record
     'review:history': [patientId],
     'evaluate:start': [{ modelIds: ['fixture-linear'], since: null, replicates: 0 }],
     'evaluate:status': ['no-such-job'],
-    'interop:fhir-export': [{ patientId, includeReview: true }]
+    'interop:fhir-export': [{ patientId, includeReview: true }],
+    // Paths that do not exist: the calls are well formed and refused with the reason, writing nothing.
+    'imports:fhir-plan': [{ path: '/nonexistent/medrec-fuzz/fhir-export' }],
+    'imports:fhir-run': [{ path: '/nonexistent/medrec-fuzz/fhir-export', replace: false }],
+    'interop:cds-status': [],
+    'interop:cds-start': [{ host: '127.0.0.1', port: 65534, authConfigPath: '/nonexistent/medrec-fuzz/cds-auth.json' }],
+    'interop:cds-stop': []
   }
 }
 

@@ -51,6 +51,19 @@ describe('DDI check service', () => {
     expect(service.coversDrugPair('Z99ZZ99', 'N06AB06')).toBe(false)
   })
 
+  it('checks only the pairs of one input when asked (pairsWith), the same warnings and gaps as the full check gives for it', () => {
+    const drugs = ['C01BD01', 'B01AA03', 'M01AE01', 'N02BE01', 'A02BC05']
+    const full = service.check(drugs)
+    const partial = service.check(drugs, { pairsWith: 2 })
+    const involving = (w: { a: number; b: number }) => w.a === 2 || w.b === 2
+    expect(full.warnings.some((w) => !involving(w))).toBe(true) // the full check has pairs without ibuprofen
+    expect(partial.warnings.length).toBeGreaterThan(0)
+    expect(partial.warnings).toEqual(full.warnings.filter(involving))
+    const gapsOf = (r: typeof full) => r.notCovered.map((g) => ({ ...g, pairs: g.pairs.filter(([i, j]) => i === 2 || j === 2) })).filter((g) => g.pairs.length > 0)
+    expect(gapsOf(partial)).toEqual(gapsOf(full))
+    expect(partial.notCovered.every((g) => g.pairs.every(([i, j]) => i === 2 || j === 2))).toBe(true)
+  })
+
   it('tiers severities: contraindicated/major interrupt, moderate inline, minor/unknown in details', () => {
     expect(tierFor('Contraindicated')).toBe('interrupt')
     expect(tierFor('Major')).toBe('interrupt')

@@ -149,6 +149,90 @@ describe('FHIR export of a recommendation', () => {
   })
 })
 
+/** The same recommendation at drug level: classes resolved to drugs, drug-pair warnings, a substitution. */
+function drugLevelRecommendation(): RecommendationResult {
+  const rec = recommendation()
+  rec.classes = [
+    { atc3: 'B01A', name: 'Antithrombotic agents', probability: 0.91, drugs: [{ atc5: 'B01AA03', name: 'warfarin', source: 'current', probability: null }], alternatives: [], noDrugReason: null, review: { conflictsWith: ['M01AE01'], severity: 'Major' } },
+    { atc3: 'M01A', name: 'Antiinflammatory and antirheumatic products, non-steroids', probability: 0.73, drugs: [{ atc5: 'M01AE01', name: 'ibuprofen', source: 'model', probability: 0.62 }], alternatives: [], noDrugReason: null, review: null },
+    { atc3: 'A02B', name: 'Drugs for peptic ulcer', probability: 0.66, drugs: [{ atc5: 'A02BC02', name: 'pantoprazole', source: 'model', probability: 0.4 }], alternatives: [], noDrugReason: null, review: null },
+    { atc3: 'N05C', name: 'Hypnotics and sedatives', probability: 0.55, drugs: [], alternatives: [], noDrugReason: 'no member of the class is in the within-class model', review: null }
+  ]
+  rec.combination = ['B01A', 'M01A', 'A02B', 'N05C']
+  rec.substituted = [{ atc3: 'A02B', from: 'A02BC01', to: 'A02BC02', conflictsWith: ['B01AC04'], severity: 'Major', reason: 'next member without a blocking interaction' }]
+  rec.warnings = [
+    { kind: 'interaction', severity: 'Major', interrupting: true, tier: 'interrupt', scope: 'new', drugs: ['B01AA03', 'M01AE01'], names: ['warfarin', 'ibuprofen'], sources: ['DDInter'], detail: 'warfarin (B01AA03) + ibuprofen (M01AE01): Major interaction' },
+    { kind: 'allergy', severity: 'Contraindicated', interrupting: true, tier: 'interrupt', scope: 'new', drugs: ['M01AE01', 'M01AE01'], names: ['ibuprofen', 'ibuprofen'], sources: ["the patient's allergy list"], detail: 'ibuprofen: allergy to ibuprofen recorded' },
+    { kind: 'interaction', severity: 'Moderate', interrupting: false, tier: 'inline', scope: 'existing', drugs: ['B01AA03', 'C01BD01'], names: ['warfarin', 'amiodarone'], sources: ['DDInter'], detail: 'warfarin (B01AA03) + amiodarone (C01BD01): Moderate interaction (existing co-prescription)' },
+    { kind: 'duplication', severity: 'Moderate', interrupting: false, tier: 'inline', scope: 'new', drugs: ['A02BC02', 'A02BC05'], names: ['pantoprazole', 'esomeprazole'], sources: ['WHO ATC classification (same level-4 group)'], detail: 'pantoprazole + esomeprazole: same ATC level-4 group A02BC' },
+    { kind: 'class-note', severity: 'Minor', interrupting: false, tier: 'details', scope: 'new', drugs: ['N05C', 'B01A'], names: ['Hypnotics and sedatives', 'Antithrombotic agents'], sources: ['DDInter'], detail: 'class-level note (no drug chosen for N05C)' }
+  ]
+  return rec
+}
+
+const drugReview: ReviewRecord = { ...review, decisions: [{ ...review.decisions[0]!, warningKey: 'M01AE01 + B01AA03' }, review.decisions[1]!] }
+const codingsOf = (r: FhirResource) => (r.medicationCodeableConcept as { coding: Array<{ system: string; code: string }> }).coding.map((c) => `${c.system.split('/').pop()}:${c.code}`)
+
+describe('FHIR export at drug level', () => {
+  it('proposes each recommended drug (ATC5, RxNorm where the record has it, class as a secondary coding) and a DetectedIssue per drug-level warning', () => {
+    const rxnorm = new Map([['B01AA03', { code: '855332', display: 'Warfarin Sodium 5 MG Oral Tablet' }]])
+    const bundle = recommendationBundle({ recommendation: drugLevelRecommendation(), model: MODEL, sources: [ddinter], rxnorm })
+    expectValid(bundle)
+    const proposals = ofType(bundle, 'MedicationRequest')
+    expect(proposals.map(codingsOf)).toEqual([
+      ['atc:B01AA03', 'rxnorm:855332', 'atc:B01A'],
+      ['atc:M01AE01', 'atc:M01A'],
+      ['atc:A02BC02', 'atc:A02B'],
+      ['atc:N05C']
+    ])
+    expect(proposals.every((p) => p.intent === 'proposal' && p.status === 'draft')).toBe(true)
+    const notes = (r: FhirResource) => JSON.stringify(r.note)
+    expect(notes(proposals[2]!)).toContain('DDI-safe substitution: replaces A02BC01')
+    expect(notes(proposals[0]!)).toContain('Kept for review: Major interaction with M01AE01')
+    expect(notes(proposals[3]!)).toContain('no member of the class is in the within-class model')
+    const urlOf = (r: FhirResource) => bundle.entry.find((e) => e.resource === r)!.fullUrl
+
+    const issues = ofType(bundle, 'DetectedIssue')
+    expect(issues.map((i) => [(i.code as { coding: Array<{ code: string }> }).coding[0]!.code, i.severity])).toEqual([
+      ['DRG', 'high'],
+      ['ALGY', 'high'],
+      ['DRG', 'moderate'],
+      ['DUPTHPY', 'moderate'],
+      ['DRG', 'low']
+    ])
+    // Implicated: the proposals where the drug is proposed, the drug the patient already takes by name.
+    expect(issues[0]!.implicated).toEqual([
+      { reference: urlOf(proposals[0]!), display: 'warfarin (B01AA03)' },
+      { reference: urlOf(proposals[1]!), display: 'ibuprofen (M01AE01)' }
+    ])
+    expect(issues[2]!.implicated).toEqual([{ reference: urlOf(proposals[0]!), display: 'warfarin (B01AA03)' }, { display: 'amiodarone (C01BD01), already taken by the patient' }])
+    expect(JSON.stringify(issues[0]!.evidence)).toContain('DDInter 1.0; licence CC BY-NC-SA 4.0')
+    expect(issues[0]!.reference).toBe('https://ddinter.scbdd.com/')
+    expect(JSON.stringify(issues[3]!.evidence)).toContain('licence CC BY-NC-SA 4.0')
+    // A class note names the class proposal and the partner class.
+    expect(issues[4]!.implicated).toEqual([{ reference: urlOf(proposals[3]!), display: 'N05C Hypnotics and sedatives' }, { display: 'Antithrombotic agents (B01A)' }])
+    expect(issues.some((i) => i.mitigation)).toBe(false)
+    expect((ofType(bundle, 'Provenance')[0]!.target as unknown[]).length).toBe(proposals.length + issues.length)
+  })
+
+  it('puts a review override on the DetectedIssue of the warning it decided, and keeps a decision about another warning as its own issue', () => {
+    const bundle = recommendationBundle({ recommendation: drugLevelRecommendation(), model: MODEL, sources: [ddinter], review: drugReview })
+    expectValid(bundle)
+    const issues = ofType(bundle, 'DetectedIssue')
+    const decided = issues.filter((i) => i.mitigation)
+    expect(decided).toHaveLength(2)
+    // The warfarin–ibuprofen warning carries the override (the review's key order does not matter).
+    expect(decided[0]).toBe(issues[0])
+    const [override] = decided[0]!.mitigation as Array<{ action: { coding: Array<{ code: string }>; text: string }; author: { display: string } }>
+    expect(override!.action.coding[0]!.code).toBe('will-monitor')
+    expect(override!.action.text).toBe('Override: will monitor (INR checked twice weekly)')
+    expect(override!.author.display).toBe('pharmacist.a')
+    // warfarin–omeprazole is not a warning of this recommendation: its own issue, still with the decision.
+    expect(decided[1]!.detail).toMatch(/warfarin–omeprazole: Moderate interaction; accepted in review 12/)
+    expect(issues).toHaveLength(6)
+  })
+})
+
 const SYNTHEA = join(DATA_DIR, 'ehr', 'synthea-r4-sample', 'bundles')
 const READY = HAS_OPEN_DATA && existsSync(SYNTHEA) && existsSync(join(modelsDir(), 'logistic', 'model.onnx')) && existsSync(defaultKnowledgeBasePath())
 
@@ -166,7 +250,11 @@ describe.runIf(READY)('a Synthea patient from FHIR, end to end', () => {
     try {
       const bundle = await exportRecommendationAsFhir(services.ctx, patientId, { sources: ddi.sources(), modelId: 'logistic' })
       expectValid(bundle)
-      expect(ofType(bundle, 'MedicationRequest').length).toBeGreaterThan(0)
+      const proposals = ofType(bundle, 'MedicationRequest')
+      expect(proposals.length).toBeGreaterThan(0)
+      // Drug level: every proposal with a drug is coded by its ingredient's ATC5 code, the class second.
+      const drugCodes = proposals.map((p) => codingsOf(p)[0]!).filter((c) => /^atc:[A-Z]\d\d[A-Z]{2}\d\d$/.test(c))
+      expect(drugCodes.length).toBeGreaterThan(0)
       const issues = ofType(bundle, 'DetectedIssue')
       expect(issues.length).toBeGreaterThan(0)
       for (const issue of issues) expect(JSON.stringify(issue.evidence)).toMatch(/licence CC BY-NC-SA 4\.0|licence /)

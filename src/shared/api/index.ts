@@ -7,6 +7,7 @@ import type { z } from 'zod'
 import { type AppResults, appArgs } from './app'
 import { type DrugsResults, drugsArgs } from './drugs'
 import { type EvaluateResults, evaluateArgs } from './evaluate'
+import { type ImportsResults, importsArgs } from './imports'
 import { type InteropResults, interopArgs } from './interop'
 import type { ApiMethodName } from './methods'
 import { type ModelsResults, modelsArgs } from './models'
@@ -25,10 +26,20 @@ export const apiArgSchemas = {
   ...drugsArgs,
   ...reviewArgs,
   ...evaluateArgs,
-  ...interopArgs
+  ...interopArgs,
+  ...importsArgs
 }
 
-type ApiResults = AppResults & PatientsResults & ModelsResults & SettingsResults & RecommendResults & DrugsResults & ReviewResults & EvaluateResults & InteropResults
+type ApiResults = AppResults &
+  PatientsResults &
+  ModelsResults &
+  SettingsResults &
+  RecommendResults &
+  DrugsResults &
+  ReviewResults &
+  EvaluateResults &
+  InteropResults &
+  ImportsResults
 
 export type ApiMethod = keyof typeof apiArgSchemas
 export type ApiArgs<M extends ApiMethod> = z.infer<(typeof apiArgSchemas)[M]>

@@ -23,7 +23,12 @@ export const API_METHODS = [
   'review:history',
   'evaluate:start',
   'evaluate:status',
-  'interop:fhir-export'
+  'interop:fhir-export',
+  'interop:cds-status',
+  'interop:cds-start',
+  'interop:cds-stop',
+  'imports:fhir-plan',
+  'imports:fhir-run'
 ] as const
 
 export type ApiMethodName = (typeof API_METHODS)[number]

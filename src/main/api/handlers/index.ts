@@ -6,6 +6,7 @@ import { createApiDispatcher, type ApiDispatcher, type ApiHandlers, type Dispatc
 import { appHandlers } from './app'
 import { drugsHandlers } from './drugs'
 import { evaluateHandlers } from './evaluate'
+import { importsHandlers } from './imports'
 import { interopHandlers } from './interop'
 import { modelsHandlers, settingsHandlers } from './models'
 import { patientsHandlers } from './patients'
@@ -34,7 +35,8 @@ export function createApiHandlers(context: ApiContext): ApiHandlers {
     ...drugsHandlers(handlerContext),
     ...reviewHandlers(handlerContext),
     ...evaluateHandlers(handlerContext),
-    ...interopHandlers(handlerContext)
+    ...interopHandlers(handlerContext),
+    ...importsHandlers(handlerContext)
   }
 }
 

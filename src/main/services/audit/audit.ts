@@ -6,6 +6,7 @@ import { canonicalJson } from '../canonical-json'
 import { createHash } from 'node:crypto'
 import { userInfo } from 'node:os'
 import type { Db } from '../db/database'
+import { perConnection } from '../db/statements'
 import { chainHead, rowHash, schemaFingerprint, SEAL_KIND } from './chain'
 
 export type AuditKind =
@@ -71,12 +72,26 @@ export function currentUserName(): string {
   return process.env.USER ?? process.env.USERNAME ?? 'unknown'
 }
 
+// A process runs under one OS account: looked up once (userInfo() reads the passwd database every call,
+// a measurable share of a CDS Hooks request).
+let processUserName: string | undefined
+const auditUserName = (): string => (processUserName ??= currentUserName())
+
+// Built once per connection: appendAudit runs on every audited call (each CDS Hooks request), where
+// preparing these statements cost more than running them.
+const displayNameStatement = perConnection((db) => db.prepare('SELECT value FROM settings WHERE key = ?').pluck())
+const insertStatement = perConnection((db) =>
+  db.prepare(
+    `INSERT INTO audit_log (id, kind, created_at, user_name, display_name, client, patient_id, source_patient_id, inputs_hash, model_id, model_version, outputs_json, prev_hash, row_hash)
+     VALUES (@id, @kind, @created_at, @user_name, @display_name, @client, @patient_id, @source_patient_id, @inputs_hash, @model_id, @model_version, @outputs_json, @prev_hash, @row_hash)`
+  )
+)
+
 const DISPLAY_NAME_KEY = 'audit.display-name'
 
 /** The display name recorded beside the OS account (settings, changed through settings:update; audited). */
 export function getDisplayName(db: Db): string | null {
-  const row = db.prepare('SELECT value FROM settings WHERE key = ?').get(DISPLAY_NAME_KEY) as { value: string } | undefined
-  return row?.value ?? null
+  return (displayNameStatement(db).get(DISPLAY_NAME_KEY) as string | undefined) ?? null
 }
 
 export function setDisplayName(db: Db, name: string | null): void {
@@ -91,7 +106,7 @@ export function setDisplayName(db: Db, name: string | null): void {
 
 /** Who the audit records: the OS account and the configured display name. */
 export function auditIdentity(db: Db): { userName: string; displayName: string | null } {
-  return { userName: currentUserName(), displayName: getDisplayName(db) }
+  return { userName: auditUserName(), displayName: getDisplayName(db) }
 }
 
 /** "Dr Grey (grey)" or the account alone: how results show who acted. */
@@ -124,10 +139,7 @@ export function appendAudit(db: Db, entry: AuditEntryInput): number {
       model_version: entry.modelVersion,
       outputs_json: JSON.stringify(entry.outputs)
     }
-    db.prepare(
-      `INSERT INTO audit_log (id, kind, created_at, user_name, display_name, client, patient_id, source_patient_id, inputs_hash, model_id, model_version, outputs_json, prev_hash, row_hash)
-       VALUES (@id, @kind, @created_at, @user_name, @display_name, @client, @patient_id, @source_patient_id, @inputs_hash, @model_id, @model_version, @outputs_json, @prev_hash, @row_hash)`
-    ).run({ ...row, prev_hash: prevHash, row_hash: rowHash(row, prevHash) })
+    insertStatement(db).run({ ...row, prev_hash: prevHash, row_hash: rowHash(row, prevHash) })
     return nextId
   }).immediate()
 }

@@ -9,6 +9,7 @@
 import { canonicalJson } from '../canonical-json'
 import { createHash } from 'node:crypto'
 import type { Db } from '../db/database'
+import { perConnection } from '../db/statements'
 
 export const GENESIS_HASH = '0'.repeat(64)
 export const SEAL_KIND = 'audit-trail-sealed'
@@ -73,8 +74,10 @@ export function rowHash(row: Omit<ChainedRow, 'prev_hash' | 'row_hash'>, prevHas
 }
 
 /** The id and row_hash the next row must carry. */
+const headStatement = perConnection((db) => db.prepare('SELECT id, row_hash FROM audit_log ORDER BY id DESC LIMIT 1'))
+
 export function chainHead(db: Db): { nextId: number; prevHash: string } {
-  const last = db.prepare('SELECT id, row_hash FROM audit_log ORDER BY id DESC LIMIT 1').get() as { id: number; row_hash: string | null } | undefined
+  const last = headStatement(db).get() as { id: number; row_hash: string | null } | undefined
   return { nextId: (last?.id ?? 0) + 1, prevHash: last?.row_hash ?? GENESIS_HASH }
 }
 

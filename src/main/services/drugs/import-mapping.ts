@@ -56,25 +56,25 @@ export function toMapping(resolution: DrugResolution): DrugMapping {
 }
 
 /** Adds one source row's mapping to the counts. */
-export function countResolution(counts: DrugResolutionCounts, mapping: DrugMapping): void {
+export function countResolution(counts: DrugResolutionCounts, mapping: DrugMapping, rows = 1): void {
   switch (mapping.outcome) {
     case 'resolved':
-      counts.resolved++
-      if ((mapping.ingredients?.length ?? 1) > 1) counts.combination++
+      counts.resolved += rows
+      if ((mapping.ingredients?.length ?? 1) > 1) counts.combination += rows
       break
     case 'non-drug':
-      counts.nonDrug++
+      counts.nonDrug += rows
       break
     case 'ambiguous':
-      counts.ambiguous++
+      counts.ambiguous += rows
       break
     case 'unresolved':
-      counts.unresolved++
-      if (mapping.paths?.[0] === 'no-name') counts.noName++
+      counts.unresolved += rows
+      if (mapping.paths?.[0] === 'no-name') counts.noName += rows
       break
     default:
       return
   }
   const key = (mapping.paths ?? [mapping.outcome ?? 'unknown']).join('+')
-  counts.byPath[key] = (counts.byPath[key] ?? 0) + 1
+  counts.byPath[key] = (counts.byPath[key] ?? 0) + rows
 }

@@ -3,7 +3,7 @@
 import type { ImportProgress, RejectedRow } from '../../../shared/domain/imports'
 import type { DrugMappingMethod } from '../../../shared/domain/patient'
 import type { Db } from '../db/database'
-import { countResolution, emptyResolutionCounts } from '../drugs/import-mapping'
+import { countResolution, emptyResolutionCounts, type DrugResolutionCounts } from '../drugs/import-mapping'
 import type { DrugMapping } from '../drugs/reference-data'
 import { readCsv, type CsvBatch, type CsvReadOptions } from './csv'
 import type { Layout, LayoutFile } from './layout'
@@ -46,12 +46,20 @@ export class RowLog {
 
 export class MappingTally {
   readonly mappedBy: Record<DrugMappingMethod, number> = { ndc: 0, gsn: 0, name: 0, unmapped: 0 }
-  /** The drug resolver's outcomes over source rows (resolved, non-drug, ambiguous, unresolved; by path). */
-  readonly resolution = emptyResolutionCounts()
+  private readonly counted = emptyResolutionCounts()
+  /** Rows per mapping object not yet added to `resolution` (one object per distinct drug: no string per row). */
+  private readonly pending = new Map<DrugMapping, number>()
 
   count(mapping: DrugMapping): void {
     this.mappedBy[mapping.method]++
-    countResolution(this.resolution, mapping)
+    this.pending.set(mapping, (this.pending.get(mapping) ?? 0) + 1)
+  }
+
+  /** The drug resolver's outcomes over source rows (resolved, non-drug, ambiguous, unresolved; by path). */
+  get resolution(): DrugResolutionCounts {
+    for (const [mapping, rows] of this.pending) countResolution(this.counted, mapping, rows)
+    this.pending.clear()
+    return this.counted
   }
 }
 

@@ -7,8 +7,9 @@
 // with quotes (RFC 4180: "a, b", doubled "" quotes, newlines inside quotes) take a careful path.
 // Whole-file reading for the small reference tables (parseCsv, readCsvObjects: knowledge base build, drug
 // resolver tables, hospital interaction tables, drug master files) uses the same record parser.
-import { createReadStream, readFileSync } from 'node:fs'
+import { createReadStream, readFileSync, statSync } from 'node:fs'
 import { createGunzip } from 'node:zlib'
+import { readOffThread, type ReadChunk } from './decode-off-thread'
 import { ImportError } from './errors'
 
 export interface CsvSource {
@@ -45,7 +46,14 @@ export interface CsvReadOptions {
   encoding?: string
   /** A longer field rejects its record (default MAX_FIELD_CHARS). */
   maxFieldChars?: number
+  /**
+   * Read and gunzip on a worker thread (imports/decode-off-thread.ts): true, false, or 'auto'
+   * (default: files of OFF_THREAD_MIN_BYTES or more, where it pays for the thread's start).
+   */
+  offThread?: boolean | 'auto'
 }
+
+export const OFF_THREAD_MIN_BYTES = 1 << 20
 
 /** No column an importer reads holds more than a few hundred characters; 64 Ki leaves room for long titles. */
 export const MAX_FIELD_CHARS = 65_536
@@ -475,12 +483,27 @@ export async function* readCsv(source: CsvSource, columns: CsvColumns, onBytes?:
     for (const slot of parser.optionalMissing) for (let r = 0; r < batch.count; r++) batch.fields[r * batch.width + slot] = ''
     return batch
   }
-  for await (const text of decodedChunks(source, READ_CHUNK, onBytes, options.encoding)) {
+  for await (const text of decodedChunks(source, READ_CHUNK, onBytes, options.encoding, true, readsOffThread(source, options))) {
     const batch = parser.push(text)
     if (batch.count > 0 || batch.malformed.length > 0) yield fill(batch)
   }
   const last = parser.finish()
   if (last.count > 0 || last.malformed.length > 0) yield fill(last)
+}
+
+/** Whether a file is read and gunzipped on a worker thread (see CsvReadOptions.offThread). */
+function readsOffThread(source: CsvSource, options: CsvReadOptions): boolean {
+  const offThread = options.offThread ?? 'auto'
+  return offThread === true || (offThread === 'auto' && sizeOf(source.path) >= OFF_THREAD_MIN_BYTES)
+}
+
+/** Size in bytes; -1 when the file cannot be read (the reader then names the problem). */
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size
+  } catch {
+    return -1
+  }
 }
 
 export function headerError(source: CsvSource, header: readonly string[], missing: readonly string[]): ImportError {
@@ -503,26 +526,23 @@ async function* decodedChunks(
   chunkSize: number,
   onBytes?: BytesRead,
   encoding = 'utf-8',
-  checked = true
+  checked = true,
+  offThread = false
 ): AsyncGenerator<string> {
-  const file = createReadStream(source.path, { highWaterMark: chunkSize })
   const gzipped = source.path.toLowerCase().endsWith('.gz')
-  const gunzip = gzipped ? createGunzip({ chunkSize: GUNZIP_CHUNK }) : null
-  if (gunzip) {
-    file.on('error', (error) => gunzip.destroy(error))
-    file.pipe(gunzip)
-  }
-  const stream = gunzip ?? file
   const utf8 = checked && isUtf8Label(encoding)
   const decoder = textDecoder(source, encoding, utf8)
+  const chunks = offThread
+    ? readOffThread({ path: source.path, gzipped, readChunk: chunkSize, gunzipChunk: GUNZIP_CHUNK })
+    : readInThread(source.path, gzipped, chunkSize)
   let reported = 0
   /** Newlines in the bytes decoded so far, to name the line of an invalid byte. */
   let newlines = 0
   let previous: Buffer = Buffer.alloc(0)
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      if (onBytes && file.bytesRead !== reported) {
-        reported = file.bytesRead
+    for await (const { chunk, bytesRead } of chunks) {
+      if (onBytes && bytesRead !== reported) {
+        reported = bytesRead
         onBytes(reported)
       }
       let text: string
@@ -546,6 +566,21 @@ async function* decodedChunks(
     if (rest) yield rest
   } catch (error) {
     throw streamError(source, error, gzipped)
+  } finally {
+    await chunks.return(undefined)
+  }
+}
+
+/** The file's (decompressed) bytes on this thread, with the compressed bytes read so far. */
+async function* readInThread(path: string, gzipped: boolean, chunkSize: number): AsyncGenerator<ReadChunk> {
+  const file = createReadStream(path, { highWaterMark: chunkSize })
+  const gunzip = gzipped ? createGunzip({ chunkSize: GUNZIP_CHUNK }) : null
+  if (gunzip) {
+    file.on('error', (error) => gunzip.destroy(error))
+    file.pipe(gunzip)
+  }
+  try {
+    for await (const chunk of (gunzip ?? file) as AsyncIterable<Buffer>) yield { chunk, bytesRead: file.bytesRead }
   } finally {
     file.destroy()
     gunzip?.destroy()

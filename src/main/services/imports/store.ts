@@ -6,14 +6,13 @@
 // Medications (importer version 2): all source rows of the same drug in the same visit fold into one
 // medications row whose order_count says how many rows it stands for and whose start_time is the
 // earliest start; rows within a visit keep the order in which each drug first appears in the file.
-// Prescription files interleave admissions (MIMIC-IV's does), so rows are first staged narrow
-// (visit, drug id, start) in an unindexed temporary table and folded with one INSERT … SELECT … GROUP BY
-// at flush(). Cost at scale (bench/import.ts): writing one medications row per prescription into the
-// indexed table in file order was over half the import's CPU; the staged rows are cheap appends, and
-// the folded rows are written in visit order, so each visit's rows sit together for the timeline.
+// Prescription files interleave admissions (MIMIC-IV's does), so the rows are folded in memory as they
+// are read and each visit's rows are written together (imports/medication-fold.ts says how, and why
+// memory stays bounded).
 import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/domain/patient'
 import type { Db } from '../db/database'
 import type { DrugMapping } from '../drugs/reference-data'
+import { MedicationFold } from './medication-fold'
 import { isBetterTitle } from './title-quality'
 
 const CODE_SYSTEMS: CodeSystem[] = ['ICD-9-CM', 'ICD-10-CM', 'ICD-10-PCS', 'other']
@@ -90,17 +89,18 @@ export class ImportStore {
   private readonly deleteChildren: Array<ReturnType<Db['prepare']>>
   private readonly diagnoses: BatchedInsert
   private readonly procedures: BatchedInsert
-  /** Medication source rows staged as (visit, drug id, start time) until foldStagedOrders(). */
-  private readonly stagedOrders: BatchedInsert
-  private readonly foldOrders
-  /** Staged rows not folded yet (0: nothing to fold). */
-  private stagedSinceFold = 0
-  /** Rows the folds wrote to medications. */
-  private storedMedicationRows = 0
+  /** Medication source rows, folded per (visit, drug) as they come. */
+  private readonly fold: MedicationFold
   private readonly insertProduct
-  /** Drug key → row id in temp.import_drug_products, and that drug's ATC mapping. */
-  private readonly productIds = new Map<string, number>()
+  /**
+   * Raw name → the row ids in temp.import_drug_products of the drugs with that name (they differ by NDC,
+   * GSN or other id), each id's ATC mapping and identity. Keyed by the name alone so a row builds no key
+   * string (tens of millions of rows).
+   */
+  private readonly productIds = new Map<string, number[]>()
+  private productCount = 0
   private productMappings: DrugMapping[] = []
+  private productInputs: DrugInput[] = []
   /** Source medication rows given to medication() (stored rows are fewer: see foldStagedOrders). */
   private medicationSourceRows = 0
   private readonly titleOverwrite: BatchedInsert
@@ -115,7 +115,9 @@ export class ImportStore {
     private readonly db: Db,
     private readonly source: EhrFormat,
     private readonly runId: number,
-    private readonly maxProducts = MAX_PRODUCTS
+    private readonly maxProducts = MAX_PRODUCTS,
+    /** Open (visit, drug) pairs the medication fold holds (tests lower it to exercise reopened visits). */
+    maxOpenMedicationEntries?: number
   ) {
     this.upsertPatientStatement = db.prepare(
       `INSERT INTO patients (source, source_patient_id, sex) VALUES (?, ?, ?)
@@ -132,7 +134,9 @@ export class ImportStore {
     )
     this.findVisitStatement = db.prepare(`SELECT id FROM visits WHERE source = ? AND source_visit_id = ?`).pluck()
     this.deleteChildren = ['diagnoses', 'procedures', 'medications'].map((table) => db.prepare(`DELETE FROM ${table} WHERE visit_id = ?`))
-    this.replacing = db.prepare(`SELECT 1 FROM visits WHERE source = ? LIMIT 1`).pluck().get(source) !== undefined
+    // The staging file's id placeholder (an empty source id, imports/staging.ts) is not a stored visit: a
+    // first import then skips the per-visit lookups.
+    this.replacing = db.prepare(`SELECT 1 FROM visits WHERE source = ? AND source_visit_id <> '' LIMIT 1`).pluck().get(source) !== undefined
     this.visitOwnerStatement = db.prepare(
       `SELECT v.patient_id AS patientId, p.source_patient_id AS sourcePatientId FROM visits v JOIN patients p ON p.id = v.patient_id
        WHERE v.source = ? AND v.source_visit_id = ?`
@@ -150,20 +154,7 @@ export class ImportStore {
     this.insertProduct = db.prepare(
       'INSERT INTO temp.import_drug_products (id, ingredient, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
     )
-    // The staged rows' rowid is their order in the file. No index: rows are only appended, then read
-    // once, sorted, by the fold.
-    db.exec(`CREATE TEMP TABLE IF NOT EXISTS import_medication_orders (visit_id INTEGER NOT NULL, product_id INTEGER NOT NULL, start_time TEXT)`)
-    db.exec('DELETE FROM temp.import_medication_orders')
-    this.stagedOrders = new BatchedInsert(db, plainInsert('INSERT INTO temp.import_medication_orders (visit_id, product_id, start_time)'), 3)
-    // min() skips NULL start times, so a fold's start is its earliest known one (ISO text sorts by time).
-    this.foldOrders = db.prepare(
-      `INSERT INTO medications (visit_id, raw_name, ndc, gsn, other_id, atc5, atc3, mapping_method, start_time, order_count)
-       SELECT o.visit_id, p.raw_name, p.ndc, p.gsn, p.other_id, p.atc5, p.atc3, p.mapping_method, o.start_time, o.order_count
-       FROM (SELECT visit_id, product_id, min(start_time) AS start_time, count(*) AS order_count, min(rowid) AS first_row
-             FROM temp.import_medication_orders GROUP BY visit_id, product_id) AS o
-       JOIN temp.import_drug_products AS p ON p.id = o.product_id
-       ORDER BY o.visit_id, o.first_row, p.ingredient`
-    )
+    this.fold = new MedicationFold(db, 'temp.import_drug_products', (id) => this.productInputs[id]!, maxOpenMedicationEntries)
     // Called by SQLite only where a stored title differs from the offered one: decides and counts.
     db.function('medrec_title_replaces', { deterministic: false }, (code: unknown, offered: unknown, stored: unknown) => {
       const better = isBetterTitle(String(offered), String(stored))
@@ -212,7 +203,8 @@ export class ImportStore {
     if (this.replacing) {
       const existing = this.findVisitStatement.get(this.source, v.sourceVisitId) as number | undefined
       if (existing !== undefined) {
-        this.flush() // batched rows may belong to this visit
+        this.flushCodes() // batched rows may belong to this visit
+        this.fold.flushVisit(existing)
         for (const statement of this.deleteChildren) statement.run(existing)
       }
     }
@@ -269,40 +261,46 @@ export class ImportStore {
    * Returns the drug's mapping, for the report's tally.
    */
   medication(visitId: number, drug: DrugInput, startTime: string | null, mapDrug: (drug: DrugInput) => DrugMapping): DrugMapping {
-    const key = `${drug.rawName}\u0001${drug.ndc ?? ''}\u0001${drug.gsn ?? ''}\u0001${drug.otherId ?? ''}`
     this.medicationSourceRows++
-    let id = this.productIds.get(key)
+    let id = this.productIdOf(drug)
     if (id === undefined) {
-      if (this.productIds.size >= this.maxProducts) {
-        // Staged rows refer to the table's ids: fold them first. A visit with rows on both sides of
-        // a refill then has two rows for a drug (only past maxProducts distinct drugs).
-        this.foldStagedOrders()
+      if (this.productCount >= this.maxProducts) {
+        // Open folds refer to the table's ids: write them first. A visit with rows on both sides of
+        // a refill is merged by the drug's identity (medication-fold.ts), so it still has one row per drug.
+        this.fold.flushAll()
         this.db.exec('DELETE FROM temp.import_drug_products')
         this.productIds.clear()
+        this.productCount = 0
         this.productMappings = []
+        this.productInputs = []
       }
       const mapping = mapDrug(drug)
-      id = this.productIds.size + 1
+      id = ++this.productCount
       // A combination product (oxycodone/acetaminophen) is stored as one medications row per ingredient.
       const ingredients = mapping.ingredients ?? [{ atc5: mapping.atc5, atc3: mapping.atc3 }]
       ingredients.forEach((ingredient, index) =>
         this.insertProduct.run(id, index, drug.rawName, drug.ndc, drug.gsn, drug.otherId, ingredient.atc5, ingredient.atc3, mapping.method)
       )
-      this.productIds.set(key, id)
+      const sameName = this.productIds.get(drug.rawName)
+      if (sameName) sameName.push(id)
+      else this.productIds.set(drug.rawName, [id])
       this.productMappings[id] = mapping
+      this.productInputs[id] = drug
     }
-    this.stagedOrders.add(visitId, id, startTime)
-    this.stagedSinceFold++
+    this.fold.add(visitId, id, startTime)
     return this.productMappings[id]!
   }
 
-  /** Folds the staged rows into medications, one row per (visit, drug), and empties the stage. */
-  private foldStagedOrders(): void {
-    if (this.stagedSinceFold === 0) return
-    this.stagedOrders.flush()
-    this.storedMedicationRows += this.foldOrders.run().changes
-    this.db.exec('DELETE FROM temp.import_medication_orders')
-    this.stagedSinceFold = 0
+  /** The row id of a drug seen before with the same name, NDC, GSN and other id. */
+  private productIdOf(drug: DrugInput): number | undefined {
+    const sameName = this.productIds.get(drug.rawName)
+    if (sameName === undefined) return undefined
+    for (const id of sameName) {
+      const seen = this.productInputs[id]!
+      // An empty code and no code are the same drug (as in the stored identity the fold merges by).
+      if ((seen.ndc ?? '') === (drug.ndc ?? '') && (seen.gsn ?? '') === (drug.gsn ?? '') && (seen.otherId ?? '') === (drug.otherId ?? '')) return id
+    }
+    return undefined
   }
 
   /** `authoritative` titles (the ICD dictionaries) replace others; eICU strings only fill gaps. */
@@ -320,16 +318,19 @@ export class ImportStore {
   /** Writes pending rows and drops the temporary drug table (call before COMMIT). */
   finish(): void {
     this.flush()
-    this.db.exec('DROP TABLE IF EXISTS temp.import_medication_orders')
     this.db.exec('DROP TABLE IF EXISTS temp.import_drug_products')
   }
 
   flush(): void {
+    this.flushCodes()
+    this.fold.flushAll()
+  }
+
+  private flushCodes(): void {
     this.titleOverwrite.flush()
     this.titleKeep.flush()
     this.diagnoses.flush()
     this.procedures.flush()
-    this.foldStagedOrders()
   }
 
   /** Rows written; `repeated*` codes were already on the visit (the same code twice in one admission). */
@@ -346,7 +347,7 @@ export class ImportStore {
       diagnoses: this.diagnoses.inserted,
       procedures: this.procedures.inserted,
       medications: this.medicationSourceRows,
-      storedMedicationRows: this.storedMedicationRows,
+      storedMedicationRows: this.fold.storedRows,
       repeatedDiagnoses: this.diagnoses.added - this.diagnoses.inserted,
       repeatedProcedures: this.procedures.added - this.procedures.inserted
     }

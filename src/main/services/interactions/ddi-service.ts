@@ -74,6 +74,11 @@ interface ResolvedInput {
 export interface DdiCheckOptions {
   /** Member drug pairs listed per evidence (the counts always cover all of them). Default 10. */
   maxMembers?: number
+  /**
+   * Check only the pairs that involve the input at this index (e.g. a candidate substitute against the
+   * rest of a medication list), not every pair: n - 1 pairs instead of n(n - 1)/2.
+   */
+  pairsWith?: number
 }
 
 const DEFAULT_MAX_MEMBERS = 10
@@ -292,6 +297,7 @@ export class DdiService {
     const sources = [...this.sourcesById.values()]
     for (let i = 0; i < resolved.length; i++) {
       for (let j = i + 1; j < resolved.length; j++) {
+        if (options.pairsWith !== undefined && i !== options.pairsWith && j !== options.pairsWith) continue
         const a = resolved[i]!
         const b = resolved[j]!
         const evidence = this.evidenceFor(a, b, maxMembers)

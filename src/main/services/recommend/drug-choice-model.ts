@@ -91,27 +91,49 @@ export class DrugChoiceModel {
     return new DrugChoiceModel(manifest.data.version, sha256, artefact.data)
   }
 
-  /** The class's members seen in training, most probable first given the visit's code keys; [] for a class it lacks. */
+  /** Per class: its members, and their prior (smoothed frequency), built on first use. */
+  private readonly priors = new Map<string, { members: string[]; prior: Float64Array } | null>()
+
+  private priorOf(atc3: string): { members: string[]; prior: Float64Array } | null {
+    let cached = this.priors.get(atc3)
+    if (cached === undefined) {
+      const entry = this.artefact.classes[atc3]
+      const members = entry ? Object.entries(entry.members) : []
+      if (members.length === 0) cached = null
+      else {
+        const { alpha } = this.artefact
+        const total = members.reduce((sum, [, n]) => sum + n, 0) + alpha * members.length
+        cached = { members: members.map(([m]) => m), prior: Float64Array.from(members, ([, n]) => (n + alpha) / total) }
+      }
+      this.priors.set(atc3, cached)
+    }
+    return cached
+  }
+
+  /**
+   * The class's members seen in training, most probable first given the visit's code keys; [] for a class it
+   * lacks. The same arithmetic, in the same order, as summing per member over the codes (exact results);
+   * the prior is computed once per class (recommendations rank every class they show).
+   */
   rank(atc3: string, codeKeys: readonly string[]): Array<{ atc5: string; probability: number }> {
     const entry = this.artefact.classes[atc3]
-    if (!entry) return []
-    const members = Object.entries(entry.members)
-    if (members.length === 0) return []
-    const { alpha, beta } = this.artefact
-    const total = members.reduce((sum, [, n]) => sum + n, 0) + alpha * members.length
-    const prior = new Map(members.map(([m, n]) => [m, (n + alpha) / total]))
+    const cached = this.priorOf(atc3)
+    if (!entry || !cached) return []
+    const { members, prior } = cached
+    const { beta } = this.artefact
     const used = [...new Set(codeKeys)].map((key) => entry.codes[key]).filter((c) => c !== undefined)
-    let probability = prior
+    let probability: Float64Array = prior
     if (used.length > 0) {
-      const mixed = new Map([...prior.keys()].map((m) => [m, 0]))
+      const mixed = new Float64Array(members.length)
       for (const byCode of used) {
-        for (const [m, p] of prior) mixed.set(m, mixed.get(m)! + ((byCode.members[m] ?? 0) + beta * p) / (byCode.visits + beta))
+        for (let i = 0; i < members.length; i++) mixed[i] = mixed[i]! + ((byCode.members[members[i]!] ?? 0) + beta * prior[i]!) / (byCode.visits + beta)
       }
-      const sum = [...mixed.values()].reduce((a, b) => a + b, 0)
-      probability = new Map([...mixed].map(([m, v]) => [m, v / sum]))
+      let sum = 0
+      for (let i = 0; i < mixed.length; i++) sum += mixed[i]!
+      probability = mixed.map((v) => v / sum)
     }
-    return [...probability]
-      .map(([atc5, p]) => ({ atc5, probability: p }))
+    return members
+      .map((atc5, i) => ({ atc5, probability: probability[i]! }))
       .sort((a, b) => b.probability - a.probability || (a.atc5 < b.atc5 ? -1 : 1))
   }
 }

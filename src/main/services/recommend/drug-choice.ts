@@ -3,6 +3,7 @@
 // member (drug-choice-model.ts), with the other members as ranked alternatives.
 import type { AlternativeDrug, ClassWithDrugs, ChosenDrug } from '../../../shared/domain/recommendation'
 import type { Db } from '../db/database'
+import { atcNames } from '../db/code-names'
 import type { DrugChoiceModel } from './drug-choice-model'
 
 const ATC5 = /^[A-Z]\d\d[A-Z]{2}\d\d$/
@@ -50,6 +51,12 @@ function statements(db: Db) {
 /** The WHO name of an ATC code from the patient store's atc_names, or null. */
 export function atcName(db: Db, code: string): string | null {
   return (statements(db).name.get(code) as string | undefined) ?? null
+}
+
+/** ATC names for one recommendation, read once per connection and import (db/code-names.ts). */
+export function atcNameLookup(db: Db): (code: string) => string | null {
+  const names = atcNames(db)
+  return (code) => names.get(code) ?? null
 }
 
 /**

@@ -10,7 +10,7 @@ import { appendAudit } from '../audit/audit'
 import { missRateThreshold, probabilityScale } from '../inference/calibration'
 import type { ModelSession } from '../inference/session'
 import { coldStartHashPart, ModelRunner } from './cold-start-runner'
-import { atcName, chooseDrugs, patientDrugs } from './drug-choice'
+import { atcNameLookup, chooseDrugs, patientDrugs } from './drug-choice'
 import { drugChoiceCodeKey, type DrugChoiceModel, loadDrugChoice } from './drug-choice-model'
 import { decodeDrugs, drugDdiRate, type SafeDecodingOptions } from './drug-decode'
 import { drugWarnings } from '../interactions/drug-warnings'
@@ -61,7 +61,7 @@ function choose(
     ...(currentVisit?.diagnoses ?? []).map((c) => drugChoiceCodeKey('diagnosis', c.system, c.code)),
     ...(currentVisit?.procedures ?? []).map((c) => drugChoiceCodeKey('procedure', c.system, c.code))
   ]
-  const nameOf = (code: string): string | null => atcName(ctx.db, code)
+  const nameOf = atcNameLookup(ctx.db)
   return { chosen: chooseDrugs({ classes, patient: taken, model: drugChoice, codeKeys, nameOf }), taken, nameOf }
 }
 

@@ -30,7 +30,7 @@ import { firstResourceType, listFhirFiles, readBundle, readNdjson, type FhirFile
 import { conceptText, firstCode, isObject, preferredCode, referenceKey, startOf, type Json } from './resources'
 
 /** Bump when the output for the same input changes, so unchanged files re-import. */
-export const FHIR_IMPORTER_VERSION = 2
+export const FHIR_IMPORTER_VERSION = 3
 
 export interface FhirImportOptions {
   /** A folder (searched recursively) or one file. */
@@ -92,14 +92,18 @@ class FhirImport {
   constructor(
     private readonly db: Db,
     readonly runId: number,
-    private readonly resolver: DrugResolver
+    private readonly resolver: DrugResolver,
+    /** The patient database itself: the staging file holds its visits but not their codes. */
+    live: Db
   ) {
     this.store = new ImportStore(db, 'fhir', runId)
     this.storedPatient = db.prepare(`SELECT id FROM patients WHERE source = 'fhir' AND source_patient_id = ?`).pluck()
     this.storedVisit = db.prepare(
       `SELECT v.id AS visitId, p.source_patient_id AS patient FROM visits v JOIN patients p ON p.id = v.patient_id WHERE v.source = 'fhir' AND v.source_visit_id = ?`
     )
-    this.visitSeqs = db.prepare(
+    // Codes added to a stored visit (an incremental export) continue its sequence: read from the live
+    // database, whose codes the staging file does not copy (it would restart at 0 and collide).
+    this.visitSeqs = live.prepare(
       `SELECT (SELECT coalesce(max(seq) + 1, 0) FROM diagnoses WHERE visit_id = ?) AS d, (SELECT coalesce(max(seq) + 1, 0) FROM procedures WHERE visit_id = ?) AS p`
     )
     this.upsertAllergy = db.prepare(
@@ -111,8 +115,14 @@ class FhirImport {
     )
   }
 
-  async bundle(file: FhirFile): Promise<void> {
-    this.bundles++
+  /**
+   * One bundle file, in two passes over all bundle files (importFhir): 'references' stores its Patient,
+   * Encounter and Medication entries, 'rest' everything else. So a Condition or medication finds its
+   * Encounter whichever file holds it, and an Encounter re-exported in a later file never replaces codes
+   * this import already added to its visit.
+   */
+  async bundle(file: FhirFile, pass: 'references' | 'rest'): Promise<void> {
+    if (pass === 'references') this.bundles++
     const bundle = await readBundle(file)
     const entries = (bundle.entry as unknown[] | undefined) ?? []
     const fullUrls = new Map<string, string>()
@@ -123,6 +133,7 @@ class FhirImport {
     }
     const ordered = entries
       .map((entry, index) => ({ entry, index, rank: isObject(entry) && isObject(entry.resource) ? rankOf(String(entry.resource.resourceType)) : 3 }))
+      .filter(({ rank }) => (pass === 'references' ? rank < 3 : rank === 3))
       .sort((a, b) => a.rank - b.rank || a.index - b.index)
     for (const { entry, index } of ordered) {
       const where = { file: file.displayName, line: null, entry: index + 1 }
@@ -214,6 +225,9 @@ class FhirImport {
     const key = `Encounter/${id}`
     if (this.encounters.has(key)) throw new Rejection(`duplicate ${key} in this import (the first one was kept)`)
     const patient = this.patientOf(resource.subject, fullUrls, 'subject')
+    // A visit never moves between patients (as in the CSV importers): rejected, not a failed import.
+    const owner = this.store.storedForAnotherPatient(id, patient.id)
+    if (owner !== null) throw new Rejection(`${key} is stored for Patient/${owner}, not ${patient.key}; an import never moves visits between patients`)
     const period = isObject(resource.period) ? resource.period : {}
     const start = startOf(period)
     if (!start) throw new Rejection('Encounter.period.start is missing or not a valid dateTime (visits are ordered by it)')
@@ -354,7 +368,7 @@ export async function importFhir(db: Db, options: FhirImportOptions): Promise<Fh
   }
   if (db.inTransaction) throw new ImportError('Another write is in progress on this database connection; run the import on its own connection.')
 
-  // Patients, encounters and Medication resources first (see the header); bundles are self-contained.
+  // Patients, encounters and Medication resources first (see the header), across bundle files too.
   const ranked = await Promise.all(files.map(async (file) => ({ file, rank: file.kind === 'bundle' ? 1.5 : rankOf(await firstResourceType(file)) })))
   const ordered = ranked.sort((a, b) => a.rank - b.rank).map((r) => r.file)
 
@@ -369,13 +383,22 @@ export async function importFhir(db: Db, options: FhirImportOptions): Promise<Fh
         .prepare(`INSERT INTO import_runs (format, source_dir, input_fingerprint, started_at, status, report_json) VALUES ('fhir', ?, ?, ?, 'completed', '{}')`)
         .run(input, fingerprint, new Date().toISOString()).lastInsertRowid
     )
-    const run = new FhirImport(stage, runId, resolver)
+    const run = new FhirImport(stage, runId, resolver, db)
     run.store.atcNames(reference.atcNames)
     run.onProgress = options.onProgress
-    for (const file of ordered) {
-      options.onProgress?.({ file: file.displayName, resources: 0 })
-      if (file.kind === 'bundle') await run.bundle(file)
-      else await run.ndjsonFile(file)
+    // NDJSON Patient, Encounter and Medication files; then those entries of every bundle file; then the
+    // rest of every bundle file; then the other NDJSON files.
+    const bundles = ordered.filter((f) => f.kind === 'bundle')
+    const ndjson = ranked.filter((r) => r.file.kind !== 'bundle')
+    const steps: Array<{ file: FhirFile; read: () => Promise<void> }> = [
+      ...ndjson.filter((r) => r.rank < 3).map((r) => ({ file: r.file, read: () => run.ndjsonFile(r.file) })),
+      ...bundles.map((file) => ({ file, read: () => run.bundle(file, 'references') })),
+      ...bundles.map((file) => ({ file, read: () => run.bundle(file, 'rest') })),
+      ...ndjson.filter((r) => r.rank >= 3).map((r) => ({ file: r.file, read: () => run.ndjsonFile(r.file) }))
+    ]
+    for (const step of steps) {
+      options.onProgress?.({ file: step.file.displayName, resources: 0 })
+      await step.read()
     }
     const counts = run.store.counts
     const { mappedBy } = run.tally

@@ -189,7 +189,7 @@ export class CdsCardBuilder {
         .filter((c) => c !== drug.input && !others.includes(c))
         .slice(0, MAX_CANDIDATES)
       candidates.forEach((code, order) => {
-        const check = this.ddi.check([code, ...others])
+        const check = this.ddi.check([code, ...others], { pairsWith: 0 }) // only the candidate's pairs matter here
         if (check.notCovered.some((gap) => gap.pairs.some(([i, j]) => i === 0 || j === 0))) return
         const own = check.warnings.filter((w) => w.a === 0 || w.b === 0).map((w) => w.severity)
         const worst = own.length > 0 ? mostSevere(own) : null

@@ -20,6 +20,8 @@ export interface OpenCdsOptions {
 
 export interface OpenedCdsService {
   app: FastifyInstance
+  /** Hook calls answered (audited) since an ISO time. */
+  callsSince(iso: string): number
   close(): Promise<void>
 }
 
@@ -36,8 +38,10 @@ export async function openCdsService(options: OpenCdsOptions): Promise<OpenedCds
     const resolver = opened.services.drugResolver()
     if (!resolver) throw new Error(`The drug resolver could not read the open data folder (${options.dataDir ?? defaultDataDir()}): ordered drugs cannot be checked.`)
     const app = createCdsServer({ db: opened.services.db, cards: new CdsCardBuilder(knowledge.ddi, knowledge.kb, resolver), auth: options.auth ? new CdsAuthenticator(options.auth) : null })
+    const calls = opened.services.db.prepare(`SELECT count(*) FROM audit_log WHERE kind = 'cds-hooks-call' AND created_at >= ?`).pluck()
     return {
       app,
+      callsSince: (iso) => calls.get(iso) as number,
       async close() {
         await app.close()
         await opened.close()

@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Db } from '../../db/database'
 import { appendAudit } from '../../audit/audit'
 import { isObject, type Json } from '../../imports/fhir/resources'
+import { AuditBatcher } from './audit-batch'
 import type { CdsAuthenticator } from './auth'
 import { CdsAuthError } from './auth'
 import type { CdsCardBuilder } from './cards'
@@ -36,6 +37,7 @@ export function createCdsServer(options: CdsServerOptions): FastifyInstance {
   const pictures = new PatientPictures(options.db)
   const issued = new Map<string, { service: string; patientId: string; indicator: string; summary: string }>()
   const services = new Map(CDS_SERVICES.map((s) => [s.id, s]))
+  const callAudit = new AuditBatcher(options.db)
 
   // Malformed JSON, a wrong content type or an oversized body: 400/415/413 with the reason, as JSON.
   app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
@@ -72,8 +74,8 @@ export function createCdsServer(options: CdsServerOptions): FastifyInstance {
     const orders = service.hook === 'patient-view' ? { introduced: [], otherDrafts: [] } : draftOrders(service.hook, context)
     const picture = pictures.picture(context.patientId, body.prefetch as Record<string, unknown> | undefined)
     const cards = options.cards.cards(service.hook, picture, orders)
-    remember(cards, service.id, context.patientId)
-    appendAudit(options.db, {
+    // Answered only once the call's audit row has committed (group commit with concurrent calls).
+    await callAudit.append({
       kind: 'cds-hooks-call',
       client,
       patientId: null,
@@ -83,6 +85,7 @@ export function createCdsServer(options: CdsServerOptions): FastifyInstance {
       modelVersion: null,
       outputs: { service: service.id, hookInstance: body.hookInstance, from: picture.from, cards: cards.map((c) => ({ uuid: c.uuid, indicator: c.indicator, summary: c.summary })) }
     })
+    remember(cards, service.id, context.patientId)
     return { cards }
   })
 

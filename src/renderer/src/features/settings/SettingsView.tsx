@@ -6,6 +6,7 @@ import type { ProviderPreference, AppSettings } from '../../../../shared/domain/
 import { BLOCK_SEVERITIES, type BlockSeverity } from '../../../../shared/domain/interaction'
 import { useEffect, useState, type FormEvent } from 'react'
 import { ProgressBar } from '../../components/ProgressBar'
+import { CdsServicePanel } from '../../features/cds-hooks/CdsServicePanel'
 import { ErrorState } from '../../components/StatusMessage'
 import { useRecommend } from '../recommend/store'
 import { useSettings } from './store'
@@ -197,6 +198,7 @@ export function SettingsView() {
           ) : null}
         </div>
       </form>
+      <CdsServicePanel />
     </div>
   )
 }
