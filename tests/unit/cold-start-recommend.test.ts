@@ -132,6 +132,7 @@ describe.skipIf(!ready)('NLA-MMR cold start in recommendation and explanation', 
     expect(result.input.coldStart?.unknown).toHaveLength(untitled)
 
     const direct = await (await ctx.coldStart.get(nla)).predict([prepared.encoded], titleOf)
+    nla.session.calibrate(direct.probabilities) // raw graph output, calibrated as the app does
     expect(direct.plan.newCodes.length).toBe(expected.length)
     expect(probabilitiesOf(result, nla)).toEqual(Array.from(direct.probabilities, (p) => round(p)))
     // model.onnx sees those codes as 'unknown' and gives other probabilities.
@@ -173,6 +174,7 @@ describe.skipIf(!ready)('NLA-MMR cold start in recommendation and explanation', 
       procedures: code.kind === 'procedure' ? v.procedures.filter((r) => codeKey(r) !== codeKey(code)) : v.procedures
     }))
     const without = await (await ctx.coldStart.get(nla)).predict([encodePatient(nla.vocab, nla.manifest.limits, visits)], titleOf)
+    nla.session.calibrate(without.probabilities)
     expect(code.contribution).toBeCloseTo(drug.probability - without.probabilities[column]!, 6)
   }, 60_000)
 
@@ -235,6 +237,7 @@ describe.skipIf(!ready)('NLA-MMR cold start in recommendation and explanation', 
     expect(mixed.input.coldStart?.unknown).toEqual([{ kind: 'diagnosis', ...untitled }])
     const mixedInput = prepareInput(nla, ctx.db, knownPatient, mixedVisit)
     const direct = await (await ctx.coldStart.get(nla)).predict([mixedInput.encoded], titleOf)
+    nla.session.calibrate(direct.probabilities)
     expect(probabilitiesOf(mixed, nla)).toEqual(Array.from(direct.probabilities, (p) => round(p)))
     const explanation = await explain(ctx, knownPatient, {
       modelId: 'nla-mmr',

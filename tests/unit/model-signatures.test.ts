@@ -216,17 +216,20 @@ describe('the active and the default model', () => {
   const dirs: string[] = []
   afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })))
 
-  it('the README names the default model, and it is models/DEFAULT, which the registry uses (before: cafemed)', async () => {
+  it('the benchmark\'s selected model is models/DEFAULT, the README names it, and the registry uses it (one source of truth)', async () => {
     const readme = readFileSync(join(projectRoot(), 'README.md'), 'utf8')
     const line = readme.split('\n').find((l) => /^\| `models\/[^`]+` \|.*the default/.test(l))
     expect(line).toBeDefined()
     const named = /^\| `models\/([^`]+)`/.exec(line!)![1]
     const registry = new ModelRegistry(modelsDir(), { providers: ['cpu'] })
     try {
-      expect(registry.defaultModelId()).toBe(named)
-      expect(named).toBe('logistic')
-      expect((await registry.resolve(null, null)).manifest.id).toBe('logistic')
-      expect((await registry.list(null)).defaultModelId).toBe('logistic')
+      // models/benchmark.json records what `npm run bench:models` selected (best mean validation Jaccard); it writes
+      // models/DEFAULT from the same choice, so README, registry, CLI and app all follow the benchmark.
+      const selected = (JSON.parse(readFileSync(join(projectRoot(), 'models', 'benchmark.json'), 'utf8')) as { defaultModel: string }).defaultModel
+      expect(registry.defaultModelId()).toBe(selected)
+      expect(named).toBe(selected)
+      expect((await registry.resolve(null, null)).manifest.id).toBe(selected)
+      expect((await registry.list(null)).defaultModelId).toBe(selected)
     } finally {
       await registry.close()
     }

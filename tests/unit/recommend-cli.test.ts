@@ -1,4 +1,7 @@
 // The recommend, explain and models commands, run in-process through the CLI entry (as `medrec …`).
+import { createHash } from 'node:crypto'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import type { ClassWithDrugs } from '../../src/shared/domain/recommendation'
 import type { ExplanationResult } from '../../src/shared/domain/explanation'
 import type { RecommendationResult } from '../../src/shared/domain/recommendation'
@@ -9,6 +12,7 @@ import { main } from '../../src/cli/main'
 import { currentUserName, listAudit } from '../../src/main/services/audit/audit'
 import { openDatabase } from '../../src/main/services/db/database'
 import { getActiveModelId } from '../../src/main/services/models/active-model'
+import { signAsTest } from '../fixtures/keys/test-key'
 import { FIXTURE_MODELS_DIR, seededDatabase } from '../fixtures/models/seed-patients'
 
 describe('medrec recommend / explain / models', () => {
@@ -113,6 +117,57 @@ describe('medrec recommend / explain / models', () => {
     const drug = result.drugs[0]!
     expect(drug.modalities.reduce((sum, m) => sum + m.shapley, 0)).toBeCloseTo(drug.probability - drug.baseline, 6)
     expect(drug.codes?.length).toBeGreaterThan(0)
+  })
+
+  it('recommend --miss-rate uses the calibration file\'s conformal threshold, says what it guarantees and refuses what it cannot', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'medrec-miss-rate-'))
+    try {
+      const dir = join(root, 'fixture-linear')
+      cpSync(join(FIXTURE_MODELS_DIR, 'fixture-linear'), dir, { recursive: true })
+      const thresholds = [
+        { alpha: 0.05, threshold: 0 },
+        { alpha: 0.1, threshold: 0.37 },
+        { alpha: 0.2, threshold: 0.61 }
+      ]
+      const assumption = 'the new patient is exchangeable with the validation patients (same population, no drift)'
+      const calibration = JSON.stringify({
+        method: 'temperature',
+        medications: 8,
+        epsilon: 1e-7,
+        fittedOn: 'validation patients (test)',
+        parameters: { temperature: 1.5 },
+        missRate: { assumption, guarantee: 'g', thresholds }
+      })
+      writeFileSync(join(dir, 'calibration.json'), calibration)
+      const manifestPath = join(dir, 'manifest.json')
+      const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>
+      manifest.calibration = { file: 'calibration.json', sha256: createHash('sha256').update(calibration).digest('hex'), method: 'temperature', fittedOn: 'validation patients (test)' }
+      writeFileSync(manifestPath, JSON.stringify(manifest, null, 2))
+      signAsTest(dir)
+      process.env.MEDREC_MODELS_DIR = root
+      expect(await run('recommend', '10001', '--model', 'fixture-linear', '--miss-rate', '0.1', '--json', '--db', seeded.path)).toBe(0)
+      const result = JSON.parse(out.join('\n')) as RecommendationResult
+      expect(result.threshold).toBe(0.37)
+      expect(result.missRate).toEqual({ alpha: 0.1, assumption })
+      expect(result.probabilities).toEqual({ calibrated: true, method: 'temperature', fittedOn: 'validation patients (test)' })
+      expect(result.combination).toEqual(result.drugs.filter((d) => d.probability >= 0.37).map((d) => d.atc3))
+      expect(await run('recommend', '10001', '--model', 'fixture-linear', '--miss-rate', '0.2', '--db', seeded.path)).toBe(0)
+      expect(out.join('\n')).toContain(`Threshold 0.61 (guaranteed miss rate ≤ 0.2 on average, assuming ${assumption})`)
+      expect(out.join('\n')).toContain('Probabilities: calibrated (temperature, fitted on validation patients (test))')
+      expect(await run('recommend', '10001', '--model', 'fixture-linear', '--miss-rate', '0.15', '--db', seeded.path)).toBe(1)
+      expect(err.join('\n')).toContain('Miss rate 0.15: no miss-rate threshold for alpha 0.15')
+      expect(await run('recommend', '10001', '--model', 'fixture-linear', '--miss-rate', '0.05', '--db', seeded.path)).toBe(1)
+      expect(err.join('\n')).toContain('too few to guarantee it with any threshold')
+      expect(await run('recommend', '10001', '--miss-rate', '0.1', '--threshold', '0.3', '--db', seeded.path)).toBe(2)
+      expect(err.join('\n')).toContain('Give --threshold or --miss-rate, not both.')
+      // a model without calibration has no miss-rate thresholds
+      process.env.MEDREC_MODELS_DIR = FIXTURE_MODELS_DIR
+      expect(await run('recommend', '10001', '--model', 'fixture-symmetric', '--miss-rate', '0.1', '--db', seeded.path)).toBe(1)
+      expect(err.join('\n')).toContain('this model carries no miss-rate thresholds')
+    } finally {
+      process.env.MEDREC_MODELS_DIR = FIXTURE_MODELS_DIR
+      rmSync(root, { recursive: true, force: true })
+    }
   })
 
   it('reports bad input clearly with exit codes 2 (usage) and 1 (refused), writing no audit entry', async () => {

@@ -6,12 +6,23 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { openDatabase } from '../../src/main/services/db/database'
 import { clearActiveModel, getActiveModelId, setActiveModel } from '../../src/main/services/models/active-model'
 import { checkManifest } from '../../src/main/services/models/manifest'
+import type { EncodedPatient } from '../../src/main/services/inference/encode'
 import { ModelRegistry } from '../../src/main/services/models/registry'
 import { CodeVocabulary, UNKNOWN_INDEX } from '../../src/main/services/inference/vocabulary'
 import { signAsTest } from '../fixtures/keys/test-key'
 import { FIXTURE_MODELS_DIR } from '../fixtures/models/seed-patients'
 
 const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex')
+
+/** fixture-linear's limits: 4 visits x 8 diagnoses x 4 procedures x 8 medications; one visit with a few codes. */
+function probePatient(): EncodedPatient {
+  const row = { diagnoses: new BigInt64Array(4 * 8), procedures: new BigInt64Array(4 * 4), medications: new BigInt64Array(4 * 8), visitMask: new Float32Array(4) }
+  row.diagnoses[0] = 2n
+  row.diagnoses[1] = 3n
+  row.procedures[0] = 2n
+  row.visitMask[0] = 1
+  return { ...row, fed: [], summary: {} as EncodedPatient['summary'] }
+}
 
 describe('model registry', () => {
   const dirs: string[] = []
@@ -79,6 +90,41 @@ describe('model registry', () => {
     expect(reasons).toHaveLength(2)
     expect(reasons[0]).toMatch(/fixture-linear\/model\.onnx: sha256 is .* but manifest\.json says f{64}/)
     expect(reasons[1]).toMatch(/fixture-linear\/weights\.json: sha256 is .* but manifest\.json says/)
+  })
+
+  it('applies a declared calibration to every probability the session returns, and refuses a forged one', async () => {
+    const { root, dir } = copyOfLinear()
+    const plain = open(FIXTURE_MODELS_DIR)
+    const raw = await (await plain.get('fixture-linear')).session.predict([probePatient()])
+    const calibration = JSON.stringify({ method: 'temperature', medications: 8, epsilon: 1e-7, fittedOn: 'validation patients (test)', parameters: { temperature: 2 } })
+    writeFileSync(join(dir, 'calibration.json'), calibration)
+    editManifest(dir, (m) => {
+      m.calibration = { file: 'calibration.json', sha256: sha256(calibration), method: 'temperature', fittedOn: 'validation patients (test)' }
+    })
+    signAsTest(dir)
+    const registry = open(root)
+    const model = await registry.get('fixture-linear')
+    expect(model.summary.probabilities).toEqual({ calibrated: true, method: 'temperature', fittedOn: 'validation patients (test)' })
+    const calibrated = await model.session.predict([probePatient()])
+    const logit = (p: number): number => Math.log(p) - Math.log1p(-p)
+    raw.forEach((p, i) => expect(calibrated[i]).toBeCloseTo(1 / (1 + Math.exp(-logit(p) / 2)), 6))
+    expect((await plain.list()).models[0]!.probabilities.calibrated).toBe(false)
+
+    // changed after the manifest was written (and re-signed by a trusted key): the hash still refuses it
+    writeFileSync(join(dir, 'calibration.json'), calibration.replace('"temperature": 2', '"temperature": 3').replace('"temperature":2', '"temperature":3'))
+    signAsTest(dir)
+    const reasons = (await open(root).list()).refused[0]!.reasons
+    expect(reasons).toEqual([expect.stringMatching(/^fixture-linear\/calibration\.json: sha256 is [0-9a-f]{64} but manifest\.json says/)])
+    // a file for another vocabulary size, with a matching hash: refused with the reason
+    const wrong = JSON.stringify({ method: 'temperature', medications: 5, epsilon: 1e-7, fittedOn: 'x', parameters: { temperature: 2 } })
+    writeFileSync(join(dir, 'calibration.json'), wrong)
+    editManifest(dir, (m) => {
+      ;(m.calibration as { sha256: string }).sha256 = sha256(wrong)
+    })
+    signAsTest(dir)
+    expect((await open(root).list()).refused[0]!.reasons).toEqual([
+      "fixture-linear/calibration.json: not a usable calibration (it calibrates 5 medications but the model's vocabulary has 8)"
+    ])
   })
 
   it('refuses a corrupted ONNX file even when the manifest hash was updated to match it', async () => {

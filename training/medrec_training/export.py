@@ -180,6 +180,9 @@ class ExportRequest:
     description: str | None = None
     # The patient data trained on, replacing the PhysioNet demos that sources_for names (e.g. a hospital's database).
     patient_data_source: dict[str, str] | None = None
+    # calibration.json's content (calibration.calibration_document): the app applies it to every probability and
+    # `threshold` then applies to calibrated probabilities.
+    calibration: dict[str, Any] | None = None
 
 
 def tensor_specs(limits: Limits, modality_count: int, medication_count: int) -> tuple[list[dict], list[dict]]:
@@ -239,6 +242,17 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
     # {"extraFiles": [{file, purpose}], "textEncoder": str, "sources": [...], "description": str appended
     # to the manifest description (e.g. CafeMed's effect estimator and its assumptions)}, all optional.
     extras = model.export_extras(folder, inputs) if hasattr(model, "export_extras") else {}
+    calibration_entry = None
+    if request.calibration is not None:
+        from .calibration import CALIBRATION_FILE, write_calibration
+
+        write_calibration(request.calibration, folder / CALIBRATION_FILE)
+        calibration_entry = {
+            "file": CALIBRATION_FILE,
+            "sha256": sha256_of(folder / CALIBRATION_FILE),
+            "method": request.calibration["method"],
+            "fittedOn": request.calibration["fittedOn"],
+        }
     input_specs, output_specs = tensor_specs(request.limits, len(model.modalities()), len(request.vocabularies.medication))
     manifest: dict[str, Any] = {
         "schemaVersion": 1,
@@ -275,6 +289,7 @@ def export_model_folder(request: ExportRequest, folder: Path) -> dict:
         "modalities": [{"id": m.id, "label": m.label, "side": m.side} for m in model.modalities()],
         "threshold": request.threshold,
         "thresholdChosenOn": request.threshold_chosen_on,
+        **({"calibration": calibration_entry} if calibration_entry else {}),
         "provenance": {
             "sources": _sources(request, model) + extras.get("sources", []),
             "split": request.split,

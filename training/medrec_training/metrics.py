@@ -187,3 +187,44 @@ def confidence_interval(values: Sequence[float], level: float = 0.95) -> Interva
 def summarize_folds(fold_results: Sequence[Mapping[str, float]]) -> dict[str, Interval]:
     names = [name for name in fold_results[0]] if fold_results else []
     return {name: confidence_interval([result[name] for result in fold_results]) for name in names}
+
+
+def patient_miss_rate(truth: np.ndarray, predicted: np.ndarray, patient_ids: np.ndarray) -> float:
+    """Share of prescribed classes not recommended (1 - recall) per visit with a prescription, averaged per
+    patient then over patients: the unit whose expectation conformal risk control bounds (conformal.py)."""
+    actual = np.asarray(truth) > 0.5
+    positives = actual.sum(axis=1)
+    keep = positives > 0
+    if not keep.any():
+        return 0.0
+    missed = np.logical_and(actual, ~np.asarray(predicted, dtype=bool)).sum(axis=1)
+    return _per_patient_mean((missed[keep] / positives[keep]).astype(np.float64), np.asarray(patient_ids)[keep])
+
+
+def test_miss_rate(truth: np.ndarray, probabilities: np.ndarray, patient_ids: np.ndarray, threshold: float) -> dict[str, float]:
+    """Achieved miss rate and recommended classes per visit at a (conformal) threshold."""
+    predicted = np.asarray(probabilities) >= threshold
+    return {"missRate": patient_miss_rate(truth, predicted, patient_ids), "meds": float(predicted.sum(axis=1).mean()) if len(predicted) else 0.0}
+
+
+def personalisation(predicted: np.ndarray, patient_ids: np.ndarray) -> dict[str, float]:
+    """How much the recommended sets differ between patients.
+
+    distinctSets: different recommended sets among the visits; betweenPatientJaccard: mean Jaccard between the
+    sets of every pair of visits of DIFFERENT patients (two empty sets count as identical, 1.0). A model that
+    ignores the patient scores few distinct sets and a between-patient Jaccard near 1.
+    """
+    hot = np.asarray(predicted, dtype=bool)
+    visits = hot.shape[0]
+    if visits == 0:
+        return {"distinctSets": 0.0, "visits": 0.0, "betweenPatientJaccard": float("nan")}
+    distinct = len({row.tobytes() for row in np.packbits(hot, axis=1)})
+    as_float = hot.astype(np.float64)
+    intersection = as_float @ as_float.T
+    sizes = as_float.sum(axis=1)
+    union = sizes[:, None] + sizes[None, :] - intersection
+    jaccard = np.where(union > 0, intersection / np.maximum(union, 1.0), 1.0)
+    ids = np.asarray(patient_ids)
+    different = ids[:, None] != ids[None, :]
+    between = float(jaccard[different].mean()) if different.any() else float("nan")
+    return {"distinctSets": float(distinct), "visits": float(visits), "betweenPatientJaccard": between}

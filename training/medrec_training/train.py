@@ -35,7 +35,8 @@ from torch.utils.data import DataLoader
 
 from .datasets import DatasetError
 from .export import ExportRequest, export_model_folder, run_parity
-from .harness import DEFAULT_SEED, VALIDATION_SHARE
+from .calibration import calibration_document
+from .harness import DEFAULT_SEED, VALIDATION_SHARE, calibrate_probabilities
 from .models import load_model_class
 from .models.base import MedRecModel, ModelConfig
 from .streaming import DEFAULT_CHUNK_PATIENTS, DatabaseScan, StreamedSamples, finish_metrics, jaccard_sums, metric_sums, scan_database
@@ -263,6 +264,19 @@ def train_database(
         peak_cuda_mb=torch.cuda.max_memory_allocated(torch_device) / 2**20 if use_cuda else None,
     )
     if out is not None and rank == 0:
+        # Calibration, as the benchmark's: fitted on the validation patients only (never trained on), then the
+        # threshold and the miss-rate thresholds on the calibrated probabilities. Process 0 reads every validation
+        # patient for it (memory: one row of probabilities per validation visit).
+        whole_validation = StreamedSamples(
+            database, validation_patients, scan.vocabularies, scan.limits, modality_count, 128, chunk_patients, 0, 1, config.seed, shuffle=False
+        )
+        parts = list(_validation_chunks(model, whole_validation, torch_device))
+        truth = np.concatenate([samples.targets for samples, _ in parts])
+        patient_ids = np.concatenate([samples.patient_ids for samples, _ in parts])
+        calibrated = calibrate_probabilities(None, truth, np.concatenate([p for _, p in parts]), patient_ids, seed)
+        fitted_on = f"validation patients: {len(validation_patients)} ({round(100 * VALIDATION_SHARE)}%, seed {seed}), never trained on"
+        result.threshold = calibrated.threshold
+        say(f"calibration: {calibrated.calibration.calibration.method}; threshold on calibrated probabilities {calibrated.threshold:.2f}")
         folder = Path(out)
         model_cpu = model.to("cpu")
         export_model_folder(
@@ -271,8 +285,9 @@ def train_database(
                 model=model_cpu,
                 vocabularies=scan.vocabularies,
                 limits=scan.limits,
-                threshold=best_threshold,
-                threshold_chosen_on=f"validation patients ({len(validation_patients)}, {round(100 * VALIDATION_SHARE)}% of patients; best grid Jaccard)",
+                threshold=calibrated.threshold,
+                threshold_chosen_on=f"validation patients ({len(validation_patients)}, {round(100 * VALIDATION_SHARE)}% of patients; best grid Jaccard of the calibrated probabilities)",
+                calibration=calibration_document(calibrated.calibration, fitted_on, calibrated.miss_rate_thresholds, calibrated.threshold),
                 split=f"patient-level: {len(validation_patients)} of {len(patients)} patients held out for validation (seed {seed}), the rest trained on",
                 trained_on=f"{len(fit_patients)} patients of {Path(database).name}, {epochs_run} epochs (best {best_epoch}), {world} process(es) on {torch_device.type}",
                 metrics={"validation": metrics, "validationJaccardAtThreshold": best_jaccard, "training": {"epochSeconds": epoch_seconds, "processes": world}},

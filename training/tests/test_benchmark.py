@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -31,15 +32,35 @@ def test_benchmark_evaluates_models_writes_the_table_and_ships_the_best(syntheti
     shipped = record["defaultModel"]
     best = max(record["models"], key=lambda m: sum(f["validationJaccard"] for f in m["folds"]))
     assert shipped == best["model"]  # chosen on validation, not on the test folds
+    assert (tmp_path / "DEFAULT").read_text().strip() == shipped  # the one source of truth the app reads
     manifest = json.loads((tmp_path / shipped / "manifest.json").read_text())
     validate_manifest(manifest)
-    assert manifest["provenance"]["trainedOn"].startswith("all ")
+    assert "(all folds but the calibration share)" in manifest["provenance"]["trainedOn"]
+    # calibration fitted on held-out patients, declared with its hash; the threshold refers to calibrated probabilities
+    calibration = manifest["calibration"]
+    assert calibration["method"] in ("temperature", "platt", "isotonic") and "left out of training" in calibration["fittedOn"]
+    assert hashlib.sha256((tmp_path / shipped / calibration["file"]).read_bytes()).hexdigest() == calibration["sha256"]
+    document = json.loads((tmp_path / shipped / calibration["file"]).read_text())
+    assert document["decisionThreshold"] == manifest["threshold"]
+    alphas = [row["alpha"] for row in document["missRate"]["thresholds"]]
+    assert 0.1 in alphas and 0.05 in alphas and 0.2 in alphas
     assert "2-fold" in manifest["provenance"]["split"]
     assert run_parity(tmp_path / shipped) <= PARITY_TOLERANCE
     markdown = (tmp_path / "BENCHMARK.md").read_text()
     assert "| Most frequent drugs" in markdown and "| Logistic regression" in markdown
     assert "Ground truth (recorded prescriptions)" in markdown
-    assert "Patients with two or more visits only" in markdown
+    assert "Patients with two or more evaluated visits" in markdown
+    assert "## Calibration" in markdown and "## Guaranteed miss rate" in markdown and "## Personalisation" in markdown
+    assert "## Literature cohort" in markdown
+    assert "## Compared with logistic regression" in markdown and "| Most frequent drugs | " in markdown.split("## Compared with")[1]
+    # BENCHMARK.md can be rewritten from benchmark.json alone, with the same content
+    (tmp_path / "BENCHMARK.md").write_text("stale", encoding="utf-8")
+    arguments = ["--database", str(synthetic_database), "--models-dir", str(tmp_path), "--folds", "2", "--no-knowledge", "--render-only"]
+    assert main(arguments) == 0
+    assert (tmp_path / "BENCHMARK.md").read_text() == markdown
+    fold = record["models"][0]["folds"][0]
+    assert set(fold["missRates"]) == {"0.05", "0.10", "0.20"} and fold["calibrationMethod"]
+    assert fold["personalisation"]["distinctSets"] >= 1
     assert f"`{synthetic_database.name}`" in markdown
 
 

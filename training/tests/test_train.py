@@ -100,6 +100,10 @@ def test_one_and_two_gloo_processes_agree_and_export_a_valid_folder(database: Pa
         jsonschema.validate(manifest, manifest_schema())
         assert manifest["id"] == f"model-{world}" and manifest["threshold"] == results[world]["threshold"]
         assert f"{world} process(es)" in manifest["provenance"]["trainedOn"]
+        # calibrated on the validation patients, as the benchmark's exports; the threshold is on that scale
+        assert manifest["calibration"]["method"] in ("temperature", "platt", "isotonic")
+        assert "never trained on" in manifest["calibration"]["fittedOn"]
+        assert json.loads((out / "calibration.json").read_text())["decisionThreshold"] == manifest["threshold"]
         sources = [source["name"] for source in manifest["provenance"]["sources"]]
         assert sources[0] == "Patient database hospital.sqlite (the hospital's own records)"
         assert not any("PhysioNet" in name for name in sources)  # the demos' ODbL does not describe a hospital's model

@@ -66,6 +66,7 @@ const percent = (share: number | null): string => (share === null ? '–' : `${(
 function printModel(evaluation: ModelEvaluation, ddiNames: readonly string[]): void {
   const { model, visits, unknown } = evaluation
   console.log(`Model ${model.id} ${model.version} (${model.family}) · threshold ${model.threshold} · sha256 ${model.sha256} · ${model.provider}`)
+  console.log(model.probabilities?.calibrated ? `Probabilities calibrated (${model.probabilities.method}, fitted on ${model.probabilities.fittedOn})` : 'Probabilities: raw model outputs (no calibration)')
   console.log(
     `  ${visits.evaluated} visits of ${visits.patients} patients scored` +
       (visits.beforeSince + visits.undatedLeftOut > 0 ? ` (${visits.beforeSince} before --since, ${visits.undatedLeftOut} undated left out)` : '') +

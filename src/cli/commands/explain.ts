@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 import { explain } from '../../main/services/explain/explain'
 import { drugsForClasses } from '../../main/services/recommend/recommend'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
-import { classLines, parseCodeArgument, parseUnitInterval } from './recommend'
+import { classLines, parseCodeArgument, parseUnitInterval, probabilityLine } from './recommend'
 
 const usage = `Usage: medrec explain <patient> [options]
 
@@ -31,6 +31,7 @@ const signed = (value: number): string => `${value >= 0 ? '+' : '−'}${Math.abs
 function printResult(result: ExplanationResult, classDrugs: ClassWithDrugs[]): void {
   console.log(`Patient ${result.sourcePatientId} (id ${result.patientId}) · model ${result.model.id} ${result.model.version} on ${result.provider.provider}`)
   console.log(`Modalities: ${result.modalities.map((m) => `${m.label} (${m.side})`).join(', ')}`)
+  console.log(`${probabilityLine(result)}; Shapley values add up to the probability on that scale`)
   for (const drug of result.drugs) {
     console.log('')
     console.log(`${drug.atc3}  ${drug.name ?? ''}`)

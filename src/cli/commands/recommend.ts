@@ -18,6 +18,11 @@ to the audit log.
 Options:
   --model <id>             model to use (default: the active model, see "medrec models")
   --threshold <t>          decision threshold in (0, 1) (default: the model's)
+  --miss-rate <a>          instead of --threshold: miss at most this share of the classes that will be
+                           prescribed (0.01-0.50, e.g. 0.1), on average over patients. Guaranteed by
+                           conformal risk control on the model's validation patients, assuming your
+                           patients are exchangeable with them (same population, no drift); one
+                           patient's recommendation may miss more
   --ddi-safe               never add a drug interacting at or above --block-severity: first another
                            member of its class, only then drop the class; drugs the patient takes are
                            never dropped (flagged for review); keep the DDI rate under --max-ddi-rate
@@ -127,8 +132,10 @@ function printResult(result: RecommendationResult): void {
   const coldStart = coldStartLine(input.coldStart)
   if (coldStart) console.log(coldStart)
   const safe = result.ddi.safeDecoding
+  console.log(probabilityLine(result))
   console.log(
     `Threshold ${result.threshold}` +
+      (result.missRate ? ` (guaranteed miss rate ≤ ${result.missRate.alpha} on average, assuming ${result.missRate.assumption})` : '') +
       (safe ? ` · DDI-safe: no pair at or above ${safe.blockSeverity}${safe.maxDdiRate !== null ? `, DDI rate ≤ ${safe.maxDdiRate}` : ''}` : '')
   )
   console.log('')
@@ -154,6 +161,14 @@ function printResult(result: RecommendationResult): void {
   console.log(`Input hash ${result.inputHash} · audit entry ${result.auditId ?? '(not written)'} · ${result.timing.totalMs} ms`)
 }
 
+/** Says whether the printed probabilities are calibrated, and how. */
+export function probabilityLine(result: Pick<RecommendationResult, 'probabilities'>): string {
+  const scale = result.probabilities
+  return scale?.calibrated
+    ? `Probabilities: calibrated (${scale.method}, fitted on ${scale.fittedOn})`
+    : "Probabilities: the model's raw outputs (this model carries no calibration)"
+}
+
 export const command: CliCommand = {
   name: 'recommend',
   summary: 'recommend a medication combination for a patient',
@@ -165,6 +180,7 @@ export const command: CliCommand = {
       options: {
         model: { type: 'string' },
         threshold: { type: 'string' },
+        'miss-rate': { type: 'string' },
         'ddi-safe': { type: 'boolean', default: false },
         'block-severity': { type: 'string' },
         'max-ddi-rate': { type: 'string' },
@@ -180,6 +196,8 @@ export const command: CliCommand = {
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'Give one patient id.' : `Give one patient id, got ${positionals.length}.`)
     const patient = positionals[0]!
     const threshold = values.threshold === undefined ? undefined : parseUnitInterval(values.threshold, '--threshold', false)
+    const missRate = values['miss-rate'] === undefined ? undefined : parseUnitInterval(values['miss-rate'], '--miss-rate', false)
+    if (missRate !== undefined && threshold !== undefined) throw new UsageError('Give --threshold or --miss-rate, not both.')
     const blockSeverity = values['block-severity'] === undefined ? 'Major' : parseSeverity(values['block-severity'])
     if (blockSeverity === null) throw new UsageError(`--block-severity must be Contraindicated, Major, Moderate, Minor or Unknown, got "${values['block-severity']}".`)
     const maxDdiRate = values['max-ddi-rate'] === undefined ? null : parseUnitInterval(values['max-ddi-rate'], '--max-ddi-rate', true)
@@ -198,6 +216,7 @@ export const command: CliCommand = {
       const result = await recommend(services.ctx, patient, {
         modelId: values.model,
         threshold,
+        missRate,
         ddiSafe: values['ddi-safe'] ? { blockSeverity, maxDdiRate } : null,
         currentVisit: diagnoses.length + procedures.length > 0 ? { diagnoses, procedures } : undefined,
         visit: values.visit,

@@ -1,7 +1,7 @@
 // Why a drug was recommended: modality Shapley values, per-code occlusion and CafeMed causal weights.
 // No runtime imports here: the preload bundle and the renderer take these as types.
 import type { AtcDrug } from './drug'
-import type { ModelModality, ProviderReport } from './manifest'
+import type { ModelModality, ProbabilityScale, ProviderReport } from './manifest'
 import type { CodeKind } from './patient'
 import type { ModelInputSummary } from './recommendation'
 
@@ -94,6 +94,8 @@ export interface ExplanationResult {
   /** The model as run: its ONNX sha256 goes into the audit entry with the result. */
   model: { id: string; version: string; family: string; onnxSha256: string }
   provider: ProviderReport
+  /** Whether the explained probabilities are calibrated (the same scale as the recommendation's). */
+  probabilities?: ProbabilityScale
   inputHash: string
   createdAt: string
   modalities: ModelModality[]

@@ -28,6 +28,20 @@ export interface ModelModality {
   side: 'patient' | 'drug'
 }
 
+export interface ModelCalibrationEntry {
+  file: string
+  sha256: string
+  method: 'temperature' | 'platt' | 'isotonic'
+  fittedOn: string
+}
+
+/** What a result says about its probabilities: calibrated (and how, on which patients) or the model's raw output. */
+export interface ProbabilityScale {
+  calibrated: boolean
+  method: ModelCalibrationEntry['method'] | null
+  fittedOn: string | null
+}
+
 /** models/<id>/manifest.json, as described by models/manifest.schema.json. */
 export interface ModelManifest {
   schemaVersion: 1
@@ -50,6 +64,8 @@ export interface ModelManifest {
   modalities: ModelModality[]
   threshold: number
   thresholdChosenOn?: string
+  /** Post-hoc calibration applied to every output probability (the threshold is on the calibrated scale). */
+  calibration?: ModelCalibrationEntry
   provenance: {
     sources: Array<{ name: string; license: string; attribution: string; url?: string }>
     split: string
@@ -72,6 +88,7 @@ export interface ModelSummary {
   modalities: ModelModality[]
   medicationCount: number
   threshold: number
+  probabilities: ProbabilityScale
   provenance: ModelManifest['provenance']
 }
 

@@ -2,7 +2,7 @@
 // No runtime imports here: the preload bundle and the renderer take these as types.
 import type { AtcDrug } from './drug'
 import type { DdiCheckResult, RecommendationDdiPair, Severity } from './interaction'
-import type { ProviderReport } from './manifest'
+import type { ProbabilityScale, ProviderReport } from './manifest'
 import type { CodeKind, CurrentMedications } from './patient'
 
 export interface CodeCounts {
@@ -53,6 +53,10 @@ export interface RecommendationResult {
   model: { id: string; version: string; family: string; onnxSha256: string }
   provider: ProviderReport
   threshold: number
+  /** Whether the probabilities are calibrated, and by which method (the manifest's calibration). */
+  probabilities?: ProbabilityScale
+  /** Set when the threshold came from a guaranteed miss rate (conformal, on the model's validation patients). */
+  missRate?: { alpha: number; assumption: string } | null
   /** sha256 of the canonical model inputs and options (see services/recommend/input-hash.ts). */
   inputHash: string
   createdAt: string

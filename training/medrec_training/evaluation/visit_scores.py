@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import metrics
+from ..calibration import Calibration
 from ..datasets import load_cohort
 from ..tasks import Limits, Vocabularies, Vocabulary, VocabularyEntry, encode_history, medication_target
 
@@ -72,6 +73,10 @@ def visit_scores(database: Path, model_dir: Path, batch_size: int = 256, cohort=
         }
         probabilities.append(session.run(["probabilities"], feeds)[0])
     scores = np.concatenate(probabilities) if probabilities else np.zeros((0, len(vocabularies.medication)), np.float32)
+    if "calibration" in manifest and len(scores):
+        # The app calibrates every output (the threshold is on that scale) and keeps float32, as here.
+        document = json.loads((model_dir / manifest["calibration"]["file"]).read_text(encoding="utf-8"))
+        scores = Calibration.from_json(document).apply(scores).astype(np.float32)
     truth = np.stack(targets) if targets else np.zeros((0, len(vocabularies.medication)), np.float32)
 
     visits = []

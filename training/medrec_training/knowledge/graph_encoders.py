@@ -92,8 +92,9 @@ class MolecularGraphEncoder(nn.Module):
 class DrugStructureEncoder(nn.Module):
     """One structure vector per vocabulary drug (ATC3 class): the mean of its member molecules' vectors.
 
-    A class without a known structure gets a learned fallback vector, so every drug has a row.
-    `knowledge` is a DrugKnowledge (duck-typed to keep this module free of the loader).
+    A class without a known structure gets its own learned vector (one row per class, used only where the class
+    has no molecule): a shared fallback would make every such class look alike, so a model could not tell them
+    apart. `knowledge` is a DrugKnowledge (duck-typed to keep this module free of the loader).
     """
 
     def __init__(self, knowledge, dim: int, layers: int = 2, readout: str = "sum", dropout: float = 0.0) -> None:
@@ -103,7 +104,7 @@ class DrugStructureEncoder(nn.Module):
         self.encoder = (
             MolecularGraphEncoder(knowledge.molecules, dim, layers, readout, dropout) if knowledge.molecules.num_graphs else None
         )
-        self.fallback = nn.Parameter(torch.zeros(dim))
+        self.fallback = nn.Parameter(torch.zeros(mask.shape[0], dim))  # [num_drugs, dim]; rows of classes with molecules unused
         nn.init.normal_(self.fallback, std=0.1)
         self.register_buffer("average", torch.from_numpy(mask / np.maximum(members, 1.0)), persistent=False)
         self.register_buffer("without_structure", torch.from_numpy((members == 0).astype(np.float32)), persistent=False)

@@ -178,7 +178,8 @@ class MKMed(MedRecModel):
             self.fragment_query = nn.Linear(hidden, hidden)
             self.fragment_key = nn.Linear(hidden, hidden)
         self.molecule_score = nn.Linear(hidden, 1)
-        self.no_structure = nn.Parameter(torch.zeros(hidden))
+        # one learned vector per class without a molecule (a shared one would make those classes indistinguishable)
+        self.no_structure = nn.Parameter(torch.zeros(vocab_sizes.medication, hidden))
         nn.init.normal_(self.no_structure, std=0.1)
         self.view_maps = nn.ModuleList(nn.Linear(vector_dim, hidden) for _ in self.knowledge_modalities)
 

@@ -107,7 +107,11 @@ class MoleRec(MedRecModel):
         has_fragments = drug_fragment_valid.sum(axis=1, keepdims=True) > 0
         self.register_buffer("has_fragments", torch.from_numpy(has_fragments.astype(np.float32)), persistent=False)
         self.fragment_count = fragment_mask.shape[1]
-        self.no_fragment_fallback = nn.Parameter(torch.zeros(hidden))
+        # A class without fragments reads its own learned vector, gated by the patient's query so that its score
+        # still depends on the patient (a constant vector gave every patient the same probability for it).
+        self.no_fragment_fallback = nn.Parameter(torch.zeros(vocab_sizes.medication, hidden))
+        nn.init.normal_(self.no_fragment_fallback, std=0.1)
+        self.no_fragment_gate = nn.Linear(hidden, hidden)
         self.score = nn.Sequential(nn.Linear(hidden, hidden // 2), nn.ReLU(), nn.Linear(hidden // 2, 1))
         self.ddi_matrix_name, ddi = ddi_adjacency(knowledge, config)
         self.register_buffer("ddi_adjacency", ddi, persistent=False)
@@ -120,7 +124,7 @@ class MoleRec(MedRecModel):
     def fragment_vectors(self) -> torch.Tensor:
         """S [F, H]."""
         if self.fragment_encoder is None:
-            return self.no_fragment_fallback.new_zeros(self.fragment_count, self.no_fragment_fallback.shape[0])
+            return self.no_fragment_fallback.new_zeros(self.fragment_count, self.no_fragment_fallback.shape[1])
         return self.fragment_interaction(self.fragment_encoder())
 
     def prepare(self, train: "EncodedSamples") -> None:
@@ -142,7 +146,8 @@ class MoleRec(MedRecModel):
         attention = torch.softmax(scores, dim=-1) * self.drug_fragment_valid  # a drug without fragments reads nothing
         own_relevance = relevance[:, self.drug_fragments]  # [B, D, K]
         drug_vectors = torch.einsum("bdk,dkh->bdh", attention * own_relevance, fragments[self.drug_fragments])
-        drug_vectors = drug_vectors + (1.0 - self.has_fragments) * self.no_fragment_fallback
+        gate = torch.sigmoid(self.no_fragment_gate(query)).unsqueeze(1)  # [B, 1, H]
+        drug_vectors = drug_vectors + (1.0 - self.has_fragments) * self.no_fragment_fallback * gate
         drug_vectors = self.apply_modality("substructures", drug_vectors, modality_mask)
         return self.score(drug_vectors).squeeze(-1)
 

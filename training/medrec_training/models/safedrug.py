@@ -65,6 +65,10 @@ class SafeDrug(MedRecModel):
         fragment_mask = fragment_mask_with_fallback(knowledge)
         self.register_buffer("fragment_mask", torch.from_numpy(fragment_mask), persistent=False)
         self.fragment_need = nn.Linear(hidden, fragment_mask.shape[1])
+        # A class without BRICS fragments has no local score to read; a zero there made its logit 0 (probability 0.5)
+        # for every patient. It reads a learned per-class map of the patient's query instead.
+        self.register_buffer("without_fragments", torch.from_numpy((fragment_mask.sum(axis=1) == 0).astype(np.float32)), persistent=False)
+        self.no_fragment_score = nn.Linear(hidden, drugs)
         self.fragment_to_drug = nn.Parameter(torch.empty(drugs, fragment_mask.shape[1]))
         nn.init.uniform_(self.fragment_to_drug, -1.0 / np.sqrt(fragment_mask.shape[1]), 1.0 / np.sqrt(fragment_mask.shape[1]))
         self.ddi_matrix_name, ddi = ddi_adjacency(knowledge, config)
@@ -91,6 +95,7 @@ class SafeDrug(MedRecModel):
 
         fragment_need = torch.sigmoid(self.fragment_need(query))  # [B, F]
         local_score = fragment_need @ (self.fragment_to_drug * self.fragment_mask).T  # [B, D]
+        local_score = local_score + self.without_fragments * self.no_fragment_score(query)
         local_score = self.apply_modality("substructures", local_score, modality_mask)
         return local_score * global_score
 

@@ -3,6 +3,7 @@
 // (stored-visits.ts: inputUpTo), with the training benchmark's metric definitions (metrics.ts), beside
 // two baselines computed without leakage on the same visits, with 95% intervals from a seeded
 // patient-level bootstrap. The database is read in batches of patients and the model runs once per batch.
+import type { ProbabilityScale } from '../../../shared/domain/manifest'
 import type { Db } from '../db/database'
 import { encodePatient } from '../inference/encode'
 import { getActiveModelId } from '../models/active-model'
@@ -98,7 +99,7 @@ export interface BaselineEvaluation {
 }
 
 export interface ModelEvaluation {
-  model: { id: string; family: string; version: string; sha256: string; threshold: number; directory: string; provider: string }
+  model: { id: string; family: string; version: string; sha256: string; threshold: number; directory: string; provider: string; probabilities?: ProbabilityScale }
   visits: {
     evaluated: number
     patients: number
@@ -455,7 +456,8 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
       sha256: manifest.onnx.sha256,
       threshold,
       directory: model.directory,
-      provider: provider.provider
+      provider: provider.provider,
+      probabilities: model.summary.probabilities
     },
     visits: { evaluated: summary.visits, patients: summary.patients, beforeSince, undatedLeftOut },
     ddiPairsInVocabulary: Object.fromEntries(ddi.map((m) => [m.name, m.pairCount()])),

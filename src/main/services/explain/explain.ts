@@ -12,6 +12,7 @@ import { inputsHash } from '../recommend/input-hash'
 import { type CurrentVisitCodes, titleKey } from '../recommend/patient-input'
 import { checkThreshold, chooseModel, type PreparedInput, prepareInput, round } from '../recommend/prepare'
 import { coldStartHashPart, ModelRunner } from '../recommend/cold-start-runner'
+import { probabilityScale } from '../inference/calibration'
 import { UNKNOWN_INDEX } from '../inference/vocabulary'
 import { explainCausalWeights } from './patient-causal'
 import { distinctOccludedRows, occludeEncoded } from './occlusion'
@@ -188,6 +189,7 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
     sourcePatientId: prepared.input.patient.sourcePatientId,
     model: { id: manifest.id, version: manifest.version, family: manifest.family, onnxSha256: manifest.onnx.sha256 },
     provider: session.provider,
+    probabilities: probabilityScale(manifest),
     inputHash: hash,
     createdAt,
     modalities: manifest.modalities,

@@ -2,6 +2,7 @@
 // explanation. predict() takes many patients (and per-row modality masks) in a single run.
 import type { ModelManifest, ProviderReport } from '../../../shared/domain/manifest'
 import ort from 'onnxruntime-node'
+import type { Calibration } from './calibration'
 import type { EncodedPatient, ModelLimits } from './encode'
 import { createSessionWithFallback, type ProviderName, type SessionTuning } from './providers'
 
@@ -20,14 +21,17 @@ export class ModelSession {
     readonly loadMs: number,
     readonly limits: ModelLimits,
     readonly modalityCount: number,
-    readonly medicationCount: number
+    readonly medicationCount: number,
+    /** The manifest's calibration, applied to every probability this session returns (null: raw outputs). */
+    readonly calibration: Calibration | null
   ) {}
 
   static async load(
     modelBytes: Uint8Array,
     manifest: ModelManifest,
     order: readonly ProviderName[],
-    tuning: SessionTuning = {}
+    tuning: SessionTuning = {},
+    calibration: Calibration | null = null
   ): Promise<ModelSession> {
     const started = performance.now()
     const { session, report } = await createSessionWithFallback(modelBytes, order, tuning)
@@ -37,8 +41,14 @@ export class ModelSession {
       performance.now() - started,
       manifest.limits,
       manifest.modalities.length,
-      manifest.vocabularies.medication.entries.length
+      manifest.vocabularies.medication.entries.length,
+      calibration
     )
+  }
+
+  /** Calibrates model outputs produced elsewhere (NLA-MMR's cold-start graph) in place, as run() does its own. */
+  calibrate(probabilities: Float32Array): Float32Array {
+    return this.calibration ? this.calibration.apply(probabilities) : probabilities
   }
 
   /**
@@ -107,7 +117,8 @@ export class ModelSession {
     if (probabilities.data.length !== expected) {
       throw new Error(`The model returned ${probabilities.data.length} probabilities, expected ${n} × ${this.medicationCount}.`)
     }
-    return probabilities.data
+    // Calibrated here, once, so recommendations, batch scoring, explanations and evaluation all see the same scale.
+    return this.calibrate(probabilities.data)
   }
 
   async release(): Promise<void> {

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import type { InferenceSession } from 'onnxruntime-node'
 import type { EncodedPatient } from '../inference/encode'
 import { AuxiliarySessions } from '../inference/auxiliary-sessions'
+import { type Calibration, loadCalibration, probabilityScale } from '../inference/calibration'
 import { ModelSession } from '../inference/session'
 import { providerOrder, type ProviderName, type SessionTuning } from '../inference/providers'
 import { NotFoundError, RefusedError } from '../errors'
@@ -77,9 +78,11 @@ function summaryOf(manifest: ModelManifest, directory: string): ModelSummary {
     modalities: manifest.modalities,
     medicationCount: manifest.vocabularies.medication.entries.length,
     threshold: manifest.threshold,
+    probabilities: probabilityScale(manifest),
     provenance: manifest.provenance
   }
 }
+
 
 const describeShape = (shape: ReadonlyArray<number | string>): string => `[${shape.join(', ')}]`
 
@@ -333,6 +336,18 @@ export class ModelRegistry {
 
     const onnxBytes = this.hashedFile(folder, manifest.onnx.file, manifest.onnx.sha256, reasons)
     for (const extra of manifest.extraFiles ?? []) this.hashedFile(folder, extra.file, extra.sha256, reasons)
+    let calibration: Calibration | null = null
+    if (manifest.calibration) {
+      const bytes = this.hashedFile(folder, manifest.calibration.file, manifest.calibration.sha256, reasons)
+      try {
+        if (bytes) calibration = loadCalibration(JSON.parse(Buffer.from(bytes).toString('utf8')), manifest.vocabularies.medication.entries.length)
+        if (calibration && calibration.method !== manifest.calibration.method) {
+          reasons.push(`${folder}/${manifest.calibration.file}: method "${calibration.method}" but manifest.json declares "${manifest.calibration.method}"`)
+        }
+      } catch (error) {
+        reasons.push(`${folder}/${manifest.calibration.file}: not a usable calibration (${error instanceof Error ? error.message : String(error)})`)
+      }
+    }
     if (!existsSync(join(directory, manifest.metricsFile))) reasons.push(`${folder}/${manifest.metricsFile}: missing (named by manifest.json "metricsFile")`)
     else if (manifest.metricsSha256) this.hashedFile(folder, manifest.metricsFile, manifest.metricsSha256, reasons)
     reasons.push(...labelProblems(manifest, this.options.atcName).map((p) => `${folder}/manifest.json: ${p}`))
@@ -349,7 +364,7 @@ export class ModelRegistry {
 
     let session: ModelSession
     try {
-      session = await ModelSession.load(onnxBytes, manifest, providerOrder(this.options.providers), this.options.tuning)
+      session = await ModelSession.load(onnxBytes, manifest, providerOrder(this.options.providers), this.options.tuning, calibration)
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error)
       return refuse(manifest.id, [`${folder}/${manifest.onnx.file}: onnxruntime cannot load it (${message.split('\n')[0]})`])

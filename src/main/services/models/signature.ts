@@ -182,6 +182,7 @@ export function unsignableReasons(directory: string): string[] {
   const declared = new Map<string, string | null>([
     [manifest.onnx.file, manifest.onnx.sha256],
     ...(manifest.extraFiles ?? []).map((f) => [f.file, f.sha256] as [string, string]),
+    ...(manifest.calibration ? [[manifest.calibration.file, manifest.calibration.sha256] as [string, string]] : []),
     [manifest.metricsFile, manifest.metricsSha256 ?? null]
   ])
   const reasons: string[] = []

@@ -81,18 +81,18 @@ export class ModelRunner {
   /** Probabilities (rows × medications) for rows that all belong to prepared patient `patient` (explanations). */
   async predictFor(patient: number, rows: readonly EncodedPatient[], modalityMasks?: Float32Array, rowsPerRun?: number): Promise<Float32Array> {
     if (!this.usesColdStart(patient)) return this.model.session.predict(rows, modalityMasks, rowsPerRun)
-    return (await this.coldStartModel!.predict(rows, this.titleOf, modalityMasks)).probabilities
+    return this.model.session.calibrate((await this.coldStartModel!.predict(rows, this.titleOf, modalityMasks)).probabilities)
   }
 
   /** Probabilities for one row per prepared patient (recommendations), each through the graph it needs. */
   async predictEach(rows: readonly EncodedPatient[]): Promise<Float32Array> {
     const cold = rows.map((_, i) => i).filter((i) => this.usesColdStart(i))
     if (cold.length === 0) return this.model.session.predict(rows)
-    if (cold.length === rows.length) return (await this.coldStartModel!.predict(rows, this.titleOf)).probabilities
+    if (cold.length === rows.length) return this.model.session.calibrate((await this.coldStartModel!.predict(rows, this.titleOf)).probabilities)
     const k = this.model.manifest.vocabularies.medication.entries.length
     const plain = rows.map((_, i) => i).filter((i) => !this.usesColdStart(i))
     const [coldProbabilities, plainProbabilities] = [
-      (await this.coldStartModel!.predict(cold.map((i) => rows[i]!), this.titleOf)).probabilities,
+      this.model.session.calibrate((await this.coldStartModel!.predict(cold.map((i) => rows[i]!), this.titleOf)).probabilities),
       await this.model.session.predict(plain.map((i) => rows[i]!))
     ]
     const out = new Float32Array(rows.length * k)

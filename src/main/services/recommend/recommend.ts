@@ -7,6 +7,8 @@ import type { AllergyEntry } from '../../../shared/domain/patient'
 import type { RecommendationResult, RecommendedDrug } from '../../../shared/domain/recommendation'
 import type { ServiceContext } from '../service-context'
 import { appendAudit } from '../audit/audit'
+import { missRateThreshold, probabilityScale } from '../inference/calibration'
+import type { ModelSession } from '../inference/session'
 import { coldStartHashPart, ModelRunner } from './cold-start-runner'
 import { atcNameLookup, chooseDrugs, patientDrugs } from './drug-choice'
 import { drugChoiceCodeKey, type DrugChoiceModel, loadDrugChoice } from './drug-choice-model'
@@ -21,6 +23,12 @@ export interface RecommendOptions {
   modelId?: string | null
   /** Default: the model's threshold. */
   threshold?: number
+  /**
+   * Instead of a threshold: miss at most this share alpha of the classes that will be prescribed, in expectation
+   * over patients exchangeable with the model's validation patients (the conformal threshold its calibration
+   * file stores for alpha; see inference/calibration.ts).
+   */
+  missRate?: number
   /** DDI-safe decoding; null or absent: the plain thresholded combination (its DDIs are still reported). */
   ddiSafe?: SafeDecodingOptions | null
   /** The current visit's codes; absent: the last stored visit (or `visit`) is the current one. */
@@ -157,7 +165,7 @@ export async function recommendMany(
   // Timing starts once the model is chosen: loading a session happens once and is reported as its loadMs.
   const started = performance.now()
   const { manifest, session } = model
-  const threshold = checkThreshold(options.threshold ?? manifest.threshold)
+  const threshold = checkThreshold(options.missRate === undefined ? (options.threshold ?? manifest.threshold) : missRateCut(session, options))
   // Every patient is read and encoded before the model runs, so a bad one fails the call with nothing written.
   const prepared = patients.map((p) => prepareInput(model, ctx.db, p.patient, p.currentVisit, p.visit))
   const choice = usableDrugChoice(ctx)
@@ -198,6 +206,11 @@ export async function recommendMany(
       model: { id: manifest.id, version: manifest.version, family: manifest.family, onnxSha256: manifest.onnx.sha256 },
       provider: session.provider,
       threshold,
+      probabilities: probabilityScale(manifest),
+      missRate:
+        options.missRate === undefined
+          ? null
+          : { alpha: options.missRate, assumption: session.calibration?.missRateAssumption ?? 'patients exchangeable with the validation patients' },
       inputHash: inputsHash(manifest, p.encoded.fed, { ...hashOptions, coldStart: coldStartHashPart(coldStart) }),
       createdAt,
       ...decoded,
@@ -234,6 +247,21 @@ export async function recommendMany(
     })()
   }
   return results
+}
+
+/** The conformal threshold for options.missRate, refusing a threshold given beside it and an alpha nothing guarantees. */
+function missRateCut(session: ModelSession, options: RecommendOptions): number {
+  if (options.threshold !== undefined) throw new RangeError('Give a threshold or a miss rate, not both.')
+  let cut: number
+  try {
+    cut = missRateThreshold(session.calibration, options.missRate!)
+  } catch (error) {
+    throw new RangeError(`Miss rate ${options.missRate}: ${error instanceof Error ? error.message : String(error)}.`)
+  }
+  if (cut <= 0) {
+    throw new RangeError(`Miss rate ${options.missRate}: the model's validation patients are too few to guarantee it with any threshold; choose a larger miss rate.`)
+  }
+  return cut
 }
 
 /** One patient's recommendation. Timing is per patient (a batch divides its times by its size). */

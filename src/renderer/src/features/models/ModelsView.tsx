@@ -143,6 +143,12 @@ function ModelCardPanel({ modelId }: { modelId: string }) {
           {percent(summary.threshold, 0)}
           {card.thresholdChosenOn ? <span className="muted"> — chosen on {card.thresholdChosenOn}</span> : null}
         </dd>
+        <dt>Probabilities</dt>
+        <dd>
+          {summary.probabilities?.calibrated
+            ? `calibrated (${summary.probabilities.method}), fitted on ${summary.probabilities.fittedOn}`
+            : 'the model’s raw outputs (no calibration)'}
+        </dd>
         <dt>Predicts</dt>
         <dd>{summary.medicationCount} ATC level-3 classes</dd>
         <dt>Reads</dt>

@@ -180,6 +180,10 @@ function RecommendationBody({ result, refreshing }: { result: RecommendationView
         {milliseconds(rec.timing.totalMs)} (encode {milliseconds(rec.timing.encodeMs)}, model {milliseconds(rec.timing.inferenceMs)}, decode{' '}
         {milliseconds(rec.timing.decodeMs)}
         {result.modelLoadMs > 0 ? `; model load ${milliseconds(result.modelLoadMs)}, once` : ''}) · threshold {percent(rec.threshold, 0)} ·{' '}
+        {rec.probabilities?.calibrated
+          ? `probabilities calibrated (${rec.probabilities.method}, on ${rec.probabilities.fittedOn})`
+          : 'raw model probabilities (not calibrated)'}{' '}
+        ·{' '}
         {rec.input.visitsUsed} visit{rec.input.visitsUsed === 1 ? '' : 's'} read
         {rec.auditId !== null ? ` · audit #${rec.auditId}` : ''}
       </p>
