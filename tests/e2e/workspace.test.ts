@@ -321,6 +321,29 @@ describe('Clinical workspace (headless Chromium)', () => {
     await expect.poll(() => page.locator('.recommend-meta').textContent(), { timeout: 30_000 }).toContain(`threshold ${percent(model, 0)}`)
   })
 
+  it('a guaranteed miss rate replaces the threshold with the model\'s conformal one and says under which assumption', async () => {
+    const expected = await callApi<RecommendationView>('recommend:run', {
+      patientId: patient.id,
+      missRate: 0.1,
+      ddiSafe: initial.recommendation.ddi.safeDecoding
+    })
+    expect(expected.recommendation.missRate?.alpha).toBe(0.1)
+    await page.getByLabel('Miss at most').selectOption('0.1')
+    await expect.poll(() => page.locator('.recommend-meta').textContent(), { timeout: 30_000 }).toContain('from a miss rate ≤ 10%')
+    const meta = (await page.locator('.recommend-meta').textContent()) ?? ''
+    expect(meta).toContain(`threshold ${percent(expected.recommendation.threshold, 0)}`)
+    expect(meta).toContain('exchangeable')
+    expect(await page.getByLabel('Threshold').isDisabled()).toBe(true)
+    expect(await page.locator('#miss-rate-guarantee').textContent()).toContain('at most 10% of the classes that will be prescribed')
+    expect(await page.locator('.combination-table tbody tr').count()).toBe(expected.classes.length)
+    await screenshot(page, '13c-recommend-miss-rate')
+    // Asking for both is refused, naming the field.
+    const both = await callApi<unknown>('recommend:run', { patientId: patient.id, threshold: 0.5, missRate: 0.1 }).catch((error: unknown) => error)
+    expect(String(both)).toMatch(/miss rate, not both/)
+    await page.getByLabel('Miss at most').selectOption('')
+    await expect.poll(() => page.locator('.recommend-meta').textContent(), { timeout: 30_000 }).not.toContain('from a miss rate')
+  })
+
   it('pharmacist review: picks drugs by name and code, flags them, requires decisions, records overrides in the audit log', async () => {
     await page.getByRole('tab', { name: 'Pharmacist review' }).click()
     await expect.poll(() => page.locator('.review-history').textContent()).toContain('No review has been recorded for this patient.')

@@ -12,10 +12,19 @@ export const recommendRequestSchema = z
     modelId: modelIdSchema.nullable().optional(),
     /** null or absent: the model's threshold. */
     threshold: thresholdSchema.nullable().optional(),
+    /**
+     * Instead of a threshold: miss at most this share of the classes that will be prescribed, on average (the
+     * model's conformal threshold for it, calibrated on its validation patients). null or absent: not used.
+     */
+    missRate: z.number().gt(0, 'a miss rate lies strictly between 0 and 1').lt(1, 'a miss rate lies strictly between 0 and 1').nullable().optional(),
     /** null: plain thresholded combination (its interactions are still checked and shown). */
     ddiSafe: z.object({ blockSeverity: z.enum(BLOCK_SEVERITIES), maxDdiRate: ddiRateSchema.nullable() }).strict().nullable().optional()
   })
   .strict()
+  .refine((request) => request.missRate == null || request.threshold == null, {
+    path: ['missRate'],
+    message: 'give a threshold or a miss rate, not both'
+  })
 export type RecommendRequest = z.infer<typeof recommendRequestSchema>
 
 export const acknowledgeRequestSchema = z

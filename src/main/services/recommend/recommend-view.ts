@@ -53,6 +53,7 @@ export async function recommendView(services: MedrecServices, request: Recommend
   const recommendation = await recommend(ctx, request.patientId, {
     modelId: request.modelId ?? null,
     threshold: request.threshold ?? undefined,
+    ...(request.missRate != null ? { missRate: request.missRate } : {}),
     ddiSafe: request.ddiSafe ?? null
   })
   const model = await ctx.registry.get(recommendation.model.id)

@@ -20,6 +20,8 @@ import '../../screens.css'
 
 const RATE_TARGETS: Array<number | null> = [null, 0.5, 0.3, 0.2, 0.1, 0]
 const OPTION_DELAY_MS = 400
+/** The miss rates the shipped models carry a conformal threshold for (calibration.json), offered next to the threshold. */
+const MISS_RATES: Array<number | null> = [null, 0.05, 0.1, 0.2]
 
 interface IndexedWarning {
   warning: DdiWarning
@@ -90,6 +92,7 @@ function RecommendControls({ options, modelThreshold, busy }: { options: Recomme
   }, [draft, setOptions, run])
 
   const shownThreshold = draft.threshold ?? modelThreshold ?? 0.5
+  const byMissRate = draft.missRate !== null
   return (
     <form className="recommend-controls" aria-label="Recommendation options" onSubmit={(event) => event.preventDefault()}>
       <div className="control-group">
@@ -100,14 +103,15 @@ function RecommendControls({ options, modelThreshold, busy }: { options: Recomme
           min={0.05}
           max={0.95}
           step={0.01}
+          disabled={byMissRate}
           value={shownThreshold}
           aria-valuetext={`${percent(shownThreshold, 0)}${draft.threshold === null ? ', the model’s own threshold' : ''}`}
           onChange={(event) => setDraft({ ...draft, threshold: Number(event.target.value) })}
         />
         <output htmlFor="threshold-range" className="threshold-value">
-          {draft.threshold === null && modelThreshold === null ? '—' : percent(shownThreshold, 0)}
+          {byMissRate ? 'set by the miss rate' : draft.threshold === null && modelThreshold === null ? '—' : percent(shownThreshold, 0)}
         </output>
-        {draft.threshold === null ? (
+        {byMissRate ? null : draft.threshold === null ? (
           <span className="muted">model’s own</span>
         ) : (
           <button
@@ -119,6 +123,26 @@ function RecommendControls({ options, modelThreshold, busy }: { options: Recomme
             Model’s {modelThreshold !== null ? percent(modelThreshold, 0) : ''}
           </button>
         )}
+      </div>
+      <div className="control-group">
+        <label htmlFor="miss-rate">Miss at most</label>
+        <select
+          id="miss-rate"
+          value={draft.missRate === null ? '' : String(draft.missRate)}
+          aria-describedby="miss-rate-guarantee"
+          onChange={(event) => setDraft({ ...draft, missRate: event.target.value === '' ? null : Number(event.target.value) })}
+        >
+          {MISS_RATES.map((rate) => (
+            <option key={String(rate)} value={rate === null ? '' : String(rate)}>
+              {rate === null ? 'off (use the threshold)' : `${percent(rate, 0)} of prescribed classes`}
+            </option>
+          ))}
+        </select>
+        <span id="miss-rate-guarantee" className="muted">
+          {byMissRate
+            ? `On average over patients, at most ${percent(draft.missRate!, 0)} of the classes that will be prescribed are missing from the recommendation — if this patient is like the model's validation patients (exchangeable). Not a guarantee for one patient.`
+            : 'A guaranteed average miss rate instead of a threshold.'}
+        </span>
       </div>
       <div className="control-group">
         <input
@@ -179,7 +203,8 @@ function RecommendationBody({ result, refreshing }: { result: RecommendationView
         {rec.model.family !== rec.model.id ? ` (${rec.model.family})` : ''} on {providerText(rec.provider)} ·{' '}
         {milliseconds(rec.timing.totalMs)} (encode {milliseconds(rec.timing.encodeMs)}, model {milliseconds(rec.timing.inferenceMs)}, decode{' '}
         {milliseconds(rec.timing.decodeMs)}
-        {result.modelLoadMs > 0 ? `; model load ${milliseconds(result.modelLoadMs)}, once` : ''}) · threshold {percent(rec.threshold, 0)} ·{' '}
+        {result.modelLoadMs > 0 ? `; model load ${milliseconds(result.modelLoadMs)}, once` : ''}) · threshold {percent(rec.threshold, 0)}
+        {rec.missRate ? ` (from a miss rate ≤ ${percent(rec.missRate.alpha, 0)}, assuming ${rec.missRate.assumption})` : ''} ·{' '}
         {rec.probabilities?.calibrated
           ? `probabilities calibrated (${rec.probabilities.method}, on ${rec.probabilities.fittedOn})`
           : 'raw model probabilities (not calibrated)'}{' '}

@@ -13,6 +13,8 @@ import type { LoadStatus } from '../patients/store'
 export interface RecommendOptions {
   /** null: the model's threshold. */
   threshold: number | null
+  /** A guaranteed miss rate (the model's conformal threshold) instead of the threshold; null: not used. */
+  missRate: number | null
   ddiSafe: boolean
   blockSeverity: BlockSeverity
   maxDdiRate: number | null
@@ -21,6 +23,7 @@ export interface RecommendOptions {
 export function optionsFromSettings(settings: AppSettings | null): RecommendOptions {
   return {
     threshold: settings?.thresholdOverride ?? null,
+    missRate: null,
     ddiSafe: settings?.ddiSafe.enabled ?? true,
     blockSeverity: settings?.ddiSafe.blockSeverity ?? 'Contraindicated',
     maxDdiRate: settings?.ddiSafe.maxDdiRate ?? null
@@ -114,7 +117,7 @@ export const useRecommend = create<RecommendState>((set, get) => ({
     try {
       const result = await api()['recommend:run']({
         patientId,
-        threshold: options.threshold,
+        ...(options.missRate !== null ? { threshold: null, missRate: options.missRate } : { threshold: options.threshold }),
         ddiSafe: options.ddiSafe ? { blockSeverity: options.blockSeverity, maxDdiRate: options.maxDdiRate } : null
       })
       if (request !== latestRun) return
@@ -156,12 +159,14 @@ export const useRecommend = create<RecommendState>((set, get) => ({
   },
 
   select(atc3) {
-    const { patientId, options } = get()
+    const { patientId, options, result } = get()
     if (patientId === null) return
     set({ selected: atc3 })
+    // With a miss rate, the explanation uses the threshold that rate gave the recommendation.
+    const threshold = options?.missRate != null ? (result?.recommendation.threshold ?? null) : (options?.threshold ?? null)
     const explainRequest = ++latestExplain
     set({ explanation: { status: 'loading', data: null, error: null, atc3 } })
-    api()['explain:drug']({ patientId, atc3, threshold: options?.threshold ?? null })
+    api()['explain:drug']({ patientId, atc3, threshold })
       .then((data) => {
         if (explainRequest === latestExplain) set({ explanation: { status: 'ready', data, error: null, atc3 } })
       })
