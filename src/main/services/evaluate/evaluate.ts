@@ -179,7 +179,10 @@ export async function evaluateDatabase(ctx: EvaluationContext, options: Evaluati
   const { matrices, missing } = loadDdiMatrices(ctx.knowledgeBasePath)
   const notes: string[] = [
     'Every visit is scored from the same patient’s earlier visits only; the visit’s own medications are the answer, never an input.',
-    'Class level (ATC3). Probabilities are the model’s own (uncalibrated) outputs.',
+    models.every((m) => m.manifest.calibration)
+      ? 'Class level (ATC3). Probabilities are calibrated, as the app shows them: each model’s declared calibration (method and fitting patients under its name).'
+      : 'Class level (ATC3). Probabilities are as the app shows them: calibrated for a model that declares a calibration (said under its name), the model’s own outputs otherwise.',
+    'A model scored on the patients it was trained on (e.g. the shipped models on the demo database they came from) scores higher than it will on new patients: this report is meant for a database the model has not seen.',
     'Intervals: 95% percentile intervals from a patient-level bootstrap (patients drawn with replacement, all their visits with them). ECE is biased upwards in a resample (duplicated patients fill bins unevenly), so a small ECE’s interval can lie above its estimate.'
   ]
   if (missing) notes.push(missing)
