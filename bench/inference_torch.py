@@ -216,6 +216,14 @@ def main() -> None:
             output = model(*full)
             batch.append((time.perf_counter() - started) * 1000)
     expected = np.asarray(spec["onnxProbabilities"], dtype=np.float32).reshape(output.shape)
+    # The app's session returns calibrated probabilities (the manifest's calibration.json): compare on that scale.
+    compared = output.numpy()
+    calibration = json.loads((model_dir / "manifest.json").read_text()).get("calibration")
+    if calibration:
+        _training_package()
+        from medrec_training.calibration import Calibration
+
+        compared = Calibration.from_json(json.loads((model_dir / calibration["file"]).read_text())).apply(compared)
     batch_p50 = percentile(batch, 0.5)
     print(
         json.dumps(
@@ -226,7 +234,8 @@ def main() -> None:
                 "threads": torch.get_num_threads(),
                 "batch1": {"p50": percentile(single, 0.5), "p99": percentile(single, 0.99)},
                 "batchN": {"size": int(full[0].shape[0]), "p50": batch_p50, "patientsPerSecond": full[0].shape[0] / (batch_p50 / 1000)},
-                "maxAbsDiffFromOnnx": float(np.max(np.abs(output.numpy() - expected))),
+                "maxAbsDiffFromOnnx": float(np.max(np.abs(compared - expected))),
+                "calibrated": bool(calibration),
             }
         )
     )
