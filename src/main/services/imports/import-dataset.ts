@@ -25,8 +25,6 @@
 //   a date valid only with month and day swapped stops it too (the file's other dates are suspect).
 import type { ImportProgress, ImportReport, ImportPlan } from '../../../shared/domain/imports'
 import type { EhrFormat } from '../../../shared/domain/patient'
-import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { basename, resolve } from 'node:path'
 import type { Db } from '../db/database'
 import { dataDir as defaultDataDir, defaultKnowledgeBasePath } from '../paths'
@@ -40,6 +38,7 @@ import { ImportStaging } from './staging'
 import { MappingTally, ProgressTracker, RowLog, type ImportContext } from './context'
 import { importEicu } from './eicu'
 import { ImportError } from './errors'
+import { fingerprintFiles } from './fingerprint'
 import { resolveLayout, type Layout } from './layout'
 import { importMimic } from './mimic'
 import { ImportStore } from './store'
@@ -227,22 +226,8 @@ function recordSkippedRun(
 
 /** sha256 over the importer version, then each file's role, name, size and bytes (inputs, then reference tables). */
 async function fingerprintInputs(layout: Layout, referenceFiles: string[], encoding: string, overrides = ''): Promise<string> {
-  const hash = createHash('sha256')
   // The encoding changes what the same bytes import as; UTF-8 keeps the fingerprints of earlier runs.
-  hash.update(`medrec-importer ${IMPORTER_VERSION} ${layout.format}${/^utf-?8$/i.test(encoding) ? '' : ` ${encoding.toLowerCase()}`}\n`)
-  if (overrides !== '' && overrides !== '[]') hash.update(`overrides ${overrides}\n`)
-  const files = [
-    ...Object.values(layout.files).map((f) => ({ label: `${f.role}:${basename(f.path)}`, path: f.path })),
-    ...referenceFiles.map((path) => ({ label: `reference:${basename(path)}`, path }))
-  ]
-  for (const file of files) {
-    hash.update(`${file.label}\n`)
-    let size = 0
-    for await (const chunk of createReadStream(file.path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-      size += chunk.length
-      hash.update(chunk)
-    }
-    hash.update(`\n${size}\n`)
-  }
-  return hash.digest('hex')
+  const header = `medrec-importer ${IMPORTER_VERSION} ${layout.format}${/^utf-?8$/i.test(encoding) ? '' : ` ${encoding.toLowerCase()}`}`
+  const files = Object.values(layout.files).map((f) => ({ label: `${f.role}:${basename(f.path)}`, path: f.path }))
+  return fingerprintFiles(header, files, referenceFiles, overrides)
 }

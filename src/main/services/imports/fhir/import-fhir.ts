@@ -11,12 +11,12 @@
 // the rest (Bulk Data writes one type per file); a bundle's entries are read in the same order.
 import type { FhirImportReport, FhirRejectedResource } from '../../../../shared/domain/imports'
 import type { ImportPlan } from '../../../../shared/domain/imports'
-import { createHash } from 'node:crypto'
-import { createReadStream, existsSync } from 'node:fs'
-import { basename, resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type { Db } from '../../db/database'
 import { MappingTally, SAMPLE_LIMIT } from '../context'
 import { ImportError } from '../errors'
+import { fingerprintFiles } from '../fingerprint'
 import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError } from '../safety'
 import { ImportStaging } from '../staging'
 import { ImportStore, type DrugInput } from '../store'
@@ -477,18 +477,6 @@ function recordSkippedRun(db: Db, input: string, fingerprint: string, previous: 
 }
 
 /** sha256 over the importer version, each input file's name, size and bytes, then the reference tables. */
-async function fingerprintInputs(files: FhirFile[], referenceFiles: string[], overrides = ''): Promise<string> {
-  const hash = createHash('sha256')
-  hash.update(`medrec-fhir-importer ${FHIR_IMPORTER_VERSION}\n`)
-  if (overrides !== '' && overrides !== '[]') hash.update(`overrides ${overrides}\n`)
-  for (const file of [...files.map((f) => ({ label: f.displayName, path: f.path })), ...referenceFiles.map((path) => ({ label: `reference:${basename(path)}`, path }))]) {
-    hash.update(`${file.label}\n`)
-    let size = 0
-    for await (const chunk of createReadStream(file.path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-      size += chunk.length
-      hash.update(chunk)
-    }
-    hash.update(`\n${size}\n`)
-  }
-  return hash.digest('hex')
+function fingerprintInputs(files: FhirFile[], referenceFiles: string[], overrides = ''): Promise<string> {
+  return fingerprintFiles(`medrec-fhir-importer ${FHIR_IMPORTER_VERSION}`, files.map((f) => ({ label: f.displayName, path: f.path })), referenceFiles, overrides)
 }
