@@ -71,7 +71,6 @@ export class MedrecServices {
   private knowledgeError: string | null = null
   private knowledgeTried = false
   private resolverInstance: DrugResolver | null = null
-  private drugChoiceInstance: DrugChoiceModel | { unavailable: string } | null = null
   /** NLA-MMR cold-start graphs of the current registry's models, loaded on first need. */
   private coldStartModels = new ColdStartModels()
 
@@ -155,12 +154,9 @@ export class MedrecServices {
     return this.resolverInstance
   }
 
-  /** The within-class drug choice shared by every model, beside them (models/drug-choice). */
+  /** The within-class drug choice shared by every model, beside them (models/drug-choice; loaded once per process). */
   drugChoice(): DrugChoiceModel | { unavailable: string } {
-    this.drugChoiceInstance ??= loadDrugChoice(
-      join(this.modelsDirectory, 'drug-choice')
-    )
-    return this.drugChoiceInstance
+    return loadDrugChoice(join(this.modelsDirectory, 'drug-choice'))
   }
 
   /** What the recommendation and explanation services take. */
