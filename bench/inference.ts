@@ -224,6 +224,9 @@ async function main(): Promise<void> {
   ).map((r) => r.id)
   if (patientIds.length === 0) throw new Error(`No patient with a diagnosed visit in ${dbPath}.`)
   const ctx: ServiceContext = { db, registry, ddi: null }
+  // Every call names the model: without it the services take the active or default model (models/DEFAULT),
+  // which timed the default model under another model's name.
+  const modelId = manifest.id
 
   const load = loadavg()[0]!
   console.log(`Inference benchmark · ${cpus().length} CPU core(s) · load average ${load.toFixed(1)}${load > cpus().length ? ' (busy machine: p50/p99 inflated; "best" is the least disturbed run)' : ''} · onnxruntime CPU provider`)
@@ -239,8 +242,8 @@ async function main(): Promise<void> {
   const loads = await time(10, async () => (await ModelSession.load(bytes, manifest, ['cpu'])).release())
 
   // One recommendation end to end (SQLite read, encode, run, decode), no audit write.
-  for (let i = 0; i < 20; i++) await recommend(ctx, patientIds[i % patientIds.length]!, { audit: false })
-  const single = await time(iterations, (i) => recommend(ctx, patientIds[i % patientIds.length]!, { audit: false }))
+  for (let i = 0; i < 20; i++) await recommend(ctx, patientIds[i % patientIds.length]!, { modelId, audit: false })
+  const single = await time(iterations, (i) => recommend(ctx, patientIds[i % patientIds.length]!, { modelId, audit: false }))
   const encodedAll = patientIds.map((id) => encodePatient(model.vocab, manifest.limits, loadPatientInput(db, id).visits))
   const runOnly = await time(iterations, (i) => model.session.predict([encodedAll[i % encodedAll.length]!]))
 
@@ -249,15 +252,15 @@ async function main(): Promise<void> {
   // occlusions built from the encoded tensors), alternating call by call so both see the same machine load.
   const explainRuns = Math.max(20, Math.floor(iterations / 3))
   for (let i = 0; i < 5; i++) {
-    await explainReference(ctx, patientIds[i % patientIds.length]!, {})
-    await explain(ctx, patientIds[i % patientIds.length]!, { audit: false })
+    await explainReference(ctx, patientIds[i % patientIds.length]!, { modelId })
+    await explain(ctx, patientIds[i % patientIds.length]!, { modelId, audit: false })
   }
   const explanationsBefore: number[] = []
   const explanations: number[] = []
   for (let i = 0; i < explainRuns; i++) {
     const patient = patientIds[i % patientIds.length]!
-    explanationsBefore.push(...(await time(1, () => explainReference(ctx, patient, {}))))
-    explanations.push(...(await time(1, () => explain(ctx, patient, { audit: false }))))
+    explanationsBefore.push(...(await time(1, () => explainReference(ctx, patient, { modelId }))))
+    explanations.push(...(await time(1, () => explain(ctx, patient, { modelId, audit: false }))))
   }
 
   // Throughput: batch of `batchSize` patients in one run; and the whole service path for the batch.
@@ -273,19 +276,19 @@ async function main(): Promise<void> {
   const after: StageTimes = { readMs: 0, encodeMs: 0, modelMs: 0, decodeMs: 0 }
   const scoredIds = patientIds.slice(0, batchSize)
   for (let i = 0; i < 2; i++) {
-    await recommendMany(ctx, requests, { audit: false })
-    await scoreBatch(ctx, scoredIds)
+    await recommendMany(ctx, requests, { modelId, audit: false })
+    await scoreBatch(ctx, scoredIds, { modelId })
   }
   for (let i = 0; i < 20; i++) {
     let started = performance.now()
-    const results = await recommendMany(ctx, requests, { audit: false })
+    const results = await recommendMany(ctx, requests, { modelId, audit: false })
     serviceBatch.push(performance.now() - started)
     const t = results[0]!.timing
     before.readAndEncodeMs += t.encodeMs * results.length
     before.modelMs += t.inferenceMs * results.length
     before.decodeMs += t.decodeMs * results.length
     started = performance.now()
-    const scores = await scoreBatch(ctx, scoredIds)
+    const scores = await scoreBatch(ctx, scoredIds, { modelId })
     scoredBatch.push(performance.now() - started)
     for (const stage of Object.keys(after) as Array<keyof StageTimes>) after[stage] += scores.timing[stage]
   }

@@ -3,14 +3,21 @@ import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** The repository (or installed app) root: the folder holding package.json above this file. */
+let foundRoot: string | null = null
+
+/**
+ * The repository (or installed app) root: the folder holding package.json above this file. Found once per
+ * process (the files do not move while it runs; every recommendation asks, through the default folders).
+ */
 export function projectRoot(): string {
+  if (foundRoot !== null) return foundRoot
   let dir = dirname(fileURLToPath(import.meta.url))
   while (!existsSync(join(dir, 'package.json'))) {
     const parent = dirname(dir)
     if (parent === dir) throw new Error('Cannot find the MedRec project root (no package.json above the services).')
     dir = parent
   }
+  foundRoot = dir
   return dir
 }
 

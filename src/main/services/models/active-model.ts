@@ -5,12 +5,15 @@ import { createHash } from 'node:crypto'
 import { appendAudit } from '../audit/audit'
 import type { Db } from '../db/database'
 import type { ModelRegistry } from './registry'
+import { perConnection } from '../db/statements'
 
 const ACTIVE_MODEL_KEY = 'active-model-id'
 
+// Read on every recommendation and explanation: prepared once per connection (preparing cost more than the read).
+const activeModelStatement = perConnection((db) => db.prepare('SELECT value FROM settings WHERE key = ?').pluck())
+
 export function getActiveModelId(db: Db): string | null {
-  const row = db.prepare('SELECT value FROM settings WHERE key = ?').get(ACTIVE_MODEL_KEY) as { value: string } | undefined
-  return row?.value ?? null
+  return (activeModelStatement(db).get(ACTIVE_MODEL_KEY) as string | undefined) ?? null
 }
 
 /** Only a model the registry accepts can become active; a refused one is an error naming the reasons. */

@@ -211,6 +211,8 @@ export function labelProblems(manifest: ModelManifest, atcName: ((code: string) 
 export class ModelRegistry {
   private scanning: Promise<Scan> | null = null
   private keys: readonly TrustedKey[] | null = null
+  /** The DEFAULT file's model id, once read (undefined: not read since the last scan was dropped). */
+  private defaultId: string | null | undefined = undefined
 
   constructor(
     readonly directory: string = modelsDir(),
@@ -245,9 +247,12 @@ export class ModelRegistry {
    * models; the README names the same one), else null (then the first valid model by id).
    */
   defaultModelId(): string | null {
-    const path = join(this.directory, DEFAULT_MODEL_FILE)
-    if (!existsSync(path)) return null
-    return readFileSync(path, 'utf8').trim() || null
+    // Read once and kept like the scan (every recommendation without a chosen model asks); rescan() re-reads it.
+    if (this.defaultId === undefined) {
+      const path = join(this.directory, DEFAULT_MODEL_FILE)
+      this.defaultId = existsSync(path) ? readFileSync(path, 'utf8').trim() || null : null
+    }
+    return this.defaultId
   }
 
   /** A valid model by id; a refused or absent one is an error that says why. */
@@ -294,6 +299,7 @@ export class ModelRegistry {
   async close(): Promise<void> {
     const scan = this.scanning
     this.scanning = null
+    this.defaultId = undefined
     if (scan) await Promise.all((await scan).models.flatMap((m) => [m.session.release(), m.auxiliarySessions.release()]))
   }
 

@@ -91,43 +91,54 @@ export class DrugChoiceModel {
     return new DrugChoiceModel(manifest.data.version, sha256, artefact.data)
   }
 
-  /** Per class: its members, and their prior (smoothed frequency), built on first use. */
-  private readonly priors = new Map<string, { members: string[]; prior: Float64Array } | null>()
+  /** Per class: its members, their prior (smoothed frequency) and per-code counts aligned with them, built on first use. */
+  private readonly prepared = new Map<string, PreparedClass | null>()
 
-  private priorOf(atc3: string): { members: string[]; prior: Float64Array } | null {
-    let cached = this.priors.get(atc3)
+  private classOf(atc3: string): PreparedClass | null {
+    let cached = this.prepared.get(atc3)
     if (cached === undefined) {
       const entry = this.artefact.classes[atc3]
       const members = entry ? Object.entries(entry.members) : []
-      if (members.length === 0) cached = null
+      if (!entry || members.length === 0) cached = null
       else {
         const { alpha } = this.artefact
         const total = members.reduce((sum, [, n]) => sum + n, 0) + alpha * members.length
-        cached = { members: members.map(([m]) => m), prior: Float64Array.from(members, ([, n]) => (n + alpha) / total) }
+        const names = members.map(([m]) => m)
+        const codes = new Map<string, { visits: number; counts: Float64Array }>()
+        // A member a code never saw counts 0, as the artefact's missing entry does.
+        for (const [key, byCode] of Object.entries(entry.codes)) {
+          codes.set(key, { visits: byCode.visits, counts: Float64Array.from(names, (m) => byCode.members[m] ?? 0) })
+        }
+        cached = { members: names, prior: Float64Array.from(members, ([, n]) => (n + alpha) / total), codes }
       }
-      this.priors.set(atc3, cached)
+      this.prepared.set(atc3, cached)
     }
     return cached
   }
 
   /**
    * The class's members seen in training, most probable first given the visit's code keys; [] for a class it
-   * lacks. The same arithmetic, in the same order, as summing per member over the codes (exact results);
-   * the prior is computed once per class (recommendations rank every class they show).
+   * lacks. The same arithmetic, in the same order, as summing per member over the distinct codes in the order
+   * given (exact results); a class's prior and per-code counts are laid out once (recommendations rank every
+   * class they show).
    */
   rank(atc3: string, codeKeys: readonly string[]): Array<{ atc5: string; probability: number }> {
-    const entry = this.artefact.classes[atc3]
-    const cached = this.priorOf(atc3)
-    if (!entry || !cached) return []
-    const { members, prior } = cached
+    const cached = this.classOf(atc3)
+    if (!cached) return []
+    const { members, prior, codes } = cached
     const { beta } = this.artefact
-    const used = [...new Set(codeKeys)].map((key) => entry.codes[key]).filter((c) => c !== undefined)
     let probability: Float64Array = prior
-    if (used.length > 0) {
-      const mixed = new Float64Array(members.length)
-      for (const byCode of used) {
-        for (let i = 0; i < members.length; i++) mixed[i] = mixed[i]! + ((byCode.members[members[i]!] ?? 0) + beta * prior[i]!) / (byCode.visits + beta)
-      }
+    let mixed: Float64Array | null = null
+    const used: Array<{ visits: number; counts: Float64Array }> = []
+    for (const key of codeKeys) {
+      const byCode = codes.get(key)
+      // A repeated key finds the same entry: each code counts once, at its first place.
+      if (byCode === undefined || used.includes(byCode)) continue
+      used.push(byCode)
+      mixed ??= new Float64Array(members.length)
+      for (let i = 0; i < members.length; i++) mixed[i] = mixed[i]! + (byCode.counts[i]! + beta * prior[i]!) / (byCode.visits + beta)
+    }
+    if (mixed !== null) {
       let sum = 0
       for (let i = 0; i < mixed.length; i++) sum += mixed[i]!
       probability = mixed.map((v) => v / sum)
@@ -138,6 +149,11 @@ export class DrugChoiceModel {
   }
 }
 
+interface PreparedClass {
+  members: string[]
+  prior: Float64Array
+  codes: Map<string, { visits: number; counts: Float64Array }>
+}
 
 const loaded = new Map<string, DrugChoiceModel | { unavailable: string }>()
 

@@ -4,6 +4,7 @@
 import type { AlternativeDrug, ClassWithDrugs, ChosenDrug } from '../../../shared/domain/recommendation'
 import type { Db } from '../db/database'
 import { atcNames } from '../db/code-names'
+import { perConnection } from '../db/statements'
 import type { DrugChoiceModel } from './drug-choice-model'
 
 const ATC5 = /^[A-Z]\d\d[A-Z]{2}\d\d$/
@@ -21,32 +22,20 @@ export interface PatientDrugs {
   currentWithoutDrug: Set<string>
 }
 
-interface Row {
-  visit_id: number
-  atc3: string | null
-  atc5: string | null
-  name: string | null
-}
+type Row = [visitId: number, atc3: string | null, atc5: string | null]
 
-const statementsByDb = new WeakMap<Db, { rows: ReturnType<Db['prepare']>; name: ReturnType<Db['prepare']> }>()
-
-function statements(db: Db) {
-  let s = statementsByDb.get(db)
-  if (!s) {
-    s = {
-      // Visits in time order, so the last row of a class before the current visit is its most recent history.
-      rows: db.prepare(
-        `SELECT m.visit_id, m.atc3, upper(trim(m.atc5)) AS atc5, n.name
-         FROM visits v JOIN medications m ON m.visit_id = v.id
-         LEFT JOIN atc_names n ON n.code = upper(trim(m.atc5))
-         WHERE v.patient_id = ? ORDER BY v.sort_key, v.id, m.id`
-      ),
-      name: db.prepare('SELECT name FROM atc_names WHERE code = ?').pluck()
-    }
-    statementsByDb.set(db, s)
-  }
-  return s
-}
+const statements = perConnection((db) => ({
+  // Visits in time order, so the last row of a class before the current visit is its most recent history. Rows
+  // as arrays, names from the connection's cache of atc_names (db/code-names.ts) instead of a join per row.
+  rows: db
+    .prepare(
+      `SELECT m.visit_id, m.atc3, upper(trim(m.atc5)) AS atc5
+       FROM visits v JOIN medications m ON m.visit_id = v.id
+       WHERE v.patient_id = ? ORDER BY v.sort_key, v.id, m.id`
+    )
+    .raw(),
+  name: db.prepare('SELECT name FROM atc_names WHERE code = ?').pluck()
+}))
 
 /** The WHO name of an ATC code from the patient store's atc_names, or null. */
 export function atcName(db: Db, code: string): string | null {
@@ -69,23 +58,25 @@ export function patientDrugs(db: Db, patientId: number, visitIds: readonly numbe
   const current = new Map<string, DrugRef[]>()
   const history = new Map<string, { visit: number; drugs: DrugRef[] }>()
   const currentWithoutDrug = new Set<string>()
-  for (const row of statements(db).rows.all(patientId) as Row[]) {
-    if (!position.has(row.visit_id)) continue
-    const atc5 = row.atc5 && ATC5.test(row.atc5) ? row.atc5 : null
-    const atc3 = (row.atc3?.trim().toUpperCase() || atc5?.slice(0, 4)) ?? null
+  const names = atcNames(db)
+  for (const [visitId, storedAtc3, storedAtc5] of statements(db).rows.all(patientId) as Row[]) {
+    if (!position.has(visitId)) continue
+    const atc5 = storedAtc5 && ATC5.test(storedAtc5) ? storedAtc5 : null
+    const atc3 = (storedAtc3?.trim().toUpperCase() || atc5?.slice(0, 4)) ?? null
     if (!atc3 || atc3.length !== 4) continue
-    if (row.visit_id === currentVisitId) {
+    const name = atc5 === null ? null : (names.get(atc5) ?? null)
+    if (visitId === currentVisitId) {
       if (!atc5) {
         currentWithoutDrug.add(atc3)
         continue
       }
       const list = current.get(atc3) ?? []
-      if (!list.some((d) => d.atc5 === atc5)) list.push({ atc5, name: row.name })
+      if (!list.some((d) => d.atc5 === atc5)) list.push({ atc5, name })
       current.set(atc3, list)
     } else if (atc5) {
       const entry = history.get(atc3)
-      if (!entry || entry.visit !== row.visit_id) history.set(atc3, { visit: row.visit_id, drugs: [{ atc5, name: row.name }] })
-      else if (!entry.drugs.some((d) => d.atc5 === atc5)) entry.drugs.push({ atc5, name: row.name })
+      if (!entry || entry.visit !== visitId) history.set(atc3, { visit: visitId, drugs: [{ atc5, name }] })
+      else if (!entry.drugs.some((d) => d.atc5 === atc5)) entry.drugs.push({ atc5, name })
     }
   }
   for (const atc3 of current.keys()) currentWithoutDrug.delete(atc3)

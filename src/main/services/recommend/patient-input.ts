@@ -13,6 +13,8 @@ import { NotFoundError } from '../db/patients-repo'
 import { type CodeRef, codeKey, type VisitCodes } from '../inference/encode'
 import { normalizeCode } from '../inference/vocabulary'
 import { perConnection } from '../db/statements'
+import { atcNames, codeTitles } from '../db/code-names'
+import type { CodeSystem } from '../../../shared/domain/patient'
 
 export class EmptyHistoryError extends Error {
   override name = 'EmptyHistoryError'
@@ -71,31 +73,35 @@ export interface MedicationRow {
 }
 
 function prepareStatements(db: Db) {
-  const codes = (table: 'diagnoses' | 'procedures', kind: 'diagnosis' | 'procedure') =>
-    db.prepare(
-      `SELECT c.visit_id, c.code_system, c.code, t.title
-       FROM visits v JOIN ${table} c ON c.visit_id = v.id
-       LEFT JOIN code_titles t ON t.kind = '${kind}' AND t.code_system = c.code_system AND t.code = c.code
-       WHERE v.patient_id = ? ORDER BY c.visit_id, c.seq, c.code`
-    )
+  // Rows as arrays and names from the per-connection caches (db/code-names.ts) rather than joined per row: a
+  // recommendation reads one patient, and building row objects and joining titles were most of that read.
+  const codes = (table: 'diagnoses' | 'procedures') =>
+    db
+      .prepare(
+        `SELECT c.visit_id, c.code_system, c.code
+         FROM visits v JOIN ${table} c ON c.visit_id = v.id
+         WHERE v.patient_id = ? ORDER BY c.visit_id, c.seq, c.code`
+      )
+      .raw()
   return {
     bySourceId: db.prepare('SELECT id, source_patient_id FROM patients WHERE source_patient_id = ? ORDER BY id LIMIT 1'),
     byId: db.prepare('SELECT id, source_patient_id FROM patients WHERE id = ?'),
-    visits: db.prepare('SELECT id, source_visit_id FROM visits WHERE patient_id = ? ORDER BY sort_key, id'),
-    diagnoses: codes('diagnoses', 'diagnosis'),
-    procedures: codes('procedures', 'procedure'),
+    visits: db.prepare('SELECT id, source_visit_id FROM visits WHERE patient_id = ? ORDER BY sort_key, id').raw(),
+    diagnoses: codes('diagnoses'),
+    procedures: codes('procedures'),
     // A caller's code as given or as stored without dots ("I21.4" / "I214"); without a system, only a
     // title no other system gives differently.
     callerCodeTitles: db.prepare(
       `SELECT DISTINCT title FROM code_titles
        WHERE kind = ? AND (? IS NULL OR code_system = ?) AND code IN (?, ?) LIMIT 2`
     ),
-    medications: db.prepare(
-      `SELECT m.visit_id, m.atc3, m.atc5, a.name
-       FROM visits v JOIN medications m ON m.visit_id = v.id
-       LEFT JOIN atc_names a ON a.code = upper(COALESCE(NULLIF(m.atc3, ''), substr(m.atc5, 1, 4)))
-       WHERE v.patient_id = ? ORDER BY m.visit_id, m.id`
-    )
+    medications: db
+      .prepare(
+        `SELECT m.visit_id, m.atc3, m.atc5
+         FROM visits v JOIN medications m ON m.visit_id = v.id
+         WHERE v.patient_id = ? ORDER BY m.visit_id, m.id`
+      )
+      .raw()
   }
 }
 
@@ -119,16 +125,6 @@ export function resolvePatient(db: Db, patient: number | string): PatientRef {
   return { id: row.id, sourcePatientId: row.source_patient_id }
 }
 
-function groupByVisit<T extends { visit_id: number }>(rows: T[]): Map<number, T[]> {
-  const byVisit = new Map<number, T[]>()
-  for (const row of rows) {
-    const list = byVisit.get(row.visit_id)
-    if (list) list.push(row)
-    else byVisit.set(row.visit_id, [row])
-  }
-  return byVisit
-}
-
 /** The stored visits up to and including `visit` (its source visit id, else its app id); later visits are the future. */
 function visitsUpTo(rows: VisitRow[], visit: string, ref: PatientRef): VisitRow[] {
   const wanted = visit.trim()
@@ -143,38 +139,71 @@ function visitsUpTo(rows: VisitRow[], visit: string, ref: PatientRef): VisitRow[
   return rows.slice(0, index + 1)
 }
 
+type RawVisitRow = [id: number, sourceVisitId: string]
+type RawCodeRow = [visitId: number, system: string, code: string]
+type RawMedicationRow = [visitId: number, atc3: string | null, atc5: string | null]
+
+function groupRowsByVisit<T extends [number, ...unknown[]]>(rows: T[]): Map<number, T[]> {
+  const byVisit = new Map<number, T[]>()
+  for (const row of rows) {
+    const list = byVisit.get(row[0])
+    if (list) list.push(row)
+    else byVisit.set(row[0], [row])
+  }
+  return byVisit
+}
+
+/** The atc_names code a medication row's class name is stored under: atc3 unless empty, else atc5's first four characters. */
+function classNameCode(atc3: string | null, atc5: string | null): string | null {
+  const code = atc3 !== null && atc3 !== '' ? atc3 : atc5 === null ? null : atc5.slice(0, 4)
+  return code === null ? null : code.toUpperCase()
+}
+
 /**
  * Reads the patient's visits. With `current`, every stored visit is history and `current` is appended as
  * the visit to recommend for; otherwise the last stored visit (or `visit`, a stored visit's source or app id:
  * later visits are then left out) is the current one.
  */
-export function loadPatientInput(db: Db, patient: number | string, current?: CurrentVisitCodes, visit?: string): PatientModelInput {
+export function loadPatientInput(
+  db: Db,
+  patient: number | string,
+  current?: CurrentVisitCodes,
+  visit?: string,
+  /** titles: false leaves the diagnosis and procedure titles out (a recommendation by a model without cold start never reads them). */
+  options: { titles?: boolean } = {}
+): PatientModelInput {
   const ref = resolvePatient(db, patient)
   const s = statements(db)
-  const allVisitRows = s.visits.all(ref.id) as VisitRow[]
+  const allVisitRows = (s.visits.all(ref.id) as RawVisitRow[]).map(([id, sourceVisitId]): VisitRow => ({ id, source_visit_id: sourceVisitId }))
   const visitRows = visit === undefined ? allVisitRows : visitsUpTo(allVisitRows, visit, ref)
-  const diagnoses = groupByVisit(s.diagnoses.all(ref.id) as CodeRow[])
-  const procedures = groupByVisit(s.procedures.all(ref.id) as CodeRow[])
-  const medications = groupByVisit(s.medications.all(ref.id) as MedicationRow[])
+  const diagnoses = groupRowsByVisit(s.diagnoses.all(ref.id) as RawCodeRow[])
+  const procedures = groupRowsByVisit(s.procedures.all(ref.id) as RawCodeRow[])
+  const medications = groupRowsByVisit(s.medications.all(ref.id) as RawMedicationRow[])
   const titles = new Map<string, string>()
-  const toRefs = (rows: CodeRow[] | undefined, kind: 'diagnosis' | 'procedure'): CodeRef[] =>
-    (rows ?? []).map((row) => {
-      const codeRef = { system: row.code_system, code: row.code }
-      if (row.title) titles.set(titleKey(kind, codeRef), row.title)
-      return codeRef
+  // Codes of the visits read, by kind and system, titled together from the connection's cache below.
+  const untitled = { diagnosis: new Map<string, Set<string>>(), procedure: new Map<string, Set<string>>() }
+  const toRefs = (rows: RawCodeRow[] | undefined, kind: 'diagnosis' | 'procedure'): CodeRef[] =>
+    (rows ?? []).map(([, system, code]) => {
+      const codes = untitled[kind].get(system)
+      if (codes) codes.add(code)
+      else untitled[kind].set(system, new Set([code]))
+      return { system, code }
     })
+  const names = atcNames(db)
   let unmappedMedications = 0
   const visits: VisitCodes[] = visitRows.map((visit, i) => {
     const classes = new Set<string>()
-    for (const row of medications.get(visit.id) ?? []) {
-      const atc3 = atc3Of(row)
+    for (const [, atc3, atc5] of medications.get(visit.id) ?? []) {
+      const atc3Class = atc3Of({ atc3, atc5 })
       // The current visit's medications are not inputs, so their mapping gaps do not matter here.
-      if (!atc3) {
+      if (!atc3Class) {
         if (current || i < visitRows.length - 1) unmappedMedications++
         continue
       }
-      classes.add(atc3)
-      if (row.name) titles.set(titleKey('medication', { system: null, code: atc3 }), row.name)
+      classes.add(atc3Class)
+      const nameCode = classNameCode(atc3, atc5)
+      const name = nameCode === null ? undefined : names.get(nameCode)
+      if (name) titles.set(titleKey('medication', { system: null, code: atc3Class }), name)
     }
     return {
       diagnoses: toRefs(diagnoses.get(visit.id), 'diagnosis'),
@@ -182,6 +211,16 @@ export function loadPatientInput(db: Db, patient: number | string, current?: Cur
       medications: [...classes].sort()
     }
   })
+  // Set in the order the rows were read, so a later row wins where two spellings share a key (as before).
+  if (options.titles ?? true) for (const kind of ['diagnosis', 'procedure'] as const) {
+    const bySystem = new Map([...untitled[kind]].map(([system, codes]) => [system, codeTitles(db, kind, system as CodeSystem, codes)]))
+    for (const visitCodes of visits) {
+      for (const ref of kind === 'diagnosis' ? visitCodes.diagnoses : visitCodes.procedures) {
+        const title = bySystem.get(ref.system!)?.get(ref.code)
+        if (title) titles.set(titleKey(kind, ref), title)
+      }
+    }
+  }
   if (current) {
     if (current.diagnoses.length + current.procedures.length === 0) {
       throw new EmptyHistoryError('The current visit given has no diagnosis or procedure codes.')

@@ -18,9 +18,19 @@ export async function chooseModel(ctx: ServiceContext, modelId?: string | null):
   return ctx.registry.resolve(modelId, getActiveModelId(ctx.db))
 }
 
-/** `visit`: the stored visit to treat as current (source or app visit id); default the latest. */
-export function prepareInput(model: RegisteredModel, db: Db, patient: number | string, current?: CurrentVisitCodes, visit?: string): PreparedInput {
-  const input = loadPatientInput(db, patient, current, visit)
+/**
+ * `visit`: the stored visit to treat as current (source or app visit id); default the latest. `titles: false`:
+ * without the codes' titles (only explanations and a cold-start graph read them).
+ */
+export function prepareInput(
+  model: RegisteredModel,
+  db: Db,
+  patient: number | string,
+  current?: CurrentVisitCodes,
+  visit?: string,
+  options: { titles?: boolean } = {}
+): PreparedInput {
+  const input = loadPatientInput(db, patient, current, visit, options)
   const encoded = encodePatient(model.vocab, model.manifest.limits, input.visits)
   if (!hasAnyCode(encoded)) {
     throw new EmptyHistoryError(

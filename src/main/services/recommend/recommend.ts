@@ -10,6 +10,7 @@ import { appendAudit } from '../audit/audit'
 import { missRateThreshold, probabilityScale } from '../inference/calibration'
 import type { ModelSession } from '../inference/session'
 import { coldStartHashPart, ModelRunner } from './cold-start-runner'
+import { ColdStartModel } from '../inference/text/cold-start'
 import { atcNameLookup, chooseDrugs, patientDrugs } from './drug-choice'
 import { drugChoiceCodeKey, type DrugChoiceModel, loadDrugChoice } from './drug-choice-model'
 import { decodeDrugs, drugDdiRate, type SafeDecodingOptions } from './drug-decode'
@@ -167,7 +168,9 @@ export async function recommendMany(
   const { manifest, session } = model
   const threshold = checkThreshold(options.missRate === undefined ? (options.threshold ?? manifest.threshold) : missRateCut(session, options))
   // Every patient is read and encoded before the model runs, so a bad one fails the call with nothing written.
-  const prepared = patients.map((p) => prepareInput(model, ctx.db, p.patient, p.currentVisit, p.visit))
+  // Titles only matter to a cold-start graph (ModelRunner); reading them was a tenth of a recommendation.
+  const titles = ColdStartModel.supports(manifest)
+  const prepared = patients.map((p) => prepareInput(model, ctx.db, p.patient, p.currentVisit, p.visit, { titles }))
   const choice = usableDrugChoice(ctx)
   const drugChoice = choice === null || 'unavailable' in choice ? null : choice
   const drugChoiceReport: RecommendationResult['drugChoice'] =
