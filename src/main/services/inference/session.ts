@@ -13,9 +13,22 @@ import { createSessionWithFallback, type ProviderName, type SessionTuning } from
  */
 export const MAX_ROWS_PER_RUN = 256
 
+/**
+ * Runs of at most this many rows (one recommendation, a small batch) go to a second, one-thread session on the
+ * CPU: waking a second thread costs more than it saves on so little work, and on a busy 2-core machine a
+ * two-thread run waits for whichever thread is descheduled (bench:inference; cafemed at 32 rows under load 7:
+ * 31 ms with two threads, 14 ms with one). Larger runs keep onnxruntime's threads.
+ */
+export const SMALL_RUN_ROWS = 64
+
 export class ModelSession {
+  /** The one-thread session for small runs, created on the first one (null: not made yet or not wanted). */
+  private smallRuns: Promise<ort.InferenceSession> | null = null
+
   private constructor(
     readonly session: ort.InferenceSession,
+    /** Creates the one-thread session for small runs; null where none is wanted (not the CPU, or one thread already). */
+    private readonly createSmallRunSession: (() => Promise<ort.InferenceSession>) | null,
     readonly provider: ProviderReport,
     /** Milliseconds to create the session (including failed provider attempts). */
     readonly loadMs: number,
@@ -35,8 +48,10 @@ export class ModelSession {
   ): Promise<ModelSession> {
     const started = performance.now()
     const { session, report } = await createSessionWithFallback(modelBytes, order, tuning)
+    const oneThread = report.provider === 'cpu' && tuning.intraOpNumThreads !== 1
     return new ModelSession(
       session,
+      oneThread ? async () => (await createSessionWithFallback(modelBytes, ['cpu'], { ...tuning, intraOpNumThreads: 1 })).session : null,
       report,
       performance.now() - started,
       manifest.limits,
@@ -108,7 +123,8 @@ export class ModelSession {
       visit_mask: new ort.Tensor('float32', tensors.visitMask.subarray(0, n * maxVisits), [n, maxVisits]),
       modality_mask: new ort.Tensor('float32', modalityMasks ?? new Float32Array(n * m).fill(1), [n, m])
     }
-    const outputs = await this.session.run(feeds, ['probabilities'])
+    const session = n <= SMALL_RUN_ROWS && this.createSmallRunSession ? await (this.smallRuns ??= this.createSmallRunSession()) : this.session
+    const outputs = await session.run(feeds, ['probabilities'])
     const probabilities = outputs.probabilities
     if (!probabilities || !(probabilities.data instanceof Float32Array)) {
       throw new Error('The model returned no float32 "probabilities" output.')
@@ -122,6 +138,8 @@ export class ModelSession {
   }
 
   async release(): Promise<void> {
-    await this.session.release()
+    const small = this.smallRuns
+    this.smallRuns = null
+    await Promise.all([this.session.release(), small?.then((s) => s.release())])
   }
 }

@@ -6,6 +6,7 @@ import type { Db } from '../db/database'
 import { atcNames } from '../db/code-names'
 import { perConnection } from '../db/statements'
 import type { DrugChoiceModel } from './drug-choice-model'
+import type { PatientModelInput } from './patient-input'
 
 const ATC5 = /^[A-Z]\d\d[A-Z]{2}\d\d$/
 
@@ -22,20 +23,7 @@ export interface PatientDrugs {
   currentWithoutDrug: Set<string>
 }
 
-type Row = [visitId: number, atc3: string | null, atc5: string | null]
-
-const statements = perConnection((db) => ({
-  // Visits in time order, so the last row of a class before the current visit is its most recent history. Rows
-  // as arrays, names from the connection's cache of atc_names (db/code-names.ts) instead of a join per row.
-  rows: db
-    .prepare(
-      `SELECT m.visit_id, m.atc3, upper(trim(m.atc5)) AS atc5
-       FROM visits v JOIN medications m ON m.visit_id = v.id
-       WHERE v.patient_id = ? ORDER BY v.sort_key, v.id, m.id`
-    )
-    .raw(),
-  name: db.prepare('SELECT name FROM atc_names WHERE code = ?').pluck()
-}))
+const statements = perConnection((db) => ({ name: db.prepare('SELECT name FROM atc_names WHERE code = ?').pluck() }))
 
 /** The WHO name of an ATC code from the patient store's atc_names, or null. */
 export function atcName(db: Db, code: string): string | null {
@@ -49,18 +37,17 @@ export function atcNameLookup(db: Db): (code: string) => string | null {
 }
 
 /**
- * The patient's drugs. `visitIds`: the stored visits in time order up to and including the current one (later
- * visits are the future and are left out); `currentVisitId`: the current stored visit, or null when the current
- * visit was given by the caller (then every stored visit is history).
+ * The patient's drugs, from the medication rows of the stored visits read (loadPatientInput: up to and including
+ * the current one, later visits being the future). `currentVisitId`: the current stored visit, or null when the
+ * current visit was given by the caller (then every stored visit is history).
  */
-export function patientDrugs(db: Db, patientId: number, visitIds: readonly number[], currentVisitId: number | null): PatientDrugs {
-  const position = new Map(visitIds.map((id, i) => [id, i]))
+export function patientDrugs(db: Db, input: Pick<PatientModelInput, 'storedMedications'>, currentVisitId: number | null): PatientDrugs {
   const current = new Map<string, DrugRef[]>()
   const history = new Map<string, { visit: number; drugs: DrugRef[] }>()
   const currentWithoutDrug = new Set<string>()
   const names = atcNames(db)
-  for (const [visitId, storedAtc3, storedAtc5] of statements(db).rows.all(patientId) as Row[]) {
-    if (!position.has(visitId)) continue
+  // Visits in time order, so the last row of a class before the current visit is its most recent history.
+  for (const [visitId, storedAtc3, storedAtc5] of input.storedMedications) {
     const atc5 = storedAtc5 && ATC5.test(storedAtc5) ? storedAtc5 : null
     const atc3 = (storedAtc3?.trim().toUpperCase() || atc5?.slice(0, 4)) ?? null
     if (!atc3 || atc3.length !== 4) continue

@@ -5,7 +5,7 @@
 // patient. Titles are joined only when asked (NLA-MMR's cold start reads them; other models never do).
 import type { Db } from '../db/database'
 import type { CodeRef, VisitCodes } from '../inference/encode'
-import { atc3Of, type CodeRow, type MedicationRow, type PatientModelInput, titleKey } from './patient-input'
+import { atc3Of, type CodeRow, type MedicationRow, type PatientModelInput, type StoredMedication, titleKey } from './patient-input'
 import { perConnection } from '../db/statements'
 
 export interface PatientBatchRead {
@@ -42,12 +42,12 @@ function prepareStatements(db: Db) {
     titledDiagnoses: codes('diagnoses', 'diagnosis', true),
     titledProcedures: codes('procedures', 'procedure', true),
     medications: db.prepare(
-      `SELECT m.visit_id, m.atc3, m.atc5, NULL AS name
+      `SELECT m.visit_id, m.atc3, m.atc5, upper(trim(m.atc5)) AS drug_atc5, NULL AS name
        FROM visits v JOIN medications m ON m.visit_id = v.id
        WHERE v.patient_id IN (${ids}) ORDER BY m.visit_id, m.id`
     ),
     titledMedications: db.prepare(
-      `SELECT m.visit_id, m.atc3, m.atc5, a.name
+      `SELECT m.visit_id, m.atc3, m.atc5, upper(trim(m.atc5)) AS drug_atc5, a.name
        FROM visits v JOIN medications m ON m.visit_id = v.id
        LEFT JOIN atc_names a ON a.code = upper(COALESCE(NULLIF(m.atc3, ''), substr(m.atc5, 1, 4)))
        WHERE v.patient_id IN (${ids}) ORDER BY m.visit_id, m.id`
@@ -104,9 +104,11 @@ export function loadPatientInputs(db: Db, patients: readonly number[], options: 
         return ref
       })
     let unmappedMedications = 0
+    const storedMedications: StoredMedication[] = []
     const visits: VisitCodes[] = visitRows.map(({ id: visitId }, i) => {
       const classes = new Set<string>()
       for (const row of medications.get(visitId) ?? []) {
+        storedMedications.push([visitId, row.atc3, row.drug_atc5])
         const atc3 = atc3Of(row)
         if (!atc3) {
           if (i < visitRows.length - 1) unmappedMedications++ // the current visit's medications are not inputs
@@ -123,6 +125,7 @@ export function loadPatientInputs(db: Db, patients: readonly number[], options: 
       visits,
       currentVisit: { from: 'stored', visitId: last.id, sourceVisitId: last.source_visit_id },
       storedVisitIds: visitRows.map((row) => row.id),
+      storedMedications,
       unmappedMedications,
       titles
     })

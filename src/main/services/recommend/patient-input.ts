@@ -40,7 +40,14 @@ export interface PatientModelInput {
   titles: Map<string, string>
   /** The app ids of the stored visits read, oldest first (up to the chosen current visit). */
   storedVisitIds: number[]
+  /**
+   * The medication rows of those visits, visit by visit as storedVisitIds orders them and by row id within a
+   * visit: atc3 as stored, atc5 upper-cased and trimmed of spaces (what drug-choice.ts chooses drugs from).
+   */
+  storedMedications: StoredMedication[]
 }
+
+export type StoredMedication = [visitId: number, atc3: string | null, atc5: string | null]
 
 /** The ATC3 class of a medication row, as training derives it; null when the row has none. */
 export function atc3Of(medication: { atc3: string | null; atc5: string | null }): string | null {
@@ -69,6 +76,8 @@ export interface MedicationRow {
   visit_id: number
   atc3: string | null
   atc5: string | null
+  /** upper(trim(atc5)): the drug code as drug choice reads it. */
+  drug_atc5: string | null
   name: string | null
 }
 
@@ -97,7 +106,7 @@ function prepareStatements(db: Db) {
     ),
     medications: db
       .prepare(
-        `SELECT m.visit_id, m.atc3, m.atc5
+        `SELECT m.visit_id, m.atc3, m.atc5, upper(trim(m.atc5))
          FROM visits v JOIN medications m ON m.visit_id = v.id
          WHERE v.patient_id = ? ORDER BY m.visit_id, m.id`
       )
@@ -141,7 +150,7 @@ function visitsUpTo(rows: VisitRow[], visit: string, ref: PatientRef): VisitRow[
 
 type RawVisitRow = [id: number, sourceVisitId: string]
 type RawCodeRow = [visitId: number, system: string, code: string]
-type RawMedicationRow = [visitId: number, atc3: string | null, atc5: string | null]
+type RawMedicationRow = [visitId: number, atc3: string | null, atc5: string | null, drugAtc5: string | null]
 
 function groupRowsByVisit<T extends [number, ...unknown[]]>(rows: T[]): Map<number, T[]> {
   const byVisit = new Map<number, T[]>()
@@ -189,11 +198,14 @@ export function loadPatientInput(
       else untitled[kind].set(system, new Set([code]))
       return { system, code }
     })
+  const withTitles = options.titles ?? true
   const names = atcNames(db)
+  const storedMedications: StoredMedication[] = []
   let unmappedMedications = 0
   const visits: VisitCodes[] = visitRows.map((visit, i) => {
     const classes = new Set<string>()
-    for (const [, atc3, atc5] of medications.get(visit.id) ?? []) {
+    for (const [visitId, atc3, atc5, drugAtc5] of medications.get(visit.id) ?? []) {
+      storedMedications.push([visitId, atc3, drugAtc5])
       const atc3Class = atc3Of({ atc3, atc5 })
       // The current visit's medications are not inputs, so their mapping gaps do not matter here.
       if (!atc3Class) {
@@ -201,6 +213,7 @@ export function loadPatientInput(
         continue
       }
       classes.add(atc3Class)
+      if (!withTitles) continue
       const nameCode = classNameCode(atc3, atc5)
       const name = nameCode === null ? undefined : names.get(nameCode)
       if (name) titles.set(titleKey('medication', { system: null, code: atc3Class }), name)
@@ -212,7 +225,7 @@ export function loadPatientInput(
     }
   })
   // Set in the order the rows were read, so a later row wins where two spellings share a key (as before).
-  if (options.titles ?? true) for (const kind of ['diagnosis', 'procedure'] as const) {
+  if (withTitles) for (const kind of ['diagnosis', 'procedure'] as const) {
     const bySystem = new Map([...untitled[kind]].map(([system, codes]) => [system, codeTitles(db, kind, system as CodeSystem, codes)]))
     for (const visitCodes of visits) {
       for (const ref of kind === 'diagnosis' ? visitCodes.diagnoses : visitCodes.procedures) {
@@ -231,10 +244,12 @@ export function loadPatientInput(
       const rows = s.callerCodeTitles.all(kind, ref.system, ref.system, code, normalizeCode(code)) as Array<{ title: string }>
       if (rows.length === 1 && !titles.has(titleKey(kind, ref))) titles.set(titleKey(kind, ref), rows[0]!.title)
     }
-    for (const ref of current.diagnoses) addCallerTitle('diagnosis', ref)
-    for (const ref of current.procedures) addCallerTitle('procedure', ref)
+    if (withTitles) {
+      for (const ref of current.diagnoses) addCallerTitle('diagnosis', ref)
+      for (const ref of current.procedures) addCallerTitle('procedure', ref)
+    }
     visits.push({ diagnoses: current.diagnoses, procedures: current.procedures, medications: [] })
-    return { patient: ref, visits, currentVisit: { from: 'caller' }, unmappedMedications, titles, storedVisitIds: visitRows.map((v) => v.id) }
+    return { patient: ref, visits, currentVisit: { from: 'caller' }, unmappedMedications, titles, storedVisitIds: visitRows.map((v) => v.id), storedMedications }
   }
   const last = visitRows.at(-1)
   if (!last) {
@@ -248,6 +263,7 @@ export function loadPatientInput(
     currentVisit: { from: 'stored', visitId: last.id, sourceVisitId: last.source_visit_id },
     unmappedMedications,
     titles,
-    storedVisitIds: visitRows.map((v) => v.id)
+    storedVisitIds: visitRows.map((v) => v.id),
+    storedMedications
   }
 }

@@ -56,7 +56,7 @@ function choose(
   drugChoice: DrugChoiceModel | null
 ) {
   const currentVisitId = input.currentVisit.from === 'stored' ? input.currentVisit.visitId : null
-  const taken = patientDrugs(ctx.db, input.patient.id, input.storedVisitIds, currentVisitId)
+  const taken = patientDrugs(ctx.db, input, currentVisitId)
   const currentVisit = input.visits.at(-1)
   const codeKeys = [
     ...(currentVisit?.diagnoses ?? []).map((c) => drugChoiceCodeKey('diagnosis', c.system, c.code)),
