@@ -3,7 +3,7 @@
 // encodePatient (encode.ts), which stays the one definition and which a test checks this against: the most
 // recent maxVisits visits, left-aligned; repeated codes within a visit dropped, the first maxDiagnoses /
 // maxProcedures / maxMedications kept; the current (last) visit's medications are not inputs. Each distinct
-// raw code is looked up (normalised, matched against the vocabulary) once per encoder, not once per use.
+// raw code is looked up (normalised, matched against the vocabulary) once per vocabulary, not once per use.
 import type { CodeRef, ModelLimits, VisitCodes } from './encode'
 import { codeKey } from './encode'
 import type { CodeVocabulary, ModelVocabularies } from './vocabulary'
@@ -14,20 +14,48 @@ interface LookedUp {
   index: bigint
 }
 
+/** Codes memoised per vocabulary at most (a few MB); past it the memo starts over. */
+const MAX_MEMOISED_CODES = 200_000
+
 class MemoVocabulary {
-  private readonly known = new Map<string, LookedUp>()
+  /** By system (null: a code without one), then raw code: no key string built per lookup. */
+  private readonly known = new Map<string | null, Map<string, LookedUp>>()
+  private size = 0
   constructor(private readonly vocabulary: CodeVocabulary) {}
 
   lookUp(system: string | null, code: string): LookedUp {
-    const raw = system === null ? code : `${system}\u0000${code}`
-    let found = this.known.get(raw)
+    if (this.size >= MAX_MEMOISED_CODES) {
+      this.known.clear()
+      this.size = 0
+    }
+    let bySystem = this.known.get(system)
+    if (!bySystem) {
+      bySystem = new Map()
+      this.known.set(system, bySystem)
+    }
+    let found = bySystem.get(code)
     if (!found) {
       const ref: CodeRef = { system, code }
       found = { key: codeKey(ref), index: BigInt(this.vocabulary.indexOf(system, code)) }
-      this.known.set(raw, found)
+      bySystem.set(code, found)
+      this.size++
     }
     return found
   }
+}
+
+/**
+ * One memo per vocabulary for the process, shared by every encoder of the model: the lookups are pure, and a
+ * batch scoring run builds an encoder per call, which otherwise started each call with nothing memoised.
+ */
+const memos = new WeakMap<CodeVocabulary, MemoVocabulary>()
+function memoOf(vocabulary: CodeVocabulary): MemoVocabulary {
+  let memo = memos.get(vocabulary)
+  if (!memo) {
+    memo = new MemoVocabulary(vocabulary)
+    memos.set(vocabulary, memo)
+  }
+  return memo
 }
 
 export class BatchEncoder {
@@ -50,7 +78,7 @@ export class BatchEncoder {
     this.procedures = new BigInt64Array(capacity * maxVisits * maxProcedures)
     this.medications = new BigInt64Array(capacity * maxVisits * maxMedications)
     this.visitMask = new Float32Array(capacity * maxVisits)
-    this.vocab = { diagnosis: new MemoVocabulary(vocab.diagnosis), procedure: new MemoVocabulary(vocab.procedure), medication: new MemoVocabulary(vocab.medication) }
+    this.vocab = { diagnosis: memoOf(vocab.diagnosis), procedure: memoOf(vocab.procedure), medication: memoOf(vocab.medication) }
   }
 
   /** Clears rows [0, rows) (padding is index 0 and mask 0). */

@@ -23,6 +23,11 @@ export interface PatientDrugs {
   currentWithoutDrug: Set<string>
 }
 
+/** SQLite's upper(trim(x)), the form drug codes have always been compared in: spaces trimmed, ASCII letters upper-cased. */
+function sqlUpperTrim(text: string): string {
+  return text.replace(/^ +| +$/g, '').replace(/[a-z]+/g, (letters) => letters.toUpperCase())
+}
+
 const statements = perConnection((db) => ({ name: db.prepare('SELECT name FROM atc_names WHERE code = ?').pluck() }))
 
 /** The WHO name of an ATC code from the patient store's atc_names, or null. */
@@ -48,7 +53,8 @@ export function patientDrugs(db: Db, input: Pick<PatientModelInput, 'storedMedic
   const names = atcNames(db)
   // Visits in time order, so the last row of a class before the current visit is its most recent history.
   for (const [visitId, storedAtc3, storedAtc5] of input.storedMedications) {
-    const atc5 = storedAtc5 && ATC5.test(storedAtc5) ? storedAtc5 : null
+    const drugCode = storedAtc5 === null ? null : sqlUpperTrim(storedAtc5)
+    const atc5 = drugCode && ATC5.test(drugCode) ? drugCode : null
     const atc3 = (storedAtc3?.trim().toUpperCase() || atc5?.slice(0, 4)) ?? null
     if (!atc3 || atc3.length !== 4) continue
     const name = atc5 === null ? null : (names.get(atc5) ?? null)

@@ -5,7 +5,7 @@
 // patient. Titles are joined only when asked (NLA-MMR's cold start reads them; other models never do).
 import type { Db } from '../db/database'
 import type { CodeRef, VisitCodes } from '../inference/encode'
-import { atc3Of, type CodeRow, type MedicationRow, type PatientModelInput, type StoredMedication, titleKey } from './patient-input'
+import { atc3Of, type PatientModelInput, type StoredMedication, titleKey } from './patient-input'
 import { perConnection } from '../db/statements'
 
 export interface PatientBatchRead {
@@ -15,16 +15,18 @@ export interface PatientBatchRead {
   missing: Array<{ patient: number; reason: string }>
 }
 
-interface VisitRow {
-  id: number
-  patient_id: number
-  source_visit_id: string
-}
+// Rows as arrays (better-sqlite3 raw mode): a batch reads tens of thousands, and an object per row was most
+// of the read's allocation.
+type VisitRow = [id: number, patientId: number, sourceVisitId: string]
+type CodeRow = [visitId: number, system: string, code: string, title: string | null]
+/** Without titles a row is [visit_id, atc3, atc5], itself a StoredMedication; with them the class name follows. */
+type MedicationRow = StoredMedication | readonly [visitId: number, atc3: string | null, atc5: string | null, name: string | null]
 
 function prepareStatements(db: Db) {
   const ids = 'SELECT value FROM json_each(?)'
   const codes = (table: 'diagnoses' | 'procedures', kind: 'diagnosis' | 'procedure', titles: boolean) =>
-    db.prepare(
+    db
+      .prepare(
       titles
         ? `SELECT c.visit_id, c.code_system, c.code, t.title
            FROM visits v JOIN ${table} c ON c.visit_id = v.id
@@ -33,36 +35,41 @@ function prepareStatements(db: Db) {
         : `SELECT c.visit_id, c.code_system, c.code, NULL AS title
            FROM visits v JOIN ${table} c ON c.visit_id = v.id
            WHERE v.patient_id IN (${ids}) ORDER BY c.visit_id, c.seq, c.code`
-    )
+      )
+      .raw()
   return {
-    patients: db.prepare(`SELECT id, source_patient_id FROM patients WHERE id IN (${ids})`),
-    visits: db.prepare(`SELECT id, patient_id, source_visit_id FROM visits WHERE patient_id IN (${ids}) ORDER BY patient_id, sort_key, id`),
+    patients: db.prepare(`SELECT id, source_patient_id FROM patients WHERE id IN (${ids})`).raw(),
+    visits: db.prepare(`SELECT id, patient_id, source_visit_id FROM visits WHERE patient_id IN (${ids}) ORDER BY patient_id, sort_key, id`).raw(),
     diagnoses: codes('diagnoses', 'diagnosis', false),
     procedures: codes('procedures', 'procedure', false),
     titledDiagnoses: codes('diagnoses', 'diagnosis', true),
     titledProcedures: codes('procedures', 'procedure', true),
-    medications: db.prepare(
-      `SELECT m.visit_id, m.atc3, m.atc5, upper(trim(m.atc5)) AS drug_atc5, NULL AS name
+    medications: db
+      .prepare(
+      `SELECT m.visit_id, m.atc3, m.atc5
        FROM visits v JOIN medications m ON m.visit_id = v.id
        WHERE v.patient_id IN (${ids}) ORDER BY m.visit_id, m.id`
-    ),
-    titledMedications: db.prepare(
-      `SELECT m.visit_id, m.atc3, m.atc5, upper(trim(m.atc5)) AS drug_atc5, a.name
+      )
+      .raw(),
+    titledMedications: db
+      .prepare(
+      `SELECT m.visit_id, m.atc3, m.atc5, a.name
        FROM visits v JOIN medications m ON m.visit_id = v.id
        LEFT JOIN atc_names a ON a.code = upper(COALESCE(NULLIF(m.atc3, ''), substr(m.atc5, 1, 4)))
        WHERE v.patient_id IN (${ids}) ORDER BY m.visit_id, m.id`
-    )
+      )
+      .raw()
   }
 }
 
 const statements = perConnection(prepareStatements)
 
-function groupByVisit<T extends { visit_id: number }>(rows: T[]): Map<number, T[]> {
+function groupByVisit<T extends readonly [number, ...unknown[]]>(rows: T[]): Map<number, T[]> {
   const byVisit = new Map<number, T[]>()
   for (const row of rows) {
-    const list = byVisit.get(row.visit_id)
+    const list = byVisit.get(row[0])
     if (list) list.push(row)
-    else byVisit.set(row.visit_id, [row])
+    else byVisit.set(row[0], [row])
   }
   return byVisit
 }
@@ -72,12 +79,12 @@ export function loadPatientInputs(db: Db, patients: readonly number[], options: 
   const s = statements(db)
   const withTitles = options.titles ?? false
   const idList = JSON.stringify(patients)
-  const sourceIds = new Map((s.patients.all(idList) as Array<{ id: number; source_patient_id: string }>).map((r) => [r.id, r.source_patient_id]))
+  const sourceIds = new Map(s.patients.all(idList) as Array<[id: number, sourcePatientId: string]>)
   const visitsByPatient = new Map<number, VisitRow[]>()
   for (const row of s.visits.all(idList) as VisitRow[]) {
-    const list = visitsByPatient.get(row.patient_id)
+    const list = visitsByPatient.get(row[1])
     if (list) list.push(row)
-    else visitsByPatient.set(row.patient_id, [row])
+    else visitsByPatient.set(row[1], [row])
   }
   const diagnoses = groupByVisit((withTitles ? s.titledDiagnoses : s.diagnoses).all(idList) as CodeRow[])
   const procedures = groupByVisit((withTitles ? s.titledProcedures : s.procedures).all(idList) as CodeRow[])
@@ -98,24 +105,26 @@ export function loadPatientInputs(db: Db, patients: readonly number[], options: 
     }
     const titles = new Map<string, string>()
     const toRefs = (rows: CodeRow[] | undefined, kind: 'diagnosis' | 'procedure'): CodeRef[] =>
-      (rows ?? []).map((row) => {
-        const ref = { system: row.code_system, code: row.code }
-        if (row.title) titles.set(titleKey(kind, ref), row.title)
+      (rows ?? []).map(([, system, code, title]) => {
+        const ref = { system, code }
+        if (title) titles.set(titleKey(kind, ref), title)
         return ref
       })
     let unmappedMedications = 0
     const storedMedications: StoredMedication[] = []
-    const visits: VisitCodes[] = visitRows.map(({ id: visitId }, i) => {
+    const visits: VisitCodes[] = visitRows.map(([visitId], i) => {
       const classes = new Set<string>()
       for (const row of medications.get(visitId) ?? []) {
-        storedMedications.push([visitId, row.atc3, row.drug_atc5])
-        const atc3 = atc3Of(row)
+        const [, storedAtc3, atc5] = row
+        const name = row.length === 4 ? row[3] : null
+        storedMedications.push(row.length === 3 ? row : [visitId, storedAtc3, atc5])
+        const atc3 = atc3Of({ atc3: storedAtc3, atc5 })
         if (!atc3) {
           if (i < visitRows.length - 1) unmappedMedications++ // the current visit's medications are not inputs
           continue
         }
         classes.add(atc3)
-        if (row.name) titles.set(titleKey('medication', { system: null, code: atc3 }), row.name)
+        if (name) titles.set(titleKey('medication', { system: null, code: atc3 }), name)
       }
       return { diagnoses: toRefs(diagnoses.get(visitId), 'diagnosis'), procedures: toRefs(procedures.get(visitId), 'procedure'), medications: [...classes].sort() }
     })
@@ -123,8 +132,8 @@ export function loadPatientInputs(db: Db, patients: readonly number[], options: 
     inputs.push({
       patient: { id, sourcePatientId },
       visits,
-      currentVisit: { from: 'stored', visitId: last.id, sourceVisitId: last.source_visit_id },
-      storedVisitIds: visitRows.map((row) => row.id),
+      currentVisit: { from: 'stored', visitId: last[0], sourceVisitId: last[2] },
+      storedVisitIds: visitRows.map(([visitId]) => visitId),
       storedMedications,
       unmappedMedications,
       titles

@@ -42,12 +42,13 @@ export interface PatientModelInput {
   storedVisitIds: number[]
   /**
    * The medication rows of those visits, visit by visit as storedVisitIds orders them and by row id within a
-   * visit: atc3 as stored, atc5 upper-cased and trimmed of spaces (what drug-choice.ts chooses drugs from).
+   * visit, as stored (what drug-choice.ts chooses drugs from).
    */
   storedMedications: StoredMedication[]
 }
 
-export type StoredMedication = [visitId: number, atc3: string | null, atc5: string | null]
+/** A stored medication row: its visit, atc3 and atc5 as stored. */
+export type StoredMedication = readonly [visitId: number, atc3: string | null, atc5: string | null]
 
 /** The ATC3 class of a medication row, as training derives it; null when the row has none. */
 export function atc3Of(medication: { atc3: string | null; atc5: string | null }): string | null {
@@ -65,22 +66,6 @@ interface VisitRow {
   id: number
   source_visit_id: string
 }
-/** Rows of the patient store as the model-input readers select them (patient-input.ts, patient-batch.ts). */
-export interface CodeRow {
-  visit_id: number
-  code_system: string
-  code: string
-  title: string | null
-}
-export interface MedicationRow {
-  visit_id: number
-  atc3: string | null
-  atc5: string | null
-  /** upper(trim(atc5)): the drug code as drug choice reads it. */
-  drug_atc5: string | null
-  name: string | null
-}
-
 function prepareStatements(db: Db) {
   // Rows as arrays and names from the per-connection caches (db/code-names.ts) rather than joined per row: a
   // recommendation reads one patient, and building row objects and joining titles were most of that read.
@@ -106,7 +91,7 @@ function prepareStatements(db: Db) {
     ),
     medications: db
       .prepare(
-        `SELECT m.visit_id, m.atc3, m.atc5, upper(trim(m.atc5))
+        `SELECT m.visit_id, m.atc3, m.atc5
          FROM visits v JOIN medications m ON m.visit_id = v.id
          WHERE v.patient_id = ? ORDER BY m.visit_id, m.id`
       )
@@ -150,7 +135,7 @@ function visitsUpTo(rows: VisitRow[], visit: string, ref: PatientRef): VisitRow[
 
 type RawVisitRow = [id: number, sourceVisitId: string]
 type RawCodeRow = [visitId: number, system: string, code: string]
-type RawMedicationRow = [visitId: number, atc3: string | null, atc5: string | null, drugAtc5: string | null]
+type RawMedicationRow = [visitId: number, atc3: string | null, atc5: string | null]
 
 function groupRowsByVisit<T extends [number, ...unknown[]]>(rows: T[]): Map<number, T[]> {
   const byVisit = new Map<number, T[]>()
@@ -204,8 +189,9 @@ export function loadPatientInput(
   let unmappedMedications = 0
   const visits: VisitCodes[] = visitRows.map((visit, i) => {
     const classes = new Set<string>()
-    for (const [visitId, atc3, atc5, drugAtc5] of medications.get(visit.id) ?? []) {
-      storedMedications.push([visitId, atc3, drugAtc5])
+    for (const row of medications.get(visit.id) ?? []) {
+      storedMedications.push(row)
+      const [, atc3, atc5] = row
       const atc3Class = atc3Of({ atc3, atc5 })
       // The current visit's medications are not inputs, so their mapping gaps do not matter here.
       if (!atc3Class) {
