@@ -60,8 +60,11 @@ export function listPatients(db: Db, query: { search?: string; offset: number; l
   return { patients: rows.map(toSummary), total, offset: query.offset, limit: query.limit }
 }
 
+/** Prepared once per connection: every timeline starts with the summary, and preparing it cost more than running it. */
+const summaryStatement = perConnection((db) => db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM patients p WHERE p.id = ?`))
+
 export function getPatientSummary(db: Db, patientId: number): PatientSummary {
-  const row = db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM patients p WHERE p.id = ?`).get(patientId) as PatientRow | undefined
+  const row = summaryStatement(db).get(patientId) as PatientRow | undefined
   if (!row) throw new NotFoundError(`No patient with id ${patientId}.`)
   return toSummary(row)
 }
