@@ -220,6 +220,19 @@ describe('model registry', () => {
     await expect(registry.get('nope')).rejects.toThrow('No model "nope" in ' + FIXTURE_MODELS_DIR + '. Valid models: fixture-linear, fixture-symmetric.')
   })
 
+  it('reads the DEFAULT file once per scan: a changed file counts after rescan()', async () => {
+    const { root } = copyOfLinear()
+    writeFileSync(join(root, 'DEFAULT'), 'fixture-linear\n')
+    const registry = open(root)
+    expect(registry.defaultModelId()).toBe('fixture-linear')
+    expect((await registry.resolve(null, null)).manifest.id).toBe('fixture-linear')
+    writeFileSync(join(root, 'DEFAULT'), 'no-such-model\n')
+    expect(registry.defaultModelId()).toBe('fixture-linear')
+    await registry.rescan()
+    expect(registry.defaultModelId()).toBe('no-such-model')
+    await expect(registry.resolve(null, null)).rejects.toThrow(/The default model .* "no-such-model" is not in/)
+  })
+
   it('creates each session once and reuses it', async () => {
     const registry = open(FIXTURE_MODELS_DIR)
     const first = await registry.get('fixture-linear')
