@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
 import { dataDir, resourcesDir } from '../../src/main/services/paths'
-import { patientDrugs } from '../../src/main/services/recommend/drug-choice'
+import { atcNameLookup, patientDrugs } from '../../src/main/services/recommend/drug-choice'
 import { loadPatientInput, type PatientModelInput } from '../../src/main/services/recommend/patient-input'
 import { testDatabase, type TestDatabase } from '../e2e/demo-database'
 import { referencePatientDrugs, referencePatientInput } from '../reference/patient-read-reference'
@@ -47,7 +47,7 @@ describe.skipIf(!hasDemo)('the patient read of a recommendation equals the reade
   })
 
   const drugsOf = (input: PatientModelInput): ReturnType<typeof patientDrugs> =>
-    patientDrugs(db, input, input.currentVisit.from === 'stored' ? input.currentVisit.visitId : null)
+    patientDrugs(input, input.currentVisit.from === 'stored' ? input.currentVisit.visitId : null, atcNameLookup(db))
 
   function expectSameRead(patient: number, current?: Parameters<typeof loadPatientInput>[2], visit?: string): void {
     const input = loadPatientInput(db, patient, current, visit)

@@ -11,6 +11,9 @@ export function normalizeCode(code: string): string {
   return code.trim().replace(/\./g, '').toUpperCase()
 }
 
+/** Raw codes memoised per vocabulary at most (a few MB). */
+const MAX_MEMOISED_CODES = 200_000
+
 export class CodeVocabulary {
   /** "SYSTEM|CODE" for entries that name their system. */
   private readonly bySystemAndCode = new Map<string, number>()
@@ -18,6 +21,9 @@ export class CodeVocabulary {
   private readonly byCode = new Map<string, number>()
   /** "CODE" → index over all entries, for a code given without its system; null when two systems share it. */
   private readonly anySystem = new Map<string, number | null>()
+  /** indexOf's answers by system, then raw code (at most MAX_MEMOISED_CODES; then it starts over). */
+  private readonly memo = new Map<string | null, Map<string, number>>()
+  private memoSize = 0
 
   constructor(readonly entries: readonly ModelVocabularyEntry[]) {
     entries.forEach((entry, i) => {
@@ -34,6 +40,29 @@ export class CodeVocabulary {
    * system (typed by a user) matches the one entry with that code, if only one system has it.
    */
   indexOf(system: string | null, code: string): number {
+    // Memoised by system and raw code: every encoding, occlusion and explanation looks the same codes up again,
+    // and normalising each one was a tenth of a recommendation's encoding.
+    let bySystem = this.memo.get(system)
+    if (!bySystem) {
+      bySystem = new Map()
+      this.memo.set(system, bySystem)
+    }
+    let index = bySystem.get(code)
+    if (index === undefined) {
+      if (this.memoSize >= MAX_MEMOISED_CODES) {
+        this.memo.clear()
+        this.memoSize = 0
+        bySystem = new Map()
+        this.memo.set(system, bySystem)
+      }
+      index = this.lookUp(system, code)
+      bySystem.set(code, index)
+      this.memoSize++
+    }
+    return index
+  }
+
+  private lookUp(system: string | null, code: string): number {
     const normalized = normalizeCode(code)
     if (system) {
       const exact = this.bySystemAndCode.get(`${system}|${normalized}`)

@@ -44,20 +44,23 @@ export function atcNameLookup(db: Db): (code: string) => string | null {
 /**
  * The patient's drugs, from the medication rows of the stored visits read (loadPatientInput: up to and including
  * the current one, later visits being the future). `currentVisitId`: the current stored visit, or null when the
- * current visit was given by the caller (then every stored visit is history).
+ * current visit was given by the caller (then every stored visit is history). `nameOf`: atcNameLookup's.
  */
-export function patientDrugs(db: Db, input: Pick<PatientModelInput, 'storedMedications'>, currentVisitId: number | null): PatientDrugs {
+export function patientDrugs(
+  input: Pick<PatientModelInput, 'storedMedications'>,
+  currentVisitId: number | null,
+  nameOf: (atc5: string) => string | null
+): PatientDrugs {
   const current = new Map<string, DrugRef[]>()
   const history = new Map<string, { visit: number; drugs: DrugRef[] }>()
   const currentWithoutDrug = new Set<string>()
-  const names = atcNames(db)
   // Visits in time order, so the last row of a class before the current visit is its most recent history.
   for (const [visitId, storedAtc3, storedAtc5] of input.storedMedications) {
     const drugCode = storedAtc5 === null ? null : sqlUpperTrim(storedAtc5)
     const atc5 = drugCode && ATC5.test(drugCode) ? drugCode : null
     const atc3 = (storedAtc3?.trim().toUpperCase() || atc5?.slice(0, 4)) ?? null
     if (!atc3 || atc3.length !== 4) continue
-    const name = atc5 === null ? null : (names.get(atc5) ?? null)
+    const name = atc5 === null ? null : nameOf(atc5)
     if (visitId === currentVisitId) {
       if (!atc5) {
         currentWithoutDrug.add(atc3)

@@ -184,7 +184,7 @@ export function loadPatientInput(
       return { system, code }
     })
   const withTitles = options.titles ?? true
-  const names = atcNames(db)
+  const names = withTitles ? atcNames(db) : null
   const storedMedications: StoredMedication[] = []
   let unmappedMedications = 0
   const visits: VisitCodes[] = visitRows.map((visit, i) => {
@@ -201,7 +201,7 @@ export function loadPatientInput(
       classes.add(atc3Class)
       if (!withTitles) continue
       const nameCode = classNameCode(atc3, atc5)
-      const name = nameCode === null ? undefined : names.get(nameCode)
+      const name = nameCode === null ? undefined : names?.get(nameCode)
       if (name) titles.set(titleKey('medication', { system: null, code: atc3Class }), name)
     }
     return {

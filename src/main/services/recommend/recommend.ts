@@ -56,13 +56,13 @@ function choose(
   drugChoice: DrugChoiceModel | null
 ) {
   const currentVisitId = input.currentVisit.from === 'stored' ? input.currentVisit.visitId : null
-  const taken = patientDrugs(ctx.db, input, currentVisitId)
+  const nameOf = atcNameLookup(ctx.db)
+  const taken = patientDrugs(input, currentVisitId, nameOf)
   const currentVisit = input.visits.at(-1)
   const codeKeys = [
     ...(currentVisit?.diagnoses ?? []).map((c) => drugChoiceCodeKey('diagnosis', c.system, c.code)),
     ...(currentVisit?.procedures ?? []).map((c) => drugChoiceCodeKey('procedure', c.system, c.code))
   ]
-  const nameOf = atcNameLookup(ctx.db)
   return { chosen: chooseDrugs({ classes, patient: taken, model: drugChoice, codeKeys, nameOf }), taken, nameOf }
 }
 
