@@ -1,7 +1,9 @@
-// One onnxruntime session per model file, created once and reused by every recommendation and
-// explanation. predict() takes many patients (and per-row modality masks) in a single run.
+// One onnxruntime session per model file (and a one-thread twin for small runs and busy machines), created once
+// and reused by every recommendation and explanation. predict() takes many patients (and per-row modality masks)
+// in a single run.
 import type { ModelManifest, ProviderReport } from '../../../shared/domain/manifest'
 import ort from 'onnxruntime-node'
+import { availableParallelism, loadavg } from 'node:os'
 import type { Calibration } from './calibration'
 import type { EncodedPatient, ModelLimits } from './encode'
 import { createSessionWithFallback, type ProviderName, type SessionTuning } from './providers'
@@ -15,11 +17,20 @@ export const MAX_ROWS_PER_RUN = 256
 
 /**
  * Runs of at most this many rows (one recommendation, a small batch) go to a second, one-thread session on the
- * CPU: waking a second thread costs more than it saves on so little work, and on a busy 2-core machine a
- * two-thread run waits for whichever thread is descheduled (bench:inference; cafemed at 32 rows under load 7:
- * 31 ms with two threads, 14 ms with one). Larger runs keep onnxruntime's threads.
+ * CPU: waking a second thread costs more than it saves on so little work (logistic, one patient, idle 2-core
+ * machine: 0.22 -> 0.19 ms; cafemed 0.53 -> 0.44 ms). Larger runs keep onnxruntime's threads unless the machine
+ * is busy (machineBusy): then a two-thread run waits for whichever thread is descheduled (256 rows under load
+ * 6 on 2 cores: cafemed 80 ms with two threads, 47 ms with one; logistic 20 -> 16 ms; idle, two threads win:
+ * 38 vs 46 ms, 9.2 vs 10.3 ms). Both sessions give identical probabilities for the same rows.
  */
 export const SMALL_RUN_ROWS = 64
+
+const cores = availableParallelism()
+
+/** Whether the 1-minute load average already fills every core (always false where the OS reports none, e.g. Windows). */
+function machineBusy(): boolean {
+  return loadavg()[0]! >= cores
+}
 
 export class ModelSession {
   /** The one-thread session for small runs, created on the first one (null: not made yet or not wanted). */
@@ -123,7 +134,8 @@ export class ModelSession {
       visit_mask: new ort.Tensor('float32', tensors.visitMask.subarray(0, n * maxVisits), [n, maxVisits]),
       modality_mask: new ort.Tensor('float32', modalityMasks ?? new Float32Array(n * m).fill(1), [n, m])
     }
-    const session = n <= SMALL_RUN_ROWS && this.createSmallRunSession ? await (this.smallRuns ??= this.createSmallRunSession()) : this.session
+    const oneThread = this.createSmallRunSession !== null && (n <= SMALL_RUN_ROWS || machineBusy())
+    const session = oneThread ? await (this.smallRuns ??= this.createSmallRunSession!()) : this.session
     const outputs = await session.run(feeds, ['probabilities'])
     const probabilities = outputs.probabilities
     if (!probabilities || !(probabilities.data instanceof Float32Array)) {
