@@ -169,6 +169,7 @@ describe.skipIf(!HAS_OPEN_DATA)('age at visit from each import layout', () => {
       { resourceType: 'Patient', id: 'month', birthDate: '1960-08' },
       { resourceType: 'Patient', id: 'year', birthDate: '1925' },
       { resourceType: 'Patient', id: 'none' },
+      { resourceType: 'Patient', id: 'newborn', birthDate: '2020-06-12' },
       { resourceType: 'Patient', id: 'bad', birthDate: '1950-02-30' }
     ])
     ndjson('Encounter.ndjson', [
@@ -176,16 +177,18 @@ describe.skipIf(!HAS_OPEN_DATA)('age at visit from each import layout', () => {
       encounter('e-month', 'month', '2020-08-31'),
       encounter('e-year', 'year', '2020-01-01T00:00:00Z'),
       encounter('e-none', 'none', '2020-01-01'),
+      // On the birthday in local time, the day before in UTC: age 0, not "before birth".
+      encounter('e-newborn', 'newborn', '2020-06-12T01:00:00+02:00'),
       encounter('e-bad', 'bad', '2020-01-01')
     ])
     const db = space.db()
     const report = await importFhir(db, { input: dir, dataDir: DATA_DIR, maxRejectedShare: 1 })
-    expect(agesOf(db)).toEqual({ 'e-full': 69, 'e-month': 60, 'e-none': null, 'e-year': 90 })
+    expect(agesOf(db)).toEqual({ 'e-full': 69, 'e-month': 60, 'e-newborn': 0, 'e-none': null, 'e-year': 90 })
     expect(report.rejectedSamples).toEqual([
-      { file: 'Patient.ndjson', line: 5, entry: null, resource: 'Patient/bad', reason: 'Patient.birthDate "1950-02-30" is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)' },
-      { file: 'Encounter.ndjson', line: 5, entry: null, resource: 'Encounter/e-bad', reason: 'subject Patient/bad is neither in this import nor in the database' }
+      { file: 'Patient.ndjson', line: 6, entry: null, resource: 'Patient/bad', reason: 'Patient.birthDate "1950-02-30" is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)' },
+      { file: 'Encounter.ndjson', line: 6, entry: null, resource: 'Encounter/e-bad', reason: 'subject Patient/bad is neither in this import nor in the database' }
     ])
-    expect(report.ages).toEqual({ known: 3, topCoded: 1, unknown: { 'Patient without birthDate': 1 } })
+    expect(report.ages).toEqual({ known: 4, topCoded: 1, unknown: { 'Patient without birthDate': 1 } })
 
     // A later export with a new encounter of a stored patient but not the Patient itself: the age is unknown
     // (no birth date is stored), and a re-sent encounter keeps the age stored for it.

@@ -252,7 +252,9 @@ class FhirImport {
       dischargeTime: end,
       sortKey: start,
       orderLabel: `${start.slice(0, 16).replace('T', ' ')}${classCode}`,
-      age: this.ageOf(patient.key, start)
+      // birthDate is a calendar date where the patient lives: compare it with the encounter's own local date, not
+      // its UTC time (an encounter at 01:00+02:00 on the birthday is not the day before birth).
+      age: this.ageOf(patient.key, typeof period.start === 'string' && /^\d{4}-\d{2}-\d{2}/.test(period.start) ? period.start.slice(0, 10) : start)
     })
     this.encounters.set(key, { visitId, patientKey: patient.key, diagnosisSeq: 0, procedureSeq: 0 })
   }
