@@ -87,7 +87,7 @@ export function ageBandOf(age: number | null): string {
 }
 
 /** Scored visits of one data source, and how many of them have an age at the visit. */
-export interface AgeCoverage {
+export interface AgeKnown {
   source: string
   visits: number
   withAge: number
@@ -150,7 +150,7 @@ export interface ModelEvaluation {
     /** By the age at each visit (AGE_BANDS order, then UNKNOWN_AGE_BAND): a patient's visits can fall in several bands. */
     ageBand: SubgroupSummary[]
     /** Per data source: scored visits with an age at the visit. */
-    ageKnown: AgeCoverage[]
+    ageKnown: AgeKnown[]
   }
   unknown: {
     /** Over every evaluated visit's model input (history and current visit), as the encoder counted. */
