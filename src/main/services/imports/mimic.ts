@@ -3,8 +3,9 @@
 // column names and where the ICD version comes from.
 //
 // Order: code titles, patients, admissions (→ visits), then diagnoses, procedures and prescriptions,
-// which refer to admissions by hadm_id. Only two maps are held in memory (subject_id → patient id and
-// hadm_id → visit id: about 100 MB at a million admissions); every other row is written as it is read.
+// which refer to admissions by hadm_id. Only three maps are held in memory (subject_id → patient id, subject_id →
+// one number dating the patient, and hadm_id → visit id: about 100 MB at a million admissions); every other row is
+// written as it is read.
 import type { CodeKind, CodeSystem } from '../../../shared/domain/patient'
 import { ageAt, mimicIvAge, parseStatedAge, type BirthDate, type VisitAge } from './age'
 import { codeProblem, mimicCodeSystem } from './codes'
@@ -28,9 +29,9 @@ export async function importMimic(ctx: ImportContext, version: 'mimic-iv' | 'mim
   await importTitles(ctx, flavor, 'diagnosis', 'diagnosisTitles')
   await importTitles(ctx, flavor, 'procedure', 'procedureTitles')
   const patients = await importPatients(ctx, version)
-  const visits = await importAdmissions(ctx, patients)
+  const visits = await importAdmissions(ctx, patients, version)
   patients.ids.clear()
-  patients.ageAt.clear()
+  patients.dating.clear()
   await importCodes(ctx, flavor, 'diagnosis', 'diagnoses', visits)
   await importCodes(ctx, flavor, 'procedure', 'procedures', visits)
   await importPrescriptions(ctx, flavor, visits)
@@ -81,39 +82,44 @@ function sexOf(gender: string): string | null {
 interface ImportedPatients {
   /** subject_id → stored patient id. */
   ids: Map<string, number>
-  /** subject_id → the age at an admission time, for patients whose export gives their age. */
-  ageAt: Map<string, (admitTime: string) => VisitAge>
+  /** subject_id → what dates the patient, as one number (datingOf), for patients whose export gives it. */
+  dating: Map<string, number>
 }
 
 /**
- * How a patients row dates the patient: MIMIC-IV's anchor_age in anchor_year, MIMIC-III's DOB. Null when the
- * row gives nothing (column absent or empty); a problem (naming the column) when what it gives is not valid.
+ * What dates a patients row, packed into one number (a million patients): MIMIC-IV anchor_year × 1000 +
+ * anchor_age (top-coded), MIMIC-III's DOB as YYYYMMDD. Null when the row gives nothing (columns absent or
+ * empty); a problem naming the column when what it gives is not valid.
  */
-function agingOf(version: 'mimic-iv' | 'mimic-iii', fields: string[], at: number): { aging: ((admitTime: string) => VisitAge) | null } | { problem: string } {
+function datingOf(version: 'mimic-iv' | 'mimic-iii', fields: string[], at: number): { dating: number | null } | { problem: string } {
   if (version === 'mimic-iv') {
     const [ageRaw, yearRaw] = [fields[at]!, clean(fields[at + 1]!)]
     const stated = parseStatedAge(ageRaw, 'anchor_age')
     if ('problem' in stated) return stated
     if (yearRaw !== '' && !/^\d{4}$/.test(yearRaw)) return { problem: `anchor_year "${yearRaw}" is not a year` }
-    if (stated.age === null && yearRaw === '') return { aging: null }
+    if (stated.age === null && yearRaw === '') return { dating: null }
     if (stated.age === null || yearRaw === '') return { problem: `anchor_age "${clean(ageRaw)}" and anchor_year "${yearRaw}" go together: give both or neither` }
-    // Parsed top-coded (91 → 90): mimicIvAge reads 90 as "over 89 in the anchor year".
-    const anchorAge = stated.age
-    const anchorYear = Number(yearRaw)
-    return { aging: (admitTime) => mimicIvAge(anchorAge, anchorYear, admitTime) }
+    return { dating: Number(yearRaw) * 1000 + stated.age }
   }
   const dobRaw = clean(fields[at]!)
-  if (dobRaw === '') return { aging: null }
+  if (dobRaw === '') return { dating: null }
   const dob = parseSourceTime(dobRaw)
   if (!dob) return { problem: `dob "${dobRaw}" is not a date (expected YYYY-MM-DD HH:MM:SS)` }
-  // Patients over 89 have their DOB shifted ~300 years back: their computed age is top-coded to 90.
-  const birth: BirthDate = { year: Number(dob.slice(0, 4)), month: Number(dob.slice(5, 7)), day: Number(dob.slice(8, 10)) }
-  return { aging: (admitTime) => ageAt(birth, admitTime) }
+  return { dating: Number(dob.slice(0, 10).replaceAll('-', '')) }
+}
+
+/** The age at an admission from datingOf's number. */
+function ageAtAdmission(version: 'mimic-iv' | 'mimic-iii', dating: number, admitTime: string): VisitAge {
+  // Anchor ages are stored top-coded (91 → 90): mimicIvAge reads 90 as "over 89 in the anchor year".
+  if (version === 'mimic-iv') return mimicIvAge(dating % 1000, Math.floor(dating / 1000), admitTime)
+  // MIMIC-III shifts the DOB of patients over 89 about 300 years back: their computed age is top-coded to 90.
+  const birth: BirthDate = { year: Math.floor(dating / 10000), month: Math.floor(dating / 100) % 100, day: dating % 100 }
+  return ageAt(birth, admitTime)
 }
 
 async function importPatients(ctx: ImportContext, version: 'mimic-iv' | 'mimic-iii'): Promise<ImportedPatients> {
   const file = ctx.layout.files.patients!
-  const patients: ImportedPatients = { ids: new Map(), ageAt: new Map() }
+  const patients: ImportedPatients = { ids: new Map(), dating: new Map() }
   const firstLine = new Map<string, number>()
   for await (const batch of ctx.progress.batches(file, 'Importing patients')) {
     rejectMalformed(ctx, file, batch)
@@ -129,13 +135,13 @@ async function importPatients(ctx: ImportContext, version: 'mimic-iv' | 'mimic-i
         ctx.log.reject(file.displayName, line, `duplicate subject_id ${subject} (first on line ${firstLine.get(subject)})`)
         continue
       }
-      const aging = agingOf(version, batch.fields, i * width + 2)
-      if ('problem' in aging) {
-        ctx.log.reject(file.displayName, line, aging.problem)
+      const dating = datingOf(version, batch.fields, i * width + 2)
+      if ('problem' in dating) {
+        ctx.log.reject(file.displayName, line, dating.problem)
         continue
       }
       patients.ids.set(subject, ctx.store.patient(subject, sexOf(batch.fields[i * width + 1]!)))
-      if (aging.aging) patients.ageAt.set(subject, aging.aging)
+      if (dating.dating !== null) patients.dating.set(subject, dating.dating)
       firstLine.set(subject, line)
     }
   }
@@ -147,7 +153,7 @@ function labelOf(admitTime: string): string {
   return admitTime.slice(0, 16).replace('T', ' ')
 }
 
-async function importAdmissions(ctx: ImportContext, patients: ImportedPatients): Promise<Map<string, number>> {
+async function importAdmissions(ctx: ImportContext, patients: ImportedPatients, version: 'mimic-iv' | 'mimic-iii'): Promise<Map<string, number>> {
   const file = ctx.layout.files.admissions!
   const visits = new Map<string, number>()
   for await (const batch of ctx.progress.batches(file, 'Importing admissions')) {
@@ -193,7 +199,8 @@ async function importAdmissions(ctx: ImportContext, patients: ImportedPatients):
         ctx.log.reject(file.displayName, line, `unparseable dischtime "${dischargeRaw}" (expected YYYY-MM-DD HH:MM:SS)`)
         continue
       }
-      const age = patients.ageAt.get(subject)?.(admitTime)
+      const dating = patients.dating.get(subject)
+      const age = dating === undefined ? undefined : ageAtAdmission(version, dating, admitTime)
       if (age?.age === null) ctx.log.warn(file.displayName, line, `age at admission ${hadm} unknown: ${age.unknown}`)
       // Visits are ordered by admission time, never by hadm_id (MIMIC's ids are not chronological).
       const visitId = ctx.store.visit({
