@@ -9,7 +9,8 @@
 //
 // recommend: one recommendation (no audit write) per call, patients in turn; score: scoreBatch over --patients
 // patients (default all) per call; explain: one explanation per call; timeline: getPatientTimeline of a random
-// patient per call. --db defaults to a copy of resources/demo.sqlite.
+// patient per call. --db (copied for each side, so it must be of the base's schema or older) defaults to each
+// checkout's own resources/demo.sqlite.
 
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -54,14 +55,11 @@ async function side(name: string, root: string): Promise<Side> {
   const { scoreBatch } = await load<typeof import('../src/main/services/recommend/score-batch')>('src/main/services/recommend/score-batch.ts')
   const { explain } = await load<typeof import('../src/main/services/explain/explain')>('src/main/services/explain/explain.ts')
   const { getPatientTimeline } = await load<typeof import('../src/main/services/db/patients-repo')>('src/main/services/db/patients-repo.ts')
-  // Each side its own copy of the database (the services keep per-connection caches) and its own sessions.
-  let dbPath = values.db ? resolve(values.db) : join(projectRoot(), 'resources', 'demo.sqlite')
-  if (what !== 'timeline') {
-    const copy = join(workDir, `${name}.sqlite`)
-    copyFileSync(dbPath, copy)
-    dbPath = copy
-  }
-  const db = openDatabase(dbPath, { readonly: what === 'timeline' })
+  // Each side its own copy of the database: a checkout migrates it to its own schema on open (an older one
+  // refuses a newer schema), and the services keep per-connection caches. Default: the side's own demo.
+  const dbPath = join(workDir, `${name}.sqlite`)
+  copyFileSync(values.db ? resolve(values.db) : join(root, 'resources', 'demo.sqlite'), dbPath)
+  const db = openDatabase(dbPath)
   const registry = openModelRegistry({ modelsDirectory: join(projectRoot(), 'models'), providers: ['cpu'], knowledgeBasePath: null }).registry
   const ctx = { db, registry, ddi: null }
   const modelId = values.model!
