@@ -6,7 +6,8 @@ import type { Db } from '../db/database'
 import { atcNames } from '../db/code-names'
 import type { DrugChoiceModel } from './drug-choice-model'
 
-const ATC5 = /^[A-Z]\d\d[A-Z]{2}\d\d$/
+/** A well-formed ATC level-5 code (upper case): what counts as a drug. */
+export const ATC5 = /^[A-Z]\d\d[A-Z]{2}\d\d$/
 
 export interface DrugRef {
   atc5: string
@@ -21,7 +22,8 @@ export interface PatientDrugs {
   currentWithoutDrug: Set<string>
 }
 
-interface Row {
+/** A medication row as patientDrugs reads it: atc5 upper-cased and trimmed (as SQL's upper(trim())), name its WHO name or null. */
+export interface PatientDrugRow {
   visit_id: number
   atc3: string | null
   atc5: string | null
@@ -65,11 +67,19 @@ export function atcNameLookup(db: Db): (code: string) => string | null {
  * visit was given by the caller (then every stored visit is history).
  */
 export function patientDrugs(db: Db, patientId: number, visitIds: readonly number[], currentVisitId: number | null): PatientDrugs {
+  return patientDrugsOf(statements(db).rows.all(patientId) as PatientDrugRow[], visitIds, currentVisitId)
+}
+
+/**
+ * patientDrugs over rows already read (medrec evaluate reads them in batches of patients): the patient's
+ * medication rows with their visits in time order (sort_key, id) and each visit's rows in id order.
+ */
+export function patientDrugsOf(rows: Iterable<PatientDrugRow>, visitIds: readonly number[], currentVisitId: number | null): PatientDrugs {
   const position = new Map(visitIds.map((id, i) => [id, i]))
   const current = new Map<string, DrugRef[]>()
   const history = new Map<string, { visit: number; drugs: DrugRef[] }>()
   const currentWithoutDrug = new Set<string>()
-  for (const row of statements(db).rows.all(patientId) as Row[]) {
+  for (const row of rows) {
     if (!position.has(row.visit_id)) continue
     const atc5 = row.atc5 && ATC5.test(row.atc5) ? row.atc5 : null
     const atc3 = (row.atc3?.trim().toUpperCase() || atc5?.slice(0, 4)) ?? null

@@ -11,7 +11,7 @@ import { missRateThreshold, probabilityScale } from '../inference/calibration'
 import type { ModelSession } from '../inference/session'
 import { coldStartHashPart, ModelRunner } from './cold-start-runner'
 import { atcNameLookup, chooseDrugs, patientDrugs } from './drug-choice'
-import { drugChoiceCodeKey, type DrugChoiceModel, loadDrugChoice } from './drug-choice-model'
+import { type DrugChoiceModel, loadDrugChoice, visitCodeKeys } from './drug-choice-model'
 import { decodeDrugs, drugDdiRate, type SafeDecodingOptions } from './drug-decode'
 import { drugWarnings } from '../interactions/drug-warnings'
 import { inputsHash } from './input-hash'
@@ -56,11 +56,7 @@ function choose(
 ) {
   const currentVisitId = input.currentVisit.from === 'stored' ? input.currentVisit.visitId : null
   const taken = patientDrugs(ctx.db, input.patient.id, input.storedVisitIds, currentVisitId)
-  const currentVisit = input.visits.at(-1)
-  const codeKeys = [
-    ...(currentVisit?.diagnoses ?? []).map((c) => drugChoiceCodeKey('diagnosis', c.system, c.code)),
-    ...(currentVisit?.procedures ?? []).map((c) => drugChoiceCodeKey('procedure', c.system, c.code))
-  ]
+  const codeKeys = visitCodeKeys(input.visits.at(-1) ?? { diagnoses: [], procedures: [] })
   const nameOf = atcNameLookup(ctx.db)
   return { chosen: chooseDrugs({ classes, patient: taken, model: drugChoice, codeKeys, nameOf }), taken, nameOf }
 }
