@@ -15,6 +15,9 @@ const usage = `Usage: medrec evaluate [options]
 Scores a model on this database's own patients: every visit with at least one medication class the model
 knows, predicted from that patient's earlier visits only, beside two baselines (most frequent classes,
 leave-patient-out; repeat the previous visit's classes), with 95% intervals from a patient-level bootstrap.
+The same visits are scored at drug level (ATC5) too: each recommended class resolved to drugs as a
+recommendation resolves it from the earlier visits only, beside "repeat the previous visit's drugs", with the
+share of drug pairs the interaction checker rates Major or Contraindicated.
 Reads the database without changing it.
 
 Options:
@@ -24,7 +27,8 @@ Options:
                            visits with only a year, e.g. eICU, count from that year's first day)
   --out <report.html>      also write a self-contained HTML report (no network needed to open or print it)
   --json                   print every figure as JSON
-  --per-visit              with --json: also each scored visit's Jaccard, F1, PRAUC, recall and classes
+  --per-visit              with --json: also each scored visit's Jaccard, F1, PRAUC, recall and classes,
+                           and its drug-level scores and drugs
   --bootstrap <n>          bootstrap replicates (default ${DEFAULT_BOOTSTRAP.replicates}; 0: no intervals)
   --seed <n>               bootstrap seed (default ${DEFAULT_BOOTSTRAP.seed})
   --batch-size <n>         patients read per database batch (default 256)
