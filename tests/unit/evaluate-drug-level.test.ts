@@ -51,7 +51,7 @@ const PATIENTS = [
       { diagnoses: [['ICD-10-CM', 'E119'], ['ICD-9-CM', '25000']], medications: [['A10B', 'A10BB01'], ['M01A', 'M01AB05']] }
     ]
   }
-] as Parameters<typeof seedPatients>[1]
+] satisfies NonNullable<Parameters<typeof seedPatients>[1]>
 
 describe('evaluate at drug level', () => {
   const registry = new ModelRegistry(FIXTURE_MODELS_DIR, { providers: ['cpu'] })
