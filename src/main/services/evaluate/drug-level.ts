@@ -122,18 +122,16 @@ export function previousVisitDrugs(patient: StoredPatient, position: number): st
   return []
 }
 
-const NONE: readonly string[] = []
-
 /**
  * Drug pairs the checker rates Major or Contraindicated (any source). The checker looks at each pair on its own, so
- * each distinct pair is asked once and remembered (bounded by the pairs of drugs the store and the drug choice hold):
- * the same lists recur across visits, predictors and models.
+ * each distinct pair is asked once and remembered in a triangular table over the drug codes met (a byte per pair of
+ * the drugs the store and the drug choice hold): the same lists recur across visits, predictors and models.
  */
 export class SevereDrugPairs {
-  /** Each drug code's number, so that a pair's key is one number (lookups are the hot loop). */
   private readonly codeIds = new Map<string, number>()
-  private readonly known = new Map<number, readonly string[]>()
-  /** Sources of the severe pairs counted. */
+  /** known[high][low] for two code ids low < high: 0 not asked yet, 1 not severe, 2 severe. */
+  private readonly known: Uint8Array[] = []
+  /** Sources of the severe pairs met. */
   readonly sources = new Set<string>()
 
   constructor(private readonly checker: DdiChecker) {}
@@ -145,10 +143,9 @@ export class SevereDrugPairs {
     let pairs = 0
     for (let i = 0; i < codes.length; i++) {
       for (let j = i + 1; j < codes.length; j++) {
-        const sources = this.sourcesOf(codes[i]!, ids[i]!, codes[j]!, ids[j]!)
-        if (sources.length === 0) continue
-        pairs++
-        for (const s of sources) this.sources.add(s)
+        const [low, high] = ids[i]! < ids[j]! ? [ids[i]!, ids[j]!] : [ids[j]!, ids[i]!]
+        const state = this.known[high]![low] || this.ask(codes[i]!, codes[j]!, low, high)
+        if (state === 2) pairs++
       }
     }
     return pairs
@@ -156,19 +153,20 @@ export class SevereDrugPairs {
 
   private idOf(code: string): number {
     let id = this.codeIds.get(code)
-    if (id === undefined) this.codeIds.set(code, (id = this.codeIds.size))
+    if (id === undefined) {
+      id = this.codeIds.size
+      this.codeIds.set(code, id)
+      this.known.push(new Uint8Array(id))
+    }
     return id
   }
 
-  private sourcesOf(a: string, idA: number, b: string, idB: number): readonly string[] {
-    const key = idA < idB ? idA * 2 ** 26 + idB : idB * 2 ** 26 + idA
-    let sources = this.known.get(key)
-    if (sources === undefined) {
-      const severe = this.checker.checkDrugs([a, b]).filter((p) => p.a !== p.b && isAtLeast(p.severity, DRUG_DDI_SEVERITY))
-      sources = severe.length === 0 ? NONE : [...new Set(severe.map((p) => p.source))]
-      this.known.set(key, sources)
-    }
-    return sources
+  private ask(a: string, b: string, low: number, high: number): number {
+    const severe = this.checker.checkDrugs([a, b]).filter((p) => p.a !== p.b && isAtLeast(p.severity, DRUG_DDI_SEVERITY))
+    for (const p of severe) this.sources.add(p.source)
+    const state = severe.length > 0 ? 2 : 1
+    this.known[high]![low] = state
+    return state
   }
 }
 
