@@ -72,7 +72,7 @@ describe.skipIf(!ready)('medrec evaluate', () => {
     expect(report.drugLevel.drugChoice).toMatchObject({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/) })
     const html = readFileSync(reportPath, 'utf8')
     expect(html).toContain('At drug level (ATC5)')
-    expect(html).toContain('DDI share (Major or contraindicated drug pairs)')
+    expect(html).toContain('DDI share (Major+ drug pairs)')
     expect(html).toContain('by age at the visit')
     expect(html).toContain(report.database.fingerprint.sha256)
     expect(html).toContain(manifest.onnx.sha256)

@@ -70,7 +70,7 @@ const DRUG_DDI_KEY = `ddi:${DRUG_DDI_NAME}`
 
 /** Drug-level figures: the set scores, drugs per visit and the Major+ DDI share (PRAUC and ECE do not apply). */
 function drugTable(caption: string, rows: Array<{ label: string; summary: DrugLevelSummary }>, withDdi: boolean): string {
-  const head = ['Predictor', 'Visits', 'Patients', 'Jaccard', 'F1', 'Precision', 'Recall', '#drugs', ...(withDdi ? ['DDI share (Major or contraindicated drug pairs)'] : [])]
+  const head = ['Predictor', 'Visits', 'Patients', 'Jaccard', 'F1', 'Precision', 'Recall', '#drugs', ...(withDdi ? ['DDI share (Major+ drug pairs)'] : [])]
   const body = rows
     .map(({ label, summary }) => {
       const m = summary.metrics
