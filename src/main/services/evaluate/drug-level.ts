@@ -11,7 +11,7 @@ import type { DdiChecker } from '../interactions/checker'
 import { ATC5, chooseDrugs, patientDrugsOf } from '../recommend/drug-choice'
 import { type DrugChoiceModel, visitCodeKeys } from '../recommend/drug-choice-model'
 import type { BootstrapOptions, Interval } from './bootstrap'
-import { CALIBRATION_BINS, setScores } from './metrics'
+import { setScores } from './metrics'
 import type { StoredPatient, StoredVisit } from './stored-visits'
 import { type MetricSummary, OutcomeTable, summarize } from './summary'
 
@@ -181,7 +181,8 @@ export function drugSetScores(predicted: readonly string[], actual: readonly str
   )
 }
 
-const NO_CALIBRATION = new Float64Array(3 * CALIBRATION_BINS)
+// Drug tables keep no calibration (OutcomeTable(…, false)).
+const NO_CALIBRATION = new Float64Array(0)
 
 /** The drug-level outcome tables of one model: the model, the previous-visit baseline and the recorded prescriptions. */
 export class DrugLevelTables {
@@ -194,9 +195,10 @@ export class DrugLevelTables {
   /** `severe`: the DDI share's pair counter (one per evaluation, shared by its models); null: no checker. */
   constructor(private readonly severe: SevereDrugPairs | null) {
     const names = severe ? [DRUG_DDI_NAME] : []
-    this.model = new OutcomeTable(names)
-    this.previous = new OutcomeTable(names)
-    this.recorded = new OutcomeTable(names)
+    // No calibration: the drugs have no probabilities of their own.
+    this.model = new OutcomeTable(names, false)
+    this.previous = new OutcomeTable(names, false)
+    this.recorded = new OutcomeTable(names, false)
   }
 
   private outcome(patientKey: number, predicted: readonly string[], actual: readonly string[]) {
