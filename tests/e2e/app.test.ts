@@ -9,6 +9,7 @@ import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
 import { DATA_ATTRIBUTIONS } from '../../src/shared/domain/attributions'
+import { formatAge } from '../../src/shared/domain/patient'
 import { launchBrowser, screenshot, type Browser } from './browser'
 import { testDatabase, type TestDatabase } from './demo-database'
 import { buildApp, startTestHost, type BuiltApp, type TestHost } from './host'
@@ -219,14 +220,16 @@ describe('MedRec renderer (headless Chromium)', () => {
       .get() as { id: number; sid: string } | undefined
     if (!patient) return
     const expected = db
-      .prepare('SELECT source_visit_id AS visit, order_label AS label FROM visits WHERE patient_id = ? ORDER BY sort_key')
-      .all(patient.id) as { visit: string; label: string }[]
+      .prepare('SELECT source_visit_id AS visit, order_label AS label, age_at_admission AS age FROM visits WHERE patient_id = ? ORDER BY sort_key')
+      .all(patient.id) as { visit: string; label: string; age: number | null }[]
     await page.getByLabel('Find patient').fill(patient.sid)
     await page.locator('[role=option]', { hasText: patient.sid }).first().click()
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toMatch(new RegExp(`^Patient ${patient.sid}`))
     const cards = page.locator('article.visit')
     await expect.poll(() => cards.evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-visit-id')))).toEqual(expected.map((v) => v.visit))
     expect(await page.locator('.visit-when').allTextContents()).toEqual(expected.map((v) => v.label))
+    // The age at each stay, top-coded as eICU records it ("> 89" shown as 90+).
+    expect(await page.locator('.visit-age').allTextContents()).toEqual(expected.flatMap((v) => (v.age === null ? [] : [`${formatAge(v.age)} y`])))
     const unnamed = count(
       `SELECT count(*) AS n FROM medications m JOIN visits v ON v.id = m.visit_id WHERE v.patient_id = ? AND trim(m.raw_name) = ''`,
       patient.id

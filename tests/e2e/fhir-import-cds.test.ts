@@ -76,6 +76,9 @@ describe('FHIR import screen and CDS Hooks pilot', () => {
     const summary = await preview.locator('table.import-summary').textContent()
     expect(summary).toMatch(/Patients\s*3/)
     expect(summary).toMatch(/Rejected resources\s*0/)
+    // Every Synthea patient has a birthDate: every encounter gets an age.
+    const visits = /Visits \(encounters\)\s*([\d,]+)/.exec(summary ?? '')?.[1]
+    expect(summary).toMatch(new RegExp(`Visits with an age at the visit\\s*${visits}`))
     // Types MedRec does not read are counted and marked skipped.
     expect(await preview.locator('table.import-read tr', { hasText: 'Observation' }).textContent()).toContain('skipped')
     expect(await preview.locator('table.import-plan tr', { hasText: 'patients' }).textContent()).toMatch(/patients\s*0\s*3\s*3\s*0\s*0/)

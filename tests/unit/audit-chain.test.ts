@@ -18,6 +18,11 @@ import { DATA_DIR, HAS_OPEN_DATA, TempSpace } from './import-helpers'
 
 const hash = (text: string): string => createHash('sha256').update(text).digest('hex')
 
+/** Every migration from the chain on seals the trail: a new database's first rows are these seals. */
+const SEALS = migrations.filter((m) => m.version >= AUDIT_CHAIN_VERSION).length
+/** The first of the three rows trail() writes after the seals. */
+const FIRST = SEALS + 1
+
 describe('hash-chained audit trail', () => {
   const cleanups: Array<() => void> = []
   afterEach(() => {
@@ -72,7 +77,7 @@ describe('hash-chained audit trail', () => {
   it('an untouched trail verifies, with a seal row from the migration and the head printed', async () => {
     const path = trail()
     const result = verify(path)
-    expect(result).toMatchObject({ ok: true, problems: [], firstBrokenRowId: null, rowCount: 5 })
+    expect(result).toMatchObject({ ok: true, problems: [], firstBrokenRowId: null, rowCount: SEALS + 3 })
     const { code, out } = await cli('audit', 'verify', '--db', path)
     expect(code).toBe(0)
     expect(out).toContain(`Head: ${result.head!.id}:${result.head!.hash}`)
@@ -106,16 +111,18 @@ describe('hash-chained audit trail', () => {
     const path = trail()
     raw(path, `${dropTriggers}
       INSERT OR REPLACE INTO audit_log (id, kind, created_at, user_name, patient_id, source_patient_id, inputs_hash, model_id, model_version, outputs_json, prev_hash, row_hash)
-        SELECT id, kind, created_at, user_name, patient_id, source_patient_id, inputs_hash, model_id, model_version, '{"combination":[]}', prev_hash, row_hash FROM audit_log WHERE id = 3;
+        SELECT id, kind, created_at, user_name, patient_id, source_patient_id, inputs_hash, model_id, model_version, '{"combination":[]}', prev_hash, row_hash FROM audit_log WHERE id = ${FIRST};
       ${recreateTriggers}`)
     const result = verify(path)
     expect(result.ok).toBe(false)
-    expect(result.firstBrokenRowId).toBe(3)
-    expect(result.problems).toContain('row 3: its content does not match its row_hash: the row was edited')
-    expect(result.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^trigger audit_log_no_update was dropped and recreated after row 2 sealed the trail/)]))
+    expect(result.firstBrokenRowId).toBe(FIRST)
+    expect(result.problems).toContain(`row ${FIRST}: its content does not match its row_hash: the row was edited`)
+    expect(result.problems).toEqual(
+      expect.arrayContaining([expect.stringMatching(new RegExp(`^trigger audit_log_no_update was dropped and recreated after row ${SEALS} sealed the trail`))])
+    )
     const { code, out } = await cli('audit', 'verify', '--db', path)
     expect(code).toBe(1)
-    expect(out).toContain('FAILED: the chain first breaks at row 3.')
+    expect(out).toContain(`FAILED: the chain first breaks at row ${FIRST}.`)
   })
 
   it('dropping and recreating the triggers leaves a trace even when no row was touched (before: no trace)', () => {
@@ -126,8 +133,8 @@ describe('hash-chained audit trail', () => {
     expect(result.firstBrokenRowId).toBeNull()
     expect(result.problems).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^trigger audit_log_no_delete was dropped and recreated after row 2 sealed the trail \(sqlite_master entry \d+ then, \d+ now\)$/),
-        expect.stringMatching(/^the schema changed outside the app's migrations after row 2 sealed the trail/)
+        expect.stringMatching(new RegExp(`^trigger audit_log_no_delete was dropped and recreated after row ${SEALS} sealed the trail \\(sqlite_master entry \\d+ then, \\d+ now\\)$`)),
+        expect.stringMatching(new RegExp(`^the schema changed outside the app's migrations after row ${SEALS} sealed the trail`))
       ])
     )
     // Dropped and left dropped: named as missing.
@@ -171,7 +178,7 @@ describe('hash-chained audit trail', () => {
     expect(tail.problems).toContain(`row ${head2.id}, the head you recorded, is missing: rows were deleted from the end`)
     const { code } = await cli('audit', 'verify', '--db', path2, '--expect-head', `${head2.id}:${head2.hash}`)
     expect(code).toBe(1)
-    expect(head.id).toBe(5)
+    expect(head.id).toBe(SEALS + 3)
   })
 
   it.skipIf(!HAS_OPEN_DATA)('an import (temporary tables, one long transaction) leaves the trail verifiable: no false alarm', async () => {
@@ -205,13 +212,12 @@ describe('hash-chained audit trail', () => {
       expect(rows.map((r) => [r.id, r.kind, r.user_name])).toEqual([
         [1, 'ddi-check', 'old-user'],
         [2, 'review', 'old-user'],
-        // One seal per migration from the chain on (version 4, then the FHIR tables of version 5).
-        [3, 'audit-trail-sealed', currentUserName()],
-        [4, 'audit-trail-sealed', currentUserName()]
+        // One seal per migration from the chain on (version 4, the FHIR tables of version 5, the age at the visit of 6).
+        ...Array.from({ length: SEALS }, (_, i) => [3 + i, 'audit-trail-sealed', currentUserName()])
       ])
       expect(rows[0]!.prev_hash).toBe(GENESIS_HASH)
       expect(rows[1]!.prev_hash).toBe(rows[0]!.row_hash)
-      expect(verifyAuditChain(db)).toMatchObject({ ok: true, rowCount: 4 })
+      expect(verifyAuditChain(db)).toMatchObject({ ok: true, rowCount: 2 + SEALS })
     } finally {
       db.close()
     }
@@ -253,10 +259,10 @@ describe('hash-chained audit trail', () => {
       const csv = auditCsv(db)
       const lines = csv.trimEnd().split('\r\n')
       expect(lines[0]).toBe('id,kind,created_at,user_name,display_name,client,patient_id,source_patient_id,inputs_hash,model_id,model_version,outputs_json,prev_hash,row_hash')
-      expect(lines).toHaveLength(6)
+      expect(lines).toHaveLength(1 + SEALS + 3)
       expect(lines[1]).toMatch(/^1,audit-trail-sealed,.*,0{64},[0-9a-f]{64}$/)
-      expect(lines[2]).toMatch(/^2,audit-trail-sealed,.*,[0-9a-f]{64},[0-9a-f]{64}$/)
-      expect(lines[3]).toMatch(/^3,recommendation,.*,"{""combination"":\[""B01A""\],""n"":1}",[0-9a-f]{64},[0-9a-f]{64}$/)
+      expect(lines[SEALS]).toMatch(new RegExp(`^${SEALS},audit-trail-sealed,.*,[0-9a-f]{64},[0-9a-f]{64}$`))
+      expect(lines[FIRST]).toMatch(new RegExp(`^${FIRST},recommendation,.*,"{""combination"":\\[""B01A""\\],""n"":1}",[0-9a-f]{64},[0-9a-f]{64}$`))
       const bundle = auditFhirBundle(db, { patientId: 1 }) as { resourceType: string; type: string; entry: Array<{ resource: Record<string, unknown> }> }
       expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'collection' })
       expect(bundle.entry).toHaveLength(3)
@@ -277,7 +283,7 @@ describe('hash-chained audit trail', () => {
     }
     const { code, out } = await cli('audit', 'export', '--format', 'fhir', '--db', path)
     expect(code).toBe(0)
-    expect((JSON.parse(out) as { entry: unknown[] }).entry).toHaveLength(5)
+    expect((JSON.parse(out) as { entry: unknown[] }).entry).toHaveLength(SEALS + 3)
     expect((await cli('audit', 'export', '--format', 'xml', '--db', path)).code).toBe(2)
   })
 

@@ -60,7 +60,12 @@ describe.skipIf(!ready)('medrec evaluate', () => {
     expect(logistic.summary.metrics.jaccard!.low).toBeLessThan(logistic.summary.metrics.jaccard!.high!)
     expect(logistic.perClass).toHaveLength(30)
     expect(logistic.baselines.map((b) => b.id)).toEqual(['most-frequent-lpo', 'previous-visit'])
+    // Subgroups by age at the visit: every scored visit in one band, in band order; the demo's ages are all known.
+    expect(logistic.subgroups.ageBand.map((g) => g.group)).toEqual(['<18', '18–44', '45–64', '65–79', '80+'])
+    expect(logistic.subgroups.ageBand.reduce((n, g) => n + g.summary.visits, 0)).toBe(logistic.visits.evaluated)
+    expect(logistic.subgroups.ageKnown.map((c) => [c.source, c.share])).toEqual([['eicu', 1], ['mimic-iv', 1]])
     const html = readFileSync(reportPath, 'utf8')
+    expect(html).toContain('by age at the visit')
     expect(html).toContain(report.database.fingerprint.sha256)
     expect(html).toContain(manifest.onnx.sha256)
 
@@ -84,6 +89,12 @@ describe.skipIf(!ready)('medrec evaluate', () => {
     expect(later.visits.evaluated).toBe(expected)
     expect(later.visits.evaluated + later.visits.beforeSince + later.visits.undatedLeftOut).toBe(logistic.visits.evaluated)
     expect(later.visits.evaluated).toBeLessThan(logistic.visits.evaluated)
+
+    // The text report gives each age band's Jaccard and visits, and the known ages per source.
+    expect(await run('--model', 'logistic', '--bootstrap', '0', '--db', demo)).toBe(0)
+    const byAge = logistic.subgroups.ageBand.map((g) => `${g.group} ${g.summary.metrics.jaccard!.value.toFixed(4)} (${g.summary.visits} visits)`).join(' · ')
+    expect(out).toContain(`  By age at visit: ${byAge}`)
+    expect(out.find((l) => l.startsWith('  Age at visit known:'))).toMatch(/eicu \d+\/\d+ \(100\.0%\) · mimic-iv \d+\/\d+ \(100\.0%\)/)
 
     expect(createHash('sha256').update(readFileSync(demo)).digest('hex')).toBe(before)
   }, 120_000)

@@ -204,6 +204,7 @@ describe('most-frequent baseline, leave-patient-out', () => {
     id,
     sourceVisitId: String(id),
     startsOn: null,
+    ageAtAdmission: null,
     codes: { diagnoses: [], procedures: [], medications: classes },
     medicationRows: classes.length,
     unmappedMedicationRows: 0,

@@ -60,9 +60,9 @@ describe.skipIf(!HAS_OPEN_DATA)('medrec import, patients, show', () => {
     expect(shown.code).toBe(0)
     const lines = shown.out.split('\n')
     expect(lines.filter((l) => l.startsWith('Visit '))).toEqual([
-      'Visit 1: 300010 · 2014, hospital stay 1, unit visit 1',
-      'Visit 2: 300004 · 2015, hospital stay 2, unit visit 1',
-      'Visit 3: 300003 · 2015, hospital stay 2, unit visit 2'
+      'Visit 1: 300010 · 2014, hospital stay 1, unit visit 1 · age 86',
+      'Visit 2: 300004 · 2015, hospital stay 2, unit visit 1 · age 87',
+      'Visit 3: 300003 · 2015, hospital stay 2, unit visit 2 · age 87'
     ])
     expect(shown.out).toMatch(/ICD-9-CM 4019 {2}cardiovascular\|ventricular disorders\|hypertension/)
     expect(shown.out).toMatch(/METOPROLOL TARTRATE 25 MG PO TABS \[HICL 18\] → C07AB02 {2}Beta blocking agents \(by name\)/)

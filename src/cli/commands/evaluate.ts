@@ -88,10 +88,11 @@ function printModel(evaluation: ModelEvaluation, ddiNames: readonly string[]): v
       `  Unknown-code tertile ${t.tertile} (share ${percent(t.shareRange[0])}–${percent(t.shareRange[1])}, mean ${percent(t.meanShare)}, ${t.summary.visits} visits): Jaccard ${formatInterval(t.summary.metrics.jaccard)}`
     )
   }
-  for (const [name, groups] of [['sex', evaluation.subgroups.sex], ['source', evaluation.subgroups.source]] as const) {
+  const { subgroups } = evaluation
+  for (const [name, groups] of [['sex', subgroups.sex], ['source', subgroups.source], ['age at visit', subgroups.ageBand]] as const) {
     console.log(`  By ${name}: ${groups.map((g) => `${g.group} ${formatInterval(g.summary.metrics.jaccard)} (${g.summary.visits} visits)`).join(' · ')}`)
   }
-  console.log(`  By age band: not available (${evaluation.subgroups.ageBand.reason})`)
+  console.log(`  Age at visit known: ${subgroups.ageKnown.map((c) => `${c.source} ${c.withAge}/${c.visits} (${percent(c.share)})`).join(' · ')} (90+ is the sources' top code)`)
 }
 
 function printReport(report: EvaluationReport): void {

@@ -3,7 +3,7 @@ import type { FhirImportReport } from '../../shared/domain/imports'
 import type { ImportPlan } from '../../shared/domain/imports'
 import type { Db } from '../../main/services/db/database'
 import { importFhir } from '../../main/services/imports/fhir'
-import { formatPlan } from './import-plan'
+import { formatAges, formatPlan } from './import-plan'
 
 const percent = (part: number, whole: number): string => (whole === 0 ? '0.0%' : `${((100 * part) / whole).toFixed(1)}%`)
 const tally = (counts: Record<string, number>): string =>
@@ -29,6 +29,7 @@ export function formatFhirReport(report: FhirImportReport): string {
     `  allergies      ${report.allergies}`,
     `  skipped types  ${tally(report.skippedTypes) || 'none'}`
   )
+  lines.push(...formatAges(report.ages, report.visits))
   for (const [reason, count] of Object.entries(report.skipped)) lines.push(`  skipped ${count}: ${reason}`)
   lines.push(`  rejected       ${report.rejected}`)
   for (const r of report.rejectedSamples.slice(0, 20))

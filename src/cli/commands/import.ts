@@ -6,7 +6,7 @@ import { openDatabase } from '../../main/services/db/database'
 import { EHR_FORMATS, importDataset } from '../../main/services/imports'
 import { DatabaseBusyError } from '../../main/services/db/busy'
 import { DEFAULT_MAX_REJECTED_SHARE, ImportRefusedError } from '../../main/services/imports/safety'
-import { formatPlan } from './import-plan'
+import { formatAges, formatPlan } from './import-plan'
 import { defaultDatabasePath } from '../../main/services/paths'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
 
@@ -80,6 +80,7 @@ export function formatImportReport(report: ImportReport): string {
     lines.push(`  code titles: ${t.kept} differing title(s) kept (offered one not better), ${t.replaced} replaced by a better one`)
     for (const c of t.samples.slice(0, 5)) lines.push(`    ${c.code}: kept "${c.kept}", not "${c.offered}"`)
   }
+  lines.push(...formatAges(report.ages, report.visits))
   if (report.codesWithoutTitle) lines.push(`  ${report.codesWithoutTitle} distinct code(s) have no title in the dictionaries (kept)`)
   for (const [reason, count] of Object.entries(report.skippedRows ?? {})) lines.push(`  skipped ${count}: ${reason}`)
   lines.push(`  rejected rows  ${report.rejectedRows}`)

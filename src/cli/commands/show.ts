@@ -1,4 +1,4 @@
-import type { CodedEntry, MedicationEntry, PatientTimeline } from '../../shared/domain/patient'
+import { type CodedEntry, formatAge, type MedicationEntry, type PatientTimeline } from '../../shared/domain/patient'
 import { parseArgs } from 'node:util'
 import { auditRecordView } from '../../main/services/audit/audit'
 import { findPatient, getPatientTimeline } from '../../main/services/db/patients-repo'
@@ -29,7 +29,8 @@ export function formatTimeline(timeline: PatientTimeline): string {
   const lines = [`Patient ${p.sourcePatientId} (id ${p.id}, ${p.source}, sex ${p.sex ?? 'unknown'}): ${p.visitCount} visit(s)`]
   timeline.visits.forEach((v, index) => {
     const when = v.admitTime ? `${v.admitTime.replace('T', ' ').slice(0, 16)} → ${v.dischargeTime?.replace('T', ' ').slice(0, 16) ?? '?'}` : v.orderLabel
-    lines.push('', `Visit ${index + 1}: ${v.sourceVisitId} · ${when}`)
+    const age = v.ageAtAdmission === null ? '' : ` · age ${formatAge(v.ageAtAdmission)}`
+    lines.push('', `Visit ${index + 1}: ${v.sourceVisitId} · ${when}${age}`)
     lines.push(`  Diagnoses (${v.diagnoses.length})`, ...v.diagnoses.map((d) => `    ${code(d)}`))
     lines.push(`  Procedures (${v.procedures.length})`, ...v.procedures.map((d) => `    ${code(d)}`))
     lines.push(`  Medications (${v.medications.length})`, ...v.medications.map((m) => `    ${medication(m)}`))

@@ -55,8 +55,19 @@ export interface ImportReport {
     noName?: number
     byPath: Record<string, number>
   }
+  /** This import's visits with an age at the visit, top-coded, and without one by reason. */
+  ages?: AgeCoverage
   /** Code titles this import did not write because the stored title is as good or better (never degraded). */
   titleConflicts?: { kept: number; replaced: number; samples: Array<{ code: string; kept: string; offered: string }> }
+}
+
+/** An import's visits by whether their age is known (stored top-coded at 90, "90 or older"). */
+export interface AgeCoverage {
+  known: number
+  /** Of `known`: stored as 90, "90 or older". */
+  topCoded: number
+  /** Visits stored without an age, by reason. */
+  unknown: Record<string, number>
 }
 
 /** One table's rows before and after an import; `removed`/`changed` count stored rows the import removes or alters. */
@@ -75,6 +86,8 @@ export interface ImportPlan {
   patientsAffected: number
   storedPatients: number
   destructive: boolean
+  /** Stored visits without an age that this import gives one (not a change: nothing stored is lost). */
+  agesFilled?: number
 }
 
 export interface ImportProgress {
@@ -127,6 +140,8 @@ export interface FhirImportReport {
   rejectedSamples: FhirRejectedResource[]
   durationMs: number
   inputFingerprint: string
+  /** Encounters with an age at the visit (from Patient.birthDate), top-coded, and without one by reason. */
+  ages?: AgeCoverage
   /** What the import changes in stored rows (dry runs and completed imports). */
   plan?: ImportPlan
 }

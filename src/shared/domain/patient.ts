@@ -14,6 +14,18 @@ export type CodeKind = 'diagnosis' | 'procedure'
 /** How a raw medication row was mapped to ATC. 'unmapped' rows are kept and flagged, never dropped. */
 export type DrugMappingMethod = 'ndc' | 'gsn' | 'name' | 'unmapped'
 
+/**
+ * Ages are stored top-coded, as the public sources publish them: AGE_TOP_CODE means "90 or older" (MIMIC-IV
+ * writes anchor_age 91 for anyone over 89, eICU "> 89"), so no stored age singles out the very old.
+ */
+export const AGE_TOP_CODE = 90
+
+/** An age at a visit as shown: "67", "90+" for the top code, null when unknown. */
+export function formatAge(age: number | null): string | null {
+  if (age === null) return null
+  return age >= AGE_TOP_CODE ? `${AGE_TOP_CODE}+` : String(age)
+}
+
 export interface PatientSummary {
   id: number
   source: EhrFormat
@@ -58,6 +70,8 @@ export interface VisitDetail {
   dischargeTime: string | null
   /** Human-readable position where there is no absolute time, e.g. "2015, hospital stay 1, unit visit 2". */
   orderLabel: string
+  /** Age in whole years when the visit began; AGE_TOP_CODE (90) means "90 or older"; null when unknown. */
+  ageAtAdmission: number | null
   diagnoses: CodedEntry[]
   procedures: CodedEntry[]
   medications: MedicationEntry[]

@@ -248,5 +248,19 @@ export const migrations: Migration[] = [
       );
       CREATE INDEX allergies_by_patient ON allergies (patient_id);
     `
+  },
+  {
+    version: 6,
+    description: 'visits: age in whole years at the visit (top-coded at 90 = "90 or older"; null when unknown)',
+    sql: `
+      -- The patient's age in whole years when the visit began (admission, ICU unit stay or encounter start),
+      -- for subgroups by age band and the timeline. Top-coded as the sources publish it: 90 means "90 or
+      -- older" (MIMIC-IV writes anchor_age 91 for anyone over 89, eICU writes "> 89", MIMIC-III shifts
+      -- their birth dates by about 300 years), so no stored age singles out the very old. Null when the
+      -- source gives no age; visits imported before this version keep null until their source is imported
+      -- again (the importers' version changed, so the same files re-import). No birth date or birth year
+      -- is kept: the age at each visit is all the app uses.
+      ALTER TABLE visits ADD COLUMN age_at_admission INTEGER CHECK (age_at_admission BETWEEN 0 AND 90);
+    `
   }
 ]

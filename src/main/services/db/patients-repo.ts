@@ -82,6 +82,7 @@ interface VisitRow {
   admit_time: string | null
   discharge_time: string | null
   order_label: string
+  age_at_admission: number | null
 }
 
 type CodeRow = [visitId: number, system: CodeSystem, code: string]
@@ -129,7 +130,7 @@ const timelineStatements = perConnection((db) => {
       )
       .raw(),
     visits: db.prepare(
-      `SELECT id, source_visit_id, admit_time, discharge_time, order_label
+      `SELECT id, source_visit_id, admit_time, discharge_time, order_label, age_at_admission
        FROM visits WHERE patient_id = ? ORDER BY sort_key, id`
     )
   }
@@ -197,6 +198,7 @@ export function getPatientTimeline(db: Db, patientId: number): PatientTimeline {
     admitTime: v.admit_time,
     dischargeTime: v.discharge_time,
     orderLabel: v.order_label,
+    ageAtAdmission: v.age_at_admission,
     diagnoses: diagnoses.get(v.id) ?? [],
     procedures: procedures.get(v.id) ?? [],
     medications: medications.get(v.id) ?? []

@@ -65,6 +65,35 @@ export interface SubgroupSummary {
   summary: MetricSummary
 }
 
+/**
+ * Age bands of the age at the visit, in order: children (<18), young adults, middle age, the 65+ of geriatric
+ * prescribing guidance (Beers criteria) split at 80, where polypharmacy and altered drug handling peak. The
+ * stored top code (90, "90 or older") falls wholly within 80+, so no band depends on an age the sources hide.
+ */
+export const AGE_BANDS = [
+  { label: '<18', from: 0 },
+  { label: '18–44', from: 18 },
+  { label: '45–64', from: 45 },
+  { label: '65–79', from: 65 },
+  { label: '80+', from: 80 }
+] as const
+export const UNKNOWN_AGE_BAND = 'age unknown'
+
+export function ageBandOf(age: number | null): string {
+  if (age === null) return UNKNOWN_AGE_BAND
+  let band: string = UNKNOWN_AGE_BAND
+  for (const b of AGE_BANDS) if (age >= b.from) band = b.label
+  return band
+}
+
+/** Scored visits of one data source, and how many of them have an age at the visit. */
+export interface AgeKnown {
+  source: string
+  visits: number
+  withAge: number
+  share: number | null
+}
+
 export interface CodeShare {
   unknown: number
   total: number
@@ -115,7 +144,14 @@ export interface ModelEvaluation {
   /** The model and baselines on the visits with an earlier medicated visit only. */
   withEarlierMedication: { rule: string; model: MetricSummary; baselines: Record<BaselineEvaluation['id'], MetricSummary> }
   perClass: ClassScore[]
-  subgroups: { sex: SubgroupSummary[]; source: SubgroupSummary[]; ageBand: { available: false; reason: string } }
+  subgroups: {
+    sex: SubgroupSummary[]
+    source: SubgroupSummary[]
+    /** By the age at each visit (AGE_BANDS order, then UNKNOWN_AGE_BAND): a patient's visits can fall in several bands. */
+    ageBand: SubgroupSummary[]
+    /** Per data source: scored visits with an age at the visit. */
+    ageKnown: AgeKnown[]
+  }
   unknown: {
     /** Over every evaluated visit's model input (history and current visit), as the encoder counted. */
     diagnosisCodes: CodeShare
@@ -183,6 +219,7 @@ export async function evaluateDatabase(ctx: EvaluationContext, options: Evaluati
       ? 'Class level (ATC3). Probabilities are calibrated, as the app shows them: each model’s declared calibration (method and fitting patients under its name).'
       : 'Class level (ATC3). Probabilities are as the app shows them: calibrated for a model that declares a calibration (said under its name), the model’s own outputs otherwise.',
     'A model scored on the patients it was trained on (e.g. the shipped models on the demo database they came from) scores higher than it will on new patients: this report is meant for a database the model has not seen.',
+    'Age bands (<18, 18–44, 45–64, 65–79, 80+) use the age at each visit, so one patient’s visits can fall in several bands. Ages are stored top-coded as the sources publish them: 90 means “90 or older” (MIMIC-IV anchor_age 91, eICU “> 89”), which lies wholly in 80+. Visits whose source gives no age form the “age unknown” group.',
     'Intervals: 95% percentile intervals from a patient-level bootstrap (patients drawn with replacement, all their visits with them). ECE is biased upwards in a resample (duplicated patients fill bins unevenly), so a small ECE’s interval can lie above its estimate.'
   ]
   if (missing) notes.push(missing)
@@ -337,6 +374,7 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
   const perClass = { truePositives: new Float64Array(size), predicted: new Float64Array(size), support: new Float64Array(size) }
   const visitSex: string[] = []
   const visitSource: string[] = []
+  const visitAgeBand: string[] = []
   const visitUnknownShare: number[] = []
   const visitHasEarlierMedication: boolean[] = []
   const codeCounts = { diagnosis: [0, 0], procedure: [0, 0], medication: [0, 0] } as Record<'diagnosis' | 'procedure' | 'medication', [number, number]>
@@ -399,6 +437,7 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
       visitUnknownShare.push(codes > 0 ? (summary.unknownCodes.diagnosis + summary.unknownCodes.procedure) / codes : Number.NaN)
       visitSex.push(job.patient.sex ?? 'not recorded')
       visitSource.push(job.patient.source)
+      visitAgeBand.push(ageBandOf(job.patient.visits[job.position]!.ageAtAdmission))
       if (run.keepVisits) {
         const visit = job.patient.visits[job.position]!
         visitScores.push({
@@ -420,8 +459,15 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
 
   run.progress('summarising', patientsDone)
   const summary = summarize(modelTable, run.bootstrap)
-  const groupSummaries = (labels: readonly string[]): SubgroupSummary[] =>
-    [...new Set(labels)].sort().map((group) => ({ group, summary: summarize(modelTable, run.bootstrap, (i) => labels[i] === group) }))
+  const groupSummaries = (labels: readonly string[], order?: readonly string[]): SubgroupSummary[] =>
+    [...new Set(labels)]
+      .sort((a, b) => (order ? order.indexOf(a) - order.indexOf(b) : a < b ? -1 : a > b ? 1 : 0))
+      .map((group) => ({ group, summary: summarize(modelTable, run.bootstrap, (i) => labels[i] === group) }))
+  const ageKnown = [...new Set(visitSource)].sort().map((source) => {
+    const visits = visitSource.filter((s) => s === source).length
+    const withAge = visitSource.filter((s, i) => s === source && visitAgeBand[i] !== UNKNOWN_AGE_BAND).length
+    return { source, visits, withAge, share: visits ? withAge / visits : null }
+  })
 
   // Tertiles of the unknown share by value: cut at its 1/3 and 2/3 quantiles, tied visits kept together
   // (so when most visits have no unknown code the lower tertiles merge, and the report says so).
@@ -499,7 +545,8 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
     subgroups: {
       sex: groupSummaries(visitSex),
       source: groupSummaries(visitSource),
-      ageBand: { available: false, reason: 'the patient store keeps no age or birth date (schema version 3), so no age band can be formed' }
+      ageBand: groupSummaries(visitAgeBand, [...AGE_BANDS.map((b) => b.label), UNKNOWN_AGE_BAND]),
+      ageKnown
     },
     unknown: {
       diagnosisCodes: share(codeCounts.diagnosis),

@@ -7,7 +7,8 @@ import type { Db } from '../db/database'
 
 export const FINGERPRINTED_TABLES = [
   { table: 'patients', columns: 'id, source, source_patient_id, sex', order: 'id' },
-  { table: 'visits', columns: 'id, patient_id, source, source_visit_id, admit_time, discharge_time, sort_key', order: 'id' },
+  // The age at admission decides the age-band subgroups (schema version 6).
+  { table: 'visits', columns: 'id, patient_id, source, source_visit_id, admit_time, discharge_time, sort_key, age_at_admission', order: 'id' },
   { table: 'diagnoses', columns: 'visit_id, seq, code_system, code', order: 'visit_id, code_system, code' },
   { table: 'procedures', columns: 'visit_id, seq, code_system, code', order: 'visit_id, code_system, code' },
   { table: 'medications', columns: 'id, visit_id, raw_name, atc5, atc3', order: 'id' }

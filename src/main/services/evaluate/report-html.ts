@@ -105,7 +105,10 @@ function modelSection(evaluation: ModelEvaluation, ddiNames: readonly string[]):
   parts.push('<h3>Subgroups</h3>')
   parts.push(metricsTable(`${model.id} by sex`, evaluation.subgroups.sex.map((g) => ({ label: g.group, summary: g.summary })), ddiNames))
   parts.push(metricsTable(`${model.id} by data source`, evaluation.subgroups.source.map((g) => ({ label: g.group, summary: g.summary })), ddiNames))
-  parts.push(`<p class="note">Age band: not reported — ${h(evaluation.subgroups.ageBand.reason)}.</p>`)
+  parts.push(metricsTable(`${model.id} by age at the visit (a patient’s visits can fall in several bands; 80+ includes the sources’ top code 90+)`, evaluation.subgroups.ageBand.map((g) => ({ label: g.group, summary: g.summary })), ddiNames))
+  parts.push(
+    `<p>Scored visits with a known age: ${evaluation.subgroups.ageKnown.map((c) => `${h(c.source)} ${c.withAge} of ${c.visits} (${pct(c.share)})`).join(', ')}.</p>`
+  )
 
   parts.push('<h3>Codes and drugs the model does not know</h3>')
   const share = (label: string, s: { unknown: number; total: number; share: number | null }) =>

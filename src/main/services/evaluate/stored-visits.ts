@@ -14,6 +14,8 @@ export interface StoredVisit {
    * year in its sort key (eICU) that year's first day; null when unknown.
    */
   startsOn: string | null
+  /** Age in whole years when the visit began (90: "90 or older"); null when the store has none. */
+  ageAtAdmission: number | null
   codes: VisitCodes
   medicationRows: number
   /** Medication rows without an ATC3 class. */
@@ -61,7 +63,7 @@ export function* patientBatches(db: Db, batchSize = 256): Generator<StoredPatien
   if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`)
   const nextPatients = db.prepare('SELECT id, source, source_patient_id, sex FROM patients WHERE id > ? ORDER BY id LIMIT ?')
   const visits = db.prepare(
-    'SELECT id, patient_id, source_visit_id, admit_time, sort_key FROM visits WHERE patient_id BETWEEN ? AND ? ORDER BY patient_id, sort_key, id'
+    'SELECT id, patient_id, source_visit_id, admit_time, sort_key, age_at_admission FROM visits WHERE patient_id BETWEEN ? AND ? ORDER BY patient_id, sort_key, id'
   )
   const codes = (table: 'diagnoses' | 'procedures') =>
     db.prepare(
@@ -98,7 +100,14 @@ export function* patientBatches(db: Db, batchSize = 256): Generator<StoredPatien
       patients.set(row.id, { id: row.id, sourcePatientId: row.source_patient_id, source: row.source, sex: row.sex, visits: [] })
     }
     const refs = (rows: CodeRow[] | undefined): CodeRef[] => (rows ?? []).map((r) => ({ system: r.code_system, code: r.code }))
-    for (const v of visits.all(first, last) as Array<{ id: number; patient_id: number; source_visit_id: string; admit_time: string | null; sort_key: string }>) {
+    for (const v of visits.all(first, last) as Array<{
+      id: number
+      patient_id: number
+      source_visit_id: string
+      admit_time: string | null
+      sort_key: string
+      age_at_admission: number | null
+    }>) {
       const classes = new Set<string>()
       const rowsByClass = new Map<string, number>()
       let unmapped = 0
@@ -116,6 +125,7 @@ export function* patientBatches(db: Db, batchSize = 256): Generator<StoredPatien
         id: v.id,
         sourceVisitId: v.source_visit_id,
         startsOn: startOf(v.admit_time, v.sort_key),
+        ageAtAdmission: v.age_at_admission,
         codes: { diagnoses: refs(diagnosisRows.get(v.id)), procedures: refs(procedureRows.get(v.id)), medications: [...classes].sort() },
         medicationRows: meds.length,
         unmappedMedicationRows: unmapped,

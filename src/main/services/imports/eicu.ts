@@ -6,6 +6,7 @@
 // hospitaladmitoffset is minutes from *unit* admission to hospital admission (negative: the hospital
 // admission came first), so minutes since hospital admission = −hospitaladmitoffset: a later unit
 // stay of the same hospital stay has a more negative offset.
+import { parseStatedAge } from './age'
 import { classifyEicuCodes } from './codes'
 import { rejectMalformed, type ImportContext } from './context'
 
@@ -17,6 +18,8 @@ interface Stay {
   year: number
   minutesSinceHospitalAdmission: number
   unitVisitNumber: number
+  /** Age at the stay in whole years (top-coded: 90 is "> 89"); null when the file gives none. */
+  age: number | null
   /** Line in patient.csv, for a rejection found when the stay is written. */
   line: number
 }
@@ -52,6 +55,7 @@ async function importStays(ctx: ImportContext): Promise<Map<string, number>> {
       const f = (k: number): string => batch.fields[i * w + k]!.trim()
       const [stayId, hospitalStayId, uniquePid, gender, admitOffset, year, unitVisit] = [f(0), f(1), f(2), f(3), f(4), f(5), f(6)]
       const line = batch.lines[i]!
+      const age = parseStatedAge(batch.fields[i * w + 7] ?? '', 'age')
       const problem =
         stayId === ''
           ? 'empty patientunitstayid'
@@ -67,7 +71,9 @@ async function importStays(ctx: ImportContext): Promise<Map<string, number>> {
                     ? `unitvisitnumber "${unitVisit}" is not a whole number`
                     : seen.has(stayId)
                       ? `duplicate patientunitstayid ${stayId}`
-                      : null
+                      : 'problem' in age
+                        ? age.problem
+                        : null
       if (problem) {
         ctx.log.reject(file.displayName, line, problem)
         continue
@@ -82,6 +88,7 @@ async function importStays(ctx: ImportContext): Promise<Map<string, number>> {
         year: Number(year),
         minutesSinceHospitalAdmission: -Number(admitOffset),
         unitVisitNumber: Number(unitVisit),
+        age: 'age' in age ? age.age : null,
         line
       })
       byPerson.set(uniquePid, stays)
@@ -122,7 +129,8 @@ async function importStays(ctx: ImportContext): Promise<Map<string, number>> {
           pad(stay.minutesSinceHospitalAdmission + 100_000_000, 9),
           pad(stay.unitVisitNumber, 4)
         ].join('|'),
-        orderLabel: `${stay.year}, hospital stay ${hospitalStayNumber.get(stay.hospitalStayId)}, unit visit ${stay.unitVisitNumber}`
+        orderLabel: `${stay.year}, hospital stay ${hospitalStayNumber.get(stay.hospitalStayId)}, unit visit ${stay.unitVisitNumber}`,
+        age: stay.age === null ? { age: null, unknown: 'patient.csv gives no age for the unit stay' } : { age: stay.age }
       })
       visits.set(stay.stayId, visitId)
     }

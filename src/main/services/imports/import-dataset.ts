@@ -48,8 +48,10 @@ import { ImportStore } from './store'
  * 2: every source row of a drug in a visit folds into one medications row (1 folded only consecutive rows).
  * 3: drugs map through the one drug resolver (services/drugs): one row per ingredient of a combination,
  *    route-appropriate codes, containers/carriers left unmapped; titles are never replaced by worse ones.
+ * 4: visits carry the age at admission (MIMIC-IV anchor_age/anchor_year, MIMIC-III DOB, eICU age), so a
+ *    database imported before gains ages from the same files.
  */
-export const IMPORTER_VERSION = 3
+export const IMPORTER_VERSION = 4
 
 export const EHR_FORMATS: readonly EhrFormat[] = ['mimic-iv', 'mimic-iii', 'eicu']
 
@@ -193,6 +195,7 @@ function buildReport(ctx: ImportContext, layout: Layout, fingerprint: string, st
     mappedBySharedId: ctx.mappedBySharedId,
     storedMedicationRows: counts.storedMedicationRows,
     drugResolution: ctx.tally.resolution,
+    ages: ctx.store.ages,
     titleConflicts: ctx.store.titleConflicts
   }
 }

@@ -30,7 +30,8 @@ interface FileSpec {
 // Column names are matched case-insensitively, so MIMIC-III's SUBJECT_ID and the lower-case
 // subject_id of the MIMIC-III demo both match 'subject_id'.
 const MIMIC_IV_FILES: FileSpec[] = [
-  { role: 'patients', base: 'patients', columns: { required: ['subject_id', 'gender'] } },
+  // anchor_age (91: "over 89") in the shifted anchor_year gives the age at each admission (imports/age.ts).
+  { role: 'patients', base: 'patients', columns: { required: ['subject_id', 'gender'], optional: ['anchor_age', 'anchor_year'] } },
   { role: 'admissions', base: 'admissions', columns: { required: ['subject_id', 'hadm_id', 'admittime', 'dischtime'] } },
   { role: 'diagnoses', base: 'diagnoses_icd', columns: { required: ['hadm_id', 'seq_num', 'icd_code', 'icd_version'] } },
   { role: 'procedures', base: 'procedures_icd', columns: { required: ['hadm_id', 'seq_num', 'icd_code', 'icd_version'] } },
@@ -40,7 +41,8 @@ const MIMIC_IV_FILES: FileSpec[] = [
 ]
 
 const MIMIC_III_FILES: FileSpec[] = [
-  { role: 'patients', base: 'PATIENTS', columns: { required: ['subject_id', 'gender'] } },
+  // DOB (shifted ~300 years back for anyone over 89) gives the age at each admission.
+  { role: 'patients', base: 'PATIENTS', columns: { required: ['subject_id', 'gender'], optional: ['dob'] } },
   { role: 'admissions', base: 'ADMISSIONS', columns: { required: ['subject_id', 'hadm_id', 'admittime', 'dischtime'] } },
   { role: 'diagnoses', base: 'DIAGNOSES_ICD', columns: { required: ['hadm_id', 'seq_num', 'icd9_code'] } },
   { role: 'procedures', base: 'PROCEDURES_ICD', columns: { required: ['hadm_id', 'seq_num', 'icd9_code'] } },
@@ -54,7 +56,9 @@ const EICU_FILES: FileSpec[] = [
     role: 'patient',
     base: 'patient',
     columns: {
-      required: ['patientunitstayid', 'patienthealthsystemstayid', 'uniquepid', 'gender', 'hospitaladmitoffset', 'hospitaldischargeyear', 'unitvisitnumber']
+      required: ['patientunitstayid', 'patienthealthsystemstayid', 'uniquepid', 'gender', 'hospitaladmitoffset', 'hospitaldischargeyear', 'unitvisitnumber'],
+      // Age at the stay: a number, "> 89" or empty.
+      optional: ['age']
     }
   },
   {

@@ -3,9 +3,11 @@
 // column names and where the ICD version comes from.
 //
 // Order: code titles, patients, admissions (→ visits), then diagnoses, procedures and prescriptions,
-// which refer to admissions by hadm_id. Only two maps are held in memory (subject_id → patient id and
-// hadm_id → visit id: about 100 MB at a million admissions); every other row is written as it is read.
+// which refer to admissions by hadm_id. Only three maps are held in memory (subject_id → patient id, subject_id →
+// one number dating the patient, and hadm_id → visit id: about 100 MB at a million admissions); every other row is
+// written as it is read.
 import type { CodeKind, CodeSystem } from '../../../shared/domain/patient'
+import { ageAt, mimicIvAge, parseStatedAge, type BirthDate, type VisitAge } from './age'
 import { codeProblem, mimicCodeSystem } from './codes'
 import { rejectMalformed, type ImportContext } from './context'
 import { parseSourceTime, validOnlySwapped } from './dates'
@@ -26,9 +28,10 @@ export async function importMimic(ctx: ImportContext, version: 'mimic-iv' | 'mim
   const flavor = version === 'mimic-iv' ? MIMIC_IV : MIMIC_III
   await importTitles(ctx, flavor, 'diagnosis', 'diagnosisTitles')
   await importTitles(ctx, flavor, 'procedure', 'procedureTitles')
-  const patients = await importPatients(ctx)
-  const visits = await importAdmissions(ctx, patients)
-  patients.clear()
+  const patients = await importPatients(ctx, version)
+  const visits = await importAdmissions(ctx, patients, version)
+  patients.ids.clear()
+  patients.dating.clear()
   await importCodes(ctx, flavor, 'diagnosis', 'diagnoses', visits)
   await importCodes(ctx, flavor, 'procedure', 'procedures', visits)
   await importPrescriptions(ctx, flavor, visits)
@@ -76,24 +79,69 @@ function sexOf(gender: string): string | null {
   return g === '' ? null : g
 }
 
-async function importPatients(ctx: ImportContext): Promise<Map<string, number>> {
+interface ImportedPatients {
+  /** subject_id → stored patient id. */
+  ids: Map<string, number>
+  /** subject_id → what dates the patient, as one number (datingOf), for patients whose export gives it. */
+  dating: Map<string, number>
+}
+
+/**
+ * What dates a patients row, packed into one number (a million patients): MIMIC-IV anchor_year × 1000 +
+ * anchor_age (top-coded), MIMIC-III's DOB as YYYYMMDD. Null when the row gives nothing (columns absent or
+ * empty); a problem naming the column when what it gives is not valid.
+ */
+function datingOf(version: 'mimic-iv' | 'mimic-iii', fields: string[], at: number): { dating: number | null } | { problem: string } {
+  if (version === 'mimic-iv') {
+    const [ageRaw, yearRaw] = [fields[at]!, clean(fields[at + 1]!)]
+    const stated = parseStatedAge(ageRaw, 'anchor_age')
+    if ('problem' in stated) return stated
+    if (yearRaw !== '' && !/^\d{4}$/.test(yearRaw)) return { problem: `anchor_year "${yearRaw}" is not a year` }
+    if (stated.age === null && yearRaw === '') return { dating: null }
+    if (stated.age === null || yearRaw === '') return { problem: `anchor_age "${clean(ageRaw)}" and anchor_year "${yearRaw}" go together: give both or neither` }
+    return { dating: Number(yearRaw) * 1000 + stated.age }
+  }
+  const dobRaw = clean(fields[at]!)
+  if (dobRaw === '') return { dating: null }
+  const dob = parseSourceTime(dobRaw)
+  if (!dob) return { problem: `dob "${dobRaw}" is not a date (expected YYYY-MM-DD HH:MM:SS)` }
+  return { dating: Number(dob.slice(0, 10).replaceAll('-', '')) }
+}
+
+/** The age at an admission from datingOf's number. */
+function ageAtAdmission(version: 'mimic-iv' | 'mimic-iii', dating: number, admitTime: string): VisitAge {
+  // Anchor ages are stored top-coded (91 → 90): mimicIvAge reads 90 as "over 89 in the anchor year".
+  if (version === 'mimic-iv') return mimicIvAge(dating % 1000, Math.floor(dating / 1000), admitTime)
+  // MIMIC-III shifts the DOB of patients over 89 about 300 years back: their computed age is top-coded to 90.
+  const birth: BirthDate = { year: Math.floor(dating / 10000), month: Math.floor(dating / 100) % 100, day: dating % 100 }
+  return ageAt(birth, admitTime)
+}
+
+async function importPatients(ctx: ImportContext, version: 'mimic-iv' | 'mimic-iii'): Promise<ImportedPatients> {
   const file = ctx.layout.files.patients!
-  const patients = new Map<string, number>()
+  const patients: ImportedPatients = { ids: new Map(), dating: new Map() }
   const firstLine = new Map<string, number>()
   for await (const batch of ctx.progress.batches(file, 'Importing patients')) {
     rejectMalformed(ctx, file, batch)
+    const width = batch.width
     for (let i = 0; i < batch.count; i++) {
-      const subject = clean(batch.fields[i * 2]!)
+      const subject = clean(batch.fields[i * width]!)
       const line = batch.lines[i]!
       if (subject === '') {
         ctx.log.reject(file.displayName, line, 'empty subject_id')
         continue
       }
-      if (patients.has(subject)) {
+      if (patients.ids.has(subject)) {
         ctx.log.reject(file.displayName, line, `duplicate subject_id ${subject} (first on line ${firstLine.get(subject)})`)
         continue
       }
-      patients.set(subject, ctx.store.patient(subject, sexOf(batch.fields[i * 2 + 1]!)))
+      const dating = datingOf(version, batch.fields, i * width + 2)
+      if ('problem' in dating) {
+        ctx.log.reject(file.displayName, line, dating.problem)
+        continue
+      }
+      patients.ids.set(subject, ctx.store.patient(subject, sexOf(batch.fields[i * width + 1]!)))
+      if (dating.dating !== null) patients.dating.set(subject, dating.dating)
       firstLine.set(subject, line)
     }
   }
@@ -105,7 +153,7 @@ function labelOf(admitTime: string): string {
   return admitTime.slice(0, 16).replace('T', ' ')
 }
 
-async function importAdmissions(ctx: ImportContext, patients: Map<string, number>): Promise<Map<string, number>> {
+async function importAdmissions(ctx: ImportContext, patients: ImportedPatients, version: 'mimic-iv' | 'mimic-iii'): Promise<Map<string, number>> {
   const file = ctx.layout.files.admissions!
   const visits = new Map<string, number>()
   for await (const batch of ctx.progress.batches(file, 'Importing admissions')) {
@@ -117,7 +165,7 @@ async function importAdmissions(ctx: ImportContext, patients: Map<string, number
       const admitRaw = clean(batch.fields[base + 2]!)
       const dischargeRaw = clean(batch.fields[base + 3]!)
       const line = batch.lines[i]!
-      const patientId = patients.get(subject)
+      const patientId = patients.ids.get(subject)
       if (hadm === '') {
         ctx.log.reject(file.displayName, line, 'empty hadm_id')
         continue
@@ -151,6 +199,9 @@ async function importAdmissions(ctx: ImportContext, patients: Map<string, number
         ctx.log.reject(file.displayName, line, `unparseable dischtime "${dischargeRaw}" (expected YYYY-MM-DD HH:MM:SS)`)
         continue
       }
+      const dating = patients.dating.get(subject)
+      const age = dating === undefined ? undefined : ageAtAdmission(version, dating, admitTime)
+      if (age?.age === null) ctx.log.warn(file.displayName, line, `age at admission ${hadm} unknown: ${age.unknown}`)
       // Visits are ordered by admission time, never by hadm_id (MIMIC's ids are not chronological).
       const visitId = ctx.store.visit({
         patientId,
@@ -158,7 +209,8 @@ async function importAdmissions(ctx: ImportContext, patients: Map<string, number
         admitTime,
         dischargeTime,
         sortKey: admitTime,
-        orderLabel: labelOf(admitTime)
+        orderLabel: labelOf(admitTime),
+        age: age ?? { age: null, unknown: 'the patients file gives no age' }
       })
       visits.set(hadm, visitId)
     }

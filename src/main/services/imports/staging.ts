@@ -30,7 +30,7 @@ const CHILD_COLUMNS: Record<'diagnoses' | 'procedures' | 'medications', string> 
 }
 const CHILD_TABLES = Object.keys(CHILD_COLUMNS) as Array<keyof typeof CHILD_COLUMNS>
 
-const VISIT_COLUMNS = 'id, patient_id, source, source_visit_id, admit_time, discharge_time, sort_key, order_label, import_run_id'
+const VISIT_COLUMNS = 'id, patient_id, source, source_visit_id, admit_time, discharge_time, sort_key, order_label, import_run_id, age_at_admission'
 const STAGING_SUFFIX = '.staging'
 const SIDE_FILES = ['', '-wal', '-shm', '-journal']
 
@@ -123,7 +123,11 @@ export class ImportStaging {
     }
     const changedVisits = `SELECT v.id, v.patient_id FROM staging.visits s JOIN main.visits v ON v.id = s.id
       WHERE s.import_run_id = ${Number(runId)} AND (v.patient_id IS NOT s.patient_id OR v.admit_time IS NOT s.admit_time
-        OR v.discharge_time IS NOT s.discharge_time OR v.sort_key IS NOT s.sort_key OR v.order_label IS NOT s.order_label)`
+        OR v.discharge_time IS NOT s.discharge_time OR v.sort_key IS NOT s.sort_key OR v.order_label IS NOT s.order_label
+        OR (v.age_at_admission IS NOT NULL AND v.age_at_admission IS NOT s.age_at_admission))`
+    // A stored visit without an age that gains one loses nothing (e.g. the first import after schema version 6).
+    const agesFilled = count(`SELECT count(*) FROM staging.visits s JOIN main.visits v ON v.id = s.id
+      WHERE s.import_run_id = ${Number(runId)} AND v.age_at_admission IS NULL AND s.age_at_admission IS NOT NULL`)
     const newVisits = count(`SELECT count(*) FROM staging.visits WHERE id > ?`, m.maxVisitId)
     tables.visits = { before: before.visits, after: before.visits + newVisits, added: newVisits, removed: 0, changed: count(`SELECT count(*) FROM (${changedVisits})`) }
     for (const id of ids(`SELECT DISTINCT patient_id FROM (${changedVisits})`)) affected.add(id)
@@ -146,7 +150,7 @@ export class ImportStaging {
     const allergiesChanged = count(`SELECT count(*) FROM (${changedAllergies})`)
     for (const id of ids(`SELECT DISTINCT patient_id FROM (${changedAllergies})`)) affected.add(id)
     const destructive = allergiesChanged > 0 || PLAN_TABLES.some((t) => tables[t].removed > 0 || tables[t].changed > 0)
-    return { tables, patientsAffected: affected.size, storedPatients: before.patients, destructive }
+    return { tables, patientsAffected: affected.size, storedPatients: before.patients, destructive, agesFilled }
   }
 
   /**
@@ -189,7 +193,7 @@ export class ImportStaging {
         WHERE main.patients.id = s.id AND s.source_patient_id <> '' AND main.patients.sex IS NOT s.sex`)
       live.prepare(`INSERT INTO main.patients (id, source, source_patient_id, sex) SELECT id, source, source_patient_id, sex FROM staging.patients WHERE id > ?`).run(m.maxPatientId)
       live.exec(`UPDATE main.visits SET admit_time = s.admit_time, discharge_time = s.discharge_time, sort_key = s.sort_key,
-          order_label = s.order_label, import_run_id = s.import_run_id
+          order_label = s.order_label, import_run_id = s.import_run_id, age_at_admission = s.age_at_admission
         FROM staging.visits s WHERE main.visits.id = s.id AND s.import_run_id = ${Number(runId)} AND s.id <= ${m.maxVisitId}`)
       live.prepare(`INSERT INTO main.visits (${VISIT_COLUMNS}) SELECT ${VISIT_COLUMNS} FROM staging.visits WHERE id > ? ORDER BY id`).run(m.maxVisitId)
       for (const table of CHILD_TABLES) {

@@ -12,6 +12,9 @@
 import type { CodeKind, CodeSystem, EhrFormat } from '../../../shared/domain/patient'
 import type { Db } from '../db/database'
 import type { DrugMapping } from '../drugs/reference-data'
+import type { AgeCoverage } from '../../../shared/domain/imports'
+import { AGE_TOP_CODE } from '../../../shared/domain/patient'
+import type { VisitAge } from './age'
 import { MedicationFold } from './medication-fold'
 import { isBetterTitle } from './title-quality'
 
@@ -78,11 +81,15 @@ export interface VisitInput {
   dischargeTime: string | null
   sortKey: string
   orderLabel: string
+  /** The age when the visit began (imports/age.ts); absent: unknown, the source gives none. */
+  age?: VisitAge
 }
 
 export class ImportStore {
   patients = 0
   visits = 0
+  /** This import's visits with and without an age, for the report. */
+  readonly ages: AgeCoverage = { known: 0, topCoded: 0, unknown: {} }
   private readonly upsertPatientStatement
   private readonly upsertVisitStatement
   private readonly findVisitStatement
@@ -124,11 +131,13 @@ export class ImportStore {
        ON CONFLICT (source, source_patient_id) DO UPDATE SET sex = excluded.sex RETURNING id`
     )
     this.upsertVisitStatement = db.prepare(
-      `INSERT INTO visits (patient_id, source, source_visit_id, admit_time, discharge_time, sort_key, order_label, import_run_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO visits (patient_id, source, source_visit_id, admit_time, discharge_time, sort_key, order_label, import_run_id, age_at_admission)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (source, source_visit_id) DO UPDATE SET admit_time = excluded.admit_time,
          discharge_time = excluded.discharge_time, sort_key = excluded.sort_key, order_label = excluded.order_label,
-         import_run_id = excluded.import_run_id
+         import_run_id = excluded.import_run_id,
+         -- An import that cannot tell the age (e.g. a FHIR export without the Patient) keeps the stored one.
+         age_at_admission = coalesce(excluded.age_at_admission, age_at_admission)
          WHERE patient_id = excluded.patient_id
        RETURNING id`
     )
@@ -200,6 +209,14 @@ export class ImportStore {
    */
   visit(v: VisitInput): number {
     this.visits++
+    const age = v.age?.age ?? null
+    if (age !== null) {
+      this.ages.known++
+      if (age >= AGE_TOP_CODE) this.ages.topCoded++
+    } else {
+      const reason = v.age?.unknown ?? 'the source gives no age'
+      this.ages.unknown[reason] = (this.ages.unknown[reason] ?? 0) + 1
+    }
     if (this.replacing) {
       const existing = this.findVisitStatement.get(this.source, v.sourceVisitId) as number | undefined
       if (existing !== undefined) {
@@ -216,7 +233,8 @@ export class ImportStore {
       v.dischargeTime,
       v.sortKey,
       v.orderLabel,
-      this.runId
+      this.runId,
+      age
     ) as { id: number } | undefined
     if (!row) throw new Error(`visit ${v.sourceVisitId} is stored for another patient; an import never moves visits between patients`)
     return row.id

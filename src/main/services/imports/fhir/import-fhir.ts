@@ -25,12 +25,16 @@ import { loadReferenceData } from '../../drugs/reference-data'
 import { createDrugResolver, curatedNamesPath, rxnormTablePath } from '../../drugs/load'
 import { applyOverrides, listOverrides } from '../../drugs/overrides'
 import type { DrugResolver } from '../../drugs/resolver'
+import { ageAt, parseBirthDate, type BirthDate, type VisitAge } from '../age'
 import { fhirDrugInput, mapFhirDrug } from './drug-mapping'
 import { firstResourceType, listFhirFiles, readBundle, readNdjson, type FhirFile } from './read'
 import { conceptText, firstCode, isObject, preferredCode, referenceKey, startOf, type Json } from './resources'
 
-/** Bump when the output for the same input changes, so unchanged files re-import. */
-export const FHIR_IMPORTER_VERSION = 3
+/**
+ * Bump when the output for the same input changes, so unchanged files re-import.
+ * 4: encounters carry the age at their start, from Patient.birthDate.
+ */
+export const FHIR_IMPORTER_VERSION = 4
 
 export interface FhirImportOptions {
   /** A folder (searched recursively) or one file. */
@@ -82,6 +86,8 @@ class FhirImport {
   bundles = 0
   ndjson = 0
   private readonly patients = new Map<string, number>()
+  /** "Patient/id" → birth date, for the age at each encounter; only this import's Patients (none is stored). */
+  private readonly births = new Map<string, BirthDate | null>()
   private readonly encounters = new Map<string, VisitRef>()
   private readonly medications = new Map<string, DrugInput>()
   private readonly storedPatient
@@ -203,7 +209,13 @@ class FhirImport {
     if (!id) throw new Rejection('Patient without an id')
     const gender = resource.gender
     const sex = gender === 'female' ? 'F' : gender === 'male' ? 'M' : gender === 'other' ? 'O' : null
+    let birth: BirthDate | null = null
+    if (resource.birthDate !== undefined) {
+      birth = typeof resource.birthDate === 'string' ? parseBirthDate(resource.birthDate) : null
+      if (!birth) throw new Rejection(`Patient.birthDate ${JSON.stringify(resource.birthDate)} is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)`)
+    }
     this.patients.set(`Patient/${id}`, this.store.patient(id, sex))
+    this.births.set(`Patient/${id}`, birth)
   }
 
   /** The stored patient id of a subject reference: this import's, else one imported before. */
@@ -239,9 +251,20 @@ class FhirImport {
       admitTime: start,
       dischargeTime: end,
       sortKey: start,
-      orderLabel: `${start.slice(0, 16).replace('T', ' ')}${classCode}`
+      orderLabel: `${start.slice(0, 16).replace('T', ' ')}${classCode}`,
+      // birthDate is a calendar date where the patient lives: compare it with the encounter's own local date, not
+      // its UTC time (an encounter at 01:00+02:00 on the birthday is not the day before birth).
+      age: this.ageOf(patient.key, typeof period.start === 'string' && /^\d{4}-\d{2}-\d{2}/.test(period.start) ? period.start.slice(0, 10) : start)
     })
     this.encounters.set(key, { visitId, patientKey: patient.key, diagnosisSeq: 0, procedureSeq: 0 })
+  }
+
+  /** The age at an encounter's start; a patient imported before keeps the age stored for a re-sent encounter. */
+  private ageOf(patientKey: string, start: string): VisitAge {
+    const birth = this.births.get(patientKey)
+    if (birth === undefined) return { age: null, unknown: 'the Patient is not in this import (MedRec keeps no birth date)' }
+    if (birth === null) return { age: null, unknown: 'Patient without birthDate' }
+    return ageAt(birth, start)
   }
 
   /** The visit of an encounter reference, which must belong to `patientKey`. */
@@ -429,7 +452,8 @@ export async function importFhir(db: Db, options: FhirImportOptions): Promise<Fh
       rejected: run.rejected,
       rejectedSamples: run.rejectedSamples,
       durationMs: Math.round(performance.now() - started),
-      inputFingerprint: fingerprint
+      inputFingerprint: fingerprint,
+      ages: run.store.ages
     }
     run.store.finish()
     const read = Object.values(run.resourcesRead).reduce((sum, n) => sum + n, 0)

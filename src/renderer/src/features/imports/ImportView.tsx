@@ -17,6 +17,8 @@ function Counts({ report }: { report: FhirImportReport }) {
   const rows: Array<[string, number]> = [
     ['Patients', report.patients],
     ['Visits (encounters)', report.visits],
+    // From Patient.birthDate; 90 stands for "90 or older", as the public sources top-code it.
+    ...(report.ages ? [['Visits with an age at the visit', report.ages.known] as [string, number]] : []),
     ['Diagnosis codes', report.diagnosisCodes],
     ['Procedure codes', report.procedureCodes],
     ['Medication resources', report.medicationResources],

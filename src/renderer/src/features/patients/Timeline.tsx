@@ -1,5 +1,5 @@
 // A patient's visits in time order with coded diagnoses and procedures and the medications given.
-import type { CodedEntry, MedicationEntry, PatientTimeline, VisitDetail } from '../../../../shared/domain/patient'
+import { type CodedEntry, formatAge, type MedicationEntry, type PatientTimeline, type VisitDetail } from '../../../../shared/domain/patient'
 import { Empty } from '../../components/StatusMessage'
 import { formatDateTime, lengthOfStay, plural } from '../../format'
 
@@ -33,6 +33,11 @@ function VisitCard({ visit, number, count }: { visit: VisitDetail; number: numbe
           Visit {number} of {count}
         </h2>
         <span className="visit-when">{visitWhen(visit)}</span>
+        {visit.ageAtAdmission !== null ? (
+          <span className="visit-age" title="Age at the visit, in years (90+: 90 or older, as the sources record it)">
+            {formatAge(visit.ageAtAdmission)} y
+          </span>
+        ) : null}
         <span className="visit-source-id" title={visit.orderLabel}>
           Source visit {visit.sourceVisitId}
         </span>
