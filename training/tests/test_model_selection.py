@@ -21,6 +21,7 @@ def test_choice_is_the_best_validation_jaccard_and_the_default_wins_a_tie():
     assert choose_config({"default": 0.30, "wide": 0.35, "regularised": 0.33}) == "wide"
     assert choose_config({"default": 0.30, "wide": 0.30, "regularised": 0.29}) == "default"
     assert choose_config({"default": None, "wide": 0.1}) == "wide"
+    assert choose_config({"default": 0.0, "wide": 0.0}) == "default"
     by_config = {"default": {0: 0.3, 1: 0.4}, "wide": {0: 0.5, 1: 0.2}, "regularised": {0: 0.1, 1: 0.45}}
     assert nested_choices(by_config) == {0: "wide", 1: "regularised"}
 

@@ -56,7 +56,7 @@ from ..evaluation.selection_table import MODEL_SELECTION_RECORD, selection_markd
 from ..harness import DEFAULT_FOLDS, DEFAULT_SEED, FoldResult, PreparedData, SplitProbabilities, evaluate_split, fold_patients, prepare_data, split_description
 from ..metrics import comparison_verdict, evaluate, paired_difference, summarize_folds
 from ..models import MODEL_REGISTRY, load_model_class
-from ..models.base import MedRecModel, ModelConfig
+from ..models.base import ModelConfig
 from ..paths import data_dir, default_database_path, models_dir
 from ..training import choose_threshold
 
@@ -150,11 +150,11 @@ def plan_jobs(models: Sequence[str], baseline: str, grid: Sequence[GridConfig], 
 
 def choose_config(validation_jaccard: Mapping[str, float | None]) -> str:
     """The configuration with the best validation Jaccard; the first in grid order wins a tie (the default)."""
-    best: str | None = None
+    best, best_score = None, float("-inf")
     for name, value in validation_jaccard.items():
         score = float("-inf") if value is None else value
-        if best is None or score > (validation_jaccard[best] or float("-inf")) + 1e-12:
-            best = name
+        if best is None or score > best_score + 1e-12:
+            best, best_score = name, score
     if best is None:
         raise ValueError("no configuration to choose from")
     return best
