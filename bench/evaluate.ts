@@ -32,7 +32,7 @@ if (values.child) {
   const cpuBefore = process.cpuUsage()
   const started = performance.now()
   const report = await evaluateDatabase(
-    { db, databasePath, registry, knowledgeBasePath: defaultKnowledgeBasePath() },
+    { db, databasePath, registry, knowledgeBasePath: defaultKnowledgeBasePath(), ddi: opened.ctx.ddi ?? undefined, drugChoice: opened.ctx.drugChoice },
     { modelIds: [values.model], batchSize: Number(values.child), bootstrap: { replicates: Number(values.bootstrap) } }
   )
   const wallMs = performance.now() - started

@@ -1,6 +1,6 @@
 // The Models view's "Evaluate on this database" panel in the built renderer (headless Chromium, the e2e
 // test host standing in for Electron): the button starts a job, a determinate progress bar moves, and the
-// model's figures appear beside the two baselines, with no page error and no serious axe violation.
+// model's figures appear beside the two baselines, at class and drug level, with no page error and no serious axe violation.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Page } from 'playwright-core'
 import { type Browser, launchBrowser, screenshot } from './browser'
@@ -49,6 +49,12 @@ describe('Evaluate on this database (Models view)', () => {
     expect(rows[2]).toContain("Repeat the previous visit's classes")
     // Every cell shows a value with its interval.
     expect(await table.locator('tbody td').first().textContent()).toMatch(/^0\.\d{3} \(0\.\d{3}–0\.\d{3}\)$/)
+    // At drug level: the model and "repeat the previous visit's drugs", with the Major+ DDI share from the knowledge base.
+    const drugRows = await panel.locator('table.evaluate-drug-table tbody tr').allTextContents()
+    expect(drugRows).toHaveLength(2)
+    expect(drugRows[1]).toContain("Repeat the previous visit's drugs")
+    expect(await panel.locator('table.evaluate-drug-table thead').textContent()).toContain('Major+ DDI share')
+    expect(await panel.locator('table.evaluate-drug-table tbody td').first().textContent()).toMatch(/^0\.\d{3} \(0\.\d{3}–0\.\d{3}\)$/)
     expect(await panel.textContent()).toContain('database fingerprint')
     expect(await panel.getByRole('button', { name: 'Evaluate again' }).isEnabled()).toBe(true)
     expect(await seriousAxeViolations(page)).toEqual([])

@@ -85,6 +85,12 @@ describe.skipIf(!ready)('evaluate API', () => {
       const view = status.result!.models[0]!
       expect(view.rows.map((r) => r.label)).toEqual(['logistic', ...direct.models[0]!.baselines.map((b) => b.label)])
       expect(view.rows[0]!.metrics.jaccard).toEqual(direct.models[0]!.summary.metrics.jaccard)
+      // At drug level, the app's own checker and drug choice give the figures the service gives from the knowledge base.
+      const drug = direct.models[0]!.drugLevel
+      expect(view.drugRows.map((r) => r.label)).toEqual(['logistic', ...drug.baselines.map((b) => b.label)])
+      expect(view.drugRows[0]!.metrics).toEqual(drug.summary.metrics)
+      expect(view.drugRows[0]!.metrics['ddi:major-or-contraindicated']).toBeDefined()
+      expect(view.visitsWithoutDrug).toBe(drug.visits.withoutDrug)
       expect(status.result!.databaseFingerprint).toBe(direct.database.fingerprint.sha256)
     } finally {
       await registry.close()

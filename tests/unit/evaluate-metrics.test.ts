@@ -208,7 +208,8 @@ describe('most-frequent baseline, leave-patient-out', () => {
     codes: { diagnoses: [], procedures: [], medications: classes },
     medicationRows: classes.length,
     unmappedMedicationRows: 0,
-    rowsByClass: new Map(classes.map((c) => [c, 1]))
+    rowsByClass: new Map(classes.map((c) => [c, 1])),
+    drugRows: []
   })
   const patient = (id: number, visits: string[][]): StoredPatient => ({ id, sourcePatientId: String(id), source: 'eicu', sex: null, visits: visits.map((v, i) => visit(id * 10 + i, v)) })
   const columnOf = new Map([

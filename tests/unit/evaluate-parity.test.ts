@@ -1,7 +1,8 @@
 // `medrec evaluate` against the training benchmark harness on the demo database: the same visits, the same
 // per-visit Jaccard (to 1e-6) and the same aggregate metrics, with the harness's encoding and onnxruntime in
-// Python (medrec_training.evaluation.visit_scores) against the app's encoding and onnxruntime-node; and no
-// leakage: a visit's result does not change when the patient's later visits are deleted (on a copy).
+// Python (medrec_training.evaluation.visit_scores) against the app's encoding and onnxruntime-node; each visit's
+// prescribed drugs as two_stage.py reads them; and no leakage: a visit's result, at class and drug level, does not
+// change when the patient's later visits are deleted (on a copy).
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -82,6 +83,30 @@ describe.skipIf(!ready)('medrec evaluate on the demo database', () => {
       expect(evaluation.summary.patients).toBe(expected.summary.patients)
     })
   }, 240_000)
+
+  it('reads each visit’s prescribed drugs (ATC5) as the two-stage evaluation does (two_stage.visit_drugs)', () => {
+    const script = [
+      'import json, sys',
+      'from pathlib import Path',
+      'from medrec_training.two_stage import visit_drugs',
+      'visits, _ = visit_drugs(Path(sys.argv[1]))',
+      'print(json.dumps({v: sorted(m for ms in d.members.values() for m in ms) for v, d in visits.items()}))'
+    ].join('\n')
+    const python = JSON.parse(runTrainingPython(['-c', script, copy])) as Record<string, string[]>
+    for (const evaluation of report.models) {
+      let compared = 0
+      for (const visit of evaluation.visitScores ?? []) {
+        const expected = python[String(visit.visitId)] ?? []
+        if (expected.length === 0) expect(visit.drugLevel, `visit ${visit.visitId}`).toBeNull()
+        else {
+          expect(visit.drugLevel?.actual, `visit ${visit.visitId}`).toEqual(expected)
+          compared++
+        }
+      }
+      expect(compared).toBe(evaluation.drugLevel.visits.evaluated)
+      expect(compared).toBeGreaterThan(1000)
+    }
+  }, 120_000)
 
   it("feeds a visit exactly the patient's earlier visits and its own codes, as a recommendation for that visit reads them", () => {
     const db = openDatabase(copy, { readonly: true })

@@ -34,6 +34,7 @@ import torch
 
 from .calibration import calibration_document
 from .datasets import DatasetError
+from .evaluation.selection_table import load_selection_record, selection_markdown
 from .export import ExportRequest, export_model_folder, run_parity
 from .harness import (
     DEFAULT_FOLDS,
@@ -51,7 +52,7 @@ from .harness import (
     split_description,
     train_final,
 )
-from .metrics import Interval, confidence_interval
+from .metrics import Interval, comparison_verdict, paired_difference
 from .models import MODEL_REGISTRY, available_models
 from .models.base import MedRecModel, ModelConfig
 from .paths import data_dir, default_database_path, models_dir
@@ -100,6 +101,7 @@ def render_markdown(
     run_facts: RunFacts | None = None,
     cross_site: list[dict] | None = None,
     generated_at: str | None = None,
+    model_selection: dict | None = None,
 ) -> str:
     ddi_names = list(data.ddi_matrices)
     header = ["Model", "Jaccard", "F1", "PRAUC", "#meds", *[f"DDI {n}" for n in ddi_names], "ECE", "Parameters", "Train time (s)", "CPU time (s)"]
@@ -187,6 +189,8 @@ def render_markdown(
     lines += _literature_section(data, results)
     lines += _cross_site_section(cross_site)
     lines += _comparison_section(results)
+    if model_selection is not None:  # models/model_selection.json, written by experiments.model_selection
+        lines += selection_markdown(model_selection)
     if run_facts is not None:
         fold_cpu = sum(result.cpu_seconds() for result in results)
         lines += [
@@ -404,12 +408,13 @@ def _comparison_section(results: list[CrossValidation], baseline: str = "logisti
     for result in results:
         if result is reference:
             continue
-        differences = [f.metrics["jaccard"] - base[f.fold] for f in result.folds if f.fold in base]
-        if len(differences) < 2:
+        interval = paired_difference({f.fold: f.metrics["jaccard"] for f in result.folds}, base)
+        if interval is None:
             continue
-        interval = confidence_interval(differences)
-        verdict = "**better**" if interval.low > 0 else ("worse" if interval.high < 0 else "no (interval includes 0)")
-        lines.append(f"| {result.model_class.display_name} | {interval.mean:+.4f} | [{interval.low:+.4f}, {interval.high:+.4f}] | {verdict} |")
+        lines.append(
+            f"| {result.model_class.display_name} | {interval.mean:+.4f} | [{interval.low:+.4f}, {interval.high:+.4f}] | "
+            f"{comparison_verdict(interval)} |"
+        )
     return lines
 
 
@@ -558,14 +563,14 @@ def _start_worker(source: DataSource) -> None:
     _worker_data = data
 
 
-def _data_of_worker() -> PreparedData:
+def data_of_worker() -> PreparedData:
     if _worker_data is None:
         raise JobFailed(_worker_error or "worker not initialised")
     return _worker_data
 
 
 def _fold_job(model_id: str, model_class: type[MedRecModel], config: ModelConfig, folds: int, seed: int, fold: int) -> tuple[str, FoldResult, int]:
-    data = _data_of_worker()
+    data = data_of_worker()
     try:
         result, parameters = run_fold(model_class, data, config, folds, seed, fold)
     except Exception as error:
@@ -579,7 +584,7 @@ CROSS_SITE_DIRECTIONS = (("eicu", "mimic-iv"), ("mimic-iv", "eicu"))
 
 
 def _cross_site_job(model_id: str, model_class: type[MedRecModel], config: ModelConfig, train_source: str, test_source: str, seed: int) -> tuple[str, str, dict]:
-    data = _data_of_worker()
+    data = data_of_worker()
     try:
         fit_patients, validation_patients, test_patients = cross_site_patients(data, train_source, test_source, seed)
         result, _ = evaluate_split(model_class, data, config.with_overrides(seed=seed), -1, fit_patients, validation_patients, test_patients)
@@ -589,7 +594,7 @@ def _cross_site_job(model_id: str, model_class: type[MedRecModel], config: Model
 
 
 def _export_job(result: CrossValidation, config: ModelConfig, folds: int, seed: int, database: Path, reference: dict[str, float], output: Path, default: bool) -> str:
-    data = _data_of_worker()
+    data = data_of_worker()
     try:
         return export_result(result, data, config, folds, seed, database, reference, output, default)
     except Exception as error:
@@ -819,7 +824,7 @@ def publish(
     (output / BENCHMARK_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     markdown = render_markdown(
         data, results, reference, None if arguments.no_export else best.model_id, folds, seed, skipped, database, run_facts, cross_site,
-        record["generatedAt"],
+        record["generatedAt"], load_selection_record(output, data.cohort.describe()),
     )  # fmt: skip
     (output / "BENCHMARK.md").write_text(markdown, encoding="utf-8")
 
@@ -901,7 +906,7 @@ def render_only(arguments: argparse.Namespace) -> int:
     facts = RunFacts(run["workers"], run["threads"], run["cpus"], run["wallSeconds"]) if run else None
     markdown = render_markdown(
         data, results, record["reference"], record.get("defaultModel"), arguments.folds, arguments.seed, record.get("skipped", {}),
-        database, facts, record.get("crossSite"), record["generatedAt"],
+        database, facts, record.get("crossSite"), record["generatedAt"], load_selection_record(output, data.cohort.describe()),
     )  # fmt: skip
     (output / "BENCHMARK.md").write_text(markdown, encoding="utf-8")
     print(f"Rewrote {output / 'BENCHMARK.md'} from {output / BENCHMARK_RECORD}")

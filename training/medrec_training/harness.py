@@ -114,6 +114,20 @@ class FoldResult:
     miss_rates: dict[str, dict[str, float]] = field(default_factory=dict)  # alpha -> threshold, missRate, meds on test
     personalisation: dict[str, float] = field(default_factory=dict)
     literature_metrics: dict[str, float] = field(default_factory=dict)  # test fold, literature cohort visits
+    # only with evaluate_split(keep_probabilities=True), for ensembles; never written to a record
+    probabilities: SplitProbabilities | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class SplitProbabilities:
+    """One fit's calibrated probabilities on its validation and test visits (rows in the samples' order)."""
+
+    validation_targets: np.ndarray
+    validation_patient_ids: np.ndarray
+    validation: np.ndarray  # calibrated, [validation visits, D]
+    test_targets: np.ndarray
+    test_patient_ids: np.ndarray
+    test: np.ndarray  # calibrated, [test visits, D]
 
 
 @dataclass
@@ -263,8 +277,11 @@ def evaluate_split(
     fit_patients: np.ndarray,
     validation_patients: np.ndarray,
     test_patients: np.ndarray,
+    keep_probabilities: bool = False,
 ) -> tuple[FoldResult, int]:
-    """Train on fit_patients, calibrate and choose thresholds on validation_patients, evaluate on test_patients."""
+    """Train on fit_patients, calibrate and choose thresholds on validation_patients, evaluate on test_patients.
+
+    keep_probabilities: attach the calibrated validation and test probabilities to the result (for ensembles)."""
     samples = data.samples
     test = _samples_of(samples, test_patients)
     validation = _samples_of(samples, validation_patients)
@@ -313,6 +330,11 @@ def evaluate_split(
         personalisation=personalisation(probabilities >= threshold, test.patient_ids),
         literature_metrics=literature,
     )
+    if keep_probabilities:
+        validation_calibrated = calibrated_fit.calibration.calibration.apply(predict(fit.model, validation))
+        result.probabilities = SplitProbabilities(
+            validation.targets, validation.patient_ids, validation_calibrated, test.targets, test.patient_ids, probabilities
+        )
     return result, fit.model.parameter_count()
 
 

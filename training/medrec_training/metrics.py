@@ -184,6 +184,17 @@ def confidence_interval(values: Sequence[float], level: float = 0.95) -> Interva
     return Interval(mean, mean - half, mean + half, tuple(array.tolist()))
 
 
+def paired_difference(candidate: Mapping[int, float], baseline: Mapping[int, float]) -> Interval | None:
+    """candidate − baseline on the folds both have (same test patients), mean and 95% t-interval; None under two folds."""
+    differences = [candidate[fold] - baseline[fold] for fold in sorted(candidate) if fold in baseline]
+    return confidence_interval(differences) if len(differences) >= 2 else None
+
+
+def comparison_verdict(difference: Interval) -> str:
+    """Better or worse only when the whole interval of a paired difference lies on one side of 0."""
+    return "**better**" if difference.low > 0 else ("worse" if difference.high < 0 else "no (interval includes 0)")
+
+
 def summarize_folds(fold_results: Sequence[Mapping[str, float]]) -> dict[str, Interval]:
     names = [name for name in fold_results[0]] if fold_results else []
     return {name: confidence_interval([result[name] for result in fold_results]) for name in names}

@@ -97,6 +97,8 @@ def train_model(
     if len(train) == 0:
         raise ValueError("No training visit has a medication target: nothing to learn from.")
     config = config.with_overrides(**model_class.config_overrides)
+    if "learning_rate_scale" in config.options:  # a search's step relative to the model's own learning rate
+        config = config.with_overrides(learning_rate=config.learning_rate * float(config.options["learning_rate_scale"]))
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)

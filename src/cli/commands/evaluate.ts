@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import type { Interval } from '../../main/services/evaluate/bootstrap'
 import { DEFAULT_BOOTSTRAP, type EvaluationReport, evaluateDatabase, type ModelEvaluation } from '../../main/services/evaluate/evaluate'
 import { renderReportHtml } from '../../main/services/evaluate/report-html'
+import { DRUG_DDI_NAME, type DrugLevelSummary } from '../../main/services/evaluate/drug-level'
 import type { MetricSummary } from '../../main/services/evaluate/summary'
 import { openServices } from '../../main/services/open-services'
 import { defaultDatabasePath, defaultKnowledgeBasePath } from '../../main/services/paths'
@@ -14,6 +15,9 @@ const usage = `Usage: medrec evaluate [options]
 Scores a model on this database's own patients: every visit with at least one medication class the model
 knows, predicted from that patient's earlier visits only, beside two baselines (most frequent classes,
 leave-patient-out; repeat the previous visit's classes), with 95% intervals from a patient-level bootstrap.
+The same visits are scored at drug level (ATC5) too: each recommended class resolved to drugs as a
+recommendation resolves it from the earlier visits only, beside "repeat the previous visit's drugs", with the
+share of drug pairs the interaction checker rates Major or Contraindicated.
 Reads the database without changing it.
 
 Options:
@@ -23,7 +27,8 @@ Options:
                            visits with only a year, e.g. eICU, count from that year's first day)
   --out <report.html>      also write a self-contained HTML report (no network needed to open or print it)
   --json                   print every figure as JSON
-  --per-visit              with --json: also each scored visit's Jaccard, F1, PRAUC, recall and classes
+  --per-visit              with --json: also each scored visit's Jaccard, F1, PRAUC, recall and classes,
+                           and its drug-level scores and drugs
   --bootstrap <n>          bootstrap replicates (default ${DEFAULT_BOOTSTRAP.replicates}; 0: no intervals)
   --seed <n>               bootstrap seed (default ${DEFAULT_BOOTSTRAP.seed})
   --batch-size <n>         patients read per database batch (default 256)
@@ -61,6 +66,22 @@ function summaryLine(label: string, summary: MetricSummary, ddiNames: readonly s
   return cells.join(' · ')
 }
 
+function drugLine(label: string, summary: DrugLevelSummary): string {
+  const m = summary.metrics
+  const cells = [label.padEnd(44)]
+  for (const [key, name, digits] of [
+    ['jaccard', 'Jaccard', 4],
+    ['f1', 'F1', 4],
+    ['precision', 'precision', 4],
+    ['recall', 'recall', 4],
+    ['drugs', '#drugs', 2],
+    [`ddi:${DRUG_DDI_NAME}`, 'DDI Major+', 4]
+  ] as const) {
+    if (m[key]) cells.push(`${name} ${formatInterval(m[key], digits)}`)
+  }
+  return cells.join(' · ')
+}
+
 const percent = (share: number | null): string => (share === null ? '–' : `${(100 * share).toFixed(1)}%`)
 
 function printModel(evaluation: ModelEvaluation, ddiNames: readonly string[]): void {
@@ -93,6 +114,15 @@ function printModel(evaluation: ModelEvaluation, ddiNames: readonly string[]): v
     console.log(`  By ${name}: ${groups.map((g) => `${g.group} ${formatInterval(g.summary.metrics.jaccard)} (${g.summary.visits} visits)`).join(' · ')}`)
   }
   console.log(`  Age at visit known: ${subgroups.ageKnown.map((c) => `${c.source} ${c.withAge}/${c.visits} (${percent(c.share)})`).join(' · ')} (90+ is the sources' top code)`)
+  const drug = evaluation.drugLevel
+  console.log(
+    `  Drug level (ATC5): ${drug.visits.evaluated} visits of ${drug.visits.patients} patients (${drug.visits.withoutDrug} scored visits without a prescription resolved to a drug left out)`
+  )
+  console.log(`  ${drugLine(model.id, drug.summary)}`)
+  for (const baseline of drug.baselines) console.log(`  ${drugLine(baseline.label, baseline.summary)}`)
+  console.log(`  ${drugLine('Recorded prescriptions', drug.recorded)}`)
+  const c = drug.choices
+  console.log(`  Drugs of the ${c.classes} recommended classes: ${c.fromHistory} from an earlier visit, ${c.fromModel} by the within-class choice, ${c.withoutDrug} without a drug`)
 }
 
 function printReport(report: EvaluationReport): void {
@@ -103,6 +133,14 @@ function printReport(report: EvaluationReport): void {
       (report.options.since ? ` · visits since ${report.options.since}` : '')
   )
   for (const note of report.notes) console.log(`Note: ${note}`)
+  const basis = report.drugLevel
+  console.log(
+    `Drug level: within-class choice ${'unavailable' in basis.drugChoice ? `unavailable (${basis.drugChoice.unavailable})` : `${basis.drugChoice.version} (sha256 ${basis.drugChoice.sha256.slice(0, 16)}…)`} · ` +
+      ('unavailable' in basis.ddi
+        ? `DDI share: ${basis.ddi.unavailable}`
+        : `DDI share: drug pairs rated ${basis.ddi.severities.join(' or ')} by ${basis.ddi.checked} (pairs found in: ${basis.ddi.foundIn.join('; ') || 'none'})`)
+  )
+  console.log(`Drug level, PRAUC: ${basis.notApplicable.prauc}; ECE: ${basis.notApplicable.ece}`)
   for (const evaluation of report.models) {
     console.log('')
     printModel(evaluation, ddiNames)
@@ -163,7 +201,15 @@ export const command: CliCommand = {
     try {
       const showProgress = !values.json && process.stderr.isTTY
       const report = await evaluateDatabase(
-        { db, databasePath, registry, knowledgeBasePath: values.kb ? resolve(values.kb) : defaultKnowledgeBasePath() },
+        {
+          db,
+          databasePath,
+          registry,
+          knowledgeBasePath: values.kb ? resolve(values.kb) : defaultKnowledgeBasePath(),
+          // The checker and drug choice recommendations use (--models-dir's drug-choice); no knowledge base: the reason comes from the path.
+          ddi: opened.ctx.ddi ?? undefined,
+          drugChoice: opened.ctx.drugChoice
+        },
         {
           modelIds: values.model,
           all: values.all,

@@ -22,6 +22,13 @@ export interface EvaluationModelView {
   sha256: string
   threshold: number
   rows: EvaluationRowView[]
+  /**
+   * At drug level (ATC5): the model and "repeat the previous visit's drugs" on the visits with a prescription resolved
+   * to a drug; metrics jaccard, f1, precision, recall, drugs, ddi:major-or-contraindicated (with the knowledge base).
+   */
+  drugRows: EvaluationRowView[]
+  /** Scored visits without a prescription resolved to a drug, left out of drugRows. */
+  visitsWithoutDrug: number
   unknownDiagnosisShare: number | null
   unknownProcedureShare: number | null
 }

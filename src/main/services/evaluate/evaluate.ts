@@ -3,13 +3,33 @@
 // (stored-visits.ts: inputUpTo), with the training benchmark's metric definitions (metrics.ts), beside
 // two baselines computed without leakage on the same visits, with 95% intervals from a seeded
 // patient-level bootstrap. The database is read in batches of patients and the model runs once per batch.
+// The same visits are scored at drug level too (drug-level.ts), where the recommended classes are resolved to drugs.
+import { existsSync } from 'node:fs'
+import { isAtLeast, SEVERITIES } from '../../../shared/domain/interaction'
 import type { ProbabilityScale } from '../../../shared/domain/manifest'
 import type { Db } from '../db/database'
 import { encodePatient } from '../inference/encode'
+import { type DdiChecker, ddiCheckerFromService } from '../interactions/checker'
+import { DdiService } from '../interactions/ddi-service'
 import { getActiveModelId } from '../models/active-model'
 import type { ModelRegistry, RegisteredModel } from '../models/registry'
+import { type DrugChoiceModel, loadDrugChoice } from '../recommend/drug-choice-model'
 import { type BootstrapOptions, quantileSorted } from './bootstrap'
 import { loadDdiMatrices, type NamedClassPairs } from './ddi-matrices'
+import {
+  DRUG_DDI_SEVERITY,
+  DRUG_IDENTITY,
+  DRUG_NOT_APPLICABLE,
+  DRUG_RULE,
+  type DrugLevelEvaluation,
+  DrugLevelTables,
+  prescribedDrugs,
+  previousVisitDrugs,
+  type RecommendedDrugs,
+  recommendedDrugs,
+  SevereDrugPairs,
+  type VisitDrugScore
+} from './drug-level'
 import { type DatabaseFingerprint, fingerprintDatabase } from './fingerprint'
 import { addToCalibration, averagePrecision, CALIBRATION_BINS, DdiMatrix, interactingPairs, setScores } from './metrics'
 import { countPatients, inputUpTo, patientBatches, type StoredPatient } from './stored-visits'
@@ -20,6 +40,10 @@ export interface EvaluationContext {
   databasePath: string
   registry: ModelRegistry
   knowledgeBasePath: string | null
+  /** The drug-pair checker for the drug-level DDI share; absent: opened from knowledgeBasePath; null: none. */
+  ddi?: DdiChecker | null
+  /** The within-class drug choice (loadDrugChoice's result); absent: models/drug-choice; null: none (history only). */
+  drugChoice?: DrugChoiceModel | { unavailable: string } | null
 }
 
 export interface EvaluationProgress {
@@ -118,6 +142,8 @@ export interface VisitScore {
   recall: number
   predicted: string[]
   actual: string[]
+  /** Drug level; null when the visit has no prescription resolved to a drug. */
+  drugLevel: VisitDrugScore | null
 }
 
 export interface BaselineEvaluation {
@@ -163,8 +189,20 @@ export interface ModelEvaluation {
     tertiles: UnknownTertile[]
     visitsWithoutCodes: number
   }
+  /** The same visits at drug level (those with a prescription resolved to a drug). */
+  drugLevel: DrugLevelEvaluation
   durationMs: number
   visitScores?: VisitScore[]
+}
+
+/** What the drug-level figures rest on, for every model of a report. */
+export interface DrugLevelBasis {
+  drugIdentity: string
+  rule: string
+  drugChoice: { version: string; sha256: string } | { unavailable: string }
+  /** The interaction checker: its sources, the severities counted, and the sources of the pairs found. */
+  ddi: { checked: string; severities: string[]; foundIn: string[] } | { unavailable: string }
+  notApplicable: typeof DRUG_NOT_APPLICABLE
 }
 
 export interface EvaluationReport {
@@ -174,6 +212,7 @@ export interface EvaluationReport {
   database: { path: string; fingerprint: DatabaseFingerprint }
   options: { since: string | null; bootstrap: BootstrapOptions; batchSize: number }
   ddiMatrices: Array<{ name: string; sourceKey: string; description: string; pairs: number }>
+  drugLevel: DrugLevelBasis
   notes: string[]
   models: ModelEvaluation[]
 }
@@ -228,18 +267,45 @@ export async function evaluateDatabase(ctx: EvaluationContext, options: Evaluati
       'DDI rates use the app’s knowledge base class pairs. twosides-atc3 is the benchmark’s matrix; twosides-top40 and ddinter-atc3 are compiled by the app’s knowledge build, not by the training package, and differ from the benchmark’s matrices by a few percent of their pairs, so those two rates compare with models/BENCHMARK.md only approximately.'
     )
   }
+  const choice = ctx.drugChoice === undefined ? loadDrugChoice() : ctx.drugChoice
+  const drugChoice = choice === null || 'unavailable' in choice ? null : choice
+  const checker = ctx.ddi === undefined ? openChecker(ctx.knowledgeBasePath) : { checker: ctx.ddi, unavailable: 'no drug interaction checker was given', close: () => {} }
+  const severePairs = checker.checker ? new SevereDrugPairs(checker.checker) : null
+  notes.push(
+    `Drug level: ${DRUG_RULE}. Scored against each visit’s prescriptions resolved to drugs (${DRUG_IDENTITY}); visits without one are left out and counted. DDI share at drug level: drug pairs the app’s interaction checker rates Major or Contraindicated over all drug pairs, pooled over visits.`
+  )
   const evaluations: ModelEvaluation[] = []
-  for (const [modelIndex, model] of models.entries()) {
-    evaluations.push(
-      await evaluateModel(ctx, model, matrices, {
-        since,
-        batchSize,
-        bootstrap,
-        keepVisits: options.keepVisits ?? false,
-        progress: (phase, patientsDone) =>
-          options.onProgress?.({ modelId: model.manifest.id, modelIndex, modelCount: models.length, phase, patientsDone, patientsTotal })
-      })
-    )
+  try {
+    for (const [modelIndex, model] of models.entries()) {
+      evaluations.push(
+        await evaluateModel(ctx, model, matrices, {
+          since,
+          batchSize,
+          bootstrap,
+          keepVisits: options.keepVisits ?? false,
+          drugs: { choice: drugChoice, severePairs },
+          progress: (phase, patientsDone) =>
+            options.onProgress?.({ modelId: model.manifest.id, modelIndex, modelCount: models.length, phase, patientsDone, patientsTotal })
+        })
+      )
+    }
+  } finally {
+    checker.close()
+  }
+  const drugLevel: DrugLevelBasis = {
+    drugIdentity: DRUG_IDENTITY,
+    rule: DRUG_RULE,
+    drugChoice: drugChoice
+      ? { version: drugChoice.version, sha256: drugChoice.sha256 }
+      : { unavailable: choice && 'unavailable' in choice ? choice.unavailable : 'no within-class drug model was given: only drugs of earlier visits are chosen' },
+    ddi: checker.checker
+      ? {
+          checked: checker.checker.source,
+          severities: SEVERITIES.filter((s) => isAtLeast(s, DRUG_DDI_SEVERITY)),
+          foundIn: [...(severePairs?.sources ?? [])].sort()
+        }
+      : { unavailable: checker.unavailable },
+    notApplicable: DRUG_NOT_APPLICABLE
   }
   options.onProgress?.({ modelId: models.at(-1)!.manifest.id, modelIndex: models.length - 1, modelCount: models.length, phase: 'done', patientsDone: patientsTotal, patientsTotal })
   return {
@@ -249,9 +315,19 @@ export async function evaluateDatabase(ctx: EvaluationContext, options: Evaluati
     database: { path: ctx.databasePath, fingerprint },
     options: { since, bootstrap, batchSize },
     ddiMatrices: matrices.map((m) => ({ name: m.name, sourceKey: m.sourceKey, description: m.description, pairs: m.pairs.length })),
+    drugLevel,
     notes,
     models: evaluations
   }
+}
+
+/** The app's drug-pair checker over the knowledge base at `path` (closed after the evaluation), or why there is none. */
+function openChecker(path: string | null): { checker: DdiChecker | null; unavailable: string; close: () => void } {
+  if (!path || !existsSync(path)) {
+    return { checker: null, unavailable: `no drug knowledge base at ${path ?? '(none given)'}: the drug-level DDI share is not reported`, close: () => {} }
+  }
+  const service = DdiService.open(path)
+  return { checker: ddiCheckerFromService(service), unavailable: '', close: () => service.close() }
 }
 
 interface ModelRunOptions {
@@ -259,6 +335,7 @@ interface ModelRunOptions {
   batchSize: number
   bootstrap: BootstrapOptions
   keepVisits: boolean
+  drugs: { choice: DrugChoiceModel | null; severePairs: SevereDrugPairs | null }
   progress: (phase: EvaluationProgress['phase'], patientsDone: number) => void
 }
 
@@ -371,6 +448,7 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
   const modelTable = new OutcomeTable(ddiNames)
   const frequentTable = new OutcomeTable(ddiNames)
   const previousTable = new OutcomeTable(ddiNames)
+  const drugTables = new DrugLevelTables(run.drugs.severePairs)
   const perClass = { truePositives: new Float64Array(size), predicted: new Float64Array(size), support: new Float64Array(size) }
   const visitSex: string[] = []
   const visitSource: string[] = []
@@ -412,6 +490,18 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
       for (let c = 0; c < size; c++) predicted[c] = row[c]! >= threshold ? 1 : 0
       const { outcome, predictedColumns } = outcomeOf(job.patient.id, job.truth, row, predicted, ddi)
       modelTable.add(outcome)
+      const visit = job.patient.visits[job.position]!
+      const actualDrugs = prescribedDrugs(visit)
+      // Drug level: only visits with a prescription resolved to a drug (the others are counted).
+      const recommended = (): RecommendedDrugs =>
+        recommendedDrugs(
+          job.patient,
+          job.position,
+          predictedColumns.map((c) => ({ atc3: classes[c]!.code, probability: row[c]! })),
+          run.drugs.choice
+        )
+      const drugScore =
+        actualDrugs.length === 0 ? drugTables.leaveOut() : drugTables.add(job.patient.id, actualDrugs, recommended(), previousVisitDrugs(job.patient, job.position))
       for (let c = 0; c < size; c++) {
         if (job.truth[c]) perClass.support[c]! += 1
         if (predicted[c]) perClass.predicted[c]! += 1
@@ -437,9 +527,8 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
       visitUnknownShare.push(codes > 0 ? (summary.unknownCodes.diagnosis + summary.unknownCodes.procedure) / codes : Number.NaN)
       visitSex.push(job.patient.sex ?? 'not recorded')
       visitSource.push(job.patient.source)
-      visitAgeBand.push(ageBandOf(job.patient.visits[job.position]!.ageAtAdmission))
+      visitAgeBand.push(ageBandOf(visit.ageAtAdmission))
       if (run.keepVisits) {
-        const visit = job.patient.visits[job.position]!
         visitScores.push({
           visitId: visit.id,
           sourceVisitId: visit.sourceVisitId,
@@ -449,7 +538,8 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
           prauc: outcome.scores.prauc,
           recall: outcome.scores.recall,
           predicted: predictedColumns.map((c) => classes[c]!.code),
-          actual: [...job.truth].flatMap((t, c) => (t ? [classes[c]!.code] : []))
+          actual: [...job.truth].flatMap((t, c) => (t ? [classes[c]!.code] : [])),
+          drugLevel: drugScore
         })
       }
     })
@@ -556,6 +646,7 @@ async function evaluateModel(ctx: EvaluationContext, model: RegisteredModel, cla
       tertiles,
       visitsWithoutCodes: visitUnknownShare.length - shares.length
     },
+    drugLevel: drugTables.evaluation(run.bootstrap),
     durationMs: Math.round(performance.now() - started)
   }
   if (run.keepVisits) evaluation.visitScores = visitScores

@@ -6,7 +6,7 @@ import type { EvaluationJobStatus, EvaluationModelView, EvaluationRowView } from
 import { randomUUID } from 'node:crypto'
 import { InvalidRequestError, NotFoundError } from '../errors'
 import { type EvaluationContext, type EvaluationProgress, type EvaluationReport, evaluateDatabase } from './evaluate'
-import type { MetricSummary } from './summary'
+import type { DrugLevelSummary } from './drug-level'
 
 const PHASE_LABEL: Record<EvaluationProgress['phase'], string> = {
   fingerprint: 'Fingerprinting the database',
@@ -23,7 +23,7 @@ export function progressFraction(p: EvaluationProgress): number {
   return Math.min(1, (p.modelIndex + within) / Math.max(1, p.modelCount))
 }
 
-const rowOf = (label: string, kind: EvaluationRowView['kind'], summary: MetricSummary): EvaluationRowView => ({
+const rowOf = (label: string, kind: EvaluationRowView['kind'], summary: DrugLevelSummary): EvaluationRowView => ({
   label,
   kind,
   visits: summary.visits,
@@ -45,6 +45,8 @@ export function reportView(report: EvaluationReport): NonNullable<EvaluationJobS
         sha256: m.model.sha256,
         threshold: m.model.threshold,
         rows: [rowOf(m.model.id, 'model', m.summary), ...m.baselines.map((b) => rowOf(b.label, 'baseline', b.summary))],
+        drugRows: [rowOf(m.model.id, 'model', m.drugLevel.summary), ...m.drugLevel.baselines.map((b) => rowOf(b.label, 'baseline', b.summary))],
+        visitsWithoutDrug: m.drugLevel.visits.withoutDrug,
         unknownDiagnosisShare: m.unknown.diagnosisCodes.share,
         unknownProcedureShare: m.unknown.procedureCodes.share
       })

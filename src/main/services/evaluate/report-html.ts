@@ -1,7 +1,8 @@
 // The evaluation as one self-contained HTML file a hospital can file: inline CSS, static SVG charts, no
 // script and no network; printable (A4/Letter, tables and figures kept whole).
 import type { Interval } from './bootstrap'
-import type { EvaluationReport, ModelEvaluation } from './evaluate'
+import { DRUG_DDI_NAME, type DrugLevelSummary } from './drug-level'
+import type { DrugLevelBasis, EvaluationReport, ModelEvaluation } from './evaluate'
 import { escapeHtml as h, intervalChart, type IntervalRow, reliabilityChart } from './report-charts'
 import type { MetricSummary } from './summary'
 
@@ -65,7 +66,30 @@ function metricsTable(caption: string, rows: Array<{ label: string; summary: Met
   return `<table><caption>${h(caption)}</caption><thead><tr>${head.map((c) => `<th scope="col">${h(c)}</th>`).join('')}</tr></thead><tbody>${body}</tbody></table>`
 }
 
-function modelSection(evaluation: ModelEvaluation, ddiNames: readonly string[]): string {
+const DRUG_DDI_KEY = `ddi:${DRUG_DDI_NAME}`
+
+/** Drug-level figures: the set scores, drugs per visit and the Major+ DDI share (PRAUC and ECE do not apply). */
+function drugTable(caption: string, rows: Array<{ label: string; summary: DrugLevelSummary }>, withDdi: boolean): string {
+  const head = ['Predictor', 'Visits', 'Patients', 'Jaccard', 'F1', 'Precision', 'Recall', '#drugs', ...(withDdi ? ['DDI share (Major+ drug pairs)'] : [])]
+  const body = rows
+    .map(({ label, summary }) => {
+      const m = summary.metrics
+      return `<tr><th scope="row">${h(label)}</th><td class="num">${summary.visits}</td><td class="num">${summary.patients}</td>${cell(m.jaccard)}${cell(m.f1)}${cell(m.precision)}${cell(m.recall)}${cell(m.drugs, 2)}${withDdi ? cell(m[DRUG_DDI_KEY]) : ''}</tr>`
+    })
+    .join('')
+  return `<table><caption>${h(caption)}</caption><thead><tr>${head.map((c) => `<th scope="col">${h(c)}</th>`).join('')}</tr></thead><tbody>${body}</tbody></table>`
+}
+
+function drugBasis(basis: DrugLevelBasis): string {
+  const choice = 'unavailable' in basis.drugChoice ? `unavailable: ${h(basis.drugChoice.unavailable)}` : `version ${h(basis.drugChoice.version)}, sha256 <span class="hash">${h(basis.drugChoice.sha256)}</span>`
+  const ddi =
+    'unavailable' in basis.ddi
+      ? h(basis.ddi.unavailable)
+      : `drug pairs rated ${h(basis.ddi.severities.join(' or '))} by the app’s interaction checker over all drug pairs of a visit’s list, pooled over visits. Sources checked: ${h(basis.ddi.checked)}. Pairs at that severity came from: ${h(basis.ddi.foundIn.join('; ') || 'none')}.`
+  return `<dl><dt>Drug</dt><dd>${h(basis.drugIdentity)}</dd><dt>Recommended drugs</dt><dd>${h(basis.rule)}</dd><dt>Within-class choice</dt><dd>${choice}</dd><dt>DDI share</dt><dd>${ddi}</dd><dt>PRAUC</dt><dd>${h(basis.notApplicable.prauc)}</dd><dt>ECE</dt><dd>${h(basis.notApplicable.ece)}</dd></dl>`
+}
+
+function modelSection(evaluation: ModelEvaluation, ddiNames: readonly string[], drugDdi: boolean): string {
   const { model, visits, unknown } = evaluation
   const parts: string[] = []
   parts.push(`<section class="model" aria-labelledby="model-${h(model.id)}"><h2 id="model-${h(model.id)}">Model ${h(model.id)}</h2>`)
@@ -91,6 +115,19 @@ function modelSection(evaluation: ModelEvaluation, ddiNames: readonly string[]):
   parts.push(intervalChart(`Jaccard of ${model.id} and the baselines`, `Jaccard with 95% bootstrap intervals: ${chartRows.map((r) => `${r.label} ${fmt(r.interval.value)}`).join(', ')}.`, chartRows))
   parts.push(reliabilityChart(`Reliability of ${model.id} (ECE ${fmt(evaluation.summary.metrics.ece?.value)})`, evaluation.summary.reliability))
   parts.push('</div>')
+
+  const drug = evaluation.drugLevel
+  parts.push('<h3>At drug level (ATC5)</h3>')
+  parts.push(
+    drugTable(
+      `${model.id} at drug level on its ${drug.visits.evaluated} scored visits with a prescription resolved to a drug (${drug.visits.withoutDrug} without one left out; 95% intervals)`,
+      [{ label: `${model.id} (model)`, summary: drug.summary }, ...drug.baselines.map((b) => ({ label: b.label, summary: b.summary })), { label: 'Recorded prescriptions', summary: drug.recorded }],
+      drugDdi
+    )
+  )
+  parts.push(
+    `<p>Drugs of the ${drug.choices.classes} recommended classes: ${drug.choices.fromHistory} from an earlier visit, ${drug.choices.fromModel} by the within-class choice, ${drug.choices.withoutDrug} without a drug (a class the within-class choice never saw with a drug, and no earlier visit had). ${drug.baselines.map((b) => `<strong>${h(b.label)}</strong>: ${h(b.rule)}.`).join(' ')}</p>`
+  )
 
   parts.push(`<h3>The ${evaluation.perClass.length} most often prescribed classes</h3>`)
   parts.push(
@@ -128,6 +165,25 @@ function modelSection(evaluation: ModelEvaluation, ddiNames: readonly string[]):
   return parts.join('\n')
 }
 
+function drugSummary(report: EvaluationReport): string {
+  const first = report.models[0]
+  if (!first) return ''
+  const drugDdi = !('unavailable' in report.drugLevel.ddi)
+  const rows = [
+    ...report.models.map((m) => ({ label: m.model.id, summary: m.drugLevel.summary })),
+    ...first.drugLevel.baselines.map((b) => ({ label: b.label, summary: b.summary })),
+    { label: 'Recorded prescriptions', summary: first.drugLevel.recorded }
+  ]
+  const chartRows: IntervalRow[] = [
+    ...report.models.map((m) => ({ label: m.model.id, interval: m.drugLevel.summary.metrics.jaccard!, kind: 'model' as const })),
+    ...first.drugLevel.baselines.map((b) => ({ label: b.label, interval: b.summary.metrics.jaccard!, kind: 'baseline' as const }))
+  ]
+  return `<h2>At drug level (ATC5)</h2>
+${drugBasis(report.drugLevel)}
+${drugTable('Every model at drug level (baselines and recorded prescriptions on the first model’s visits)', rows, drugDdi)}
+${intervalChart('Drug-level Jaccard of every model and the baseline', `Drug-level Jaccard with 95% intervals: ${chartRows.map((r) => `${r.label} ${fmt(r.interval.value)}`).join(', ')}.`, chartRows)}`
+}
+
 export function renderReportHtml(report: EvaluationReport): string {
   const ddiNames = report.ddiMatrices.map((m) => m.name)
   const fp = report.database.fingerprint
@@ -155,7 +211,8 @@ ${metricsTable('Every model (baselines computed on the first model’s visits)',
 <h3>DDI matrices</h3>
 <ul>${report.ddiMatrices.map((m) => `<li><strong>${h(m.name)}</strong> (${m.pairs} class pairs in the knowledge base, source <code>${h(m.sourceKey)}</code>): ${h(m.description)}</li>`).join('')}</ul>
 <p>DDI rate: interacting pairs among each visit’s recommended classes over all such pairs, pooled over visits. ECE: 10 equal-width bins over every (visit, class) probability. Jaccard, F1, PRAUC and recall: averaged over each patient’s visits, then over patients (training/medrec_training/metrics.py).</p>
-${report.models.map((m) => modelSection(m, ddiNames)).join('\n')}
+${drugSummary(report)}
+${report.models.map((m) => modelSection(m, ddiNames, !('unavailable' in report.drugLevel.ddi))).join('\n')}
 </main>
 <footer><p>Database fingerprint method: ${h(fp.method)}.</p></footer>`
   return `<!doctype html>

@@ -4,6 +4,7 @@
 // read them.
 import type { Db } from '../db/database'
 import type { CodeRef, VisitCodes } from '../inference/encode'
+import type { PatientDrugRow } from '../recommend/drug-choice'
 import { atc3Of } from '../recommend/patient-input'
 
 export interface StoredVisit {
@@ -22,6 +23,8 @@ export interface StoredVisit {
   unmappedMedicationRows: number
   /** Medication rows per ATC3 class (for the share of drugs outside a model's vocabulary). */
   rowsByClass: Map<string, number>
+  /** Medication rows as the recommendation's drug choice reads them (recommend/drug-choice.ts), in row order. */
+  drugRows: PatientDrugRow[]
 }
 
 export interface StoredPatient {
@@ -73,7 +76,7 @@ export function* patientBatches(db: Db, batchSize = 256): Generator<StoredPatien
   const diagnoses = codes('diagnoses')
   const procedures = codes('procedures')
   const medications = db.prepare(
-    `SELECT m.visit_id, m.atc3, m.atc5 FROM visits v JOIN medications m ON m.visit_id = v.id
+    `SELECT m.visit_id, m.atc3, m.atc5, upper(trim(m.atc5)) AS drug FROM visits v JOIN medications m ON m.visit_id = v.id
      WHERE v.patient_id BETWEEN ? AND ? ORDER BY m.visit_id, m.id`
   )
   let after = -Infinity
@@ -94,7 +97,7 @@ export function* patientBatches(db: Db, batchSize = 256): Generator<StoredPatien
     }
     const diagnosisRows = byVisit(diagnoses.all(first, last) as CodeRow[])
     const procedureRows = byVisit(procedures.all(first, last) as CodeRow[])
-    const medicationRows = byVisit(medications.all(first, last) as Array<{ visit_id: number; atc3: string | null; atc5: string | null }>)
+    const medicationRows = byVisit(medications.all(first, last) as Array<{ visit_id: number; atc3: string | null; atc5: string | null; drug: string | null }>)
     const patients = new Map<number, StoredPatient>()
     for (const row of patientRows) {
       patients.set(row.id, { id: row.id, sourcePatientId: row.source_patient_id, source: row.source, sex: row.sex, visits: [] })
@@ -129,7 +132,8 @@ export function* patientBatches(db: Db, batchSize = 256): Generator<StoredPatien
         codes: { diagnoses: refs(diagnosisRows.get(v.id)), procedures: refs(procedureRows.get(v.id)), medications: [...classes].sort() },
         medicationRows: meds.length,
         unmappedMedicationRows: unmapped,
-        rowsByClass
+        rowsByClass,
+        drugRows: meds.map((m) => ({ visit_id: v.id, atc3: m.atc3, atc5: m.drug, name: null }))
       })
     }
     yield [...patients.values()]

@@ -14,20 +14,26 @@ export interface VisitOutcome {
   predictedCount: number
   /** Interacting predicted pairs per DDI matrix, in the table's matrix order. */
   ddiPairs: readonly number[]
-  /** [count, Σp, Σy] per calibration bin over the visit's classes. */
+  /** [count, Σp, Σy] per calibration bin over the visit's classes; ignored by a table without calibration. */
   calibration: Float64Array
 }
 
 const CAL = 3 * CALIBRATION_BINS
 
-/** Outcomes in flat rows: [5 scores, predicted, all pairs, ddi pairs × M, calibration × 30]. */
+/**
+ * Outcomes in flat rows: [5 scores, predicted, all pairs, ddi pairs × M, calibration × 30]. Without calibration
+ * (drug level: no probability per drug) the rows stop before it and summaries have no ECE.
+ */
 export class OutcomeTable {
   readonly width: number
   private readonly rows: Float64Array[] = []
   readonly patientKeys: number[] = []
 
-  constructor(readonly ddiNames: readonly string[]) {
-    this.width = PER_PATIENT_METRICS.length + 2 + ddiNames.length + CAL
+  constructor(
+    readonly ddiNames: readonly string[],
+    readonly calibrated = true
+  ) {
+    this.width = PER_PATIENT_METRICS.length + 2 + ddiNames.length + (calibrated ? CAL : 0)
   }
 
   get size(): number {
@@ -41,7 +47,7 @@ export class OutcomeTable {
     row[base] = outcome.predictedCount
     row[base + 1] = (outcome.predictedCount * (outcome.predictedCount - 1)) / 2
     outcome.ddiPairs.forEach((n, m) => (row[base + 2 + m] = n))
-    row.set(outcome.calibration, base + 2 + this.ddiNames.length)
+    if (this.calibrated) row.set(outcome.calibration, base + 2 + this.ddiNames.length)
     this.rows.push(row)
     this.patientKeys.push(outcome.patientKey)
   }
@@ -63,8 +69,8 @@ export interface MetricSummary {
   reliability: ReliabilityPoint[]
 }
 
-export function metricNames(ddiNames: readonly string[]): string[] {
-  return [...PER_PATIENT_METRICS, 'drugs', ...ddiNames.map((n) => `ddi:${n}`), 'ece']
+export function metricNames(ddiNames: readonly string[], calibrated = true): string[] {
+  return [...PER_PATIENT_METRICS, 'drugs', ...ddiNames.map((n) => `ddi:${n}`), ...(calibrated ? ['ece'] : [])]
 }
 
 /**
@@ -74,6 +80,7 @@ export function metricNames(ddiNames: readonly string[]): string[] {
 export function summarize(table: OutcomeTable, bootstrap: BootstrapOptions, include?: (row: number) => boolean): MetricSummary {
   const m = table.ddiNames.length
   const p = PER_PATIENT_METRICS.length
+  const cal = table.calibrated ? CAL : 0
   // Per-patient sums: [visits, Σ scores × 5, Σ predicted, Σ pairs, Σ ddi × M, calibration × 30].
   const perPatient = new Map<number, Float64Array>()
   const width = 1 + table.width
@@ -96,7 +103,7 @@ export function summarize(table: OutcomeTable, bootstrap: BootstrapOptions, incl
     let predicted = 0
     let pairs = 0
     const ddi = new Float64Array(m)
-    const calibration = new Float64Array(CAL)
+    const calibration = new Float64Array(cal)
     patients.forEach((sums, j) => {
       const w = weights[j]!
       if (w === 0) return
@@ -106,18 +113,19 @@ export function summarize(table: OutcomeTable, bootstrap: BootstrapOptions, incl
       predicted += w * sums[1 + p]!
       pairs += w * sums[2 + p]!
       for (let k = 0; k < m; k++) ddi[k]! += w * sums[3 + p + k]!
-      for (let k = 0; k < CAL; k++) calibration[k]! += w * sums[calibrationAt + k]!
+      for (let k = 0; k < cal; k++) calibration[k]! += w * sums[calibrationAt + k]!
     })
     return [
       ...Array.from(patientMeans, (s) => (weightSum ? s / weightSum : 0)),
       visitSum ? predicted / visitSum : 0,
       ...Array.from(ddi, (s) => (pairs ? s / pairs : 0)),
-      eceFromCalibration(calibration)
+      ...(cal ? [eceFromCalibration(calibration)] : [])
     ]
   }
   const intervals = patientBootstrap(patients.length, statistic, bootstrap)
   const metrics: Record<string, Interval> = {}
-  metricNames(table.ddiNames).forEach((name, k) => (metrics[name] = intervals[k]!))
+  metricNames(table.ddiNames, table.calibrated).forEach((name, k) => (metrics[name] = intervals[k]!))
+  if (!cal) return { visits, patients: patients.length, metrics, reliability: [] }
   const calibration = new Float64Array(CAL)
   for (const sums of patients) for (let k = 0; k < CAL; k++) calibration[k]! += sums[calibrationAt + k]!
   return { visits, patients: patients.length, metrics, reliability: reliabilityPoints(calibration) }

@@ -47,6 +47,17 @@ export function drugChoiceCodeKey(kind: 'diagnosis' | 'procedure', system: strin
   return `${kind === 'diagnosis' ? 'd' : 'p'}:${system ?? ''}:${code}`
 }
 
+/** The code keys of a visit's diagnoses then procedures: what the within-class choice is conditioned on. */
+export function visitCodeKeys(visit: {
+  diagnoses: ReadonlyArray<{ system: string | null; code: string }>
+  procedures: ReadonlyArray<{ system: string | null; code: string }>
+}): string[] {
+  return [
+    ...visit.diagnoses.map((c) => drugChoiceCodeKey('diagnosis', c.system, c.code)),
+    ...visit.procedures.map((c) => drugChoiceCodeKey('procedure', c.system, c.code))
+  ]
+}
+
 function issues(error: z.ZodError): string {
   return error.issues
     .slice(0, 3)

@@ -8,7 +8,8 @@ import { perConnection } from '../db/statements'
 import type { DrugChoiceModel } from './drug-choice-model'
 import type { PatientModelInput } from './patient-input'
 
-const ATC5 = /^[A-Z]\d\d[A-Z]{2}\d\d$/
+/** A well-formed ATC level-5 code (upper case): what counts as a drug. */
+export const ATC5 = /^[A-Z]\d\d[A-Z]{2}\d\d$/
 
 export interface DrugRef {
   atc5: string
@@ -21,6 +22,14 @@ export interface PatientDrugs {
   history: Map<string, DrugRef[]>
   /** Classes on the current visit recorded only without an ATC5 code (the drug is unknown). */
   currentWithoutDrug: Set<string>
+}
+
+/** A medication row as patientDrugsOf reads it: atc5 upper-cased and trimmed (as SQL's upper(trim())), name its WHO name or null. */
+export interface PatientDrugRow {
+  visit_id: number
+  atc3: string | null
+  atc5: string | null
+  name: string | null
 }
 
 /** SQLite's upper(trim(x)), the form drug codes have always been compared in: spaces trimmed, ASCII letters upper-cased. */
@@ -47,32 +56,43 @@ export function atcNameLookup(db: Db): (code: string) => string | null {
  * current visit was given by the caller (then every stored visit is history). `nameOf`: atcNameLookup's.
  */
 export function patientDrugs(
-  input: Pick<PatientModelInput, 'storedMedications'>,
+  input: Pick<PatientModelInput, 'storedMedications' | 'storedVisitIds'>,
   currentVisitId: number | null,
   nameOf: (atc5: string) => string | null
 ): PatientDrugs {
+  const rows = input.storedMedications.map(([visitId, atc3, atc5]): PatientDrugRow => {
+    const drug = atc5 === null ? null : sqlUpperTrim(atc5)
+    return { visit_id: visitId, atc3, atc5: drug, name: drug === null ? null : nameOf(drug) }
+  })
+  return patientDrugsOf(rows, input.storedVisitIds, currentVisitId)
+}
+
+/**
+ * patientDrugs over rows already read (medrec evaluate reads them in batches of patients): the patient's
+ * medication rows with their visits in time order (sort_key, id) and each visit's rows in id order.
+ */
+export function patientDrugsOf(rows: Iterable<PatientDrugRow>, visitIds: readonly number[], currentVisitId: number | null): PatientDrugs {
+  const position = new Map(visitIds.map((id, i) => [id, i]))
   const current = new Map<string, DrugRef[]>()
   const history = new Map<string, { visit: number; drugs: DrugRef[] }>()
   const currentWithoutDrug = new Set<string>()
-  // Visits in time order, so the last row of a class before the current visit is its most recent history.
-  for (const [visitId, storedAtc3, storedAtc5] of input.storedMedications) {
-    const drugCode = storedAtc5 === null ? null : sqlUpperTrim(storedAtc5)
-    const atc5 = drugCode && ATC5.test(drugCode) ? drugCode : null
-    const atc3 = (storedAtc3?.trim().toUpperCase() || atc5?.slice(0, 4)) ?? null
+  for (const row of rows) {
+    if (!position.has(row.visit_id)) continue
+    const atc5 = row.atc5 && ATC5.test(row.atc5) ? row.atc5 : null
+    const atc3 = (row.atc3?.trim().toUpperCase() || atc5?.slice(0, 4)) ?? null
     if (!atc3 || atc3.length !== 4) continue
-    const name = atc5 === null ? null : nameOf(atc5)
-    if (visitId === currentVisitId) {
+    if (row.visit_id === currentVisitId) {
       if (!atc5) {
         currentWithoutDrug.add(atc3)
         continue
       }
       const list = current.get(atc3) ?? []
-      if (!list.some((d) => d.atc5 === atc5)) list.push({ atc5, name })
+      if (!list.some((d) => d.atc5 === atc5)) list.push({ atc5, name: row.name })
       current.set(atc3, list)
     } else if (atc5) {
       const entry = history.get(atc3)
-      if (!entry || entry.visit !== visitId) history.set(atc3, { visit: visitId, drugs: [{ atc5, name }] })
-      else if (!entry.drugs.some((d) => d.atc5 === atc5)) entry.drugs.push({ atc5, name })
+      if (!entry || entry.visit !== row.visit_id) history.set(atc3, { visit: row.visit_id, drugs: [{ atc5, name: row.name }] })
+      else if (!entry.drugs.some((d) => d.atc5 === atc5)) entry.drugs.push({ atc5, name: row.name })
     }
   }
   for (const atc3 of current.keys()) currentWithoutDrug.delete(atc3)

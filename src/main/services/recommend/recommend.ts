@@ -12,7 +12,7 @@ import type { ModelSession } from '../inference/session'
 import { coldStartHashPart, ModelRunner } from './cold-start-runner'
 import { ColdStartModel } from '../inference/text/cold-start'
 import { atcNameLookup, chooseDrugs, patientDrugs } from './drug-choice'
-import { drugChoiceCodeKey, type DrugChoiceModel, loadDrugChoice } from './drug-choice-model'
+import { type DrugChoiceModel, loadDrugChoice, visitCodeKeys } from './drug-choice-model'
 import { decodeDrugs, drugDdiRate, type SafeDecodingOptions } from './drug-decode'
 import { drugWarnings } from '../interactions/drug-warnings'
 import { inputsHash } from './input-hash'
@@ -58,11 +58,7 @@ function choose(
   const currentVisitId = input.currentVisit.from === 'stored' ? input.currentVisit.visitId : null
   const nameOf = atcNameLookup(ctx.db)
   const taken = patientDrugs(input, currentVisitId, nameOf)
-  const currentVisit = input.visits.at(-1)
-  const codeKeys = [
-    ...(currentVisit?.diagnoses ?? []).map((c) => drugChoiceCodeKey('diagnosis', c.system, c.code)),
-    ...(currentVisit?.procedures ?? []).map((c) => drugChoiceCodeKey('procedure', c.system, c.code))
-  ]
+  const codeKeys = visitCodeKeys(input.visits.at(-1) ?? { diagnoses: [], procedures: [] })
   return { chosen: chooseDrugs({ classes, patient: taken, model: drugChoice, codeKeys, nameOf }), taken, nameOf }
 }
 

@@ -1,6 +1,7 @@
 // "Evaluate on this database": runs `medrec evaluate` for one model on the open patient database as a
 // background job (evaluate:start), polls its progress (evaluate:status) for a determinate progress bar,
-// and shows the headline figures beside the two baselines. The full report (per class, subgroups, unknown
+// and shows the headline figures beside the two baselines, at class level and at drug level (the recommended classes
+// resolved to drugs as recommendations resolve them). The full report (per class, subgroups, unknown
 // codes, HTML to file) comes from the command line: medrec evaluate --out report.html.
 import type { EvaluationIntervalView, EvaluationJobStatus } from '../../../../shared/domain/evaluation'
 import { useEffect, useRef, useState } from 'react'
@@ -15,6 +16,14 @@ const COLUMNS: Array<{ key: string; label: string; digits: number }> = [
   { key: 'recall', label: 'Recall', digits: 3 },
   { key: 'drugs', label: '#classes', digits: 1 },
   { key: 'ece', label: 'ECE', digits: 3 }
+]
+// PRAUC and ECE do not apply to drugs (probabilities are per class); the DDI share counts Major/contraindicated drug pairs.
+const DRUG_COLUMNS: Array<{ key: string; label: string; digits: number }> = [
+  { key: 'jaccard', label: 'Jaccard', digits: 3 },
+  { key: 'f1', label: 'F1', digits: 3 },
+  { key: 'recall', label: 'Recall', digits: 3 },
+  { key: 'drugs', label: '#drugs', digits: 1 },
+  { key: 'ddi:major-or-contraindicated', label: 'Major+ DDI share', digits: 3 }
 ]
 
 function IntervalCell({ interval, digits }: { interval: EvaluationIntervalView | undefined; digits: number }) {
@@ -122,6 +131,33 @@ export function EvaluatePanel({ modelId }: { modelId: string }) {
                 <tr key={row.label} data-kind={row.kind}>
                   <th scope="row">{row.label}</th>
                   {COLUMNS.map((c) => (
+                    <IntervalCell key={c.key} interval={row.metrics[c.key]} digits={c.digits} />
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <table className="metric-table evaluate-drug-table">
+            <caption>
+              At drug level (ATC5): {model.drugRows[0]?.visits ?? 0} visits with a prescription resolved to a drug
+              {model.visitsWithoutDrug > 0 ? ` (${model.visitsWithoutDrug} without one left out)` : ''}; each recommended class gets the drug of the
+              patient’s most recent earlier visit with it, else the within-class choice
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Predictor</th>
+                {DRUG_COLUMNS.map((c) => (
+                  <th key={c.key} scope="col">
+                    {c.label}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {model.drugRows.map((row) => (
+                <tr key={row.label} data-kind={row.kind}>
+                  <th scope="row">{row.label}</th>
+                  {DRUG_COLUMNS.map((c) => (
                     <IntervalCell key={c.key} interval={row.metrics[c.key]} digits={c.digits} />
                   ))}
                 </tr>
