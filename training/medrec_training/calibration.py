@@ -7,10 +7,15 @@ Three candidates, each a monotone map per medication column (so it never reorder
                never or always prescribed in the validation set keeps finite parameters)
   isotonic     p' = piecewise-linear interpolation through the pool-adjacent-violators fit of drug d
                (scikit-learn's IsotonicRegression, clipped outside the fitted range)
-The method is chosen by the expected calibration error (ECE, metrics.py's definition) of cross-fitted
-predictions: the validation patients are split in two, each half is calibrated by a map fitted on the other,
-and the method with the lower pooled ECE wins; it is then refitted on all validation patients. Choosing on the
-fitting data itself would always pick isotonic (it fits the data it is scored on best).
+The method is chosen on cross-fitted predictions: the validation patients are split in two, each half is
+calibrated by a map fitted on the other, and each method gets the pooled expected calibration error (ECE,
+metrics.py's definition) and the best grid-threshold Jaccard of those predictions. Choosing on the fitting data
+itself would always pick isotonic (it fits the data it is scored on best). The winner is the lowest ECE among
+the methods that meet the ECE goal (ECE_GOAL) without costing Jaccard (at most JACCARD_TOLERANCE below the
+uncalibrated probabilities'); when none does, simply the lowest ECE. Why the Jaccard guard: a per-drug map
+(Platt, isotonic) reorders drugs against each other, so one threshold over all drugs picks different sets; for
+logistic regression Platt cost 0.012 test Jaccard (0.3778 -> 0.3660, every fold lower), while one temperature
+keeps the order of all drugs and the Jaccard. The method is then refitted on all validation patients.
 
 logit(p) clips p to [EPSILON, 1 - EPSILON] first; every computation is float64, on both sides.
 """
@@ -25,10 +30,15 @@ import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 from sklearn.isotonic import IsotonicRegression
 
-from .metrics import expected_calibration_error
+from .metrics import expected_calibration_error, mean_jaccard
+from .training import THRESHOLD_GRID
 
 EPSILON = 1e-7
 METHODS = ("temperature", "platt", "isotonic")
+# Issue 17's goal for the benchmark's test folds: ECE at most 0.03 without losing Jaccard.
+ECE_GOAL = 0.03
+# A method "keeps" the Jaccard when its cross-fitted validation Jaccard is at most this much below the raw one's.
+JACCARD_TOLERANCE = 0.005
 CALIBRATION_FILE = "calibration.json"
 # Miss-rate thresholds (conformal risk control) stored for these alphas, so `--miss-rate` needs no patient data.
 MISS_RATE_ALPHAS = tuple(round(0.01 * step, 2) for step in range(1, 51))
@@ -145,10 +155,29 @@ class CalibrationChoice:
     cross_fitted_ece: dict[str, float]  # method -> pooled ECE of the two halves' out-of-half predictions
     uncalibrated_ece: float  # ECE of the raw validation probabilities
     validation_patients: int
+    cross_fitted_jaccard: dict[str, float] = field(default_factory=dict)  # method -> best grid-threshold Jaccard of the same predictions
+    uncalibrated_jaccard: float | None = None  # best grid-threshold Jaccard of the raw validation probabilities
+
+
+def best_grid_jaccard(truth: np.ndarray, probabilities: np.ndarray, patient_ids: np.ndarray) -> float:
+    """The Jaccard at the best threshold of the decision grid (what the threshold choice would reach)."""
+    return max(mean_jaccard(truth, probabilities, patient_ids, threshold) for threshold in THRESHOLD_GRID)
+
+
+def preferred_method(
+    cross_fitted_ece: dict[str, float], cross_fitted_jaccard: dict[str, float], uncalibrated_jaccard: float
+) -> str:
+    """The lowest ECE among the methods that meet ECE_GOAL and keep the Jaccard; otherwise the lowest ECE."""
+    keeping = [
+        m
+        for m in METHODS
+        if cross_fitted_ece[m] <= ECE_GOAL and cross_fitted_jaccard[m] >= uncalibrated_jaccard - JACCARD_TOLERANCE
+    ]
+    return min(keeping or METHODS, key=lambda m: (cross_fitted_ece[m], METHODS.index(m)))
 
 
 def choose_calibration(truth: np.ndarray, probabilities: np.ndarray, patient_ids: np.ndarray, seed: int = 0) -> CalibrationChoice:
-    """Pick the method with the lowest cross-fitted ECE on these (validation) visits and refit it on all of them."""
+    """Pick the method by preferred_method on cross-fitted predictions of these (validation) visits and refit it on all of them."""
     truth = np.asarray(truth)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     patients = np.unique(patient_ids)
@@ -157,13 +186,18 @@ def choose_calibration(truth: np.ndarray, probabilities: np.ndarray, patient_ids
     half = np.random.default_rng(seed).permutation(patients)[: len(patients) // 2]
     in_first = np.isin(patient_ids, half)
     scores: dict[str, float] = {}
+    jaccards: dict[str, float] = {}
     for method, fit in FITTERS.items():
         out = np.empty_like(probabilities)
         for held_out in (in_first, ~in_first):
             out[held_out] = fit(truth[~held_out], probabilities[~held_out]).apply(probabilities[held_out])
         scores[method] = expected_calibration_error(truth, out)
-    best = min(METHODS, key=lambda m: (scores[m], METHODS.index(m)))
-    return CalibrationChoice(FITTERS[best](truth, probabilities), scores, expected_calibration_error(truth, probabilities), len(patients))
+        jaccards[method] = best_grid_jaccard(truth, out, patient_ids)
+    raw_jaccard = best_grid_jaccard(truth, probabilities, patient_ids)
+    best = preferred_method(scores, jaccards, raw_jaccard)
+    return CalibrationChoice(
+        FITTERS[best](truth, probabilities), scores, expected_calibration_error(truth, probabilities), len(patients), jaccards, raw_jaccard
+    )
 
 
 def calibration_document(
@@ -179,9 +213,15 @@ def calibration_document(
         "fittedOn": fitted_on,
         "validationPatients": choice.validation_patients,
         "selection": {
-            "criterion": "ECE (10 bins) of cross-fitted predictions: two halves of the validation patients, each calibrated by a map fitted on the other",
+            "criterion": (
+                "cross-fitted predictions (two halves of the validation patients, each calibrated by a map fitted on the other): "
+                f"the lowest ECE (10 bins) among the methods with ECE <= {ECE_GOAL} whose best-threshold Jaccard is at most "
+                f"{JACCARD_TOLERANCE} below the uncalibrated probabilities'; the lowest ECE when none is"
+            ),
             "crossFittedEce": choice.cross_fitted_ece,
             "uncalibratedEce": choice.uncalibrated_ece,
+            "crossFittedJaccard": choice.cross_fitted_jaccard,
+            "uncalibratedJaccard": choice.uncalibrated_jaccard,
         },
         "decisionThreshold": decision_threshold,
         "missRate": {

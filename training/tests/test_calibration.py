@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from medrec_training.calibration import (
+    ECE_GOAL,
+    JACCARD_TOLERANCE,
     Calibration,
     choose_calibration,
+    preferred_method,
     fit_isotonic,
     fit_platt,
     fit_temperature,
@@ -57,17 +60,32 @@ def test_isotonic_is_pool_adjacent_violators():
     np.testing.assert_allclose(calibration.apply(np.array([[0.0], [0.9], [0.35]]))[:, 0], [0.0, 1.0, 0.75])
 
 
-def test_choice_is_the_lowest_cross_fitted_ece_and_lowers_ece_on_new_patients():
+def test_choice_follows_the_rule_on_its_cross_fitted_scores_and_lowers_ece_on_new_patients():
     rng = np.random.default_rng(2)
     truth, reported = overconfident(rng, visits=6000)
     patients = np.repeat(np.arange(3000), 2)
     choice = choose_calibration(truth, reported, patients, seed=0)
-    assert choice.calibration.method == min(choice.cross_fitted_ece, key=choice.cross_fitted_ece.get)
-    assert set(choice.cross_fitted_ece) == {"temperature", "platt", "isotonic"}
+    assert set(choice.cross_fitted_ece) == set(choice.cross_fitted_jaccard) == {"temperature", "platt", "isotonic"}
+    assert choice.calibration.method == preferred_method(choice.cross_fitted_ece, choice.cross_fitted_jaccard, choice.uncalibrated_jaccard)
     fresh_truth, fresh = overconfident(rng, visits=6000)
     before = expected_calibration_error(fresh_truth, fresh)
     after = expected_calibration_error(fresh_truth, choice.calibration.apply(fresh))
     assert before > 0.05 and after < 0.02
+
+
+def test_the_lowest_ece_that_keeps_the_jaccard_wins_and_the_lowest_ece_when_none_does():
+    raw_jaccard = 0.38
+    keeps, loses = raw_jaccard - JACCARD_TOLERANCE / 2, raw_jaccard - 3 * JACCARD_TOLERANCE
+    # Platt has the lowest ECE but costs Jaccard; temperature meets the goal and keeps it: temperature.
+    ece = {"temperature": ECE_GOAL * 0.8, "platt": 0.006, "isotonic": 0.013}
+    assert preferred_method(ece, {"temperature": keeps, "platt": loses, "isotonic": loses}, raw_jaccard) == "temperature"
+    # Two keep it: the lower ECE of the two.
+    assert preferred_method(ece, {"temperature": keeps, "platt": loses, "isotonic": keeps}, raw_jaccard) == "isotonic"
+    # Temperature keeps the Jaccard but misses the ECE goal: no method qualifies, so the lowest ECE (Platt).
+    ece_missing_goal = {**ece, "temperature": ECE_GOAL * 1.1}
+    assert preferred_method(ece_missing_goal, {"temperature": keeps, "platt": loses, "isotonic": loses}, raw_jaccard) == "platt"
+    # Every method keeps it: plain lowest ECE.
+    assert preferred_method(ece, dict.fromkeys(ece, raw_jaccard), raw_jaccard) == "platt"
 
 
 def test_a_step_shaped_miscalibration_chooses_isotonic():
