@@ -5,7 +5,7 @@
 // patient. Titles are joined only when asked (NLA-MMR's cold start reads them; other models never do).
 import type { Db } from '../db/database'
 import type { CodeRef, VisitCodes } from '../inference/encode'
-import { atc3Of, type PatientModelInput, type StoredMedication, titleKey } from './patient-input'
+import { atc3Of, groupRowsByVisit, type PatientModelInput, type StoredMedication, titleKey } from './patient-input'
 import { perConnection } from '../db/statements'
 
 export interface PatientBatchRead {
@@ -64,16 +64,6 @@ function prepareStatements(db: Db) {
 
 const statements = perConnection(prepareStatements)
 
-function groupByVisit<T extends readonly [number, ...unknown[]]>(rows: T[]): Map<number, T[]> {
-  const byVisit = new Map<number, T[]>()
-  for (const row of rows) {
-    const list = byVisit.get(row[0])
-    if (list) list.push(row)
-    else byVisit.set(row[0], [row])
-  }
-  return byVisit
-}
-
 /** The model inputs of `patients` (the app's ids), each from its stored visits. */
 export function loadPatientInputs(db: Db, patients: readonly number[], options: { titles?: boolean } = {}): PatientBatchRead {
   const s = statements(db)
@@ -86,9 +76,9 @@ export function loadPatientInputs(db: Db, patients: readonly number[], options: 
     if (list) list.push(row)
     else visitsByPatient.set(row[1], [row])
   }
-  const diagnoses = groupByVisit((withTitles ? s.titledDiagnoses : s.diagnoses).all(idList) as CodeRow[])
-  const procedures = groupByVisit((withTitles ? s.titledProcedures : s.procedures).all(idList) as CodeRow[])
-  const medications = groupByVisit((withTitles ? s.titledMedications : s.medications).all(idList) as MedicationRow[])
+  const diagnoses = groupRowsByVisit((withTitles ? s.titledDiagnoses : s.diagnoses).all(idList) as CodeRow[])
+  const procedures = groupRowsByVisit((withTitles ? s.titledProcedures : s.procedures).all(idList) as CodeRow[])
+  const medications = groupRowsByVisit((withTitles ? s.titledMedications : s.medications).all(idList) as MedicationRow[])
 
   const inputs: PatientModelInput[] = []
   const missing: PatientBatchRead['missing'] = []

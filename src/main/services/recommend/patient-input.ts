@@ -137,7 +137,8 @@ type RawVisitRow = [id: number, sourceVisitId: string]
 type RawCodeRow = [visitId: number, system: string, code: string]
 type RawMedicationRow = [visitId: number, atc3: string | null, atc5: string | null]
 
-function groupRowsByVisit<T extends [number, ...unknown[]]>(rows: T[]): Map<number, T[]> {
+/** Rows read as arrays whose first element is the visit id, grouped by it (in read order); the batch reader uses it too. */
+export function groupRowsByVisit<T extends readonly [number, ...unknown[]]>(rows: T[]): Map<number, T[]> {
   const byVisit = new Map<number, T[]>()
   for (const row of rows) {
     const list = byVisit.get(row[0])
