@@ -3,13 +3,18 @@
 // and shows the headline figures beside the two baselines, at class level and at drug level (the recommended classes
 // resolved to drugs as recommendations resolve them). The full report (per class, subgroups, unknown
 // codes, HTML to file) comes from the command line: medrec evaluate --out report.html.
-import type { EvaluationIntervalView, EvaluationJobStatus } from '../../../../shared/domain/evaluation'
-import { useEffect, useRef, useState } from 'react'
+import type { EvaluationIntervalView, EvaluationJobStatus, EvaluationRowView } from '../../../../shared/domain/evaluation'
+import { type ReactNode, useEffect, useRef, useState } from 'react'
 import { api, errorText } from '../../api'
 import './evaluate.css'
 
 const POLL_MS = 400
-const COLUMNS: Array<{ key: string; label: string; digits: number }> = [
+interface MetricColumn {
+  key: string
+  label: string
+  digits: number
+}
+const COLUMNS: MetricColumn[] = [
   { key: 'jaccard', label: 'Jaccard', digits: 3 },
   { key: 'f1', label: 'F1', digits: 3 },
   { key: 'prauc', label: 'PRAUC', digits: 3 },
@@ -18,7 +23,7 @@ const COLUMNS: Array<{ key: string; label: string; digits: number }> = [
   { key: 'ece', label: 'ECE', digits: 3 }
 ]
 // PRAUC and ECE do not apply to drugs (probabilities are per class); the DDI share counts Major/contraindicated drug pairs.
-const DRUG_COLUMNS: Array<{ key: string; label: string; digits: number }> = [
+const DRUG_COLUMNS: MetricColumn[] = [
   { key: 'jaccard', label: 'Jaccard', digits: 3 },
   { key: 'f1', label: 'F1', digits: 3 },
   { key: 'recall', label: 'Recall', digits: 3 },
@@ -38,6 +43,35 @@ function IntervalCell({ interval, digits }: { interval: EvaluationIntervalView |
         </span>
       ) : null}
     </td>
+  )
+}
+
+/** One table of predictors (rows) by metrics (columns), each cell a value with its 95% interval. */
+function MetricTable({ className, caption, columns, rows }: { className: string; caption: ReactNode; columns: MetricColumn[]; rows: EvaluationRowView[] }) {
+  return (
+    <table className={`metric-table ${className}`}>
+      <caption>{caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col">Predictor</th>
+          {columns.map((c) => (
+            <th key={c.key} scope="col">
+              {c.label}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((row) => (
+          <tr key={row.label} data-kind={row.kind}>
+            <th scope="row">{row.label}</th>
+            {columns.map((c) => (
+              <IntervalCell key={c.key} interval={row.metrics[c.key]} digits={c.digits} />
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
   )
 }
 
@@ -111,59 +145,29 @@ export function EvaluatePanel({ modelId }: { modelId: string }) {
       ) : null}
       {model && status?.result ? (
         <>
-          <table className="metric-table evaluate-table">
-            <caption>
-              {model.id} v{model.version} at threshold {model.threshold} on {model.rows[0]?.visits ?? 0} visits of {model.rows[0]?.patients ?? 0} patients (95%
-              intervals)
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Predictor</th>
-                {COLUMNS.map((c) => (
-                  <th key={c.key} scope="col">
-                    {c.label}
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {model.rows.map((row) => (
-                <tr key={row.label} data-kind={row.kind}>
-                  <th scope="row">{row.label}</th>
-                  {COLUMNS.map((c) => (
-                    <IntervalCell key={c.key} interval={row.metrics[c.key]} digits={c.digits} />
-                  ))}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <table className="metric-table evaluate-drug-table">
-            <caption>
-              At drug level (ATC5): {model.drugRows[0]?.visits ?? 0} visits with a prescription resolved to a drug
-              {model.visitsWithoutDrug > 0 ? ` (${model.visitsWithoutDrug} without one left out)` : ''}; each recommended class gets the drug of the
-              patient’s most recent earlier visit with it, else the within-class choice
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Predictor</th>
-                {DRUG_COLUMNS.map((c) => (
-                  <th key={c.key} scope="col">
-                    {c.label}
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {model.drugRows.map((row) => (
-                <tr key={row.label} data-kind={row.kind}>
-                  <th scope="row">{row.label}</th>
-                  {DRUG_COLUMNS.map((c) => (
-                    <IntervalCell key={c.key} interval={row.metrics[c.key]} digits={c.digits} />
-                  ))}
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <MetricTable
+            className="evaluate-table"
+            columns={COLUMNS}
+            rows={model.rows}
+            caption={
+              <>
+                {model.id} v{model.version} at threshold {model.threshold} on {model.rows[0]?.visits ?? 0} visits of {model.rows[0]?.patients ?? 0} patients (95%
+                intervals)
+              </>
+            }
+          />
+          <MetricTable
+            className="evaluate-drug-table"
+            columns={DRUG_COLUMNS}
+            rows={model.drugRows}
+            caption={
+              <>
+                At drug level (ATC5): {model.drugRows[0]?.visits ?? 0} visits with a prescription resolved to a drug
+                {model.visitsWithoutDrug > 0 ? ` (${model.visitsWithoutDrug} without one left out)` : ''}; each recommended class gets the drug of the
+                patient’s most recent earlier visit with it, else the within-class choice
+              </>
+            }
+          />
           <p className="muted">
             Unknown to the model: {model.unknownDiagnosisShare === null ? '–' : `${(100 * model.unknownDiagnosisShare).toFixed(1)}%`} of diagnosis codes,{' '}
             {model.unknownProcedureShare === null ? '–' : `${(100 * model.unknownProcedureShare).toFixed(1)}%`} of procedure codes. Took{' '}
