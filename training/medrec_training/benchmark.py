@@ -518,13 +518,25 @@ class DataSource:
     fingerprint: str
 
     def load(self) -> PreparedData:
-        root = Path(self.data_dir)
-        return prepare_data(
-            Path(self.database),
-            structures_file=root / "knowledge" / "molecules" / "atc3_smiles.json",
-            folds=self.folds,
-            knowledge_loader=knowledge_loader(root) if self.with_knowledge else None,
-        )
+        return prepare_benchmark_data(self.database, Path(self.data_dir), self.folds, self.with_knowledge)
+
+
+def prepare_benchmark_data(database: Path | str, root: Path, folds: int, with_knowledge: bool) -> PreparedData:
+    """The benchmark's data: the database's cohort with the open data's molecule structures and, unless left out,
+    its drug knowledge. Every benchmark-style run (workers, render-only, model selection) reads it this one way."""
+    return prepare_data(
+        Path(database),
+        structures_file=root / "knowledge" / "molecules" / "atc3_smiles.json",
+        folds=folds,
+        knowledge_loader=knowledge_loader(root) if with_knowledge else None,
+    )
+
+
+def benchmark_config(seed: int, root: Path, max_epochs: int | None = None) -> ModelConfig:
+    """The benchmark's ModelConfig. data_dir: models that read open data themselves (MKMed's pre-training) use the
+    same folder as the knowledge."""
+    config = ModelConfig(seed=seed, options={"data_dir": str(root)})
+    return config if max_epochs is None else config.with_overrides(max_epochs=max_epochs)
 
 
 def data_fingerprint(data: PreparedData) -> str:
@@ -684,17 +696,8 @@ def run(arguments: argparse.Namespace) -> int:
         skipped = {m: reason for m, reason in skipped.items() if m in wanted}
         # Said in BENCHMARK.md, so a table without them is not mistaken for a run of every model.
         skipped.update({m: "left out of this run (--models)" for m in left_out})
-    # data_dir: models that read open data themselves (MKMed's pre-training) use the same folder as the knowledge.
-    config = ModelConfig(seed=seed, options={"data_dir": str(root)})
-    if arguments.max_epochs is not None:
-        config = config.with_overrides(max_epochs=arguments.max_epochs)
-
-    data = prepare_data(
-        database,
-        structures_file=root / "knowledge" / "molecules" / "atc3_smiles.json",
-        folds=folds,
-        knowledge_loader=None if arguments.no_knowledge else knowledge_loader(root),
-    )
+    config = benchmark_config(seed, root, arguments.max_epochs)
+    data = prepare_benchmark_data(database, root, folds, not arguments.no_knowledge)
     print(f"Data: {data.cohort.describe()}")
     if data.cohort.coverage:
         print(f"Medications: {data.cohort.coverage.describe()}")
@@ -891,12 +894,7 @@ def render_only(arguments: argparse.Namespace) -> int:
     root = Path(arguments.data_dir) if arguments.data_dir else data_dir()
     output = Path(arguments.models_dir) if arguments.models_dir else models_dir()
     record = json.loads((output / BENCHMARK_RECORD).read_text(encoding="utf-8"))
-    data = prepare_data(
-        database,
-        structures_file=root / "knowledge" / "molecules" / "atc3_smiles.json",
-        folds=arguments.folds,
-        knowledge_loader=None if arguments.no_knowledge else knowledge_loader(root),
-    )
+    data = prepare_benchmark_data(database, root, arguments.folds, not arguments.no_knowledge)
     if data.cohort.describe() != record["cohort"]:
         print(f"{database} is not the database of {output / BENCHMARK_RECORD} ({record['cohort']})", file=sys.stderr)
         return 1

@@ -46,14 +46,15 @@ from ..benchmark import (
     JobFailed,
     JobRunner,
     available_cpus,
+    benchmark_config,
     data_fingerprint,
     data_of_worker,
-    knowledge_loader,
+    prepare_benchmark_data,
     previous_fold_seconds,
 )
 from ..datasets import DatasetError
 from ..evaluation.selection_table import MODEL_SELECTION_RECORD, selection_markdown, splice_section
-from ..harness import DEFAULT_FOLDS, DEFAULT_SEED, FoldResult, PreparedData, SplitProbabilities, evaluate_split, fold_patients, prepare_data, split_description
+from ..harness import DEFAULT_FOLDS, DEFAULT_SEED, FoldResult, PreparedData, SplitProbabilities, evaluate_split, fold_patients, split_description
 from ..metrics import comparison_verdict, evaluate, paired_difference, summarize_folds
 from ..models import MODEL_REGISTRY, load_model_class
 from ..models.base import ModelConfig
@@ -450,15 +451,8 @@ def run(arguments: argparse.Namespace, argv: list[str] | None) -> int:
     root = Path(arguments.data_dir) if arguments.data_dir else data_dir()
     output = Path(arguments.models_dir) if arguments.models_dir else models_dir()
     folds, seed = arguments.folds, arguments.seed
-    config = ModelConfig(seed=seed, options={"data_dir": str(root)})  # the benchmark's configuration
-    if arguments.max_epochs is not None:
-        config = config.with_overrides(max_epochs=arguments.max_epochs)
-    data = prepare_data(
-        database,
-        structures_file=root / "knowledge" / "molecules" / "atc3_smiles.json",
-        folds=folds,
-        knowledge_loader=None if arguments.no_knowledge else knowledge_loader(root),
-    )
+    config = benchmark_config(seed, root, arguments.max_epochs)
+    data = prepare_benchmark_data(database, root, folds, not arguments.no_knowledge)
     needs_knowledge = [m for m in [*arguments.model_list, arguments.baseline] if load_model_class(m).requires_knowledge]
     if needs_knowledge and data.knowledge is None:
         raise DatasetError(f"{', '.join(needs_knowledge)} need drug knowledge ({data.knowledge_error or 'disabled with --no-knowledge'})")
