@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 from sklearn.isotonic import IsotonicRegression
 
-from .metrics import expected_calibration_error, mean_jaccard
-from .training import THRESHOLD_GRID
+from .metrics import expected_calibration_error
+from .training import choose_threshold
 
 EPSILON = 1e-7
 METHODS = ("temperature", "platt", "isotonic")
@@ -160,8 +161,8 @@ class CalibrationChoice:
 
 
 def best_grid_jaccard(truth: np.ndarray, probabilities: np.ndarray, patient_ids: np.ndarray) -> float:
-    """The Jaccard at the best threshold of the decision grid (what the threshold choice would reach)."""
-    return max(mean_jaccard(truth, probabilities, patient_ids, threshold) for threshold in THRESHOLD_GRID)
+    """The Jaccard the decision threshold's choice (training.choose_threshold) reaches on these visits."""
+    return choose_threshold(SimpleNamespace(targets=truth, patient_ids=patient_ids), probabilities)[1]
 
 
 def preferred_method(
