@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -71,6 +71,7 @@ from .base import (
     multi_hot,
     select_visit,
     sum_code_embeddings,
+    trim_padding,
 )
 from .gamenet import NEGATIVE_LARGE, controllable_ddi_loss, ddi_adjacency, target_ddi_rate
 from .molerec import SetAttentionBlock, padded_fragment_lists
@@ -293,8 +294,42 @@ class MKMed(MedRecModel):
     def drug_vectors(self, modality_mask: torch.Tensor) -> torch.Tensor:
         """[B, D, H]: each sample's drug vectors under its own mask of the knowledge modalities."""
         all_absent, deltas = self.drug_parts()
-        views_on = modality_mask[:, [self.modality_index(m) for m in self.knowledge_modalities]]  # [B, K]
-        return all_absent.unsqueeze(0) + torch.einsum("bk,kdh->bdh", views_on, deltas)
+        return all_absent.unsqueeze(0) + torch.einsum("bk,kdh->bdh", self.views_on(modality_mask), deltas)
+
+    def views_on(self, modality_mask: torch.Tensor) -> torch.Tensor:
+        """[B, K]: the modality mask's knowledge-view columns."""
+        return modality_mask[:, [self.modality_index(m) for m in self.knowledge_modalities]]
+
+    def drug_products(self, modality_mask: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+        """(given [B, V, D] -> given . drug_b [B, V, H], hidden [B, H] -> <match(hidden), drug_b,d> [B, D]).
+
+        Training multiplies by the per-sample drug vectors drug_vectors() [B, D, H]. Inference never builds
+        that tensor: drug_b = all_absent + sum_k m_bk deltas_k is linear in the mask, so every product with it
+        is the mask-weighted sum of the same product with the K + 1 patient-independent parts, i.e. one
+        [B*V, D] x [D, (K+1) H] and one [B, H] x [H, (K+1) D] matrix product whose right-hand sides the ONNX
+        export folds into constants (match's weight folded in too). Same value, ~a third of the model's run.
+        """
+        if self.training:
+            drugs = self.drug_vectors(modality_mask)
+            return (lambda given: torch.bmm(given, drugs)), (lambda hidden: torch.einsum("bh,bdh->bd", self.match(hidden), drugs))
+        all_absent, deltas = self.drug_parts()
+        parts = torch.cat([all_absent.unsqueeze(0), deltas])  # [K + 1, D, H]
+        count, drugs, hidden_dim = parts.shape
+        views_on = self.views_on(modality_mask)
+        weights = torch.cat([torch.ones_like(views_on[:, :1]), views_on], dim=1)  # [B, K + 1]: all_absent always counts
+        given_parts = parts.permute(1, 0, 2).reshape(drugs, count * hidden_dim)  # [D, (K+1) H]
+        match_parts = parts.reshape(count * drugs, hidden_dim) @ self.match.weight  # <W h, p> = <h, W^T p>: [(K+1) D, H]
+
+        def given_products(given: torch.Tensor) -> torch.Tensor:
+            batch, visits, _ = given.shape
+            per_part = (given.reshape(batch * visits, drugs) @ given_parts).reshape(batch, visits, count, hidden_dim)
+            return (per_part * weights.reshape(batch, 1, count, 1)).sum(dim=2)
+
+        def match_scores(hidden: torch.Tensor) -> torch.Tensor:
+            per_part = nn.functional.linear(hidden, match_parts).reshape(hidden.shape[0], count, drugs)
+            return (per_part * weights.unsqueeze(-1)).sum(dim=1)
+
+        return given_products, match_scores
 
     def visit_sums(self, embedding: nn.Embedding, codes: torch.Tensor) -> torch.Tensor:
         """Per-visit sums of code embeddings [B, V, E]. Training embeds only the real codes (a batch is
@@ -308,7 +343,9 @@ class MKMed(MedRecModel):
         return sums.reshape(*codes.shape[:-1], embedding.embedding_dim)
 
     def compute_logits(self, diagnoses, procedures, medications, visit_mask, modality_mask):
-        drugs = self.drug_vectors(modality_mask)  # [B, D, H]
+        if not self.training:  # the GRUs read visits up to the current one, and padding codes add nothing
+            diagnoses, procedures, medications, visit_mask = trim_padding(diagnoses, procedures, medications, visit_mask)
+        given_products, match_scores = self.drug_products(modality_mask)
         diagnosis_visits = self.dropout(self.visit_sums(self.diagnosis_embedding, diagnoses))
         procedure_visits = self.dropout(self.visit_sums(self.procedure_embedding, procedures))
         diagnosis_visits = self.apply_modality("diagnoses", diagnosis_visits, modality_mask)
@@ -316,7 +353,7 @@ class MKMed(MedRecModel):
         # Visit t's medication input is what was given at visit t - 1 (the first visit gets zeros); the
         # current visit's own row is padding by contract, so its medications are never read.
         given = multi_hot(medications, self.vocab_sizes.medication_rows)[..., INDEX_OFFSET:]  # [B, V, D]
-        given_vectors = torch.bmm(given, drugs)  # [B, V, H]
+        given_vectors = given_products(given)  # [B, V, H]: the sum of the given drugs' vectors
         previous = torch.cat([torch.zeros_like(given_vectors[:, :1]), given_vectors[:, :-1]], dim=1)
         previous = self.apply_modality("medication-history", self.dropout(previous), modality_mask)
         states = [
@@ -326,7 +363,7 @@ class MKMed(MedRecModel):
         ]
         patient = select_visit(torch.cat(states, dim=-1), visit_mask)  # [B, 3H]
         hidden = self.query(patient)  # [B, H]
-        return self.output(hidden) + torch.einsum("bh,bdh->bd", self.match(hidden), drugs)
+        return self.output(hidden) + match_scores(hidden)
 
     def extra_loss(self, batch: Batch, logits: torch.Tensor) -> torch.Tensor | None:
         return controllable_ddi_loss(batch, logits, self.ddi_adjacency, self.config, self.target_ddi)
