@@ -36,12 +36,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--one-patient", action="store_true", help="the batch is one visit (the first with 3+ visits of history) under random modality masks, as an explanation's coalition rows are")
     args = parser.parse_args()
     manifest = json.loads((args.folder / "manifest.json").read_text(encoding="utf-8"))
     model = load_saved_model(args.folder, manifest)
     feeds = database_inputs(model, default_database_path(), manifest_vocabularies(manifest), manifest_limits(manifest))
-    feeds = {name: array[: args.batch] for name, array in feeds.items()}
-    feeds["modality_mask"] = np.ones_like(feeds["modality_mask"])
+    if args.one_patient:
+        row = int(np.argmax(feeds["visit_mask"].sum(axis=1) >= 3))
+        feeds = {name: np.repeat(array[row : row + 1], args.batch, axis=0) for name, array in feeds.items()}
+        feeds["modality_mask"] = (np.random.default_rng(0).random(feeds["modality_mask"].shape) < 0.5).astype(np.float32)
+    else:
+        feeds = {name: array[: args.batch] for name, array in feeds.items()}
+        feeds["modality_mask"] = np.ones_like(feeds["modality_mask"])
     graph = args.graph or args.folder / "model.onnx"
 
     plain = onnxruntime.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
