@@ -70,7 +70,6 @@ from .base import (
     VocabSizes,
     multi_hot,
     select_visit,
-    sum_code_embeddings,
     trim_padding,
 )
 from .gamenet import NEGATIVE_LARGE, controllable_ddi_loss, ddi_adjacency, target_ddi_rate
@@ -333,10 +332,13 @@ class MKMed(MedRecModel):
 
     def visit_sums(self, embedding: nn.Embedding, codes: torch.Tensor) -> torch.Tensor:
         """Per-visit sums of code embeddings [B, V, E]. Training embeds only the real codes (a batch is
-        ~95% padding, and the dense path's backward was a third of a training step); inference keeps
-        the dense, export-friendly base.sum_code_embeddings. Both give the same sums."""
+        ~95% padding, and the dense path's backward was a third of a training step); inference sums every
+        slot densely (export-friendly) and takes off what the padding slots added, count x the pad row
+        (0 when trained with padding_idx; a pass over [B, V, E] instead of masking all of [B, V, C, E]; not
+        for training: the pad row would get a gradient). Both give the same sums."""
         if not self.training:
-            return sum_code_embeddings(embedding, codes)
+            padding = (codes == PAD_INDEX).sum(dim=-1, keepdim=True).to(embedding.weight.dtype)
+            return embedding(codes).sum(dim=2) - padding * embedding.weight[PAD_INDEX]
         flat = codes.reshape(-1, codes.shape[-1])
         rows, columns = torch.nonzero(flat != PAD_INDEX, as_tuple=True)
         sums = torch.zeros(flat.shape[0], embedding.embedding_dim).index_add(0, rows, embedding(flat[rows, columns]))
