@@ -137,7 +137,12 @@ class CHARM(nn.Module):
         diagnosis_gate, procedure_gate = (2.0 * torch.sigmoid(self.harmonise(summary))).chunk(2, dim=-1)  # [B, E] each
         refined_diagnoses = self.norm(diagnoses) * diagnosis_gate.unsqueeze(1) * diagnosis_present.unsqueeze(-1)
         refined_procedures = self.norm(procedures) * procedure_gate.unsqueeze(1) * procedure_present.unsqueeze(-1)
-        return refined_diagnoses, refined_procedures, refined_diagnoses.sum(dim=1), refined_procedures.sum(dim=1)
+        if self.training:
+            return refined_diagnoses, refined_procedures, refined_diagnoses.sum(dim=1), refined_procedures.sum(dim=1)
+        # inference: the same sums (padding rows are 0) as per-sample products, whose order does not depend on
+        # the batch size as onnxruntime's ReduceSum over a middle axis does
+        pooled = [(present.unsqueeze(1) @ refined).squeeze(1) for present, refined in ((diagnosis_present, refined_diagnoses), (procedure_present, refined_procedures))]
+        return refined_diagnoses, refined_procedures, *pooled
 
 
 def _masked_mean(codes: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
@@ -321,7 +326,10 @@ class CafeMed(MedRecModel):
         if self.cwg is not None:
             weights = weights * torch.sigmoid(self.cwg.gate(health, refined))
             scale = 2.0 * scale
-        return weights.sum(dim=1) * scale * present_on.unsqueeze(1)
+        # the code sum as a per-sample product: onnxruntime's ReduceSum over the middle axis sums in a
+        # batch-size-dependent order, and a patient's probabilities should not depend on its batch
+        every_code = torch.ones_like(codes, dtype=weights.dtype).unsqueeze(1)  # [B, 1, C]
+        return (every_code @ weights).squeeze(1) * scale * present_on.unsqueeze(1)
 
     def compute_logits(self, diagnoses, procedures, medications, visit_mask, modality_mask):
         if not self.training:  # the GRUs read visits up to the current one, and padding codes add nothing

@@ -307,6 +307,9 @@ class MKMed(MedRecModel):
         is the mask-weighted sum of the same product with the K + 1 patient-independent parts, i.e. one
         [B*V, D] x [D, (K+1) H] and one [B, H] x [H, (K+1) D] matrix product whose right-hand sides the ONNX
         export folds into constants (match's weight folded in too). Same value, ~a third of the model's run.
+        The mask-weighted sums are per-sample matrix products, not a ReduceSum over the parts: onnxruntime's
+        ReduceSum over a middle axis sums in a batch-size-dependent order, and a patient's probabilities
+        must not depend on the batch it ran in (tests/unit/session-small-runs.test.ts).
         """
         if self.training:
             drugs = self.drug_vectors(modality_mask)
@@ -322,11 +325,11 @@ class MKMed(MedRecModel):
         def given_products(given: torch.Tensor) -> torch.Tensor:
             batch, visits, _ = given.shape
             per_part = (given.reshape(batch * visits, drugs) @ given_parts).reshape(batch, visits, count, hidden_dim)
-            return (per_part * weights.reshape(batch, 1, count, 1)).sum(dim=2)
+            return (weights.reshape(batch, 1, 1, count) @ per_part).squeeze(2)
 
         def match_scores(hidden: torch.Tensor) -> torch.Tensor:
             per_part = nn.functional.linear(hidden, match_parts).reshape(hidden.shape[0], count, drugs)
-            return (per_part * weights.unsqueeze(-1)).sum(dim=1)
+            return (weights.unsqueeze(1) @ per_part).squeeze(1)
 
         return given_products, match_scores
 

@@ -279,7 +279,7 @@ class NLAMMR(MedRecModel):
         # inference: one [B, K] x [K, C*D] product against the (constant-folded) tables, then the mix
         count, drugs, joint = tables.shape
         per_table = F.linear(patient, tables.reshape(count * drugs, joint)).reshape(-1, count, drugs)
-        return (per_table * weights.unsqueeze(-1)).sum(dim=1)
+        return (weights.unsqueeze(1) @ per_table).squeeze(1)  # per sample, not a batch-order-dependent ReduceSum
 
     def compute_logits(self, diagnoses, procedures, medications, visit_mask, modality_mask):
         return self.logits_with_new_codes(diagnoses, procedures, medications, visit_mask, modality_mask)
