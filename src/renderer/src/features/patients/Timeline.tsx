@@ -1,6 +1,6 @@
 // A patient's visits in time order with coded diagnoses and procedures and the medications given.
 import { type CodedEntry, formatAge, type MedicationEntry, type PatientTimeline, TIMELINE_PAGE_VISITS, type VisitDetail } from '../../../../shared/domain/patient'
-import { Empty } from '../../components/StatusMessage'
+import { Empty, FormError } from '../../components/StatusMessage'
 import { formatDateTime, lengthOfStay, plural } from '../../format'
 import { usePatients } from './store'
 
@@ -33,11 +33,7 @@ function EarlierVisits({ count }: { count: number }) {
         {status === 'loading' ? 'Loading earlier visits…' : `Show ${plural(Math.min(count, TIMELINE_PAGE_VISITS), 'earlier visit')}`}
       </button>{' '}
       <span className="count">({plural(count, 'earlier visit')} not shown)</span>
-      {status === 'error' ? (
-        <p className="form-error" role="alert">
-          Earlier visits could not be loaded: {error}
-        </p>
-      ) : null}
+      <FormError prefix="Earlier visits could not be loaded" error={status === 'error' ? error : null} />
     </div>
   )
 }
