@@ -248,6 +248,7 @@ async function main(): Promise<void> {
       `${cohort.cached ? 'reused, ' : ''}generated in ${fmt(cohort.manifest.seconds, 1)} s`,
     `import     wall ${fmt(imported.seconds, 1)} s, CPU ${fmt(imported.cpuSeconds, 1)} s; ${fmt(visitsPerSecond)} visits/s, ${fmt(inputRows / imported.seconds)} rows/s`,
     `           1M visits at this rate: ~${fmt(imported.seconds * perMillionVisits)} s wall, ~${fmt(imported.cpuSeconds * perMillionVisits)} s CPU   target < ${importTarget} s: ${verdict(imported.seconds * perMillionVisits < importTarget)}`,
+    `phases     ${imported.phases.map((p) => `${p.phase} ${fmt(p.seconds, 1)} s (CPU ${fmt(p.cpuSeconds, 1)})`).join('; ')}`,
     `peak RSS   ${mb(imported.peakRssBytes)} (import process)   target < ${mb(TARGETS.peakRssBytes)}: ${verdict(imported.peakRssBytes < TARGETS.peakRssBytes)}`,
     `database   ${mb(databaseBytes)}, ${fmt(visitsInDb)} visits`,
     `timeline   wall ${ms(timeline.wall)}, max ${fmt(timeline.wall.max, 1)} ms; CPU ${ms(timeline.cpu)} (n=${timeline.wall.n})   target p99 < ${TARGETS.timelineP99Ms} ms: ${verdict(timeline.wall.p99 < TARGETS.timelineP99Ms)} (wall), ${verdict(timeline.cpu.p99 < TARGETS.timelineP99Ms)} (CPU)`,
