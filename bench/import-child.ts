@@ -11,8 +11,8 @@ export interface ImportChildResult {
   peakRssBytes: number
   cpuSeconds: number
   report: unknown
-  /** Wall and CPU seconds spent in each progress phase, in order (where the import's time goes). */
-  phases: Array<{ phase: string; seconds: number; cpuSeconds: number }>
+  /** Wall and CPU seconds spent in each progress phase, in order (where the import's time goes; absent in older results). */
+  phases?: Array<{ phase: string; seconds: number; cpuSeconds: number }>
 }
 
 /** Peak resident set size of this process: VmHWM from /proc where available, else maxRSS. */
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const cpuBefore = process.cpuUsage()
   const started = performance.now()
   let lastPrinted = 0
-  const phases: ImportChildResult['phases'] = []
+  const phases: NonNullable<ImportChildResult['phases']> = []
   let phaseStart = { wall: started, cpu: cpuBefore }
   const endPhase = () => {
     const current = phases.at(-1)

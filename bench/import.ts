@@ -19,6 +19,7 @@ import { basename, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { openDatabase, type Db } from '../src/main/services/db/database'
 import { getPatientTimeline, listPatients } from '../src/main/services/db/patients-repo'
+import { TIMELINE_PAGE_VISITS, type TimelinePage } from '../src/shared/domain/patient'
 import { projectRoot } from '../src/main/services/paths'
 import type { ImportChildResult } from './import-child'
 import {
@@ -31,11 +32,11 @@ import {
   SeededRandom
 } from './synthetic-cohort'
 
-/** Targets on a 2-core machine for 1M visits (the default 100k patients). */
+/** Targets on a 2-core machine for 1M visits (the default 100k patients): issue 18's. */
 const TARGETS = {
-  importSecondsPerMillionVisits: 60,
+  importSecondsPerMillionVisits: 90,
   peakRssBytes: 1024 ** 3,
-  timelineP99Ms: 5,
+  timelineP99Ms: 2,
   searchP99Ms: 20
 }
 const WARMUP_QUERIES = 200
@@ -130,14 +131,15 @@ interface TimelineFigures {
   cpuMicrosPerEntry: number
 }
 
-function benchTimeline(db: Db, patientIds: number[], random: SeededRandom, samples: number): TimelineFigures {
-  for (let i = 0; i < WARMUP_QUERIES; i++) getPatientTimeline(db, random.pick(patientIds))
+/** `page`: what the app opens a record with (the latest visits); undefined: the whole record (`medrec show`). */
+function benchTimeline(db: Db, patientIds: number[], random: SeededRandom, samples: number, page: TimelinePage | undefined): TimelineFigures {
+  for (let i = 0; i < WARMUP_QUERIES; i++) getPatientTimeline(db, random.pick(patientIds), page)
   const latencies = new LatencySamples()
   const entries: number[] = []
   let visits = 0
   for (let i = 0; i < samples; i++) {
     const id = random.pick(patientIds)
-    const timeline = latencies.time(() => getPatientTimeline(db, id))
+    const timeline = latencies.time(() => getPatientTimeline(db, id, page))
     visits += timeline.visits.length
     entries.push(timeline.visits.reduce((sum, v) => sum + v.diagnoses.length + v.procedures.length + v.medications.length, 0))
   }
@@ -230,7 +232,9 @@ async function main(): Promise<void> {
   const patientRows = db.prepare('SELECT id, source_patient_id AS sourceId FROM patients ORDER BY id').all() as { id: number; sourceId: string }[]
   if (patientRows.length === 0) throw new Error(`The import wrote no patients into ${databasePath}.`)
   const random = new SeededRandom(seed)
-  const timeline = benchTimeline(db, patientRows.map((r) => r.id), random, timelineSamples)
+  const timeline = benchTimeline(db, patientRows.map((r) => r.id), new SeededRandom(seed), timelineSamples, { latest: TIMELINE_PAGE_VISITS })
+  // The same patients again, whole records.
+  const wholeTimeline = benchTimeline(db, patientRows.map((r) => r.id), new SeededRandom(seed), timelineSamples, undefined)
   const search = benchSearch(db, patientRows.map((r) => r.sourceId), random, searchSamples)
   const visitsInDb = (db.prepare('SELECT count(*) AS n FROM visits').get() as { n: number }).n
   db.close()
@@ -248,18 +252,24 @@ async function main(): Promise<void> {
       `${cohort.cached ? 'reused, ' : ''}generated in ${fmt(cohort.manifest.seconds, 1)} s`,
     `import     wall ${fmt(imported.seconds, 1)} s, CPU ${fmt(imported.cpuSeconds, 1)} s; ${fmt(visitsPerSecond)} visits/s, ${fmt(inputRows / imported.seconds)} rows/s`,
     `           1M visits at this rate: ~${fmt(imported.seconds * perMillionVisits)} s wall, ~${fmt(imported.cpuSeconds * perMillionVisits)} s CPU   target < ${importTarget} s: ${verdict(imported.seconds * perMillionVisits < importTarget)}`,
-    `phases     ${imported.phases.map((p) => `${p.phase} ${fmt(p.seconds, 1)} s (CPU ${fmt(p.cpuSeconds, 1)})`).join('; ')}`,
+    `phases     ${(imported.phases ?? []).map((p) => `${p.phase} ${fmt(p.seconds, 1)} s (CPU ${fmt(p.cpuSeconds, 1)})`).join('; ')}`,
     `peak RSS   ${mb(imported.peakRssBytes)} (import process)   target < ${mb(TARGETS.peakRssBytes)}: ${verdict(imported.peakRssBytes < TARGETS.peakRssBytes)}`,
     `database   ${mb(databaseBytes)}, ${fmt(visitsInDb)} visits`,
-    `timeline   wall ${ms(timeline.wall)}, max ${fmt(timeline.wall.max, 1)} ms; CPU ${ms(timeline.cpu)} (n=${timeline.wall.n})   target p99 < ${TARGETS.timelineP99Ms} ms: ${verdict(timeline.wall.p99 < TARGETS.timelineP99Ms)} (wall), ${verdict(timeline.cpu.p99 < TARGETS.timelineP99Ms)} (CPU)`,
-    `           ${fmt(timeline.visitsPerCall, 1)} visits and p50 ${fmt(timeline.entries.p50)} / p99 ${fmt(timeline.entries.p99)} codes+medication rows a patient; ~${fmt(timeline.cpuMicrosPerEntry, 2)} µs CPU per row`,
+    ...[
+      [`timeline   as the app opens a record (latest ${TIMELINE_PAGE_VISITS} visits)`, timeline] as const,
+      ['timeline   whole record (medrec show; every visit)', wholeTimeline] as const
+    ].flatMap(([label, figures]) => [
+      label,
+      `           wall ${ms(figures.wall)}, max ${fmt(figures.wall.max, 1)} ms; CPU ${ms(figures.cpu)} (n=${figures.wall.n})   target p99 < ${TARGETS.timelineP99Ms} ms: ${verdict(figures.wall.p99 < TARGETS.timelineP99Ms)} (wall), ${verdict(figures.cpu.p99 < TARGETS.timelineP99Ms)} (CPU)`,
+      `           ${fmt(figures.visitsPerCall, 1)} visits and p50 ${fmt(figures.entries.p50)} / p99 ${fmt(figures.entries.p99)} codes+medication rows a call; ~${fmt(figures.cpuMicrosPerEntry, 2)} µs CPU per row`
+    ]),
     `search     wall ${ms(search.wall)}, max ${fmt(search.wall.max, 1)} ms; CPU ${ms(search.cpu)} (n=${search.wall.n}, first page of 50)   target p99 < ${TARGETS.searchP99Ms} ms: ${verdict(search.wall.p99 < TARGETS.searchP99Ms)} (wall), ${verdict(search.cpu.p99 < TARGETS.searchP99Ms)} (CPU)`,
     `           CPU by prefix length: ${[...search.cpuByLength].map(([length, p]) => `${length}: ${fmt(p.p50, 2)} / ${fmt(p.p99, 2)}`).join('; ')} ms (p50 / p99)`
   ]
   console.log(lines.join('\n'))
   writeFileSync(
     join(outDir, `${runName}.result.json`),
-    JSON.stringify({ patients, seed, visitsPerPatient, cohort: cohort.manifest, imported, timeline, search: { ...search, cpuByLength: Object.fromEntries(search.cpuByLength) }, databaseBytes, loadAverage: { start: loadAtStart, end: loadavg()[0] } }, null, 2) + '\n'
+    JSON.stringify({ patients, seed, visitsPerPatient, cohort: cohort.manifest, imported, timeline, wholeTimeline, search: { ...search, cpuByLength: Object.fromEntries(search.cpuByLength) }, databaseBytes, loadAverage: { start: loadAtStart, end: loadavg()[0] } }, null, 2) + '\n'
   )
 }
 

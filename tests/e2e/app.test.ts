@@ -9,7 +9,7 @@ import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
 import { DATA_ATTRIBUTIONS } from '../../src/shared/domain/attributions'
-import { formatAge } from '../../src/shared/domain/patient'
+import { formatAge, TIMELINE_PAGE_VISITS } from '../../src/shared/domain/patient'
 import { launchBrowser, screenshot, type Browser } from './browser'
 import { testDatabase, type TestDatabase } from './demo-database'
 import { buildApp, startTestHost, type BuiltApp, type TestHost } from './host'
@@ -236,6 +236,32 @@ describe('MedRec renderer (headless Chromium)', () => {
     )
     expect((await page.locator('.medication-table').allTextContents()).join().includes('no name recorded')).toBe(unnamed > 0)
     await screenshot(page, '07-eicu-patient')
+  })
+
+  it('opens a long record on its latest visits and loads the earlier ones on request', async () => {
+    const longest = db
+      .prepare(`SELECT p.id, p.source_patient_id AS sid, count(*) AS n FROM patients p JOIN visits v ON v.patient_id = p.id GROUP BY p.id ORDER BY n DESC, p.id LIMIT 1`)
+      .get() as { id: number; sid: string; n: number }
+    expect(longest.n, 'the demo has a patient with more visits than one timeline page').toBeGreaterThan(TIMELINE_PAGE_VISITS)
+    const inTimeOrder = (db.prepare('SELECT source_visit_id AS visit FROM visits WHERE patient_id = ? ORDER BY sort_key, id').all(longest.id) as { visit: string }[]).map(
+      (v) => v.visit
+    )
+    await page.getByLabel('Find patient').fill(longest.sid)
+    await page.locator('[role=option]', { hasText: longest.sid }).first().click()
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toMatch(new RegExp(`^Patient ${longest.sid}`))
+    const cards = page.locator('article.visit')
+    const shown = () => cards.evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-visit-id')))
+    await expect.poll(shown).toEqual(inTimeOrder.slice(-TIMELINE_PAGE_VISITS))
+    const earlier = longest.n - TIMELINE_PAGE_VISITS
+    expect(await page.locator('.visit-header h2').first().textContent()).toBe(`Visit ${earlier + 1} of ${longest.n}`)
+    const more = page.getByRole('button', { name: /earlier visit/ })
+    expect(await more.textContent()).toBe(`Show ${Math.min(earlier, TIMELINE_PAGE_VISITS)} earlier visit${earlier === 1 ? '' : 's'}`)
+    await screenshot(page, '08-long-record-latest-visits')
+    await more.click()
+    await expect.poll(shown).toEqual(inTimeOrder.slice(-2 * TIMELINE_PAGE_VISITS))
+    expect(await page.locator('.visit-header h2').first().textContent()).toBe(`Visit ${Math.max(1, earlier - TIMELINE_PAGE_VISITS + 1)} of ${longest.n}`)
+    if (earlier <= TIMELINE_PAGE_VISITS) expect(await page.getByRole('button', { name: /earlier visit/ }).count()).toBe(0)
+    await screenshot(page, '09-long-record-earlier-visits')
   })
 
   it('shows an empty state when no patient id matches', async () => {

@@ -105,7 +105,10 @@ describe('API dispatcher', () => {
 
   it('refuses a wrong number of arguments', async () => {
     const { dispatcher, spies } = spiedDispatcher()
-    expectError(await dispatcher.dispatch('patients:timeline', []), 'invalid', /expected 1 argument, got 0/)
+    expectError(await dispatcher.dispatch('patients:timeline', []), 'invalid', /expected 1 to 2 arguments, got 0/)
+    expectError(await dispatcher.dispatch('patients:timeline', [1, { latest: 20 }, 3]), 'invalid', /expected 1 to 2 arguments, got 3/)
+    expectError(await dispatcher.dispatch('patients:timeline', [1, { latest: 0 }]), 'invalid', /argument 2 \(latest\): Too small/)
+    expectError(await dispatcher.dispatch('patients:timeline', [1, { latest: 5, before: 3 }]), 'invalid', /Unrecognized key: "before"/)
     expectError(await dispatcher.dispatch('app:info', [1]), 'invalid', /expected 0 arguments, got 1/)
     expectError(await dispatcher.dispatch('patients:timeline', [1.5]), 'invalid', /argument 1: .*expected int, received number/)
     expectError(await dispatcher.dispatch('patients:timeline', 7), 'invalid', /expected a list of arguments, got number/)

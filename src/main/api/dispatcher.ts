@@ -27,19 +27,24 @@ const failure = (code: ApiErrorPayload['code'], message: string, field?: string)
   error: field === undefined ? { code, message } : { code, message, field }
 })
 
-function expectedArgumentCount(schema: z.ZodType): number | null {
-  return schema instanceof z.ZodTuple ? schema.def.items.length : null
+/** "1 argument", or "1 to 2 arguments" where trailing arguments are optional. */
+function expectedArguments(schema: z.ZodType): string | null {
+  if (!(schema instanceof z.ZodTuple)) return null
+  const items = schema.def.items
+  const most = items.length
+  const required = items.filter((item) => !(item instanceof z.ZodOptional)).length
+  return required === most ? `${most} argument${most === 1 ? '' : 's'}` : `${required} to ${most} arguments`
 }
 
 /** "argument 1 (limit): Too big: expected number to be <=500" — names the argument and the field. */
 function describeIssues(method: ApiMethod, args: unknown[], issues: z.core.$ZodIssue[]): string {
-  const expected = expectedArgumentCount(apiArgSchemas[method])
+  const expected = expectedArguments(apiArgSchemas[method])
   const parts = issues.map((issue) => {
     const [index, ...fieldPath] = issue.path
     if (index === undefined) {
       return expected === null
         ? issue.message
-        : `expected ${expected} argument${expected === 1 ? '' : 's'}, got ${args.length}`
+        : `expected ${expected}, got ${args.length}`
     }
     const field = fieldPath.length > 0 ? ` (${fieldPath.map(String).join('.')})` : ''
     // zod says "Invalid input: expected number, received undefined" for a field that is simply absent.

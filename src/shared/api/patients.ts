@@ -12,9 +12,17 @@ export const patientQuerySchema = z
   .strict()
 export type PatientQuery = z.infer<typeof patientQuerySchema>
 
+/** Absent: the whole record (every visit). */
+export const timelinePageSchema = z
+  .object({
+    latest: z.number().int().min(1).max(500),
+    beforeVisitId: z.number().int().positive().optional()
+  })
+  .strict()
+
 export const patientsArgs = {
   'patients:list': z.tuple([patientQuerySchema]),
-  'patients:timeline': z.tuple([patientIdSchema])
+  'patients:timeline': z.tuple([patientIdSchema, timelinePageSchema.optional()])
 }
 
 export interface PatientsResults {

@@ -77,9 +77,25 @@ export interface VisitDetail {
   medications: MedicationEntry[]
 }
 
+/**
+ * Which visits a timeline call returns: the `latest` visits (in time order) that come before the visit
+ * `beforeVisitId`, or the patient's most recent ones. The app opens a record on the most recent page and
+ * loads earlier visits on request: a heavy record (70+ visits, thousands of rows) costs what it shows.
+ */
+export interface TimelinePage {
+  latest: number
+  beforeVisitId?: number
+}
+
+/** Visits on the page the app opens a record with (and loads per "Show earlier visits"). */
+export const TIMELINE_PAGE_VISITS = 20
+
 export interface PatientTimeline {
   patient: PatientSummary
+  /** Oldest first. */
   visits: VisitDetail[]
+  /** How many of the patient's visits come before the first one returned (0: the record starts here). */
+  earlierVisits: number
 }
 
 export interface CurrentMedicationClass {

@@ -6,9 +6,9 @@ import type { DomainHandlers, HandlerContext } from './types'
 export function patientsHandlers({ db }: HandlerContext): DomainHandlers<'patients:'> {
   return {
     'patients:list': (query) => listPatients(db, query),
-    'patients:timeline': (patientId) => {
-      // Opening a record is audited (who looked at which patient, when).
-      const timeline = getPatientTimeline(db, patientId)
+    'patients:timeline': (patientId, page) => {
+      // Opening a record is audited (who looked at which patient, when), and so is each earlier page.
+      const timeline = getPatientTimeline(db, patientId, page)
       auditRecordView(db, { id: timeline.patient.id, sourcePatientId: timeline.patient.sourcePatientId }, 'app')
       return timeline
     }

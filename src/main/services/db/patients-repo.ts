@@ -1,4 +1,4 @@
-import type { CodeKind, CodedEntry, CodeSystem, DrugMappingMethod, EhrFormat, MedicationEntry, PatientPage, PatientSummary, PatientTimeline, VisitDetail } from '../../../shared/domain/patient'
+import type { CodeKind, CodedEntry, CodeSystem, DrugMappingMethod, EhrFormat, MedicationEntry, PatientPage, PatientSummary, PatientTimeline, TimelinePage, VisitDetail } from '../../../shared/domain/patient'
 import { NotFoundError } from '../errors'
 import { atcNames, codeTitles } from './code-names'
 import type { Db } from './database'
@@ -81,6 +81,7 @@ export function findPatient(db: Db, idOrSourceId: string): PatientSummary {
 
 interface VisitRow {
   id: number
+  sort_key: string
   source_visit_id: string
   admit_time: string | null
   discharge_time: string | null
@@ -108,10 +109,19 @@ type MedicationRow = [
 // code instead of once per row (10k-patient bench cohort: the 30 heaviest patients, 73 visits and ~3,900
 // rows each, 6.0 -> 5.2 ms; bench:import timeline p99 5.9 -> 5.4 ms).
 
-/** A patient's codes of one kind, visit by visit in time order, each visit's in seq order. */
-function codesOf(db: Db, table: 'diagnoses' | 'procedures', patientId: number): CodeRow[] {
-  return timelineStatements(db)[table].all(patientId) as CodeRow[]
+/**
+ * The patient's visits from `first` to `last` in time order (the visits returned). Visits are ordered by
+ * (sort_key, id), so a row-value range over that key selects exactly them, on the visits_by_patient index.
+ */
+type VisitRange = [patientId: number, firstSortKey: string, firstId: number, lastSortKey: string, lastId: number]
+
+/** A patient's codes of one kind in the visit range, visit by visit in time order, each visit's in seq order. */
+function codesOf(db: Db, table: 'diagnoses' | 'procedures', range: VisitRange): CodeRow[] {
+  return timelineStatements(db)[table].all(...range) as CodeRow[]
 }
+
+const IN_RANGE = `v.patient_id = ? AND (v.sort_key, v.id) >= (?, ?) AND (v.sort_key, v.id) <= (?, ?)`
+const VISIT_COLUMNS = `id, sort_key, source_visit_id, admit_time, discharge_time, order_label, age_at_admission`
 
 /** The timeline's queries, prepared once per connection (preparing them cost ~6% of a heavy patient's call). */
 const timelineStatements = perConnection((db) => {
@@ -119,7 +129,7 @@ const timelineStatements = perConnection((db) => {
     db
       .prepare(
         `SELECT c.visit_id, c.code_system, c.code FROM visits v JOIN ${table} c ON c.visit_id = v.id
-         WHERE v.patient_id = ? ORDER BY v.sort_key, v.id, c.seq`
+         WHERE ${IN_RANGE} ORDER BY v.sort_key, v.id, c.seq`
       )
       .raw()
   return {
@@ -129,15 +139,29 @@ const timelineStatements = perConnection((db) => {
       .prepare(
         `SELECT m.visit_id, m.raw_name, m.ndc, m.gsn, m.other_id, m.atc5, m.atc3, m.mapping_method, m.order_count
          FROM visits v JOIN medications m ON m.visit_id = v.id
-         WHERE v.patient_id = ? ORDER BY v.sort_key, v.id, m.id`
+         WHERE ${IN_RANGE} ORDER BY v.sort_key, v.id, m.id`
       )
       .raw(),
-    visits: db.prepare(
-      `SELECT id, source_visit_id, admit_time, discharge_time, order_label, age_at_admission
-       FROM visits WHERE patient_id = ? ORDER BY sort_key, id`
-    )
+    allVisits: db.prepare(`SELECT ${VISIT_COLUMNS} FROM visits WHERE patient_id = ? ORDER BY sort_key, id`),
+    // Newest first, so LIMIT takes the latest; the caller turns the page back into time order.
+    latestVisits: db.prepare(`SELECT ${VISIT_COLUMNS} FROM visits WHERE patient_id = ? ORDER BY sort_key DESC, id DESC LIMIT ?`),
+    visitsBefore: db.prepare(
+      `SELECT ${VISIT_COLUMNS} FROM visits WHERE patient_id = ? AND (sort_key, id) < (?, ?) ORDER BY sort_key DESC, id DESC LIMIT ?`
+    ),
+    visitKey: db.prepare(`SELECT sort_key, id FROM visits WHERE id = ? AND patient_id = ?`),
+    countBefore: db.prepare(`SELECT count(*) AS n FROM visits WHERE patient_id = ? AND (sort_key, id) < (?, ?)`).pluck()
   }
 })
+
+/** The visits a page asks for, in time order. */
+function visitsOf(db: Db, patientId: number, page: TimelinePage | undefined): VisitRow[] {
+  const statements = timelineStatements(db)
+  if (!page) return statements.allVisits.all(patientId) as VisitRow[]
+  if (page.beforeVisitId === undefined) return (statements.latestVisits.all(patientId, page.latest) as VisitRow[]).reverse()
+  const cursor = statements.visitKey.get(page.beforeVisitId, patientId) as { sort_key: string; id: number } | undefined
+  if (!cursor) throw new NotFoundError(`Patient ${patientId} has no visit with id ${page.beforeVisitId} (beforeVisitId).`)
+  return (statements.visitsBefore.all(patientId, cursor.sort_key, cursor.id, page.latest) as VisitRow[]).reverse()
+}
 
 /** Titles of the distinct codes among `rows`, by system and then code (one query per code system present). */
 function titlesOf(db: Db, kind: CodeKind, rows: CodeRow[]): Map<CodeSystem, Map<string, string>> {
@@ -152,8 +176,8 @@ function titlesOf(db: Db, kind: CodeKind, rows: CodeRow[]): Map<CodeSystem, Map<
   return titles
 }
 
-function codedByVisit(db: Db, table: 'diagnoses' | 'procedures', kind: CodeKind, patientId: number): Map<number, CodedEntry[]> {
-  const rows = codesOf(db, table, patientId)
+function codedByVisit(db: Db, table: 'diagnoses' | 'procedures', kind: CodeKind, range: VisitRange): Map<number, CodedEntry[]> {
+  const rows = codesOf(db, table, range)
   const titles = titlesOf(db, kind, rows)
   const byVisit = new Map<number, CodedEntry[]>()
   for (const [visitId, system, code] of rows) {
@@ -165,8 +189,8 @@ function codedByVisit(db: Db, table: 'diagnoses' | 'procedures', kind: CodeKind,
   return byVisit
 }
 
-function medicationsByVisit(db: Db, patientId: number): Map<number, MedicationEntry[]> {
-  const rows = timelineStatements(db).medications.all(patientId) as MedicationRow[]
+function medicationsByVisit(db: Db, range: VisitRange): Map<number, MedicationEntry[]> {
+  const rows = timelineStatements(db).medications.all(...range) as MedicationRow[]
   const names = atcNames(db)
   const byVisit = new Map<number, MedicationEntry[]>()
   for (const [visitId, rawName, ndc, gsn, otherId, atc5, atc3, mappingMethod, orderCount] of rows) {
@@ -188,13 +212,21 @@ function medicationsByVisit(db: Db, patientId: number): Map<number, MedicationEn
   return byVisit
 }
 
-/** A patient's visits in time order (never admission-id order) with their codes and medications. */
-export function getPatientTimeline(db: Db, patientId: number): PatientTimeline {
+/**
+ * A patient's visits in time order (never admission-id order) with their codes and medications: the whole
+ * record, or the page asked for (see TimelinePage).
+ */
+export function getPatientTimeline(db: Db, patientId: number, page?: TimelinePage): PatientTimeline {
   const patient = getPatientSummary(db, patientId)
-  const visits = timelineStatements(db).visits.all(patientId) as VisitRow[]
-  const diagnoses = codedByVisit(db, 'diagnoses', 'diagnosis', patientId)
-  const procedures = codedByVisit(db, 'procedures', 'procedure', patientId)
-  const medications = medicationsByVisit(db, patientId)
+  const visits = visitsOf(db, patientId, page)
+  const first = visits[0]
+  const last = visits.at(-1)
+  if (!first || !last) return { patient, visits: [], earlierVisits: 0 }
+  const range: VisitRange = [patientId, first.sort_key, first.id, last.sort_key, last.id]
+  const diagnoses = codedByVisit(db, 'diagnoses', 'diagnosis', range)
+  const procedures = codedByVisit(db, 'procedures', 'procedure', range)
+  const medications = medicationsByVisit(db, range)
+  const earlierVisits = page ? (timelineStatements(db).countBefore.get(patientId, first.sort_key, first.id) as number) : 0
   const details: VisitDetail[] = visits.map((v) => ({
     id: v.id,
     sourceVisitId: v.source_visit_id,
@@ -206,5 +238,5 @@ export function getPatientTimeline(db: Db, patientId: number): PatientTimeline {
     procedures: procedures.get(v.id) ?? [],
     medications: medications.get(v.id) ?? []
   }))
-  return { patient, visits: details }
+  return { patient, visits: details, earlierVisits }
 }

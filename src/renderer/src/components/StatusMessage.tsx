@@ -31,3 +31,14 @@ export function ErrorState({ title, message, onRetry }: { title: string; message
     </div>
   )
 }
+
+/** An action's failure beside its form, e.g. "The review was not recorded: <why>"; nothing when there is no error. */
+export function FormError({ error, prefix }: { error: string | null | undefined; prefix?: string }) {
+  if (!error) return null
+  return (
+    <p className="form-error" role="alert">
+      {prefix ? `${prefix}: ` : null}
+      {error}
+    </p>
+  )
+}

@@ -4,6 +4,7 @@
 import { useEffect, useState, type FormEvent } from 'react'
 import type { CdsServiceStatus } from '../../../../shared/domain/cds-hooks'
 import { api, errorText } from '../../api'
+import { FormError } from '../../components/StatusMessage'
 
 export function CdsServicePanel() {
   const [status, setStatus] = useState<CdsServiceStatus | null>(null)
@@ -89,11 +90,7 @@ export function CdsServicePanel() {
               Register the discovery endpoint with the EHR: <code className="path">{status.discoveryUrl}</code>
             </p>
           ) : null}
-          {error ? (
-            <p className="form-error" role="alert">
-              {error}
-            </p>
-          ) : null}
+          <FormError error={error} />
         </fieldset>
       </form>
     </section>

@@ -8,6 +8,7 @@ import type { FhirImportReport, ImportPlan } from '../../../../shared/domain/imp
 import { api, errorText } from '../../api'
 import { usePatients } from '../patients/store'
 import './imports.css'
+import { FormError } from '../../components/StatusMessage'
 
 const n = (value: number): string => value.toLocaleString('en-US')
 const TABLES: Array<keyof ImportPlan['tables']> = ['patients', 'visits', 'diagnoses', 'procedures', 'medications']
@@ -184,11 +185,7 @@ export function ImportView() {
           {busy === 'plan' ? 'Reading and checking the files…' : 'Importing…'}
         </div>
       ) : null}
-      {error ? (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <FormError error={error} />
       {preview ? (
         <section className="import-preview" aria-labelledby="import-preview-title">
           <h2 id="import-preview-title">{preview.status === 'skipped-unchanged' ? 'Already imported' : 'Preview'}</h2>

@@ -7,6 +7,7 @@ import type { EvaluationIntervalView, EvaluationJobStatus, EvaluationRowView } f
 import { type ReactNode, useEffect, useRef, useState } from 'react'
 import { api, errorText } from '../../api'
 import './evaluate.css'
+import { FormError } from '../../components/StatusMessage'
 
 const POLL_MS = 400
 interface MetricColumn {
@@ -122,11 +123,7 @@ export function EvaluatePanel({ modelId }: { modelId: string }) {
       <button type="button" className="button button-primary" disabled={running} onClick={start}>
         {running ? 'Evaluating…' : status ? 'Evaluate again' : 'Evaluate on this database'}
       </button>
-      {error ? (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <FormError error={error} />
       {running && status ? (
         <div className="progress" role="status" aria-live="polite">
           <div className="progress-label">
@@ -138,11 +135,7 @@ export function EvaluatePanel({ modelId }: { modelId: string }) {
           </progress>
         </div>
       ) : null}
-      {status?.state === 'failed' ? (
-        <p className="form-error" role="alert">
-          The evaluation failed: {status.error}
-        </p>
-      ) : null}
+      <FormError prefix="The evaluation failed" error={status?.state === 'failed' ? status.error : null} />
       {model && status?.result ? (
         <>
           <MetricTable

@@ -7,7 +7,7 @@ import { useEffect, useState } from 'react'
 import { api, errorText } from '../../api'
 import { ProgressBar } from '../../components/ProgressBar'
 import { EvaluatePanel } from './EvaluatePanel'
-import { Empty, ErrorState } from '../../components/StatusMessage'
+import { Empty, ErrorState, FormError } from '../../components/StatusMessage'
 import { useSettings } from '../settings/store'
 import '../../screens.css'
 
@@ -120,11 +120,7 @@ function ModelCardPanel({ modelId }: { modelId: string }) {
           </button>
         )}
       </header>
-      {saveError ? (
-        <p className="form-error" role="alert">
-          {saveError}
-        </p>
-      ) : null}
+      <FormError error={saveError} />
       {summary.description ? <p className="lead">{summary.description}</p> : null}
       <dl className="facts">
         <dt>Family</dt>

@@ -1,19 +1,40 @@
 // A patient's visits in time order with coded diagnoses and procedures and the medications given.
-import { type CodedEntry, formatAge, type MedicationEntry, type PatientTimeline, type VisitDetail } from '../../../../shared/domain/patient'
-import { Empty } from '../../components/StatusMessage'
+import { type CodedEntry, formatAge, type MedicationEntry, type PatientTimeline, TIMELINE_PAGE_VISITS, type VisitDetail } from '../../../../shared/domain/patient'
+import { Empty, FormError } from '../../components/StatusMessage'
 import { formatDateTime, lengthOfStay, plural } from '../../format'
+import { usePatients } from './store'
 
 export function Timeline({ timeline }: { timeline: PatientTimeline }) {
-  const { visits } = timeline
+  const { visits, earlierVisits } = timeline
   if (visits.length === 0) return <Empty>No visits are recorded for this patient.</Empty>
+  const count = earlierVisits + visits.length
   return (
-    <ol className="timeline" aria-label="Visits, oldest first">
-      {visits.map((visit, index) => (
-        <li key={visit.id} className="timeline-item">
-          <VisitCard visit={visit} number={index + 1} count={visits.length} />
-        </li>
-      ))}
-    </ol>
+    <>
+      {earlierVisits > 0 ? <EarlierVisits count={earlierVisits} /> : null}
+      <ol className="timeline" aria-label="Visits, oldest first" start={earlierVisits + 1}>
+        {visits.map((visit, index) => (
+          <li key={visit.id} className="timeline-item">
+            <VisitCard visit={visit} number={earlierVisits + index + 1} count={count} />
+          </li>
+        ))}
+      </ol>
+    </>
+  )
+}
+
+/** The record opens on its most recent visits; the earlier ones load a page at a time. */
+function EarlierVisits({ count }: { count: number }) {
+  const status = usePatients((s) => s.earlierStatus)
+  const error = usePatients((s) => s.earlierError)
+  const loadEarlierVisits = usePatients((s) => s.loadEarlierVisits)
+  return (
+    <div className="timeline-earlier">
+      <button type="button" className="button" onClick={() => void loadEarlierVisits()} disabled={status === 'loading'} aria-busy={status === 'loading'}>
+        {status === 'loading' ? 'Loading earlier visits…' : `Show ${plural(Math.min(count, TIMELINE_PAGE_VISITS), 'earlier visit')}`}
+      </button>{' '}
+      <span className="count">({plural(count, 'earlier visit')} not shown)</span>
+      <FormError prefix="Earlier visits could not be loaded" error={status === 'error' ? error : null} />
+    </div>
   )
 }
 

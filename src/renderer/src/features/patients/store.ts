@@ -1,6 +1,6 @@
 // Patient list (paged on the server, so 100k patients cost one page at a time) and the open
 // patient's timeline. Each load tags its request so a slow, superseded answer is dropped.
-import type { PatientPage, PatientTimeline } from '../../../../shared/domain/patient'
+import { type PatientPage, type PatientTimeline, TIMELINE_PAGE_VISITS } from '../../../../shared/domain/patient'
 import { create } from 'zustand'
 import { api, errorText } from '../../api'
 
@@ -21,6 +21,9 @@ interface PatientsState {
   timeline: PatientTimeline | null
   timelineStatus: LoadStatus
   timelineError: string | null
+  /** Loading the page of visits before the first one shown ("Show earlier visits"). */
+  earlierStatus: LoadStatus
+  earlierError: string | null
 
   loadList(): Promise<void>
   setSearch(search: string): void
@@ -28,6 +31,7 @@ interface PatientsState {
   setActiveIndex(index: number): void
   openPatient(patientId: number): Promise<void>
   reloadTimeline(): Promise<void>
+  loadEarlierVisits(): Promise<void>
 }
 
 let latestListRequest = 0
@@ -44,6 +48,8 @@ export const usePatients = create<PatientsState>((set, get) => ({
   timeline: null,
   timelineStatus: 'idle',
   timelineError: null,
+  earlierStatus: 'idle',
+  earlierError: null,
 
   async loadList() {
     const request = ++latestListRequest
@@ -81,9 +87,10 @@ export const usePatients = create<PatientsState>((set, get) => ({
 
   async openPatient(patientId) {
     const request = ++latestTimelineRequest
-    set({ selectedId: patientId, timelineStatus: 'loading', timelineError: null })
+    set({ selectedId: patientId, timelineStatus: 'loading', timelineError: null, earlierStatus: 'idle', earlierError: null })
     try {
-      const timeline = await api()['patients:timeline'](patientId)
+      // The most recent visits first; earlier ones on request, so a long record opens as fast as a short one.
+      const timeline = await api()['patients:timeline'](patientId, { latest: TIMELINE_PAGE_VISITS })
       if (request !== latestTimelineRequest) return
       set({ timeline, timelineStatus: 'ready' })
     } catch (error) {
@@ -95,5 +102,24 @@ export const usePatients = create<PatientsState>((set, get) => ({
   async reloadTimeline() {
     const { selectedId } = get()
     if (selectedId !== null) await get().openPatient(selectedId)
+  },
+
+  async loadEarlierVisits() {
+    const shown = get().timeline
+    const first = shown?.visits[0]
+    if (!shown || !first || shown.earlierVisits === 0 || get().earlierStatus === 'loading') return
+    const request = latestTimelineRequest // another patient opened meanwhile: drop this answer
+    set({ earlierStatus: 'loading', earlierError: null })
+    try {
+      const earlier = await api()['patients:timeline'](shown.patient.id, { latest: TIMELINE_PAGE_VISITS, beforeVisitId: first.id })
+      if (request !== latestTimelineRequest || get().timeline !== shown) return
+      set({
+        timeline: { patient: shown.patient, visits: [...earlier.visits, ...shown.visits], earlierVisits: earlier.earlierVisits },
+        earlierStatus: 'ready'
+      })
+    } catch (error) {
+      if (request !== latestTimelineRequest) return
+      set({ earlierStatus: 'error', earlierError: errorText(error) })
+    }
   }
 }))

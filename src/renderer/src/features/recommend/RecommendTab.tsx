@@ -12,7 +12,7 @@ import type { PatientTimeline } from '../../../../shared/domain/patient'
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react'
 import { CoverageNote, EvidenceList, pairText, SeverityBadge } from '../../components/Ddi'
 import { ProgressBar } from '../../components/ProgressBar'
-import { Empty, ErrorState } from '../../components/StatusMessage'
+import { Empty, ErrorState, FormError } from '../../components/StatusMessage'
 import { optionsFromSettings, useRecommend, type RecommendOptions } from './store'
 import { useSettings } from '../settings/store'
 import { ExplanationPanel } from './ExplanationPanel'
@@ -278,11 +278,7 @@ function InterruptBanner({ result, warnings }: { result: RecommendationView; war
         acknowledge to continue.
       </p>
       <InterruptList check={check} warnings={warnings} />
-      {ackError ? (
-        <p className="form-error" role="alert">
-          The acknowledgement was not saved: {ackError}
-        </p>
-      ) : null}
+      <FormError prefix="The acknowledgement was not saved" error={ackError} />
       <button type="button" className="button button-danger" disabled={ackSaving} onClick={() => void acknowledge(warnings.map((w) => w.key))}>
         {ackSaving ? 'Saving…' : `I have read ${warnings.length === 1 ? 'this warning' : `these ${warnings.length} warnings`} — acknowledge`}
       </button>

@@ -12,7 +12,7 @@ import { DrugPicker } from './DrugPicker'
 import { decisionProblem, type DraftDecision, emptyDecision, useReview } from './store'
 import { CoverageNote, EvidenceList, SeverityBadge } from '../../components/Ddi'
 import { ProgressBar } from '../../components/ProgressBar'
-import { Empty, ErrorState } from '../../components/StatusMessage'
+import { Empty, ErrorState, FormError } from '../../components/StatusMessage'
 import { ProbabilityBar } from '../recommend/RecommendTab'
 import '../../screens.css'
 
@@ -98,11 +98,7 @@ function ReviewPanel({ patientId }: { patientId: number }) {
                 {problems.length > 4 ? `; and ${problems.length - 4} more.` : '.'}
               </p>
             ) : null}
-            {submit.error ? (
-              <p className="form-error" role="alert">
-                The review was not recorded: {submit.error}
-              </p>
-            ) : null}
+            <FormError prefix="The review was not recorded" error={submit.error} />
             <button
               type="button"
               className="button button-primary record-button"

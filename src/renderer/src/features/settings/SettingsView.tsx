@@ -7,7 +7,7 @@ import { BLOCK_SEVERITIES, type BlockSeverity } from '../../../../shared/domain/
 import { useEffect, useState, type FormEvent } from 'react'
 import { ProgressBar } from '../../components/ProgressBar'
 import { CdsServicePanel } from '../../features/cds-hooks/CdsServicePanel'
-import { ErrorState } from '../../components/StatusMessage'
+import { ErrorState, FormError } from '../../components/StatusMessage'
 import { useRecommend } from '../recommend/store'
 import { useSettings } from './store'
 import '../../screens.css'
@@ -179,11 +179,7 @@ export function SettingsView() {
           </p>
         </fieldset>
 
-        {saveError ? (
-          <p className="form-error" role="alert">
-            The settings were not saved: {saveError}
-          </p>
-        ) : null}
+        <FormError prefix="The settings were not saved" error={saveError} />
         <div className="form-actions">
           <button type="submit" className="button button-primary" disabled={saving || !changed}>
             {saving ? 'Saving…' : 'Save settings'}
