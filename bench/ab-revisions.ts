@@ -58,13 +58,16 @@ async function side(name: string, root: string): Promise<Side> {
   const { scoreBatch } = await load<typeof import('../src/main/services/recommend/score-batch')>('src/main/services/recommend/score-batch.ts')
   const { explain } = await load<typeof import('../src/main/services/explain/explain')>('src/main/services/explain/explain.ts')
   const { getPatientTimeline } = await load<typeof import('../src/main/services/db/patients-repo')>('src/main/services/db/patients-repo.ts')
+  const { ColdStartModels } = await load<typeof import('../src/main/services/recommend/cold-start-models')>('src/main/services/recommend/cold-start-models.ts')
   // Each side its own copy of the database: a checkout migrates it to its own schema on open (an older one
   // refuses a newer schema), and the services keep per-connection caches. Default: the side's own demo.
   const dbPath = join(workDir, `${name}.sqlite`)
   copyFileSync(values.db ? resolve(values.db) : join(root, 'resources', 'demo.sqlite'), dbPath)
   const db = openDatabase(dbPath)
   const registry = openModelRegistry({ modelsDirectory: join(values['own-models'] ? root : projectRoot(), 'models'), providers: ['cpu'], knowledgeBasePath: null }).registry
-  const ctx = { db, registry, ddi: null }
+  // As the app's services: NLA-MMR's cold-start graph and text encoder are loaded once, not per call.
+  const coldStart = new ColdStartModels()
+  const ctx = { db, registry, ddi: null, coldStart }
   const modelId = values.model!
   const all = (db.prepare('SELECT id FROM patients ORDER BY id').all() as Array<{ id: number }>).map((r) => r.id)
   // Patients a recommendation can be made for (a diagnosed or coded history), found once.
@@ -93,7 +96,7 @@ async function side(name: string, root: string): Promise<Side> {
         : what === 'score'
           ? () => scoreBatch(ctx, scored, { modelId })
           : () => getPatientTimeline(db, randomPatient())
-  return { name, patientsPerCall: what === 'score' ? scored.length : 1, call, wall: [], cpuMicros: 0, close: async () => (db.close(), await registry.close()) }
+  return { name, patientsPerCall: what === 'score' ? scored.length : 1, call, wall: [], cpuMicros: 0, close: async () => (db.close(), await coldStart.close(), await registry.close()) }
 }
 
 function percentile(samples: number[], q: number): number {
