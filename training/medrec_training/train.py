@@ -266,14 +266,17 @@ def train_database(
     if out is not None and rank == 0:
         # Calibration, as the benchmark's: fitted on the validation patients only (never trained on), then the
         # threshold and the miss-rate thresholds on the calibrated probabilities. Process 0 reads every validation
-        # patient for it (memory: one row of probabilities per validation visit).
+        # patient for it (memory: a row of targets and one of probabilities per validation sample; the encoded
+        # code histories, ~50x larger, are dropped chunk by chunk).
         whole_validation = StreamedSamples(
             database, validation_patients, scan.vocabularies, scan.limits, modality_count, 128, chunk_patients, 0, 1, config.seed, shuffle=False
         )
-        parts = list(_validation_chunks(model, whole_validation, torch_device))
-        truth = np.concatenate([samples.targets for samples, _ in parts])
-        patient_ids = np.concatenate([samples.patient_ids for samples, _ in parts])
-        calibrated = calibrate_probabilities(None, truth, np.concatenate([p for _, p in parts]), patient_ids, seed)
+        parts = [(samples.targets, samples.patient_ids, probabilities) for samples, probabilities in _validation_chunks(model, whole_validation, torch_device)]
+        truth = np.concatenate([targets for targets, _, _ in parts])
+        patient_ids = np.concatenate([ids for _, ids, _ in parts])
+        raw = np.concatenate([probabilities for _, _, probabilities in parts])
+        del parts
+        calibrated = calibrate_probabilities(None, truth, raw, patient_ids, seed)
         fitted_on = f"validation patients: {len(validation_patients)} ({round(100 * VALIDATION_SHARE)}%, seed {seed}), never trained on"
         result.threshold = calibrated.threshold
         say(f"calibration: {calibrated.calibration.calibration.method}; threshold on calibrated probabilities {calibrated.threshold:.2f}")
