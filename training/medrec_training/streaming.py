@@ -217,6 +217,7 @@ class StreamedSamples(IterableDataset):
         rng = np.random.default_rng((self.seed, self.epoch, self.rank, 1)) if self.shuffle else None
         for samples in self.chunk_samples():
             yield from samples.batches(self.batch_size, self.modality_count, rng)
+            del samples  # else the chunk stays alive while the next one is read and encoded
 
 
 def jaccard_sums(truth: np.ndarray, probabilities: np.ndarray, patient_ids: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:

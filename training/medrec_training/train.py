@@ -118,6 +118,7 @@ def _validation_chunks(model: MedRecModel, dataset: StreamedSamples, device: tor
             continue
         outputs = [model(*(t.to(device) for t in batch.inputs())).cpu().numpy() for batch in samples.batches(dataset.batch_size, dataset.modality_count)]
         yield samples, np.concatenate(outputs)
+        del samples, outputs  # not alive while the next chunk is read
 
 
 def _peak_rss_mb() -> float:
@@ -213,6 +214,7 @@ def train_database(
         for samples, probabilities in _validation_chunks(model, validation_data, torch_device):
             sums[:-1] += jaccard_sums(samples.targets, probabilities, samples.patient_ids, THRESHOLD_GRID)
             sums[-1] += len(np.unique(samples.patient_ids))
+            del samples, probabilities
         sums = _all_reduce(sums, torch_device)
         jaccards = sums[:-1] / max(sums[-1], 1.0)
         best_index = 0
@@ -235,6 +237,7 @@ def train_database(
     for samples, probabilities in _validation_chunks(model, validation_data, torch_device):
         for name, value in metric_sums(samples.targets, probabilities, samples.patient_ids, best_threshold).items():
             totals[name] = totals.get(name, 0.0) + value
+        del samples, probabilities
     names = sorted(totals) if rank == 0 else None
     if world > 1:
         holder_names = [names]
