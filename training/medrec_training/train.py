@@ -309,6 +309,8 @@ def train_database(
         )
         result.out = str(folder)
         result.parity_max_abs_diff = run_parity(folder)
+        # Calibration holds every validation sample's targets and probabilities (float64 copies among them): count it.
+        result.peak_rss_mb = max(result.peak_rss_mb, _peak_rss_mb())
     return result
 
 
