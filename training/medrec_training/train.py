@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
 import json
 import os
 import resource
@@ -119,6 +120,18 @@ def _validation_chunks(model: MedRecModel, dataset: StreamedSamples, device: tor
         outputs = [model(*(t.to(device) for t in batch.inputs())).cpu().numpy() for batch in samples.batches(dataset.batch_size, dataset.modality_count)]
         yield samples, np.concatenate(outputs)
         del samples, outputs  # not alive while the next chunk is read
+
+
+def _keep_large_arrays_out_of_the_heap() -> None:
+    """glibc raises its mmap threshold to the size of each large block freed (up to 32 MB), so after the first
+    chunk the chunks' numpy arrays come from the heap, and their freed pages stay resident (+110 MB through
+    validation on a 100k-patient database). A fixed threshold (mallopt M_MMAP_THRESHOLD) keeps blocks of 1 MB and
+    more (chunk arrays, not batches) in their own mappings, returned to the system when freed."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return  # not glibc (macOS, Windows): nothing to tune
+    libc.mallopt(-3, 1 << 20)  # -3 is M_MMAP_THRESHOLD
 
 
 def _peak_rss_mb() -> float:
@@ -339,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.db.exists():
         parser.error(f"--db {args.db}: no such file")
     torch.set_num_threads(args.threads)
+    _keep_large_arrays_out_of_the_heap()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         use_cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cuda"
