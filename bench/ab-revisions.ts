@@ -5,12 +5,13 @@
 // load average. Figures are printed, never asserted.
 //
 //   npm run bench:ab -- --base <checkout> [--what recommend|score|explain|timeline] [--model <id>]
-//                       [--db <patients.sqlite>] [--calls 2000] [--patients <n>]
+//                       [--db <patients.sqlite>] [--calls 2000] [--patients <n>] [--own-models]
 //
 // recommend: one recommendation (no audit write) per call, patients in turn; score: scoreBatch over --patients
 // patients (default all) per call; explain: one explanation per call; timeline: getPatientTimeline of a random
 // patient per call. --db (copied for each side, so it must be of the base's schema or older) defaults to each
-// checkout's own resources/demo.sqlite.
+// checkout's own resources/demo.sqlite. Both sides load this checkout's models/ (the same graphs: the services are
+// compared) unless --own-models, where each loads its own (e.g. re-exported graphs against the shipped ones).
 
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -25,7 +26,9 @@ const { values } = parseArgs({
     model: { type: 'string', default: 'logistic' },
     db: { type: 'string' },
     calls: { type: 'string' },
-    patients: { type: 'string' }
+    patients: { type: 'string' },
+    /** Each side reads its own checkout's models/ (compares model graphs too); default both read this checkout's. */
+    'own-models': { type: 'boolean', default: false }
   }
 })
 if (!values.base) throw new Error('--base <checkout> is required (another checkout of this repository to compare with).')
@@ -60,7 +63,7 @@ async function side(name: string, root: string): Promise<Side> {
   const dbPath = join(workDir, `${name}.sqlite`)
   copyFileSync(values.db ? resolve(values.db) : join(root, 'resources', 'demo.sqlite'), dbPath)
   const db = openDatabase(dbPath)
-  const registry = openModelRegistry({ modelsDirectory: join(projectRoot(), 'models'), providers: ['cpu'], knowledgeBasePath: null }).registry
+  const registry = openModelRegistry({ modelsDirectory: join(values['own-models'] ? root : projectRoot(), 'models'), providers: ['cpu'], knowledgeBasePath: null }).registry
   const ctx = { db, registry, ddi: null }
   const modelId = values.model!
   const all = (db.prepare('SELECT id FROM patients ORDER BY id').all() as Array<{ id: number }>).map((r) => r.id)

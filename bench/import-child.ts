@@ -11,6 +11,8 @@ export interface ImportChildResult {
   peakRssBytes: number
   cpuSeconds: number
   report: unknown
+  /** Wall and CPU seconds spent in each progress phase, in order (where the import's time goes; absent in older results). */
+  phases?: Array<{ phase: string; seconds: number; cpuSeconds: number }>
 }
 
 /** Peak resident set size of this process: VmHWM from /proc where available, else maxRSS. */
@@ -31,11 +33,25 @@ async function main(): Promise<void> {
   const cpuBefore = process.cpuUsage()
   const started = performance.now()
   let lastPrinted = 0
+  const phases: NonNullable<ImportChildResult['phases']> = []
+  let phaseStart = { wall: started, cpu: cpuBefore }
+  const endPhase = () => {
+    const current = phases.at(-1)
+    if (!current) return
+    const cpu = process.cpuUsage(phaseStart.cpu)
+    current.seconds = (performance.now() - phaseStart.wall) / 1000
+    current.cpuSeconds = (cpu.user + cpu.system) / 1e6
+  }
   const db = openDatabase(databasePath)
   const report = await importDataset(db, {
     format: 'mimic-iv',
     dir: cohortDir,
     onProgress: (progress) => {
+      if (phases.at(-1)?.phase !== progress.phase) {
+        endPhase()
+        phaseStart = { wall: performance.now(), cpu: process.cpuUsage() }
+        phases.push({ phase: progress.phase, seconds: 0, cpuSeconds: 0 })
+      }
       const now = performance.now()
       if (now - lastPrinted < 2000) return
       lastPrinted = now
@@ -44,13 +60,15 @@ async function main(): Promise<void> {
     }
   })
   db.close()
+  endPhase()
   const seconds = (performance.now() - started) / 1000
   const cpu = process.cpuUsage(cpuBefore)
   const result: ImportChildResult = {
     seconds,
     peakRssBytes: peakRssBytes(),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    report
+    report,
+    phases
   }
   writeFileSync(resultPath, JSON.stringify(result, null, 2) + '\n')
 }

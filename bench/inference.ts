@@ -29,11 +29,11 @@ import { recommend, recommendMany } from '../src/main/services/recommend/recomme
 import { scoreBatch, type StageTimes } from '../src/main/services/recommend/score-batch'
 import { explainReference } from '../tests/reference/explain-reference'
 
-/** Targets on 2 CPU cores. */
+/** Targets on 2 CPU cores: issue 18's (explanation 5 ms p50 with 4 modalities, 10 ms with 8). */
 const TARGETS = {
-  recommendationP50Ms: 2,
-  explanationP50Ms: 25, // with up to 8 modalities
-  patientsPerSecond: 5000,
+  recommendationP50Ms: 0.5,
+  explanationP50Ms: (modalities: number) => (modalities <= 4 ? 5 : 10),
+  patientsPerSecond: 10_000,
   sessionLoadMs: 300
 }
 
@@ -319,7 +319,7 @@ async function main(): Promise<void> {
 
   const rows: Array<[string, string, string]> = [
     ['session load (p50 of 10; first)', `${fmt(percentile(loads, 0.5))} ms; ${fmt(loads[0]!)} ms`, `< ${TARGETS.sessionLoadMs} ms`],
-    ['recommendation, batch 1 (p50 / p99; best)', `${fmt(percentile(single, 0.5))} / ${fmt(percentile(single, 0.99))} ms; ${fmt(percentile(single, 0))} ms`, `p50 < ${TARGETS.recommendationP50Ms} ms; ${cpuPerRun('recommend')}`],
+    ['recommendation, batch 1 (p50 / p99; best)', `${fmt(percentile(single, 0.5))} / ${fmt(percentile(single, 0.99))} ms; ${fmt(percentile(single, 0))} ms`, `p50 ≤ ${TARGETS.recommendationP50Ms} ms; ${cpuPerRun('recommend')}`],
     ['  of which the model run (p50 / p99; best)', `${fmt(percentile(runOnly, 0.5))} / ${fmt(percentile(runOnly, 0.99))} ms; ${fmt(percentile(runOnly, 0))} ms`, cpuPerRun('run1')],
     [
       `explanation before (2 runs + re-encoding), ${m} modalities = ${1 << m} coalitions (p50 / p99; best)`,
@@ -329,12 +329,12 @@ async function main(): Promise<void> {
     [
       `explanation after (1 batched run), ${m} modalities (p50 / p99; best)`,
       `${fmt(percentile(explanations, 0.5))} / ${fmt(percentile(explanations, 0.99))} ms; ${fmt(percentile(explanations, 0))} ms`,
-      `p50 < ${TARGETS.explanationP50Ms} ms (≤ 8 modalities); ${(percentile(explanationsBefore, 0.5) / percentile(explanations, 0.5)).toFixed(2)}× faster at p50; ${cpuPerRun('explain')}`
+      `p50 ≤ ${TARGETS.explanationP50Ms(m)} ms (${m} modalities); ${(percentile(explanationsBefore, 0.5) / percentile(explanations, 0.5)).toFixed(2)}× faster at p50; ${cpuPerRun('explain')}`
     ],
     [
       `throughput, batch ${batch.length}, model run (p50; best)`,
       `${Math.round(perSecond(percentile(batchRuns, 0.5)))}; ${Math.round(perSecond(percentile(batchRuns, 0)))} patients/s`,
-      `> ${TARGETS.patientsPerSecond} patients/s; ${cpuPerRun('runN')}`
+      cpuPerRun('runN')
     ],
     [
       `throughput, batch ${batch.length}, whole service before: recommendMany (p50; best)`,
@@ -344,7 +344,7 @@ async function main(): Promise<void> {
     [
       `throughput, batch ${batch.length}, whole service after: scoreBatch (p50; best)`,
       `${Math.round(perSecond(percentile(scoredBatch, 0.5)))}; ${Math.round(perSecond(percentile(scoredBatch, 0)))} patients/s`,
-      `SQLite read ${share(after.readMs, afterTotal)} · encode ${share(after.encodeMs, afterTotal)} · model ${share(after.modelMs, afterTotal)} · decode ${share(after.decodeMs, afterTotal)}; ${(percentile(serviceBatch, 0.5) / percentile(scoredBatch, 0.5)).toFixed(2)}× faster at p50; ${cpuPerRun('score')}`
+      `≥ ${TARGETS.patientsPerSecond} patients/s; SQLite read ${share(after.readMs, afterTotal)} · encode ${share(after.encodeMs, afterTotal)} · model ${share(after.modelMs, afterTotal)} · decode ${share(after.decodeMs, afterTotal)}; ${(percentile(serviceBatch, 0.5) / percentile(scoredBatch, 0.5)).toFixed(2)}× faster at p50; ${cpuPerRun('score')}`
     ]
   ]
   const width = Math.max(...rows.map((r) => r[0].length))

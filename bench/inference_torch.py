@@ -5,7 +5,8 @@
 Loads, in this order:
   0. MODEL_DIR/pytorch_model.pt, the state_dict the training export writes (hash checked against
      manifest.json), rebuilt through the training package's model class, with the drug knowledge rebuilt
-     from the open data (MEDREC_DATA_DIR) for families that need it (CafeMed, MKMed, NLA-MMR, SafeDrug);
+     from the open data (MEDREC_DATA_DIR) for families that need it (CafeMed, MKMed, NLA-MMR, SafeDrug)
+     by medrec_training.saved_model (the loader the re-export uses too);
   0b. for a folder exported before that file existed, the model class rebuilt from the manifest (family,
      vocabulary sizes) with its weights read from model.onnx's initializers — by name, or for a weight
      that export renamed, the one initializer of its shape (transposed for a linear layer's MatMul);
@@ -78,59 +79,15 @@ def _training_package() -> None:
         sys.path.insert(0, str(ROOT / "training"))
 
 
-def _build(class_path: str, sizes: dict, config: dict, manifest: dict | None = None, options: dict | None = None) -> torch.nn.Module:
-    """The training package's model class around `sizes`; a family that needs drug knowledge (molecules, DDI
-    matrices, texts) gets it rebuilt from the open data for the manifest's medication vocabulary, as training
-    built it, so that its saved state_dict loads into the same module."""
-    _training_package()
-    import importlib
-
-    from medrec_training.models.base import ModelConfig
-    from medrec_training.tasks import VocabSizes
-
-    module_name, _, class_name = class_path.partition(":")
-    model_class = getattr(importlib.import_module(module_name), class_name)
-    knowledge = None
-    if model_class.requires_knowledge:
-        if manifest is None:
-            unavailable(f"{class_name} needs the drug knowledge base, and only a folder with pytorch_model.pt can rebuild it")
-        knowledge = _knowledge_for(manifest)
-    return model_class(VocabSizes(**sizes), knowledge, ModelConfig(**config, options=options or {}))
-
-
-def _knowledge_for(manifest: dict):
-    """Drug knowledge aligned to the manifest's vocabularies (benchmark.knowledge_loader, as in training)."""
-    import os
-
-    from medrec_training.benchmark import knowledge_loader
-    from medrec_training.tasks import Vocabularies, Vocabulary, VocabularyEntry
-
-    def vocabulary(kind: str) -> Vocabulary:
-        return Vocabulary([VocabularyEntry(e["system"], e["code"], e.get("title")) for e in manifest["vocabularies"][kind]["entries"]])
-
-    data_dir = Path(os.environ.get("MEDREC_DATA_DIR", ROOT.parent / "shared" / "data"))
-    try:
-        knowledge, _, _ = knowledge_loader(data_dir)(Vocabularies(vocabulary("diagnosis"), vocabulary("procedure"), vocabulary("medication")))
-    except (FileNotFoundError, ValueError) as error:
-        unavailable(f"the drug knowledge this family needs could not be rebuilt from {data_dir}: {error}")
-    return knowledge
-
-
 def load_saved_weights(model_dir: Path, manifest: dict) -> tuple[torch.nn.Module, str] | None:
-    import hashlib
+    _training_package()
+    from medrec_training.saved_model import SavedModelError, load_saved_model
 
-    listed = next((f for f in manifest.get("extraFiles", []) if f["file"] == "pytorch_model.pt"), None)
-    if listed is None:
-        return None
-    path = model_dir / "pytorch_model.pt"
-    actual = hashlib.sha256(path.read_bytes()).hexdigest()
-    if actual != listed["sha256"]:
-        unavailable(f"{path}: sha256 is {actual} but manifest.json says {listed['sha256']}")
-    saved = torch.load(path, weights_only=True, map_location="cpu")
-    options = json.loads(saved.get("config_options") or "{}")
-    model = _build(saved["class"], saved["vocab_sizes"], saved["config"], manifest, options)
-    model.load_state_dict(saved["state_dict"])
-    return model.eval(), "pytorch_model.pt (state_dict from the export)"
+    try:
+        model = load_saved_model(model_dir, manifest)
+    except SavedModelError as error:
+        unavailable(str(error))
+    return None if model is None else (model, "pytorch_model.pt (state_dict from the export)")
 
 
 def load_from_onnx_initializers(model_dir: Path, manifest: dict) -> tuple[torch.nn.Module, str] | None:
@@ -142,10 +99,11 @@ def load_from_onnx_initializers(model_dir: Path, manifest: dict) -> tuple[torch.
     from onnx import numpy_helper
 
     from medrec_training.models import MODEL_REGISTRY
+    from medrec_training.saved_model import build_model
 
     vocabularies = manifest["vocabularies"]
     sizes = {kind: len(vocabularies[kind]["entries"]) for kind in ("diagnosis", "procedure", "medication")}
-    model = _build(MODEL_REGISTRY[registry_id], sizes, {})
+    model = build_model(MODEL_REGISTRY[registry_id], sizes, {})
     initializers = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(model_dir / "model.onnx")).graph.initializer}
     state = {}
     unnamed = {name: array for name, array in initializers.items() if name not in model.state_dict()}

@@ -155,7 +155,9 @@ describe.skipIf(!ready)('NLA-MMR cold start in recommendation and explanation', 
     const top = result.drugs[0]!
     const explanation = await explain(ctx, titledPatient, { modelId: 'nla-mmr', drugs: [top.atc3], codeDrugs: 1, audit: false })
     const drug = explanation.drugs[0]!
-    expect(round(drug.probability)).toBe(top.probability)
+    // Same graph, one row vs the explanation's batched rows: equal up to float rounding (onnxruntime's kernels
+    // sum in a batch-dependent order, ~1e-7) plus the recommendation's 6-decimal rounding.
+    expect(Math.abs(drug.probability - top.probability)).toBeLessThanOrEqual(1e-6)
     const shapleySum = drug.modalities.reduce((sum, m) => sum + m.shapley, 0)
     expect(shapleySum).toBeCloseTo(drug.probability - drug.baseline, 6)
     expect(explanation.input.coldStart).toEqual(result.input.coldStart)
@@ -175,7 +177,8 @@ describe.skipIf(!ready)('NLA-MMR cold start in recommendation and explanation', 
     }))
     const without = await (await ctx.coldStart.get(nla)).predict([encodePatient(nla.vocab, nla.manifest.limits, visits)], titleOf)
     nla.session.calibrate(without.probabilities)
-    expect(code.contribution).toBeCloseTo(drug.probability - without.probabilities[column]!, 6)
+    // one row here, the explanation's batched rows there: float rounding apart (see above)
+    expect(Math.abs(code.contribution - (drug.probability - without.probabilities[column]!))).toBeLessThanOrEqual(1e-6)
   }, 60_000)
 
   it('runs model.onnx unchanged for a patient whose codes are all known', async () => {
@@ -185,7 +188,7 @@ describe.skipIf(!ready)('NLA-MMR cold start in recommendation and explanation', 
     const plain = await nla.session.predict([prepared.encoded])
     expect(probabilitiesOf(result, nla)).toEqual(Array.from(plain, (p) => round(p)))
     const explanation = await explain(ctx, knownPatient, { modelId: 'nla-mmr', drugs: [result.drugs[0]!.atc3], codeDrugs: 1, audit: false })
-    expect(round(explanation.drugs[0]!.probability)).toBe(result.drugs[0]!.probability)
+    expect(Math.abs(explanation.drugs[0]!.probability - result.drugs[0]!.probability)).toBeLessThanOrEqual(1e-6) // batched vs one row, as above
     expect(explanation.drugs[0]!.codes!.some((c) => c.fromTitle)).toBe(false)
   })
 

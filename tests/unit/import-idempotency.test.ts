@@ -33,6 +33,34 @@ describe.skipIf(!HAS_OPEN_DATA)('idempotent, all-or-nothing imports', () => {
     expect(snapshot(db)).toEqual(after)
   })
 
+  it('the final copy stores the same medication rows, ids and order into an empty table as into one holding other rows', async () => {
+    // Into an empty table the staged rows are copied whole (SQLite's transfer optimisation), otherwise row by row.
+    const mimic = space.fixture('mimic-iv-mini', true)
+    const eicu = space.fixture('eicu-mini', true)
+    const rows = (db: ReturnType<typeof space.db>, source: string) =>
+      db
+        .prepare(
+          `SELECT m.id, v.source_visit_id, m.raw_name, m.ndc, m.gsn, m.other_id, m.atc5, m.atc3, m.mapping_method, m.start_time, m.order_count
+           FROM medications m JOIN visits v ON v.id = m.visit_id WHERE v.source = ? ORDER BY m.id`
+        )
+        .raw()
+        .all(source) as unknown[][]
+    const first = space.db()
+    await importDataset(first, { format: 'mimic-iv', dir: mimic, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
+    const copiedWhole = rows(first, 'mimic-iv')
+    expect(copiedWhole.map((row) => row[0])).toEqual(copiedWhole.map((_, i) => i + 1))
+    const after = space.db()
+    await importDataset(after, { format: 'eicu', dir: eicu, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
+    const offset = after.prepare('SELECT max(id) FROM medications').pluck().get() as number
+    expect(offset).toBeGreaterThan(0)
+    await importDataset(after, { format: 'mimic-iv', dir: mimic, dataDir: DATA_DIR, ...ACCEPT_BAD_ROWS })
+    const copiedByRow = rows(after, 'mimic-iv')
+    expect(copiedByRow.map((row) => [(row[0] as number) - offset, ...row.slice(1)])).toEqual(copiedWhole)
+    // A forced re-import empties the table of this source's rows and copies whole again: the same rows and ids.
+    await importDataset(first, { format: 'mimic-iv', dir: mimic, dataDir: DATA_DIR, force: true, ...ACCEPT_BAD_ROWS })
+    expect(rows(first, 'mimic-iv')).toEqual(copiedWhole)
+  })
+
   it("changed files replace each re-imported visit's codes and medications wholesale and keep the ids", async () => {
     const db = space.db()
     const dir = space.fixture('mimic-iv-mini')

@@ -100,10 +100,14 @@ describe.skipIf(!ready)('batch scoring equals the per-patient path on the demo p
     expect(scores.patients).toEqual(patients)
     expect(scores.skipped).toEqual([])
     const k = scores.medications.length
+    // 5e-7: recommendMany's 6-decimal rounding; + 1e-6: batches of 7 here, of all 60 there, and the trimmed graphs
+    // (CafeMed, MKMed, NLA-MMR) run on each batch's used slots, so their sums differ in the last float bits; CafeMed's
+    // recurrent layers also sum in a batch-size-dependent order (1e-4, as in session-small-runs.test.ts).
+    const tolerance = modelId === 'cafemed' ? 1e-4 : 1.5e-6
     expected.forEach((result, row) => {
       for (const drug of result.drugs) {
         const column = scores.medications.indexOf(drug.atc3)
-        expect(Math.abs(scores.probabilities[row * k + column]! - drug.probability)).toBeLessThanOrEqual(1e-6)
+        expect(Math.abs(scores.probabilities[row * k + column]! - drug.probability)).toBeLessThanOrEqual(tolerance)
       }
       const combination = [...scores.combinationColumns.subarray(scores.combinationStart[row]!, scores.combinationStart[row + 1]!)].map((c) => scores.medications[c])
       expect(combination, `patient ${result.patientId}`).toEqual(result.combination)

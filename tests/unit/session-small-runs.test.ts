@@ -3,7 +3,9 @@
 // model, the demo patients run one at a time equal the same patients run as one batch: exactly for models
 // whose kernels do not depend on the batch size, and within 1e-4 for cafemed, whose recurrent layers sum in a
 // batch-size-dependent order in onnxruntime itself (the same difference before the one-thread session; up to
-// 1.1e-5 for the model retrained on 2026-12-03, far below what a wrong row or model would give).
+// 1.1e-5 for the model retrained on 2026-12-03, far below what a wrong row or model would give), and within 1e-5
+// for mkmed, whose re-exported graph runs on the batch's used visit and code slots (the padding every row of the
+// batch has is trimmed), so its sums run over batch-dependent lengths (up to 4e-7 on the demo patients).
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -19,7 +21,7 @@ const SHIPPED = ['logistic', 'cafemed', 'mkmed'].filter((id) => existsSync(join(
 const hasDemo = existsSync(join(resourcesDir(), 'demo.sqlite')) || existsSync(join(dataDir(), 'ehr'))
 const ready = hasDemo && SHIPPED.length > 0
 if (!ready) console.warn('session-small-runs.test: needs the demo database (or the open data to build it) and the shipped models; skipped')
-const BATCH_DEPENDENT_TOLERANCE: Record<string, number> = { cafemed: 1e-4 }
+const BATCH_DEPENDENT_TOLERANCE: Record<string, number> = { cafemed: 1e-4, mkmed: 1e-5 }
 
 describe.skipIf(!ready)('the one-thread session for small runs gives the probabilities of a large run', () => {
   let demo: TestDatabase

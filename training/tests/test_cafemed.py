@@ -13,6 +13,7 @@ import onnxruntime
 import pytest
 import torch
 from synthetic import write_database
+from test_knowledge_models import assert_inference_equals_training_formulation
 
 from medrec_training.causal import EffectSettings, estimate_effects, training_visits
 from medrec_training.causal.table import read_effects
@@ -87,6 +88,15 @@ def test_forward_gives_probabilities_and_backward_reaches_every_parameter(model_
     with torch.no_grad():
         probabilities = model.eval()(*feed)
     assert ((probabilities > 0) & (probabilities < 1)).all()
+
+
+@pytest.mark.parametrize("model_id", VARIANTS)
+def test_inference_graph_equals_the_training_formulation(model_id: str, data: PreparedData):
+    """Inference trims padding and applies the causal term's constant factors after the code sum; training
+    scales every (code, drug) weight. Same logits, masks included."""
+    model = build(model_id, data)
+    randomise(model)
+    assert_inference_equals_training_formulation(model, inputs(model, data, rows=12))
 
 
 def test_variants_have_the_modalities_they_claim(data: PreparedData):

@@ -71,6 +71,31 @@ def inputs_for(model: MedRecModel, seed: int = 0, batch: int = BATCH) -> tuple[t
     return random_inputs(seed, batch, len(model.modalities()))
 
 
+def with_trailing_padding(inputs: tuple[torch.Tensor, ...], visits: int = 2, codes: int = 3, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """The same patients with `visits` more empty visit slots and `codes` more empty code slots of each kind
+    (what the inference graphs trim away), and a random 0/1 modality mask per sample."""
+    diagnoses, procedures, medications, visit_mask, modality_mask = inputs
+
+    def pad(codes_tensor: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.pad(codes_tensor, (0, codes, 0, visits))
+
+    generator = torch.Generator().manual_seed(seed)
+    random_mask = (torch.rand(modality_mask.shape, generator=generator) < 0.7).float()
+    random_mask[0] = 1.0
+    return pad(diagnoses), pad(procedures), pad(medications), torch.nn.functional.pad(visit_mask, (0, visits)), random_mask
+
+
+def assert_inference_equals_training_formulation(model: MedRecModel, inputs: tuple[torch.Tensor, ...]) -> None:
+    """The inference path (eval mode: trimmed padding, rewritten products) gives the logits of the training
+    formulation (train mode; dropout must be 0) to 1e-5, on the inputs as given and with extra padding."""
+    for batch in (inputs, with_trailing_padding(inputs)):
+        with torch.no_grad():
+            reference = model.train().compute_logits(*batch)
+            fast = model.eval().compute_logits(*batch)
+        assert fast.shape == reference.shape
+        torch.testing.assert_close(fast, reference, atol=1e-5, rtol=0)
+
+
 def randomise_absent(model: MedRecModel) -> None:
     """Give the learned 'absent' vectors non-zero values, as training would."""
     generator = torch.Generator().manual_seed(1)

@@ -23,7 +23,16 @@ from medrec_training.tasks import INDEX_OFFSET
 from medrec_training.models.mkmed import ABLATION_ORDER, MKMed
 from medrec_training.pretrain import KNOWLEDGE_GRAPH, KNOWLEDGE_MODALITIES, PROPERTIES, STRUCTURE_3D, TEXT, load_or_pretrain
 from medrec_training.tasks import Batch
-from test_knowledge_models import BATCH, SIZES, VOCAB, WITHOUT_STRUCTURE, random_inputs, tiny_knowledge, training_targets
+from test_knowledge_models import (
+    BATCH,
+    SIZES,
+    VOCAB,
+    WITHOUT_STRUCTURE,
+    assert_inference_equals_training_formulation,
+    random_inputs,
+    tiny_knowledge,
+    training_targets,
+)
 
 FAST = {"pretrain_epochs": 2, "transe_epochs": 2, "finetune_epochs": 1}
 CONFIG = ModelConfig(embedding_dim=16, hidden_dim=16, dropout=0.0).with_overrides(**FAST)
@@ -115,6 +124,19 @@ def test_drug_vectors_equal_structure_plus_each_view_or_its_absent_vector():
                 contribution = model.view_maps[position](model.views[position])
                 expected[sample] += on.unsqueeze(1) * contribution + (1 - on).unsqueeze(1) * model.absent[modality]
     torch.testing.assert_close(drugs, expected)
+
+
+@pytest.mark.parametrize("model_id", ("mkmed", "mkmed-no-substructures"))
+def test_inference_graph_equals_the_per_sample_drug_vectors_formulation(model_id: str):
+    """Inference never builds the [B, D, H] drug vectors; training does. Same logits, masks included, and
+    with non-zero padding rows (inference subtracts what they add rather than masking every slot)."""
+    model = build(model_id)
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for parameter in [*model.absent.values(), model.diagnosis_embedding.weight[0], model.procedure_embedding.weight[0]]:
+            parameter.copy_(torch.randn(parameter.shape, generator=generator))
+    inputs = random_inputs(3, 8, len(model.modalities()))
+    assert_inference_equals_training_formulation(model, inputs)
 
 
 def test_a_drug_without_molecules_keeps_its_class_level_views_only():

@@ -16,7 +16,16 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from test_knowledge_models import BATCH, CONFIG, SIZES, VOCAB, random_inputs, randomise_absent, tiny_knowledge
+from test_knowledge_models import (
+    BATCH,
+    CONFIG,
+    SIZES,
+    VOCAB,
+    assert_inference_equals_training_formulation,
+    random_inputs,
+    randomise_absent,
+    tiny_knowledge,
+)
 
 from medrec_training.export import INPUT_NAMES, PARITY_TOLERANCE, ExportRequest, export_model_folder, export_onnx, run_parity, sha256_of
 from medrec_training.knowledge import load_drug_knowledge
@@ -135,6 +144,15 @@ def test_masking_a_modality_changes_the_output_exactly_when_the_model_uses_it(mo
             torch.testing.assert_close(model(*inputs[:-1], one)[1:], full[1:], atol=1e-6, rtol=0)
     unused = {"medication-history"} if model_id.endswith("no-history") else set()
     assert set(model.absent) == {m.id for m in model.modalities()} - unused
+
+
+@pytest.mark.parametrize("model_id", VARIANTS)
+def test_inference_graph_equals_the_gathered_history_formulation(model_id: str):
+    """Inference scores the history against the drug rows (gather and scatter-add) instead of the gathered
+    [B, N, H] values, and mixes the drug tables after one product; training keeps the gathered form."""
+    model = build(model_id)
+    randomise_absent(model)
+    assert_inference_equals_training_formulation(model, random_inputs(3, 8, len(model.modalities())))
 
 
 def test_text_tables_are_constants_of_the_vocabulary():

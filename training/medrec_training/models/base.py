@@ -192,6 +192,32 @@ def select_visit(per_visit: torch.Tensor, visit_mask: torch.Tensor) -> torch.Ten
     return per_visit.gather(1, gather_index).squeeze(1)
 
 
+def trim_padding(
+    diagnoses: torch.Tensor, procedures: torch.Tensor, medications: torch.Tensor, visit_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The inputs without the trailing slots that are padding in every sample of the batch.
+
+    Visit slots after the batch's last real visit and code slots after the batch's last code of each kind.
+    Exact for a model whose output reads visits only up to the current one (index <= the last real visit:
+    recurrent or attention over earlier visits) and to which a padding code adds nothing (a zero
+    padding_idx embedding row, a masked attention key, a multi-hot's zeroed pad column). A batch is mostly
+    padding (the demo's mean sample has 1.3 visits of 8 slots), so inference graphs run on ~what is there.
+    The slice bounds are tensors, so the ONNX export keeps them dynamic (computed per run).
+    """
+
+    def used(present: torch.Tensor) -> torch.Tensor:  # 1 + the last slot present anywhere (at least 1 slot)
+        positions = torch.arange(1, present.shape[-1] + 1, device=present.device)
+        return (present.long() * positions).amax().clamp(min=1)
+
+    visits = used(visit_mask > 0)
+    return (
+        diagnoses[:, :visits, : used(diagnoses != PAD_INDEX)],
+        procedures[:, :visits, : used(procedures != PAD_INDEX)],
+        medications[:, :visits, : used(medications != PAD_INDEX)],
+        visit_mask[:, :visits],
+    )
+
+
 def sum_code_embeddings(embedding: nn.Embedding, codes: torch.Tensor) -> torch.Tensor:
     """Sum of the embeddings of a visit's codes [B, V, C] -> [B, V, E]; padding (index 0) adds nothing."""
     vectors = embedding(codes)

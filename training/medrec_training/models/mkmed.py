@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -70,7 +70,7 @@ from .base import (
     VocabSizes,
     multi_hot,
     select_visit,
-    sum_code_embeddings,
+    trim_padding,
 )
 from .gamenet import NEGATIVE_LARGE, controllable_ddi_loss, ddi_adjacency, target_ddi_rate
 from .molerec import SetAttentionBlock, padded_fragment_lists
@@ -293,22 +293,64 @@ class MKMed(MedRecModel):
     def drug_vectors(self, modality_mask: torch.Tensor) -> torch.Tensor:
         """[B, D, H]: each sample's drug vectors under its own mask of the knowledge modalities."""
         all_absent, deltas = self.drug_parts()
-        views_on = modality_mask[:, [self.modality_index(m) for m in self.knowledge_modalities]]  # [B, K]
-        return all_absent.unsqueeze(0) + torch.einsum("bk,kdh->bdh", views_on, deltas)
+        return all_absent.unsqueeze(0) + torch.einsum("bk,kdh->bdh", self.views_on(modality_mask), deltas)
+
+    def views_on(self, modality_mask: torch.Tensor) -> torch.Tensor:
+        """[B, K]: the modality mask's knowledge-view columns."""
+        return modality_mask[:, [self.modality_index(m) for m in self.knowledge_modalities]]
+
+    def drug_products(self, modality_mask: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+        """(given [B, V, D] -> given . drug_b [B, V, H], hidden [B, H] -> <match(hidden), drug_b,d> [B, D]).
+
+        Training multiplies by the per-sample drug vectors drug_vectors() [B, D, H]. Inference never builds
+        that tensor: drug_b = all_absent + sum_k m_bk deltas_k is linear in the mask, so every product with it
+        is the mask-weighted sum of the same product with the K + 1 patient-independent parts, i.e. one
+        [B*V, D] x [D, (K+1) H] and one [B, H] x [H, (K+1) D] matrix product whose right-hand sides the ONNX
+        export folds into constants (match's weight folded in too). Same value, ~a third of the model's run.
+        The mask-weighted sums are per-sample matrix products, not a ReduceSum over the parts: onnxruntime's
+        ReduceSum over a middle axis sums in a batch-size-dependent order, and a patient's probabilities
+        must not depend on the batch it ran in (tests/unit/session-small-runs.test.ts).
+        """
+        if self.training:
+            drugs = self.drug_vectors(modality_mask)
+            return (lambda given: torch.bmm(given, drugs)), (lambda hidden: torch.einsum("bh,bdh->bd", self.match(hidden), drugs))
+        all_absent, deltas = self.drug_parts()
+        parts = torch.cat([all_absent.unsqueeze(0), deltas])  # [K + 1, D, H]
+        count, drugs, hidden_dim = parts.shape
+        views_on = self.views_on(modality_mask)
+        weights = torch.cat([torch.ones_like(views_on[:, :1]), views_on], dim=1)  # [B, K + 1]: all_absent always counts
+        given_parts = parts.permute(1, 0, 2).reshape(drugs, count * hidden_dim)  # [D, (K+1) H]
+        match_parts = parts.reshape(count * drugs, hidden_dim) @ self.match.weight  # <W h, p> = <h, W^T p>: [(K+1) D, H]
+
+        def given_products(given: torch.Tensor) -> torch.Tensor:
+            batch, visits, _ = given.shape
+            per_part = (given.reshape(batch * visits, drugs) @ given_parts).reshape(batch, visits, count, hidden_dim)
+            return (weights.reshape(batch, 1, 1, count) @ per_part).squeeze(2)
+
+        def match_scores(hidden: torch.Tensor) -> torch.Tensor:
+            per_part = nn.functional.linear(hidden, match_parts).reshape(hidden.shape[0], count, drugs)
+            return (weights.unsqueeze(1) @ per_part).squeeze(1)
+
+        return given_products, match_scores
 
     def visit_sums(self, embedding: nn.Embedding, codes: torch.Tensor) -> torch.Tensor:
         """Per-visit sums of code embeddings [B, V, E]. Training embeds only the real codes (a batch is
-        ~95% padding, and the dense path's backward was a third of a training step); inference keeps
-        the dense, export-friendly base.sum_code_embeddings. Both give the same sums."""
+        ~95% padding, and the dense path's backward was a third of a training step); inference sums every
+        slot densely (export-friendly) and takes off what the padding slots added, count x the pad row
+        (0 when trained with padding_idx; a pass over [B, V, E] instead of masking all of [B, V, C, E]; not
+        for training: the pad row would get a gradient). Both give the same sums."""
         if not self.training:
-            return sum_code_embeddings(embedding, codes)
+            padding = (codes == PAD_INDEX).sum(dim=-1, keepdim=True).to(embedding.weight.dtype)
+            return embedding(codes).sum(dim=2) - padding * embedding.weight[PAD_INDEX]
         flat = codes.reshape(-1, codes.shape[-1])
         rows, columns = torch.nonzero(flat != PAD_INDEX, as_tuple=True)
         sums = torch.zeros(flat.shape[0], embedding.embedding_dim).index_add(0, rows, embedding(flat[rows, columns]))
         return sums.reshape(*codes.shape[:-1], embedding.embedding_dim)
 
     def compute_logits(self, diagnoses, procedures, medications, visit_mask, modality_mask):
-        drugs = self.drug_vectors(modality_mask)  # [B, D, H]
+        if not self.training:  # the GRUs read visits up to the current one, and padding codes add nothing
+            diagnoses, procedures, medications, visit_mask = trim_padding(diagnoses, procedures, medications, visit_mask)
+        given_products, match_scores = self.drug_products(modality_mask)
         diagnosis_visits = self.dropout(self.visit_sums(self.diagnosis_embedding, diagnoses))
         procedure_visits = self.dropout(self.visit_sums(self.procedure_embedding, procedures))
         diagnosis_visits = self.apply_modality("diagnoses", diagnosis_visits, modality_mask)
@@ -316,7 +358,7 @@ class MKMed(MedRecModel):
         # Visit t's medication input is what was given at visit t - 1 (the first visit gets zeros); the
         # current visit's own row is padding by contract, so its medications are never read.
         given = multi_hot(medications, self.vocab_sizes.medication_rows)[..., INDEX_OFFSET:]  # [B, V, D]
-        given_vectors = torch.bmm(given, drugs)  # [B, V, H]
+        given_vectors = given_products(given)  # [B, V, H]: the sum of the given drugs' vectors
         previous = torch.cat([torch.zeros_like(given_vectors[:, :1]), given_vectors[:, :-1]], dim=1)
         previous = self.apply_modality("medication-history", self.dropout(previous), modality_mask)
         states = [
@@ -326,7 +368,7 @@ class MKMed(MedRecModel):
         ]
         patient = select_visit(torch.cat(states, dim=-1), visit_mask)  # [B, 3H]
         hidden = self.query(patient)  # [B, H]
-        return self.output(hidden) + torch.einsum("bh,bdh->bd", self.match(hidden), drugs)
+        return self.output(hidden) + match_scores(hidden)
 
     def extra_loss(self, batch: Batch, logits: torch.Tensor) -> torch.Tensor | None:
         return controllable_ddi_loss(batch, logits, self.ddi_adjacency, self.config, self.target_ddi)

@@ -51,7 +51,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..knowledge.graph_encoders import DrugStructureEncoder
-from .base import MedRecModel, Modality, ModelConfig, Paper, current_visit_index, select_visit
+from .base import MedRecModel, Modality, ModelConfig, Paper, current_visit_index, select_visit, trim_padding
 from ..tasks import PAD_INDEX, VocabSizes
 from .gamenet import NEGATIVE_LARGE
 from .safedrug import MOLECULAR_STRUCTURE
@@ -196,11 +196,25 @@ class NLAMMR(MedRecModel):
         positions = torch.arange(visit_mask.shape[1], device=visit_mask.device).unsqueeze(0)
         earlier = (positions < current_visit_index(visit_mask).unsqueeze(1)).long()  # [B, V]
         flat = (medications * earlier.unsqueeze(-1)).reshape(medications.shape[0], -1)  # [B, V * Cm]
-        values = torch.cat([self.no_history.expand(flat.shape[0], 1, -1), drug_rows[flat]], dim=1)  # [B, 1 + V*Cm, H]
         present = torch.cat([torch.ones_like(flat[:, :1]), (flat != PAD_INDEX).long()], dim=1).float()
-        scores = torch.einsum("bh,bnh->bn", self.history_query(fused), self.history_key(values)) / math.sqrt(values.shape[-1])
-        weights = torch.softmax(scores + (1.0 - present) * NEGATIVE_LARGE, dim=-1)
-        integrated = self.history_projection(torch.einsum("bn,bnh->bh", weights, values))
+        query, scale = self.history_query(fused), math.sqrt(drug_rows.shape[-1])
+        if self.training:
+            values = torch.cat([self.no_history.expand(flat.shape[0], 1, -1), drug_rows[flat]], dim=1)  # [B, 1 + V*Cm, H]
+            scores = torch.einsum("bh,bnh->bn", query, self.history_key(values)) / scale
+            weights = torch.softmax(scores + (1.0 - present) * NEGATIVE_LARGE, dim=-1)
+            attended = torch.einsum("bn,bnh->bh", weights, values)
+        else:
+            # The same attention without the gathered [B, 1 + V*Cm, H] values and their keys: a key is a linear
+            # map of its drug row, so a slot's score is its row's score (dot product first, gather after), and
+            # the attended vector is the weights summed per row (scatter-add) times the rows. The key table of
+            # the D + 2 rows is patient-independent and folds into a constant at export.
+            row_scores = query @ self.history_key(drug_rows).T  # [B, D + 2]
+            no_history_score = (query * self.history_key(self.no_history)).sum(dim=-1, keepdim=True)
+            scores = torch.cat([no_history_score, row_scores.gather(1, flat)], dim=1) / scale
+            weights = torch.softmax(scores + (1.0 - present) * NEGATIVE_LARGE, dim=-1)
+            per_row = torch.zeros_like(row_scores).scatter_add(1, flat, weights[:, 1:])
+            attended = weights[:, :1] * self.no_history + per_row @ drug_rows
+        integrated = self.history_projection(attended)
         return self.apply_modality("medication-history", integrated, modality_mask)
 
     # --- medication branch ---
@@ -252,12 +266,20 @@ class NLAMMR(MedRecModel):
     ) -> torch.Tensor:
         """Logits [B, D]; *_extra [K, T]: text embeddings of codes outside the vocabulary, addressed by
         code index vocabulary_rows + k (k-th extra row)."""
+        if not self.training:  # only the current visit's codes and earlier medications are read; padding adds nothing
+            diagnoses, procedures, medications, visit_mask = trim_padding(diagnoses, procedures, medications, visit_mask)
         fused = self.patient_text(diagnoses, procedures, visit_mask, modality_mask, diagnosis_extra, procedure_extra)
         patient = self.text_to_joint(fused)
         if self.uses_history:
             patient = patient + self.history(medications, visit_mask, fused, modality_mask)
         tables, combinations = self.drug_tables()
-        return torch.einsum("bc,bk,cdk->bd", self.combination_weights(modality_mask, combinations), patient, tables)
+        weights = self.combination_weights(modality_mask, combinations)
+        if self.training:
+            return torch.einsum("bc,bk,cdk->bd", weights, patient, tables)
+        # inference: one [B, K] x [K, C*D] product against the (constant-folded) tables, then the mix
+        count, drugs, joint = tables.shape
+        per_table = F.linear(patient, tables.reshape(count * drugs, joint)).reshape(-1, count, drugs)
+        return (weights.unsqueeze(1) @ per_table).squeeze(1)  # per sample, not a batch-order-dependent ReduceSum
 
     def compute_logits(self, diagnoses, procedures, medications, visit_mask, modality_mask):
         return self.logits_with_new_codes(diagnoses, procedures, medications, visit_mask, modality_mask)

@@ -150,6 +150,7 @@ export async function importDataset(db: Db, options: ImportOptions): Promise<Imp
     const tooManyRejected = rejectedShareError(log, maxRejectedShare)
     if (tooManyRejected) throw tooManyRejected
     stage.exec('COMMIT')
+    tracker.phase('Planning', null)
     const plan = staging.plan(runId)
     report.plan = plan
     if (options.dryRun) return { ...report, status: 'dry-run', runId: 0 }
