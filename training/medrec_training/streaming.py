@@ -16,6 +16,7 @@ vocabularies and samples equal those built from `load_cohort`).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
@@ -45,31 +46,39 @@ def patient_ids(connection: sqlite3.Connection) -> np.ndarray:
     return np.fromiter((row[0] for row in connection.execute("SELECT DISTINCT patient_id FROM visits ORDER BY patient_id")), dtype=np.int64)
 
 
-def read_patients(connection: sqlite3.Connection, low: int, high: int) -> list[PatientRecord]:
-    """Patients with ids in [low, high] and their visits, as datasets._read_cohort reads them."""
+def read_patients(connection: sqlite3.Connection, low: int, high: int, only: np.ndarray | None = None) -> list[PatientRecord]:
+    """Patients with ids in [low, high] (and in `only`, when given) and their visits, as datasets._read_cohort reads them.
+
+    `only` is filtered in SQL: a chunk of 1000 validation patients (15% of all) spans ~6,700 patient ids, and
+    reading them all to keep 1000 held ~6x the chunk in Python objects (the run's peak).
+    """
     where = "WHERE v.patient_id BETWEEN ? AND ?"
+    parameters: tuple = (low, high)
+    if only is not None:
+        where += " AND v.patient_id IN (SELECT value FROM json_each(?))"
+        parameters = (low, high, json.dumps(np.asarray(only, dtype=np.int64).tolist()))
     diagnoses: dict[int, list] = {}
     for visit_id, system, code in connection.execute(
         f"SELECT c.visit_id, c.code_system, c.code FROM diagnoses c JOIN visits v ON v.id = c.visit_id {where} ORDER BY c.visit_id, c.seq, c.code",
-        (low, high),
+        parameters,
     ):
         diagnoses.setdefault(visit_id, []).append((system, code))
     procedures: dict[int, list] = {}
     for visit_id, system, code in connection.execute(
         f"SELECT c.visit_id, c.code_system, c.code FROM procedures c JOIN visits v ON v.id = c.visit_id {where} ORDER BY c.visit_id, c.seq, c.code",
-        (low, high),
+        parameters,
     ):
         procedures.setdefault(visit_id, []).append((system, code))
     medications: dict[int, set[str]] = {}
     for visit_id, atc3 in connection.execute(
         f"SELECT m.visit_id, COALESCE(NULLIF(m.atc3, ''), substr(NULLIF(m.atc5, ''), 1, 4)) FROM medications m JOIN visits v ON v.id = m.visit_id {where}",
-        (low, high),
+        parameters,
     ):
         if atc3 and len(atc3) == 4:
             medications.setdefault(visit_id, set()).add(atc3.upper())
     visits: dict[int, list[Visit]] = {}
     for visit_id, patient_id, sort_key in connection.execute(
-        "SELECT id, patient_id, sort_key FROM visits v WHERE v.patient_id BETWEEN ? AND ? ORDER BY patient_id, sort_key, id", (low, high)
+        f"SELECT id, patient_id, sort_key FROM visits v {where} ORDER BY patient_id, sort_key, id", parameters
     ):
         visits.setdefault(patient_id, []).append(
             Visit(
@@ -199,9 +208,8 @@ class StreamedSamples(IterableDataset):
         connection = connect(self.database)
         try:
             for low, high in self.my_chunks():
-                chosen = set(self.patients[np.searchsorted(self.patients, low) : np.searchsorted(self.patients, high, side="right")].tolist())
-                records = [p for p in read_patients(connection, low, high) if p.patient_id in chosen]
-                yield build_samples(records, self.vocabularies, self.limits)
+                chosen = self.patients[np.searchsorted(self.patients, low) : np.searchsorted(self.patients, high, side="right")]
+                yield build_samples(read_patients(connection, low, high, chosen), self.vocabularies, self.limits)
         finally:
             connection.close()
 
@@ -209,6 +217,7 @@ class StreamedSamples(IterableDataset):
         rng = np.random.default_rng((self.seed, self.epoch, self.rank, 1)) if self.shuffle else None
         for samples in self.chunk_samples():
             yield from samples.batches(self.batch_size, self.modality_count, rng)
+            del samples  # else the chunk stays alive while the next one is read and encoded
 
 
 def jaccard_sums(truth: np.ndarray, probabilities: np.ndarray, patient_ids: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:

@@ -287,44 +287,31 @@ def medication_target(visit: Visit, vocabulary: Vocabulary) -> np.ndarray:
 
 def build_samples(patients: Sequence[PatientRecord], vocabularies: Vocabularies, limits: Limits) -> EncodedSamples:
     """One sample per visit with at least one medication in the vocabulary (the visits we can evaluate)."""
-    rows: list[tuple] = []
-    targets: list[np.ndarray] = []
-    meta: list[tuple[int, int, int]] = []
-    unknown = UnknownCodeCounts()
+    chosen: list[tuple[PatientRecord, int, np.ndarray]] = []
     for patient in patients:
         for position, visit in enumerate(patient.visits):
             target = medication_target(visit, vocabularies.medication)
-            if not target.any():
-                continue
-            *arrays, counts = encode_history(patient.visits[: position + 1], vocabularies, limits)
-            unknown.diagnoses += counts.diagnoses
-            unknown.procedures += counts.procedures
-            unknown.medications += counts.medications
-            rows.append(tuple(arrays))
-            targets.append(target)
-            meta.append((patient.patient_id, position, len(patient.visits)))
-    medication_count = len(vocabularies.medication)
-    if not rows:
-        return EncodedSamples(
-            np.zeros((0, limits.max_visits, limits.max_diagnoses), np.int64),
-            np.zeros((0, limits.max_visits, limits.max_procedures), np.int64),
-            np.zeros((0, limits.max_visits, limits.max_medications), np.int64),
-            np.zeros((0, limits.max_visits), np.float32),
-            np.zeros((0, medication_count), np.float32),
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int64),
-            unknown,
-        )
-    meta_array = np.array(meta, dtype=np.int64)
-    return EncodedSamples(
-        diagnoses=np.stack([r[0] for r in rows]),
-        procedures=np.stack([r[1] for r in rows]),
-        medications=np.stack([r[2] for r in rows]),
-        visit_mask=np.stack([r[3] for r in rows]),
-        targets=np.stack(targets),
-        patient_ids=meta_array[:, 0],
-        history_lengths=meta_array[:, 1],
-        patient_visit_counts=meta_array[:, 2],
-        unknown=unknown,
+            if target.any():
+                chosen.append((patient, position, target))
+    # Encoded straight into the padded arrays: per-sample arrays stacked afterwards held the chunk twice.
+    count, width = len(chosen), limits.max_visits
+    samples = EncodedSamples(
+        np.empty((count, width, limits.max_diagnoses), np.int64),
+        np.empty((count, width, limits.max_procedures), np.int64),
+        np.empty((count, width, limits.max_medications), np.int64),
+        np.empty((count, width), np.float32),
+        np.empty((count, len(vocabularies.medication)), np.float32),
+        np.empty(count, np.int64),
+        np.empty(count, np.int64),
+        np.empty(count, np.int64),
+        UnknownCodeCounts(),
     )
+    for row, (patient, position, target) in enumerate(chosen):
+        diagnoses, procedures, medications, visit_mask, counts = encode_history(patient.visits[: position + 1], vocabularies, limits)
+        samples.diagnoses[row], samples.procedures[row], samples.medications[row], samples.visit_mask[row] = diagnoses, procedures, medications, visit_mask
+        samples.targets[row] = target
+        samples.patient_ids[row], samples.history_lengths[row], samples.patient_visit_counts[row] = patient.patient_id, position, len(patient.visits)
+        samples.unknown.diagnoses += counts.diagnoses
+        samples.unknown.procedures += counts.procedures
+        samples.unknown.medications += counts.medications
+    return samples
