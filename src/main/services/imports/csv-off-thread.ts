@@ -19,6 +19,13 @@ import { ImportError } from './errors'
 /** Batches the worker may have in flight before the reader asks for more. */
 const WINDOW = 4
 
+/**
+ * The reading thread's young generation: its garbage is short-lived (decoded text, parsed fields), and V8's
+ * default lets it grow to tens of MB. 8 MB: peak RSS of reading the 10k cohort's prescriptions 201–218 MB ->
+ * 167–171 MB, for 0.2–0.9 s more CPU on the reading thread (not the writing one).
+ */
+const READER_YOUNG_GENERATION_MB = 8
+
 /** Joins a batch's fields; chosen because no text field of a clinical export holds it (checked, see above). */
 export const FIELD_SEPARATOR = '\u0000'
 
@@ -94,7 +101,7 @@ export async function* readCsvOffThread(
     options: { encoding: options.encoding, maxFieldChars: options.maxFieldChars },
     window: WINDOW
   }
-  const worker = new Worker(entry.file, { workerData: request, execArgv: entry.execArgv })
+  const worker = new Worker(entry.file, { workerData: request, execArgv: entry.execArgv, resourceLimits: { maxYoungGenerationSizeMb: READER_YOUNG_GENERATION_MB } })
   const queue: CsvWorkerMessage[] = []
   let failure: Error | null = null
   let exited = false
