@@ -28,6 +28,14 @@ export const rendererConfig = {
 export default defineConfig({
   main: {
     build: {
+      // Two entries: the main process, and the CSV reading thread it starts for large imports
+      // (imports/csv-off-thread.ts looks for csv-worker.js beside the bundle).
+      lib: {
+        entry: {
+          index: fileURLToPath(new URL('./src/main/index.ts', import.meta.url)),
+          'csv-worker': fileURLToPath(new URL('./src/main/services/imports/csv-worker.ts', import.meta.url))
+        }
+      },
       // Native modules are loaded from node_modules at run time, never bundled.
       externalizeDeps: true,
       rollupOptions: { external: ['better-sqlite3', 'onnxruntime-node'] }

@@ -12,7 +12,24 @@ export interface ImportChildResult {
   cpuSeconds: number
   report: unknown
   /** Wall and CPU seconds spent in each progress phase, in order (where the import's time goes; absent in older results). */
-  phases?: Array<{ phase: string; seconds: number; cpuSeconds: number }>
+  phases?: Array<{ phase: string; seconds: number; cpuSeconds: number; writingThreadSeconds?: number }>
+  /**
+   * CPU seconds of the writing (main) thread alone. cpuSeconds counts every thread of the process,
+   * including the CSV reading thread; this is what the thread that parses (or unpacks) and writes spent.
+   */
+  writingThreadSeconds?: number
+}
+
+/** CPU seconds of this process's main thread so far (Linux: /proc/self/task/<pid>/stat), NaN elsewhere. */
+function mainThreadCpuSeconds(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    // Fields after the command name (which is in parentheses and may hold spaces): utime and stime are 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return NaN
+  }
 }
 
 /** Peak resident set size of this process: VmHWM from /proc where available, else maxRSS. */
@@ -31,16 +48,18 @@ async function main(): Promise<void> {
   if (!databasePath || !cohortDir || !resultPath) throw new Error('usage: import-child.ts <database> <cohortDir> <resultJson>')
 
   const cpuBefore = process.cpuUsage()
+  const busyBefore = mainThreadCpuSeconds()
   const started = performance.now()
   let lastPrinted = 0
   const phases: NonNullable<ImportChildResult['phases']> = []
-  let phaseStart = { wall: started, cpu: cpuBefore }
+  let phaseStart = { wall: started, cpu: cpuBefore, busy: busyBefore }
   const endPhase = () => {
     const current = phases.at(-1)
     if (!current) return
     const cpu = process.cpuUsage(phaseStart.cpu)
     current.seconds = (performance.now() - phaseStart.wall) / 1000
     current.cpuSeconds = (cpu.user + cpu.system) / 1e6
+    current.writingThreadSeconds = mainThreadCpuSeconds() - phaseStart.busy
   }
   const db = openDatabase(databasePath)
   const report = await importDataset(db, {
@@ -49,7 +68,7 @@ async function main(): Promise<void> {
     onProgress: (progress) => {
       if (phases.at(-1)?.phase !== progress.phase) {
         endPhase()
-        phaseStart = { wall: performance.now(), cpu: process.cpuUsage() }
+        phaseStart = { wall: performance.now(), cpu: process.cpuUsage(), busy: mainThreadCpuSeconds() }
         phases.push({ phase: progress.phase, seconds: 0, cpuSeconds: 0 })
       }
       const now = performance.now()
@@ -67,6 +86,7 @@ async function main(): Promise<void> {
     seconds,
     peakRssBytes: peakRssBytes(),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    writingThreadSeconds: mainThreadCpuSeconds() - busyBefore,
     report,
     phases
   }

@@ -2,12 +2,16 @@
 // search, keyboard navigation, paging, timeline, error states, About, and the CSP.
 import { API_METHODS } from '../../src/shared/api/methods'
 import { type MedrecApi } from '../../src/shared/api'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { gzipSync } from 'node:zlib'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Db } from '../../src/main/services/db/database'
+import { csvWorkerEntry, unpackBatch, type CsvWorkerMessage, type CsvWorkerRequest } from '../../src/main/services/imports/csv-off-thread'
 import { DATA_ATTRIBUTIONS } from '../../src/shared/domain/attributions'
 import { formatAge, TIMELINE_PAGE_VISITS } from '../../src/shared/domain/patient'
 import { launchBrowser, screenshot, type Browser } from './browser'
@@ -118,6 +122,45 @@ describe('MedRec renderer (headless Chromium)', () => {
     const scriptTags = [...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])
     expect(scriptTags.length).toBeGreaterThan(0)
     for (const tag of scriptTags) expect(tag, 'no inline scripts').toMatch(/\ssrc=/)
+  })
+
+  it('builds the CSV reading thread beside the main bundle, and the built thread reads a gzipped export', async () => {
+    const mainDir = join(app.outDir, 'main')
+    // The reader finds the thread from the chunk it is bundled in (csvWorkerEntry from that chunk's URL).
+    const readerChunk = readdirSync(mainDir).find((name) => /^csv-.*\.js$/.test(name) && name !== 'csv-worker.js')
+    expect(readerChunk, 'the CSV reader is a chunk of out/main').toBeDefined()
+    const entry = csvWorkerEntry(pathToFileURL(join(mainDir, readerChunk!)).href)
+    expect(entry).toEqual({ file: join(mainDir, 'csv-worker.js'), execArgv: undefined })
+    expect(readFileSync(entry.file, 'utf8')).not.toMatch(/from "electron"/)
+    const dir = mkdtempSync(join(tmpdir(), 'medrec-e2e-csv-'))
+    try {
+      const rows = Array.from({ length: 5_000 }, (_, i) => `${i},"Drug ${i}, 5 mg",x`)
+      writeFileSync(join(dir, 'prescriptions.csv.gz'), gzipSync(['id,drug,other', ...rows, '7,too,many,fields'].join('\n') + '\n'))
+      const request: CsvWorkerRequest = {
+        source: { path: join(dir, 'prescriptions.csv.gz'), displayName: 'hosp/prescriptions.csv.gz' },
+        columns: { required: ['drug', 'id'] },
+        options: {},
+        window: 1_000
+      }
+      const messages = await new Promise<CsvWorkerMessage[]>((resolveAll, reject) => {
+        const received: CsvWorkerMessage[] = []
+        const worker = new Worker(entry.file, { workerData: request })
+        worker.on('message', (message: CsvWorkerMessage) => {
+          received.push(message)
+          if (message.type !== 'batch') void worker.terminate().then(() => resolveAll(received))
+        })
+        worker.on('error', reject)
+      })
+      expect(messages.at(-1)?.type).toBe('end')
+      const batches = messages.flatMap((m) => (m.type === 'batch' ? [unpackBatch(m.batch)] : []))
+      const records = batches.flatMap((b) => Array.from({ length: b.count }, (_, r) => b.fields.slice(r * b.width, (r + 1) * b.width)))
+      expect(records).toHaveLength(5_000)
+      expect(records[4_999]).toEqual(['Drug 4999, 5 mg', '4999'])
+      expect(batches.flatMap((b) => [...b.lines]).at(-1)).toBe(5_001)
+      expect(batches.flatMap((b) => b.malformed)).toEqual([{ line: 5_002, reason: 'expected 3 columns, found 4' }])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('lists the patients of the database, one page at a time', async () => {

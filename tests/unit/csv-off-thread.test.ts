@@ -1,4 +1,4 @@
-// Reading and gunzipping a file on a worker thread (imports/decode-off-thread.ts) must give exactly what
+// Reading, gunzipping and parsing a file on a worker thread (imports/csv-off-thread.ts) must give exactly what
 // the in-thread reader gives: the same records and lines, the same progress, and the same errors naming file and line
 // (invalid UTF-8, a truncated or fake gzip, a missing file), with Latin-1 declared or not.
 import { writeFileSync } from 'node:fs'
@@ -54,6 +54,21 @@ describe('reading on a worker thread', () => {
       expect(typeof inThread).toBe('object')
       expect(offThread).toEqual(inThread)
       if (typeof inThread === 'object') expect(inThread.records.length).toBeGreaterThan(59_000)
+    }
+  })
+
+  it('passes fields holding the batch separator character through unchanged', async () => {
+    const dir = space.dir()
+    // The NUL that joins packed fields, inside fields of a batch in the middle of the file.
+    const text = Buffer.concat([bigCsv().subarray(0, 1_500_000), Buffer.from('\n77,"a\u0000b",x\n78,\u0000,\u0000\n'), Buffer.from('79,after,x\n'.repeat(20_000))])
+    writeFileSync(join(dir, 'nul.csv'), text)
+    const inThread = await readAll(join(dir, 'nul.csv'), { offThread: false })
+    const offThread = await readAll(join(dir, 'nul.csv'), { offThread: true })
+    expect(typeof inThread).toBe('object')
+    expect(offThread).toEqual(inThread)
+    if (typeof offThread === 'object') {
+      expect(offThread.records).toContain('77|a\u0000b|')
+      expect(offThread.records).toContain('78|\u0000|')
     }
   })
 

@@ -9,7 +9,7 @@
 // resolver tables, hospital interaction tables, drug master files) uses the same record parser.
 import { createReadStream, readFileSync, statSync } from 'node:fs'
 import { createGunzip } from 'node:zlib'
-import { readOffThread, type ReadChunk } from './decode-off-thread'
+import { readCsvOffThread } from './csv-off-thread'
 import { ImportError } from './errors'
 
 export interface CsvSource {
@@ -31,8 +31,8 @@ export interface CsvBatch {
   count: number
   width: number
   fields: string[]
-  /** 1-based line number where each record starts (the header is line 1). */
-  lines: number[]
+  /** 1-based line number where each record starts (the header is line 1); an Int32Array when read off-thread. */
+  lines: ArrayLike<number> & Iterable<number>
   /** Records whose field count differs from the header's; they are not in `fields`. */
   malformed: Array<{ line: number; reason: string }>
 }
@@ -47,7 +47,7 @@ export interface CsvReadOptions {
   /** A longer field rejects its record (default MAX_FIELD_CHARS). */
   maxFieldChars?: number
   /**
-   * Read and gunzip on a worker thread (imports/decode-off-thread.ts): true, false, or 'auto'
+   * Read, gunzip, decode and parse on a worker thread (imports/csv-off-thread.ts): true, false, or 'auto'
    * (default: files of OFF_THREAD_MIN_BYTES or more, where it pays for the thread's start).
    */
   offThread?: boolean | 'auto'
@@ -84,7 +84,7 @@ export class CsvParser {
   /** For each header column: its slot among the selected fields, or -1 when not selected. */
   private slotOfColumn: Int32Array = new Int32Array(0)
   private width = 0
-  private batch: CsvBatch = emptyBatch(0)
+  private batch: ParsedBatch = emptyBatch(0)
 
   private readonly maxField: number
   /** True while skipping the rest of an over-long line (see MAX_RECORD_CHARS). */
@@ -293,7 +293,12 @@ export class CsvParser {
   optionalMissing: number[] = []
 }
 
-function emptyBatch(width: number): CsvBatch {
+/** The parser's own batch, filled by push(). */
+interface ParsedBatch extends CsvBatch {
+  lines: number[]
+}
+
+function emptyBatch(width: number): ParsedBatch {
   return { count: 0, width, fields: [], lines: [], malformed: [] }
 }
 
@@ -465,9 +470,26 @@ export function missingColumns(header: readonly string[], required: readonly str
 /**
  * Streams a CSV file as batches of records holding only the selected columns. Throws ImportError
  * naming the file for a missing file, a missing required column, a truncated or corrupt gzip
- * stream, or a quoted field that never closes.
+ * stream, or a quoted field that never closes. Large files are read and parsed on a worker thread
+ * (csv-off-thread.ts), small ones here; both run parseCsvText on readCsvText.
  */
 export async function* readCsv(source: CsvSource, columns: CsvColumns, onBytes?: BytesRead, options: CsvReadOptions = {}): AsyncGenerator<CsvBatch> {
+  if (readsOffThread(source, options)) yield* readCsvOffThread(source, columns, onBytes, options)
+  else yield* parseCsvText(source, columns, readCsvText(source, onBytes, options.encoding), options)
+}
+
+/** The file's text, chunk by chunk (gunzipped, decoded and, for UTF-8, checked), on the calling thread. */
+export function readCsvText(source: CsvSource, onBytes?: BytesRead, encoding?: string): AsyncGenerator<string> {
+  return decodedChunks(source, READ_CHUNK, onBytes, encoding, true)
+}
+
+/** Parses text chunks into batches of the selected columns (the header checked against `columns`). */
+export async function* parseCsvText(
+  source: CsvSource,
+  columns: CsvColumns,
+  texts: AsyncIterable<string>,
+  options: CsvReadOptions = {}
+): AsyncGenerator<CsvBatch> {
   const wanted = [...columns.required, ...(columns.optional ?? [])].map((c) => c.toLowerCase())
   const parser = new CsvParser(
     source.displayName,
@@ -483,7 +505,7 @@ export async function* readCsv(source: CsvSource, columns: CsvColumns, onBytes?:
     for (const slot of parser.optionalMissing) for (let r = 0; r < batch.count; r++) batch.fields[r * batch.width + slot] = ''
     return batch
   }
-  for await (const text of decodedChunks(source, READ_CHUNK, onBytes, options.encoding, true, readsOffThread(source, options))) {
+  for await (const text of texts) {
     const batch = parser.push(text)
     if (batch.count > 0 || batch.malformed.length > 0) yield fill(batch)
   }
@@ -491,7 +513,7 @@ export async function* readCsv(source: CsvSource, columns: CsvColumns, onBytes?:
   if (last.count > 0 || last.malformed.length > 0) yield fill(last)
 }
 
-/** Whether a file is read and gunzipped on a worker thread (see CsvReadOptions.offThread). */
+/** Whether a file is read and parsed on a worker thread (see CsvReadOptions.offThread). */
 function readsOffThread(source: CsvSource, options: CsvReadOptions): boolean {
   const offThread = options.offThread ?? 'auto'
   return offThread === true || (offThread === 'auto' && sizeOf(source.path) >= OFF_THREAD_MIN_BYTES)
@@ -526,15 +548,12 @@ async function* decodedChunks(
   chunkSize: number,
   onBytes?: BytesRead,
   encoding = 'utf-8',
-  checked = true,
-  offThread = false
+  checked = true
 ): AsyncGenerator<string> {
   const gzipped = source.path.toLowerCase().endsWith('.gz')
   const utf8 = checked && isUtf8Label(encoding)
   const decoder = textDecoder(source, encoding, utf8)
-  const chunks = offThread
-    ? readOffThread({ path: source.path, gzipped, readChunk: chunkSize, gunzipChunk: GUNZIP_CHUNK })
-    : readInThread(source.path, gzipped, chunkSize)
+  const chunks = readFileChunks(source.path, gzipped, chunkSize)
   let reported = 0
   /** Newlines in the bytes decoded so far, to name the line of an invalid byte. */
   let newlines = 0
@@ -571,8 +590,8 @@ async function* decodedChunks(
   }
 }
 
-/** The file's (decompressed) bytes on this thread, with the compressed bytes read so far. */
-async function* readInThread(path: string, gzipped: boolean, chunkSize: number): AsyncGenerator<ReadChunk> {
+/** The file's (decompressed) bytes, with the compressed bytes read so far (for progress). */
+async function* readFileChunks(path: string, gzipped: boolean, chunkSize: number): AsyncGenerator<{ chunk: Buffer; bytesRead: number }> {
   const file = createReadStream(path, { highWaterMark: chunkSize })
   const gunzip = gzipped ? createGunzip({ chunkSize: GUNZIP_CHUNK }) : null
   if (gunzip) {
