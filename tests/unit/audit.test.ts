@@ -50,11 +50,11 @@ describe('audit log', () => {
     expect(listAudit(db, { patientId: 2 })).toEqual([])
   })
 
-  it('records a DDI check with a hash of the checked drugs', () => {
+  it('records a DDI check with a hash of the checked drugs', async () => {
     const db = fresh()
-    const id = auditDdiCheck(db, { drugs: ['B01AC06', 'N02BA01'], outputs: { warnings: 1 } })
-    const again = auditDdiCheck(db, { drugs: ['B01AC06', 'N02BA01'], outputs: { warnings: 1 } })
-    const other = auditDdiCheck(db, { drugs: ['N02BA01'], outputs: { warnings: 0 } })
+    const id = await auditDdiCheck(db, { drugs: ['B01AC06', 'N02BA01'], outputs: { warnings: 1 } })
+    const again = await auditDdiCheck(db, { drugs: ['B01AC06', 'N02BA01'], outputs: { warnings: 1 } })
+    const other = await auditDdiCheck(db, { drugs: ['N02BA01'], outputs: { warnings: 0 } })
     const entries = written(db)
     expect(entries.map((e) => e.id)).toEqual([other, again, id])
     expect(entries[2]).toMatchObject({ kind: 'ddi-check', userName: currentUserName(), modelId: null, patientId: null, outputs: { warnings: 1 } })

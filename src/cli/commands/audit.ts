@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { auditIdentity, auditSettingsChange, describeActor, setDisplayName } from '../../main/services/audit/audit'
 import { verifyAuditChain } from '../../main/services/audit/chain'
+import { writeWhenFree } from '../../main/services/db/busy'
 import { auditCsv, auditFhirBundle } from '../../main/services/audit/export'
 import { type CliCommand, DEFAULT_DB_HELP, UsageError } from '../command'
 import { openExistingDatabase } from './patients'
@@ -116,11 +117,11 @@ export const command: CliCommand = {
       const { db } = openExistingDatabase(values.db, { writable: change })
       try {
         if (change) {
-          db.transaction(() => {
+          await writeWhenFree(db, 'Saving the display name', () => {
             const before = auditIdentity(db)
             setDisplayName(db, name ?? null)
             auditSettingsChange(db, { patch: { displayName: name ?? null }, before, after: auditIdentity(db) })
-          })()
+          })
         }
         const identity = auditIdentity(db)
         console.log(`The audit log records you as: ${describeActor(identity)}`)

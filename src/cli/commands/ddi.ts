@@ -212,7 +212,7 @@ export const command: CliCommand = {
         throw error
       }
       const { auditDdiCheck } = await import('../../main/services/audit/audit')
-      const auditId = auditDdiCheck(opened.services.db, {
+      const auditId = await auditDdiCheck(opened.services.db, {
         drugs: result.drugs.map((d) => d.input),
         outputs: {
           drugs: result.drugs.map((d) => ({ input: d.input, label: d.label, atcCodes: d.atcCodes })),

@@ -54,7 +54,7 @@ export const command: CliCommand = {
       const patient = findPatient(db, positionals[0]!)
       const timeline = getPatientTimeline(db, patient.id)
       // Opening a record is audited, as in the app.
-      auditRecordView(db, { id: timeline.patient.id, sourcePatientId: timeline.patient.sourcePatientId }, 'cli show')
+      await auditRecordView(db, { id: timeline.patient.id, sourcePatientId: timeline.patient.sourcePatientId }, 'cli show')
       console.log(values.json ? JSON.stringify(timeline, null, 2) : formatTimeline(timeline))
       return 0
     } finally {

@@ -6,10 +6,10 @@ import type { DomainHandlers, HandlerContext } from './types'
 export function patientsHandlers({ db }: HandlerContext): DomainHandlers<'patients:'> {
   return {
     'patients:list': (query) => listPatients(db, query),
-    'patients:timeline': (patientId, page) => {
+    'patients:timeline': async (patientId, page) => {
       // Opening a record is audited (who looked at which patient, when), and so is each earlier page.
       const timeline = getPatientTimeline(db, patientId, page)
-      auditRecordView(db, { id: timeline.patient.id, sourcePatientId: timeline.patient.sourcePatientId }, 'app')
+      await auditRecordView(db, { id: timeline.patient.id, sourcePatientId: timeline.patient.sourcePatientId }, 'app')
       return timeline
     }
   }

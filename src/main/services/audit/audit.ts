@@ -6,6 +6,7 @@ import { canonicalJson } from '../canonical-json'
 import { createHash } from 'node:crypto'
 import { userInfo } from 'node:os'
 import type { Db } from '../db/database'
+import { writeWhenFree } from '../db/busy'
 import { perConnection } from '../db/statements'
 import { chainHead, rowHash, schemaFingerprint, SEAL_KIND } from './chain'
 
@@ -144,6 +145,14 @@ export function appendAudit(db: Db, entry: AuditEntryInput): number {
   }).immediate()
 }
 
+/**
+ * Appends one entry in its own write transaction, waiting (without blocking the event loop) while another
+ * connection writes, e.g. an import's final copy: what a clinician does is never lost to a busy database.
+ */
+export function recordAudit(db: Db, entry: AuditEntryInput): Promise<number> {
+  return writeWhenFree(db, `Recording the ${entry.kind} in the audit log`, () => appendAudit(db, entry))
+}
+
 const hashOf = (value: unknown): string => createHash('sha256').update(canonicalJson(value)).digest('hex')
 
 /** Records where the guards stand after a migration (chain.ts verifies against the latest seal). */
@@ -161,8 +170,8 @@ export function sealAuditTrail(db: Db, reason: string): number {
 }
 
 /** A patient's record was opened (timeline shown in the app, `medrec show`). */
-export function auditRecordView(db: Db, patient: { id: number; sourcePatientId: string }, via: string): number {
-  return appendAudit(db, {
+export function auditRecordView(db: Db, patient: { id: number; sourcePatientId: string }, via: string): Promise<number> {
+  return recordAudit(db, {
     kind: 'record-view',
     patientId: patient.id,
     sourcePatientId: patient.sourcePatientId,
@@ -231,8 +240,8 @@ export function listAudit(db: Db, query: { patientId?: number; limit?: number } 
 export function auditDdiCheck(
   db: Db,
   check: { drugs: readonly string[]; outputs: unknown; patientId?: number | null; sourcePatientId?: string | null }
-): number {
-  return appendAudit(db, {
+): Promise<number> {
+  return recordAudit(db, {
     kind: 'ddi-check',
     patientId: check.patientId ?? null,
     sourcePatientId: check.sourcePatientId ?? null,

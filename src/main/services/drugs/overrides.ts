@@ -108,7 +108,8 @@ export function setOverride(
       outputs: { raw, rawKey, target: stored, reason, previous: previous ? { target: previous.target, reason: previous.reason } : null },
       createdAt: now
     })
-  })()
+    // IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the first read, never upgraded.
+  }).immediate()
   applyOverrides(resolver, db)
   return { override: { rawKey, rawText: raw, target, reason, userName: input.userName, updatedAt: now }, auditId }
 }

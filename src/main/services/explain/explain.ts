@@ -6,7 +6,7 @@
 // largest patient-specific causal weights (patient-causal.ts).
 import type { CodeContribution, DrugExplanation, ExplanationResult, ModalityContribution } from '../../../shared/domain/explanation'
 import type { ServiceContext } from '../service-context'
-import { appendAudit } from '../audit/audit'
+import { recordAudit } from '../audit/audit'
 import { type CodeRef, codeKey } from '../inference/encode'
 import { inputsHash } from '../recommend/input-hash'
 import { type CurrentVisitCodes, titleKey } from '../recommend/patient-input'
@@ -209,7 +209,7 @@ export async function explain(ctx: ServiceContext, patient: number | string, opt
   }
   if (options.audit ?? true) {
     const { auditId: _unused, timing: _timing, ...shown } = result
-    result.auditId = appendAudit(ctx.db, {
+    result.auditId = await recordAudit(ctx.db, {
       kind: 'explanation',
       patientId: result.patientId,
       sourcePatientId: result.sourcePatientId,

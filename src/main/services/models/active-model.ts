@@ -3,6 +3,7 @@
 import { canonicalJson } from '../canonical-json'
 import { createHash } from 'node:crypto'
 import { appendAudit } from '../audit/audit'
+import { writeWhenFree } from '../db/busy'
 import type { Db } from '../db/database'
 import type { ModelRegistry } from './registry'
 import { perConnection } from '../db/statements'
@@ -20,7 +21,7 @@ export function getActiveModelId(db: Db): string | null {
 export async function setActiveModel(db: Db, registry: ModelRegistry, modelId: string): Promise<void> {
   const model = await registry.get(modelId)
   const { manifest } = model
-  db.transaction(() => {
+  await writeWhenFree(db, 'Activating the model', () => {
     const previous = getActiveModelId(db)
     db.prepare(
       `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
@@ -36,7 +37,7 @@ export async function setActiveModel(db: Db, registry: ModelRegistry, modelId: s
       modelVersion: manifest.version,
       outputs: { ...activation, directory: model.directory, threshold: manifest.threshold }
     })
-  })()
+  })
 }
 
 export function clearActiveModel(db: Db): void {

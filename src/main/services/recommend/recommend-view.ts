@@ -9,7 +9,7 @@ import type { AcknowledgeResult, RecommendationView } from '../../../shared/doma
 import type { CurrentMedications } from '../../../shared/domain/patient'
 import type { DdiCheckResult } from '../../../shared/domain/interaction'
 import { createHash } from 'node:crypto'
-import { appendAudit, auditIdentity, describeActor } from '../audit/audit'
+import { recordAudit, auditIdentity, describeActor } from '../audit/audit'
 import { getPatientSummary } from '../db/patients-repo'
 import { explain } from '../explain/explain'
 import { recommend } from './recommend'
@@ -105,7 +105,7 @@ export async function recommendView(services: MedrecServices, request: Recommend
  * the audit entry holds the warnings as the service states them, and a key that is not an interrupting
  * warning of this combination is refused.
  */
-export function acknowledgeWarnings(services: MedrecServices, request: AcknowledgeRequest): AcknowledgeResult {
+export async function acknowledgeWarnings(services: MedrecServices, request: AcknowledgeRequest): Promise<AcknowledgeResult> {
   const patient = getPatientSummary(services.db, request.patientId)
   citedRecommendation(services, request.recommendationAuditId, patient.id)
   const current = currentMedications(services.db, request.patientId)
@@ -126,7 +126,7 @@ export function acknowledgeWarnings(services: MedrecServices, request: Acknowled
     }
   })
   const createdAt = new Date().toISOString()
-  const auditId = appendAudit(services.db, {
+  const auditId = await recordAudit(services.db, {
     kind: 'warning-acknowledgement',
     patientId: patient.id,
     sourcePatientId: patient.sourcePatientId,

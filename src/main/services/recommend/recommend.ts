@@ -7,6 +7,7 @@ import type { AllergyEntry } from '../../../shared/domain/patient'
 import type { RecommendationResult, RecommendedDrug } from '../../../shared/domain/recommendation'
 import type { ServiceContext } from '../service-context'
 import { appendAudit } from '../audit/audit'
+import { writeWhenFree } from '../db/busy'
 import { missRateThreshold, probabilityScale } from '../inference/calibration'
 import type { ModelSession } from '../inference/session'
 import { coldStartHashPart, ModelRunner } from './cold-start-runner'
@@ -229,7 +230,8 @@ export async function recommendMany(
   for (const result of results) result.timing = timing
 
   if (options.audit ?? true) {
-    ctx.db.transaction(() => {
+    // Waits out another process's write (an import's final copy) instead of failing the recommendation.
+    await writeWhenFree(ctx.db, 'Recording the recommendation in the audit log', () => {
       for (const result of results) {
         const { auditId: _unused, timing: _timing, ...shown } = result
         result.auditId = appendAudit(ctx.db, {
@@ -243,7 +245,7 @@ export async function recommendMany(
           createdAt
         })
       }
-    })()
+    })
   }
   return results
 }

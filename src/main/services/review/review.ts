@@ -8,7 +8,7 @@ import type { ReviewCheckRequest, ReviewSubmission } from '../../../shared/api/r
 import type { ProposedDrugAssessment, ProposedDrugFlag, ReviewCheck, ReviewOutcome, ReviewRecord, ReviewWarningView } from '../../../shared/domain/review'
 import type { DdiCheckResult } from '../../../shared/domain/interaction'
 import { createHash } from 'node:crypto'
-import { appendAudit, auditIdentity, describeActor } from '../audit/audit'
+import { recordAudit, auditIdentity, describeActor } from '../audit/audit'
 import type { Db } from '../db/database'
 import { getPatientSummary } from '../db/patients-repo'
 import { recommend } from '../recommend/recommend'
@@ -129,7 +129,7 @@ export async function checkReview(services: MedrecServices, request: ReviewCheck
     modelError
   }
   if (options.audit ?? true) {
-    appendAudit(services.db, {
+    await recordAudit(services.db, {
       kind: 'review-check',
       patientId: patient.id,
       sourcePatientId: patient.sourcePatientId,
@@ -201,7 +201,7 @@ export async function submitReview(services: MedrecServices, submission: ReviewS
     note: submission.note?.trim() || null,
     model: check.model ? { id: check.model.id, version: check.model.version } : null
   }
-  const auditId = appendAudit(services.db, {
+  const auditId = await recordAudit(services.db, {
     kind: 'review',
     patientId: check.patientId,
     sourcePatientId: check.sourcePatientId,

@@ -6,6 +6,7 @@ import type { DdiSafeSettings, ProviderPreference, AppSettings } from '../../../
 import { BLOCK_SEVERITIES, type BlockSeverity } from '../../../shared/domain/interaction'
 import { PROVIDER_PREFERENCES } from '../../../shared/domain/settings'
 import { auditSettingsChange, getDisplayName, setDisplayName } from '../audit/audit'
+import { writeWhenFree } from '../db/busy'
 import type { Db } from '../db/database'
 import { clearActiveModel, getActiveModelId, setActiveModel } from '../models/active-model'
 import type { ModelRegistry } from '../models/registry'
@@ -76,7 +77,7 @@ export function getSettings(db: Db): AppSettings {
 export async function updateSettings(db: Db, registry: ModelRegistry, patch: SettingsPatch): Promise<AppSettings> {
   if (patch.activeModelId) await setActiveModel(db, registry, patch.activeModelId)
   const { activeModelId: _handledAbove, ...rest } = patch
-  db.transaction(() => {
+  await writeWhenFree(db, 'Saving the settings', () => {
     const before = getSettings(db)
     if (patch.activeModelId === null) clearActiveModel(db)
     if (patch.displayName !== undefined) setDisplayName(db, patch.displayName)
@@ -84,6 +85,6 @@ export async function updateSettings(db: Db, registry: ModelRegistry, patch: Set
     if (patch.thresholdOverride !== undefined) writeValue(db, THRESHOLD_KEY, patch.thresholdOverride === null ? null : String(patch.thresholdOverride))
     if (patch.ddiSafe !== undefined) writeValue(db, DDI_SAFE_KEY, JSON.stringify(patch.ddiSafe))
     if (Object.keys(rest).length > 0 || patch.activeModelId === null) auditSettingsChange(db, { patch, before, after: getSettings(db) })
-  })()
+  })
   return getSettings(db)
 }

@@ -5,6 +5,7 @@
 // batch instead of one per request.
 import type { Db } from '../../db/database'
 import { appendAudit, type AuditEntryInput } from '../../audit/audit'
+import { writeWhenFree } from '../../db/busy'
 
 interface Pending {
   entry: AuditEntryInput
@@ -14,7 +15,8 @@ interface Pending {
 
 export class AuditBatcher {
   private pending: Pending[] = []
-  private scheduled = false
+  /** A flush is scheduled or in progress; calls arriving meanwhile go into the next batch. */
+  private flushing = false
 
   constructor(private readonly db: Db) {}
 
@@ -22,24 +24,26 @@ export class AuditBatcher {
   append(entry: AuditEntryInput): Promise<number> {
     return new Promise((resolve, reject) => {
       this.pending.push({ entry, resolve, reject })
-      if (!this.scheduled) {
-        this.scheduled = true
-        setImmediate(() => this.flush())
+      if (!this.flushing) {
+        this.flushing = true
+        setImmediate(() => void this.flush())
       }
     })
   }
 
-  private flush(): void {
-    const batch = this.pending
-    this.pending = []
-    this.scheduled = false
-    let ids: number[]
-    try {
-      ids = this.db.transaction(() => batch.map((p) => appendAudit(this.db, p.entry))).immediate()
-    } catch (error) {
-      for (const p of batch) p.reject(error) // nothing of the batch was written
-      return
+  /** One batch at a time, so batches are written in arrival order even when one waits for another writer. */
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending
+      this.pending = []
+      try {
+        // Waits out another process's write (an import's final copy) instead of failing the calls.
+        const ids = await writeWhenFree(this.db, 'Recording CDS Hooks calls in the audit log', () => batch.map((p) => appendAudit(this.db, p.entry)))
+        batch.forEach((p, i) => p.resolve(ids[i]!))
+      } catch (error) {
+        for (const p of batch) p.reject(error) // nothing of the batch was written
+      }
     }
-    batch.forEach((p, i) => p.resolve(ids[i]!))
+    this.flushing = false
   }
 }

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Db } from '../../db/database'
 import { appendAudit } from '../../audit/audit'
+import { writeWhenFree } from '../../db/busy'
 import { isObject, type Json } from '../../imports/fhir/resources'
 import { AuditBatcher } from './audit-batch'
 import type { CdsAuthenticator } from './auth'
@@ -96,7 +97,7 @@ export function createCdsServer(options: CdsServerOptions): FastifyInstance {
     const body = request.body
     if (!isObject(body) || !Array.isArray(body.feedback) || body.feedback.length === 0) throw new BadRequest('The body must be { "feedback": [ … ] } with at least one entry.')
     const entries = body.feedback.map((entry, i) => feedbackEntry(entry, i))
-    options.db.transaction(() => {
+    await writeWhenFree(options.db, 'Recording CDS Hooks feedback in the audit log', () => {
       for (const entry of entries) {
         const card = issued.get(entry.card)
         appendAudit(options.db, {
@@ -110,7 +111,7 @@ export function createCdsServer(options: CdsServerOptions): FastifyInstance {
           outputs: { service: service.id, ...entry, cardIssued: card ?? null }
         })
       }
-    })()
+    })
     return { recorded: entries.length }
   })
 
