@@ -12,7 +12,7 @@ export interface ImportChildResult {
   cpuSeconds: number
   report: unknown
   /** Wall and CPU seconds spent in each progress phase, in order (where the import's time goes; absent in older results). */
-  phases?: Array<{ phase: string; seconds: number; cpuSeconds: number; writingThreadSeconds?: number }>
+  phases?: Array<{ phase: string; seconds: number; cpuSeconds: number; writingThreadSeconds?: number; peakRssBytesAtEnd?: number }>
   /**
    * CPU seconds of the writing (main) thread alone. cpuSeconds counts every thread of the process,
    * including the CSV reading thread; this is what the thread that parses (or unpacks) and writes spent.
@@ -60,6 +60,8 @@ async function main(): Promise<void> {
     current.seconds = (performance.now() - phaseStart.wall) / 1000
     current.cpuSeconds = (cpu.user + cpu.system) / 1e6
     current.writingThreadSeconds = mainThreadCpuSeconds() - phaseStart.busy
+    // The process's peak so far: the first phase where it jumps is where the peak memory is spent.
+    current.peakRssBytesAtEnd = peakRssBytes()
   }
   const db = openDatabase(databasePath)
   const report = await importDataset(db, {

@@ -252,7 +252,7 @@ async function main(): Promise<void> {
       `${cohort.cached ? 'reused, ' : ''}generated in ${fmt(cohort.manifest.seconds, 1)} s`,
     `import     wall ${fmt(imported.seconds, 1)} s, CPU ${fmt(imported.cpuSeconds, 1)} s (all threads; writing thread CPU ${imported.writingThreadSeconds === undefined ? 'n/a' : `${fmt(imported.writingThreadSeconds, 1)} s`}); ${fmt(visitsPerSecond)} visits/s, ${fmt(inputRows / imported.seconds)} rows/s`,
     `           1M visits at this rate: ~${fmt(imported.seconds * perMillionVisits)} s wall, ~${fmt(imported.cpuSeconds * perMillionVisits)} s CPU   target < ${importTarget} s: ${verdict(imported.seconds * perMillionVisits < importTarget)}`,
-    `phases     ${(imported.phases ?? []).map((p) => `${p.phase} ${fmt(p.seconds, 1)} s (CPU ${fmt(p.cpuSeconds, 1)}${p.writingThreadSeconds === undefined ? '' : `, writing thread ${fmt(p.writingThreadSeconds, 1)}`})`).join('; ')}`,
+    `phases     ${(imported.phases ?? []).map((p) => `${p.phase} ${fmt(p.seconds, 1)} s (CPU ${fmt(p.cpuSeconds, 1)}${p.writingThreadSeconds === undefined ? '' : `, writing thread ${fmt(p.writingThreadSeconds, 1)}`}${p.peakRssBytesAtEnd === undefined ? '' : `, peak so far ${fmt(p.peakRssBytesAtEnd / 1024 ** 2)} MB`})`).join('; ')}`,
     `peak RSS   ${mb(imported.peakRssBytes)} (import process)   target < ${mb(TARGETS.peakRssBytes)}: ${verdict(imported.peakRssBytes < TARGETS.peakRssBytes)}`,
     `database   ${mb(databaseBytes)}, ${fmt(visitsInDb)} visits`,
     ...[

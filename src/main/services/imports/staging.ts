@@ -158,6 +158,10 @@ export class ImportStaging {
    * are worked out before the lock is taken, so the lock covers only the row copies.
    */
   apply(runId: number): void {
+    // The staging connection is done writing; its page cache (up to 128 MB, full after a large import)
+    // is released before the live connection fills its own for the copy, so malloc reuses those pages
+    // rather than the two caches adding up (10k-patient cohort: peak RSS +121 MB while applying).
+    this.db.pragma('shrink_memory')
     const live = this.attach()
     const m = this.marks
     live.exec(`CREATE TEMP TABLE IF NOT EXISTS import_title_changes AS SELECT * FROM main.code_titles WHERE 0`)
