@@ -39,6 +39,7 @@ function prepareStatements(db: Db) {
       .raw()
   return {
     patients: db.prepare(`SELECT id, source_patient_id FROM patients WHERE id IN (${ids})`).raw(),
+    visitCounts: db.prepare(`SELECT patient_id, count(*) FROM visits WHERE patient_id IN (${ids}) GROUP BY patient_id`).raw(),
     visits: db.prepare(`SELECT id, patient_id, source_visit_id FROM visits WHERE patient_id IN (${ids}) ORDER BY patient_id, sort_key, id`).raw(),
     diagnoses: codes('diagnoses', 'diagnosis', false),
     procedures: codes('procedures', 'procedure', false),
@@ -63,6 +64,11 @@ function prepareStatements(db: Db) {
 }
 
 const statements = perConnection(prepareStatements)
+
+/** How many visits each of `patients` has stored (absent: unknown or none), from the visits index alone. */
+export function storedVisitCounts(db: Db, patients: readonly number[]): Map<number, number> {
+  return new Map(statements(db).visitCounts.all(JSON.stringify(patients)) as Array<[patientId: number, visits: number]>)
+}
 
 /** The model inputs of `patients` (the app's ids), each from its stored visits. */
 export function loadPatientInputs(db: Db, patients: readonly number[], options: { titles?: boolean } = {}): PatientBatchRead {

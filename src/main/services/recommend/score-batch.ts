@@ -5,6 +5,10 @@
 // without an object per drug. Probabilities and combinations equal recommendMany's without DDI-safe
 // decoding (checked by a test). A model with a cold-start graph (NLA-MMR) runs the patients that need it
 // through that graph, as recommend() does, via the per-patient encoding the graph reads.
+// Patients are batched with others of as many fed visits, and the results put back in the order asked: the
+// knowledge models' graphs drop the visit and code slots that are padding in every row of a batch
+// (trim_padding in training/medrec_training/models/base.py), so one long record no longer pads 255 short ones.
+// (Except for NLA-MMR's cold-start graph: see scoreBatch.)
 import type { ModelInputSummary } from '../../../shared/domain/recommendation'
 import type { ServiceContext } from '../service-context'
 import { BatchEncoder } from '../inference/batch-encoder'
@@ -12,7 +16,7 @@ import { encodePatient, hasAnyCode } from '../inference/encode'
 import { MAX_ROWS_PER_RUN } from '../inference/session'
 import { ColdStartModel } from '../inference/text/cold-start'
 import { ModelRunner } from './cold-start-runner'
-import { loadPatientInputs } from './patient-batch'
+import { loadPatientInputs, storedVisitCounts } from './patient-batch'
 import type { PatientModelInput } from './patient-input'
 import { checkThreshold, chooseModel, type PreparedInput } from './prepare'
 
@@ -102,13 +106,17 @@ export async function scoreBatch(ctx: ServiceContext, patients: readonly number[
   const medications = manifest.vocabularies.medication.entries.map((e) => e.code)
   const k = medications.length
   const coldStart = ColdStartModel.supports(manifest)
+  // Not for a cold-start model: its text graph's results move by up to 3e-5 with the batch's composition
+  // (measured on the demo), far above the last-bit differences the trimmed graphs show.
+  const order = coldStart ? patients.map((_, i) => i) : batchingOrder(ctx, patients, manifest.limits.maxVisits, batchSize)
   const encoder = new BatchEncoder(model.vocab, manifest.limits, batchSize)
   const decoder = new CombinationDecoder(medications)
   const probabilities = new Float32Array(patients.length * k)
   const combinationStart = new Uint32Array(patients.length + 1)
   let combinationColumns = new Uint16Array(patients.length * 8)
+  /** Index in `patients` of each scored row and each skipped patient, in the order they were run. */
   const scored: number[] = []
-  const skipped: BatchScores['skipped'] = []
+  const skipped: Array<{ asked: number; patient: number; reason: string }> = []
   const timing: StageTimes = { readMs: 0, encodeMs: 0, modelMs: 0, decodeMs: 0 }
   const started = performance.now()
   let written = 0
@@ -120,8 +128,17 @@ export async function scoreBatch(ctx: ServiceContext, patients: readonly number[
       timing[stage] += now - at
       at = now
     }
-    const read = loadPatientInputs(ctx.db, patients.slice(start, start + batchSize), { titles: coldStart })
-    skipped.push(...read.missing)
+    const askedIndexes = order.slice(start, start + batchSize)
+    const read = loadPatientInputs(ctx.db, askedIndexes.map((i) => patients[i]!), { titles: coldStart })
+    // inputs and missing each keep the batch's order, and every asked patient is in exactly one of them.
+    const askedOfInput = new Map<PatientModelInput, number>()
+    let nextInput = 0
+    let nextMissing = 0
+    for (const asked of askedIndexes) {
+      const input = read.inputs[nextInput]
+      if (input !== undefined && input.patient.id === patients[asked]) askedOfInput.set(read.inputs[nextInput++]!, asked)
+      else skipped.push({ asked, ...read.missing[nextMissing++]! })
+    }
     lap('readMs')
     let rows: PatientModelInput[]
     let batchProbabilities: Float32Array
@@ -130,7 +147,7 @@ export async function scoreBatch(ctx: ServiceContext, patients: readonly number[
       const prepared: PreparedInput[] = []
       for (const input of read.inputs) {
         const encoded = encodePatient(model.vocab, manifest.limits, input.visits)
-        if (!hasAnyCode(encoded)) skipped.push({ patient: input.patient.id, reason: emptyReason(input) })
+        if (!hasAnyCode(encoded)) skipped.push({ asked: askedOfInput.get(input)!, patient: input.patient.id, reason: emptyReason(input) })
         else {
           const summary: ModelInputSummary = { ...encoded.summary, currentVisit: input.currentVisit, unmappedMedications: input.unmappedMedications }
           prepared.push({ model, input, encoded, summary })
@@ -151,7 +168,7 @@ export async function scoreBatch(ctx: ServiceContext, patients: readonly number[
       for (const input of read.inputs) {
         if (encoder.encode(rows.length, input.visits) === 0) {
           encoder.clearRow(rows.length) // the row is reused by the next patient
-          skipped.push({ patient: input.patient.id, reason: emptyReason(input) })
+          skipped.push({ asked: askedOfInput.get(input)!, patient: input.patient.id, reason: emptyReason(input) })
         } else rows.push(input)
       }
       lap('encodeMs')
@@ -166,20 +183,56 @@ export async function scoreBatch(ctx: ServiceContext, patients: readonly number[
         combinationColumns = grown
       }
       written += decoder.decode(batchProbabilities, r * k, k, threshold, combinationColumns, written)
-      scored.push(rows[r]!.patient.id)
+      scored.push(askedOfInput.get(rows[r]!)!)
       combinationStart[scored.length] = written
     }
     lap('decodeMs')
   }
+  const inAskedOrder = askedOrder(scored, k, probabilities, combinationStart, combinationColumns.subarray(0, written))
+  skipped.sort((a, b) => a.asked - b.asked)
   return {
     model: { id: manifest.id, version: manifest.version },
     threshold,
     medications,
-    patients: scored,
-    probabilities: probabilities.subarray(0, scored.length * k),
-    combinationStart: combinationStart.subarray(0, scored.length + 1),
-    combinationColumns: combinationColumns.subarray(0, written),
-    skipped,
+    patients: inAskedOrder.rows.map((asked) => patients[asked]!),
+    probabilities: inAskedOrder.probabilities,
+    combinationStart: inAskedOrder.combinationStart,
+    combinationColumns: inAskedOrder.combinationColumns,
+    skipped: skipped.map(({ patient, reason }) => ({ patient, reason })),
     timing: { ...timing, totalMs: performance.now() - started }
   }
+}
+
+/**
+ * Indexes into `patients` in the order to run them: stably sorted by the visits the model is fed (stored
+ * visits, at most maxVisits), one query over the visits index. A single batch keeps the order asked.
+ */
+function batchingOrder(ctx: ServiceContext, patients: readonly number[], maxVisits: number, batchSize: number): number[] {
+  const indexes = patients.map((_, i) => i)
+  if (patients.length <= batchSize) return indexes
+  const counts = storedVisitCounts(ctx.db, patients)
+  const fed = (i: number): number => Math.min(counts.get(patients[i]!) ?? 0, maxVisits)
+  return indexes.sort((a, b) => fed(a) - fed(b) || a - b)
+}
+
+/** The scored rows (given by their index in the asked list, in run order) rearranged into the order asked. */
+function askedOrder(
+  runRows: readonly number[],
+  k: number,
+  probabilities: Float32Array,
+  combinationStart: Uint32Array,
+  combinationColumns: Uint16Array
+): { rows: number[]; probabilities: Float32Array; combinationStart: Uint32Array; combinationColumns: Uint16Array } {
+  const rowCount = runRows.length
+  const byAsked = runRows.map((_, run) => run).sort((a, b) => runRows[a]! - runRows[b]!)
+  const sorted = { probabilities: new Float32Array(rowCount * k), combinationStart: new Uint32Array(rowCount + 1), combinationColumns: new Uint16Array(combinationColumns.length) }
+  let written = 0
+  byAsked.forEach((run, row) => {
+    sorted.probabilities.set(probabilities.subarray(run * k, (run + 1) * k), row * k)
+    const columns = combinationColumns.subarray(combinationStart[run]!, combinationStart[run + 1]!)
+    sorted.combinationColumns.set(columns, written)
+    written += columns.length
+    sorted.combinationStart[row + 1] = written
+  })
+  return { rows: byAsked.map((run) => runRows[run]!), ...sorted }
 }
