@@ -91,6 +91,11 @@ def main() -> int:
             f"  {r['processes']:>9}  {median:>16.2f}  {r['samples_per_second']:>9.0f}  {r['peak_rss_mb']:>13.0f} MB{cuda}  {r['validation_jaccard']:>12.4f}  {r['wall_seconds']:>6.1f}"
             f"  {hospital_epoch / 60:>14.1f} min / {25 * hospital_epoch / 3600:>6.1f} h"
         )
+        if r.get("calibration_visits"):
+            print(
+                f"  {'':>9}  peak RSS before process 0's calibration and export {r['peak_rss_training_mb']:.0f} MB; calibrated on "
+                f"{r['calibration_patients']} of {r['validation_patients']} validation patients, {r['calibration_visits']} visits"
+            )
     if len(rows) > 1:
         print(f"  speed-up {rows[-1]['processes']} vs {rows[0]['processes']} processes: {rows[-1]['samples_per_second'] / rows[0]['samples_per_second']:.2f}×")
     print(f"  load average after: {load_after[0]:.1f} (projection: the measured samples/s, 85% of 500k patients trained on, this cohort's samples per patient; 25 = the default max epochs)")

@@ -4,7 +4,8 @@
 hospital's database. Here memory is bounded by one chunk of patients (and its encoded samples):
 
 1. `scan_database` streams every patient once to count codes (vocabularies, padding limits) and to list
-   the patients that have a visit with a medication target (one integer per patient is kept);
+   the patients that have a visit with a medication target, with their sample counts (two integers per
+   patient are kept);
 2. `StreamedSamples`, a torch IterableDataset, reads its share of patient chunks through a cursor
    (`patient_id BETWEEN lo AND hi`), encodes them with the same `build_samples` as the benchmark, and yields
    shuffled mini-batches. Under torch.distributed each process (and each DataLoader worker) reads a
@@ -110,6 +111,9 @@ class DatabaseScan:
     trainable: np.ndarray  # patients with at least one visit whose medications map to the vocabulary
     visits: int
     samples: int
+    # samples (visits with a medication target) of each trainable patient, aligned with `trainable`: lets a
+    # sample of whole patients be sized in visits before any of them is read
+    trainable_samples: np.ndarray
 
 
 def scan_database(database: Path | str, chunk_patients: int = DEFAULT_CHUNK_PATIENTS, min_code_visits: int = 2) -> DatabaseScan:
@@ -121,6 +125,7 @@ def scan_database(database: Path | str, chunk_patients: int = DEFAULT_CHUNK_PATI
         medication_counts: Counter = Counter()
         most = {"visits": 1, "diagnoses": 1, "procedures": 1, "medications": 1}
         trainable: list[int] = []
+        trainable_samples: list[int] = []
         visits = samples = 0
         ids = patient_ids(connection)
         if len(ids) == 0:
@@ -141,6 +146,7 @@ def scan_database(database: Path | str, chunk_patients: int = DEFAULT_CHUNK_PATI
                 samples += with_target
                 if with_target:
                     trainable.append(patient.patient_id)
+                    trainable_samples.append(with_target)
         titles = {"diagnosis": {}, "procedure": {}}
         for kind, system, code, title in connection.execute("SELECT kind, code_system, code, title FROM code_titles"):
             titles[kind][(system, code)] = title
@@ -160,7 +166,9 @@ def scan_database(database: Path | str, chunk_patients: int = DEFAULT_CHUNK_PATI
         raise DatasetError(f"{database}: no medication row maps to an ATC level-3 class, so there is nothing to recommend.")
     cap = lambda n, limit: max(1, min(limit, n))  # noqa: E731  (as Limits.fit: 8 visits, 40 codes)
     limits = Limits(cap(most["visits"], 8), cap(most["diagnoses"], 40), cap(most["procedures"], 40), cap(most["medications"], 40))
-    return DatabaseScan(vocabularies, limits, np.asarray(trainable, dtype=np.int64), visits, samples)
+    return DatabaseScan(
+        vocabularies, limits, np.asarray(trainable, dtype=np.int64), visits, samples, np.asarray(trainable_samples, dtype=np.int64)
+    )
 
 
 class StreamedSamples(IterableDataset):

@@ -10,7 +10,9 @@ stopping on validation Jaccard and the grid threshold chosen on validation. Unde
 reads a disjoint share of the chunks and DistributedDataParallel averages the gradients (gloo on CPU, NCCL
 on GPU); each process takes batch_size / processes samples per step, so a step sees the same number of
 samples as with one process. Validation sums are all-reduced, so every process stops at the same epoch.
-Process 0 exports (export.py), with the validation metrics in metrics.json.
+Process 0 calibrates on a seeded sample of whole validation patients of at most --calibration-visits visits (all of
+them when they fit), so its memory is bounded by that cap, not the database, and exports (export.py), with the
+validation metrics in metrics.json.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ from .streaming import DEFAULT_CHUNK_PATIENTS, DatabaseScan, StreamedSamples, fi
 from .training import THRESHOLD_GRID, modality_dropout_mask, training_loss
 
 
+# Visits (samples) process 0 calibrates on at most: their targets and probabilities, and the fitters' float64
+# copies of them, are held at once, so this bounds process 0's memory whatever the database's size.
+DEFAULT_CALIBRATION_VISITS = 20_000
+
+
 class UnsupportedModel(ValueError):
     """The model needs something streamed training does not provide; the message says what."""
 
@@ -65,9 +72,12 @@ class TrainResult:
     epoch_seconds: list[float] = field(default_factory=list)
     samples_per_second: float = 0.0
     peak_rss_mb: float = 0.0  # largest resident memory of any process
+    peak_rss_training_mb: float = 0.0  # the same before process 0's calibration and export
     peak_cuda_mb: float | None = None
     out: str | None = None
     parity_max_abs_diff: float | None = None
+    calibration_patients: int | None = None  # validation patients the calibration was fitted on
+    calibration_visits: int | None = None  # their samples
 
 
 class _Logits(nn.Module):
@@ -134,6 +144,32 @@ def _keep_large_arrays_out_of_the_heap() -> None:
     libc.mallopt(-3, 1 << 20)  # -3 is M_MMAP_THRESHOLD
 
 
+def validation_split(patients: np.ndarray, seed: int) -> np.ndarray:
+    """The seeded VALIDATION_SHARE of the patients held out for validation, ascending."""
+    count = max(1, int(round(VALIDATION_SHARE * len(patients))))
+    return np.sort(np.random.default_rng(seed).choice(patients, size=count, replace=False))
+
+
+def calibration_sample(patients: np.ndarray, samples_per_patient: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """The validation patients calibration is fitted on: all of them when their samples total at most `cap` (or no
+    cap), else the longest prefix of a seeded permutation whose samples do. Whole patients, drawn at random: the
+    cross-fitting halves split patients, and the miss-rate guarantee needs the calibration patients exchangeable with
+    new ones (a prefix, not skipping the large ones, so patients with many visits are not under-sampled)."""
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, np.integer)) or cap < 1):
+        raise ValueError(f"--calibration-visits must be a positive integer, got {cap!r}")
+    if cap is None or int(samples_per_patient.sum()) <= cap:
+        return patients
+    order = np.random.default_rng((seed, 2)).permutation(len(patients))  # a stream of its own, apart from the split's
+    totals = np.cumsum(samples_per_patient[order])
+    taken = int(np.searchsorted(totals, cap, side="right"))
+    if taken < 2:
+        raise ValueError(
+            f"--calibration-visits {cap} is too small: calibration needs at least two whole validation patients, and the "
+            f"first two of the seeded sample have {int(totals[1])} visits between them"
+        )
+    return np.sort(patients[order[:taken]])
+
+
 def _peak_rss_mb() -> float:
     # ru_maxrss is in KiB on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -151,9 +187,13 @@ def train_database(
     device: str | None = None,
     max_epochs: int | None = None,
     seed: int = DEFAULT_SEED,
+    calibration_visits: int | None = DEFAULT_CALIBRATION_VISITS,
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Train `model_id` on every patient of `database` (this process's share under torch.distributed)."""
+    """Train `model_id` on every patient of `database` (this process's share under torch.distributed).
+
+    calibration_visits: process 0 fits the calibration on whole validation patients with at most this many samples
+    (calibration_sample); None fits it on all of them."""
     rank, world, local_rank = _world()
     model_class = supported_model_class(model_id)
     config = (config or ModelConfig(seed=seed)).with_overrides(**model_class.config_overrides)
@@ -172,9 +212,11 @@ def train_database(
     patients = scan.trainable
     if len(patients) < 2:
         raise DatasetError(f"{database}: {len(patients)} patient(s) have a visit with a mapped medication; training needs at least 2.")
-    validation_count = max(1, int(round(VALIDATION_SHARE * len(patients))))
-    validation_patients = np.sort(np.random.default_rng(seed).choice(patients, size=validation_count, replace=False))
+    validation_patients = validation_split(patients, seed)
     fit_patients = np.setdiff1d(patients, validation_patients)
+    # Chosen before training from the scan's counts, so a cap too small fails at once and no patient is read to be dropped.
+    validation_samples = scan.trainable_samples[np.searchsorted(patients, validation_patients)]
+    calibration_patients = calibration_sample(validation_patients, validation_samples, calibration_visits, seed)
     say(
         f"{database}: {len(patients)} patients with a medication target, {scan.samples} samples, {scan.visits} visits; "
         f"vocabularies {len(scan.vocabularies.diagnosis)}/{len(scan.vocabularies.procedure)}/{len(scan.vocabularies.medication)}; "
@@ -277,25 +319,41 @@ def train_database(
         epoch_seconds=epoch_seconds,
         samples_per_second=stepped_all / max(sum(epoch_seconds), 1e-9),
         peak_rss_mb=peak,
+        peak_rss_training_mb=peak,
         peak_cuda_mb=torch.cuda.max_memory_allocated(torch_device) / 2**20 if use_cuda else None,
     )
     if out is not None and rank == 0:
-        # Calibration, as the benchmark's: fitted on the validation patients only (never trained on), then the
-        # threshold and the miss-rate thresholds on the calibrated probabilities. Process 0 reads every validation
-        # patient for it (memory: a row of targets and one of probabilities per validation sample; the encoded
-        # code histories, ~50x larger, are dropped chunk by chunk).
-        whole_validation = StreamedSamples(
-            database, validation_patients, scan.vocabularies, scan.limits, modality_count, 128, chunk_patients, 0, 1, config.seed, shuffle=False
+        # Calibration, as the benchmark's: fitted on validation patients only (never trained on), then the
+        # threshold and the miss-rate thresholds on the calibrated probabilities. Process 0 reads the calibration
+        # patients for it (memory: a row of targets and one of probabilities per sample, at most
+        # --calibration-visits of them; the encoded code histories, ~50x larger, are dropped chunk by chunk).
+        calibration_data = StreamedSamples(
+            database, calibration_patients, scan.vocabularies, scan.limits, modality_count, 128, chunk_patients, 0, 1, config.seed, shuffle=False
         )
-        parts = [(samples.targets, samples.patient_ids, probabilities) for samples, probabilities in _validation_chunks(model, whole_validation, torch_device)]
+        parts = [(samples.targets, samples.patient_ids, probabilities) for samples, probabilities in _validation_chunks(model, calibration_data, torch_device)]
         truth = np.concatenate([targets for targets, _, _ in parts])
         patient_ids = np.concatenate([ids for _, ids, _ in parts])
         raw = np.concatenate([probabilities for _, _, probabilities in parts])
         del parts
         calibrated = calibrate_probabilities(None, truth, raw, patient_ids, seed)
-        fitted_on = f"validation patients: {len(validation_patients)} ({round(100 * VALIDATION_SHARE)}%, seed {seed}), never trained on"
+        share = round(100 * VALIDATION_SHARE)
+        all_visits = int(validation_samples.sum())
+        if len(calibration_patients) == len(validation_patients):
+            fitted_on = f"validation patients: {len(validation_patients)} ({share}%, seed {seed}), never trained on"
+            chosen_on = f"validation patients ({len(validation_patients)}, {share}% of patients, seed {seed}; all {all_visits} of their visits; best grid Jaccard of the calibrated probabilities)"
+        else:
+            sample = (
+                f"a random sample of whole validation patients (seed {seed}, at most --calibration-visits {calibration_visits} visits): "
+                f"{len(calibration_patients)} of {len(validation_patients)} patients, {len(truth)} of {all_visits} visits"
+            )
+            fitted_on = f"{sample}; the validation patients are {share}% of patients (seed {seed}), never trained on"
+            chosen_on = f"{sample}; best grid Jaccard of the calibrated probabilities"
         result.threshold = calibrated.threshold
-        say(f"calibration: {calibrated.calibration.calibration.method}; threshold on calibrated probabilities {calibrated.threshold:.2f}")
+        result.calibration_patients, result.calibration_visits = len(calibration_patients), len(truth)
+        say(
+            f"calibration on {len(calibration_patients)} of {len(validation_patients)} validation patients, {len(truth)} of {all_visits} visits: "
+            f"{calibrated.calibration.calibration.method}; threshold on calibrated probabilities {calibrated.threshold:.2f}"
+        )
         folder = Path(out)
         model_cpu = model.to("cpu")
         export_model_folder(
@@ -305,7 +363,7 @@ def train_database(
                 vocabularies=scan.vocabularies,
                 limits=scan.limits,
                 threshold=calibrated.threshold,
-                threshold_chosen_on=f"validation patients ({len(validation_patients)}, {round(100 * VALIDATION_SHARE)}% of patients; best grid Jaccard of the calibrated probabilities)",
+                threshold_chosen_on=chosen_on,
                 calibration=calibration_document(calibrated.calibration, fitted_on, calibrated.miss_rate_thresholds, calibrated.threshold),
                 split=f"patient-level: {len(validation_patients)} of {len(patients)} patients held out for validation (seed {seed}), the rest trained on",
                 trained_on=f"{len(fit_patients)} patients of {Path(database).name}, {epochs_run} epochs (best {best_epoch}), {world} process(es) on {torch_device.type}",
@@ -322,7 +380,7 @@ def train_database(
         )
         result.out = str(folder)
         result.parity_max_abs_diff = run_parity(folder)
-        # Calibration holds every validation sample's targets and probabilities (float64 copies among them): count it.
+        # Calibration holds its samples' targets and probabilities (float64 copies among them): count it.
         result.peak_rss_mb = max(result.peak_rss_mb, _peak_rss_mb())
     return result
 
@@ -333,6 +391,16 @@ class _nothing:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (a number of visits), got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (a number of visits), got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,6 +415,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes per training process")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument(
+        "--calibration-visits",
+        type=_positive_int,
+        default=DEFAULT_CALIBRATION_VISITS,
+        help=f"process 0 fits the calibration on a seeded random sample of whole validation patients with at most this many visits (default {DEFAULT_CALIBRATION_VISITS:,}; all of them when they fit); bounds its memory",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     args = parser.parse_args(argv)
     if not args.db.exists():
@@ -374,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             max_epochs=args.max_epochs,
             seed=args.seed,
+            calibration_visits=args.calibration_visits,
             log=lambda message: print(message, flush=True),
         )
     except (DatasetError, KeyError, ValueError) as error:

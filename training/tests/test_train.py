@@ -19,7 +19,7 @@ from medrec_training.export import manifest_schema
 from medrec_training.metrics import evaluate, mean_jaccard
 from medrec_training.streaming import StreamedSamples, finish_metrics, jaccard_sums, metric_sums, scan_database
 from medrec_training.tasks import Limits, build_samples, build_vocabularies
-from medrec_training.train import UnsupportedModel, main, train_database
+from medrec_training.train import UnsupportedModel, calibration_sample, main, train_database, validation_split
 
 from synthetic import write_database
 
@@ -120,4 +120,84 @@ def test_refuses_models_it_cannot_stream_and_bad_arguments(database: Path, tmp_p
         train_database(database, "most-frequent", None)
     assert main(["--db", str(database), "--model", "no-such-model", "--out", str(tmp_path / "x")]) == 2
     assert "Unknown model 'no-such-model'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def _exported(out: Path, threshold: float) -> tuple[dict, dict]:
+    """The acceptance checks of an exported folder: manifest schema, id, threshold and calibration on one scale."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    jsonschema.validate(manifest, manifest_schema())
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert manifest["id"] == out.name and manifest["threshold"] == threshold == calibration["decisionThreshold"]
+    assert manifest["calibration"]["method"] == calibration["method"] in ("temperature", "platt", "isotonic")
+    assert manifest["calibration"]["fittedOn"] == calibration["fittedOn"] and "never trained on" in calibration["fittedOn"]
+    assert len(calibration["missRate"]["thresholds"]) == 50
+    return manifest, calibration
+
+
+def _validation_visits(database: Path) -> tuple[np.ndarray, np.ndarray]:
+    """train_database's validation patients (seed 42) and their samples, from the scan."""
+    scan = scan_database(database)
+    patients = validation_split(scan.trainable, 42)
+    return patients, scan.trainable_samples[np.searchsorted(scan.trainable, patients)]
+
+
+def test_calibration_is_fitted_on_a_seeded_sample_of_whole_validation_patients_bounded_by_the_cap(database: Path, tmp_path: Path) -> None:
+    validation, visits = _validation_visits(database)
+    cap = 30
+    assert len(validation) == 30 and visits.sum() > cap  # so the cap bites
+    result = train_database(database, "logistic", tmp_path / "sampled", max_epochs=3, chunk_patients=7, device="cpu", calibration_visits=cap)
+    # The seeded sample, chosen from the scan's counts: fewer than all validation patients, whole, at most `cap` visits.
+    chosen = calibration_sample(validation, visits, cap, 42)
+    assert set(chosen.tolist()) < set(validation.tolist())
+    assert result.calibration_patients == len(chosen) >= 2
+    # the samples streamed for calibration are exactly the chosen patients' (none split, none of another patient)
+    assert result.calibration_visits == visits[np.isin(validation, chosen)].sum() <= cap
+    manifest, calibration = _exported(tmp_path / "sampled", result.threshold)
+    assert calibration["validationPatients"] == len(chosen)
+    said = (
+        f"a random sample of whole validation patients (seed 42, at most --calibration-visits {cap} visits): "
+        f"{len(chosen)} of 30 patients, {result.calibration_visits} of {visits.sum()} visits"
+    )
+    assert calibration["fittedOn"] == f"{said}; the validation patients are 15% of patients (seed 42), never trained on"
+    assert manifest["thresholdChosenOn"] == f"{said}; best grid Jaccard of the calibrated probabilities"
+    assert result.parity_max_abs_diff is not None and result.parity_max_abs_diff < 1e-4
+    # The same seed draws the same patients, another seed others; a larger cap more of them.
+    assert np.array_equal(calibration_sample(validation, visits, cap, 42), chosen)
+    assert not np.array_equal(calibration_sample(validation, visits, cap, 43), chosen)
+    assert len(calibration_sample(validation, visits, 2 * cap, 42)) > len(chosen)
+
+
+def test_a_cap_above_the_validation_visits_gives_the_calibration_of_all_of_them_byte_for_byte(database: Path, tmp_path: Path) -> None:
+    _, visits = _validation_visits(database)
+    total = int(visits.sum())
+    files = {}
+    for name, cap in (("uncapped", None), ("exact", total), ("above", 10 * total)):
+        result = train_database(database, "logistic", tmp_path / name, max_epochs=3, chunk_patients=7, device="cpu", calibration_visits=cap)
+        assert (result.calibration_patients, result.calibration_visits) == (30, total)
+        manifest, calibration = _exported(tmp_path / name, result.threshold)
+        # the card of a calibration on every validation patient, as before the cap existed
+        assert calibration["fittedOn"] == "validation patients: 30 (15%, seed 42), never trained on"
+        assert calibration["validationPatients"] == 30
+        assert manifest["thresholdChosenOn"].startswith(f"validation patients (30, 15% of patients, seed 42; all {total} of their visits;")
+        files[name] = (tmp_path / name / "calibration.json").read_bytes()
+    assert files["exact"] == files["uncapped"] and files["above"] == files["uncapped"]
+
+
+@pytest.mark.parametrize(("value", "said"), [("0", "got 0"), ("-1", "got -1"), ("x", "got 'x'"), ("2.5", "got '2.5'")])
+def test_refuses_a_calibration_cap_that_is_not_a_positive_integer(
+    database: Path, tmp_path: Path, value: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--db", str(database), "--model", "logistic", "--out", str(tmp_path / "x"), "--calibration-visits", value])
+    assert exit_info.value.code == 2
+    assert f"argument --calibration-visits: must be a positive integer (a number of visits), {said}" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_refuses_a_calibration_cap_below_two_whole_patients_before_training(database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", str(database), "--model", "logistic", "--out", str(tmp_path / "x"), "--calibration-visits", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "--calibration-visits 1 is too small: calibration needs at least two whole validation patients" in captured.err
+    assert captured.out == ""  # refused before the first log line, so before training
     assert not (tmp_path / "x").exists()
